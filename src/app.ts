@@ -1,0 +1,105 @@
+import { Elysia } from "elysia";
+import type { Config } from "./config";
+import { createAuthenticator } from "./core/auth";
+import type { Context } from "./core/context";
+import { openStorage, type Storage, type StorageOptions } from "./core/db/client";
+import { migrate } from "./core/db/migrate";
+import { httpCore } from "./core/http";
+import { createLogger, type Logger } from "./core/log";
+import { attachSocketHandlers, createRealtime, type Realtime } from "./core/realtime/server";
+import { createMemoryStore } from "./core/store/memory";
+import { createRedisClient, createRedisStore } from "./core/store/redis";
+import type { Store } from "./core/store";
+import { conversationRoutes } from "./conversations/routes";
+import { conversationIdsOf, registerConversationHandlers } from "./conversations/socket";
+import { messageRoutes } from "./messages/routes";
+import { registerMessageHandlers } from "./messages/socket";
+import { presenceRoutes } from "./presence/routes";
+import { registerPresenceHandlers } from "./presence/socket";
+import { startPresenceTimers } from "./presence/tracker";
+import { reactionRoutes } from "./reactions/routes";
+import { registerReactionHandlers } from "./reactions/socket";
+import { receiptRoutes } from "./receipts/routes";
+import { registerReceiptHandlers } from "./receipts/socket";
+import { userRoutes } from "./users/routes";
+import type Redis from "ioredis";
+
+export type App = {
+  ctx: Context;
+  realtime: Realtime;
+  http: ReturnType<typeof buildHttp>;
+  /** Ports actually bound (useful when 0 asked for a free one). */
+  ports: { http: number; ws: number | null };
+  stop(): Promise<void>;
+};
+
+function buildHttp(ctx: Context, realtime: Realtime) {
+  return new Elysia()
+    .use(httpCore(ctx))
+    .get("/health", () => ({ status: "ok" }))
+    .all("/socket.io/", ({ request, server }) => realtime.engine.handleRequest(request, server!))
+    .use(userRoutes(ctx))
+    .use(conversationRoutes(ctx))
+    .use(messageRoutes(ctx))
+    .use(reactionRoutes(ctx))
+    .use(receiptRoutes(ctx))
+    .use(presenceRoutes(ctx));
+}
+
+/** Boots one instance: storage (migrated), store, Socket.IO, REST; then listens on PORT and WS_PORT. */
+export async function startApp(config: Config, log: Logger = createLogger(config.LOG_LEVEL), options: StorageOptions = {}): Promise<App> {
+  const instanceId = Bun.randomUUIDv7().slice(-12);
+  const storage: Storage = await openStorage(config, log, options);
+  await migrate(storage);
+  const redis = config.REDIS_URL ? openRedis(config.REDIS_URL) : undefined;
+  const store: Store = redis ? createRedisStore(redis.main, config.REDIS_PREFIX) : createMemoryStore();
+  const realtime = createRealtime(config, redis);
+  const ctx: Context = {
+    config,
+    log,
+    storage,
+    db: storage.db,
+    store,
+    auth: createAuthenticator(config, storage.db),
+    fanout: realtime.fanout,
+    instanceId,
+  };
+  attachSocketHandlers(
+    ctx,
+    realtime.io,
+    [registerMessageHandlers, registerReactionHandlers, registerReceiptHandlers, registerConversationHandlers, registerPresenceHandlers],
+    (userId) => conversationIdsOf(ctx, userId),
+  );
+  const stopPresence = startPresenceTimers(ctx, realtime.io);
+  const http = buildHttp(ctx, realtime);
+  const engineHandlers = realtime.engine.handler();
+  // Long-polling requests are held up to pingInterval (25 s): idle timeouts must outlast them.
+  const serveOptions = { hostname: config.HOST, maxRequestBodySize: config.MAX_BODY_BYTES + 1, idleTimeout: 60, websocket: engineHandlers.websocket };
+  http.listen({ ...serveOptions, port: config.PORT });
+  const wsServer = config.WS_PORT !== config.PORT ? Bun.serve({ ...serveOptions, port: config.WS_PORT, fetch: engineHandlers.fetch }) : undefined;
+  const ports = { http: http.server!.port!, ws: wsServer?.port ?? null };
+  log.info("listening", { port: ports.http, wsPort: ports.ws, database: storage.driver, store: store.kind, instanceId });
+
+  let stopped: Promise<void> | undefined;
+  const stop = () =>
+    (stopped ??= (async () => {
+      stopPresence();
+      await realtime.close();
+      await http.stop(true);
+      wsServer?.stop(true);
+      await store.close();
+      if (redis) {
+        redis.pub.disconnect();
+        redis.sub.disconnect();
+      }
+      await storage.close();
+    })());
+  return { ctx, realtime, http, ports, stop };
+}
+
+/** One client for commands and the store, a pair for the adapter's publish and subscribe. */
+function openRedis(url: string): { main: Redis; pub: Redis; sub: Redis } {
+  const main = createRedisClient(url);
+  const pub = createRedisClient(url);
+  return { main, pub, sub: pub.duplicate() };
+}

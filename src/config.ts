@@ -1,0 +1,133 @@
+import { Type as T, type Static, type TSchema } from "@sinclair/typebox";
+import { Value } from "@sinclair/typebox/value";
+
+/**
+ * Every environment variable the service reads, with its default and a line of help.
+ * `--help` prints this table; `loadConfig` is the only place that reads `process.env`.
+ */
+const int = (def: number, min: number, max: number) => T.Integer({ default: def, minimum: min, maximum: max });
+const optionalString = () => T.Optional(T.String({ minLength: 1 }));
+
+export const ENV = {
+  NODE_ENV: { schema: T.String({ default: "development" }), help: "`production` enforces strong secrets; anything else is development mode" },
+  HOST: { schema: T.String({ default: "0.0.0.0" }), help: "interface to listen on" },
+  PORT: { schema: int(3000, 0, 65535), help: "REST, internal API and Socket.IO" },
+  WS_PORT: { schema: int(3001, 0, 65535), help: "Socket.IO only (same server, second port); set equal to PORT to disable" },
+  DATABASE_URL: { schema: optionalString(), help: "postgres:// URL; unset: embedded PGlite in DATA_DIR" },
+  DATABASE_POOL_SIZE: { schema: int(10, 1, 200), help: "postgres.js connections per instance" },
+  DATA_DIR: { schema: T.String({ default: "./data" }), help: "embedded PGlite data directory (`memory://` keeps nothing)" },
+  REDIS_URL: { schema: optionalString(), help: "redis:// URL; unset: in-process store, single instance only" },
+  REDIS_PREFIX: { schema: T.String({ default: "chat:", pattern: "^[A-Za-z0-9:_.-]{1,64}$" }), help: "prefix of every Redis key and channel" },
+  AUTH_JWT_SECRET: { schema: optionalString(), help: "HS256 secret shared with the host application (>= 32 bytes)" },
+  AUTH_JWT_ISSUER: { schema: optionalString(), help: "required `iss` claim, when set" },
+  AUTH_JWT_AUDIENCE: { schema: optionalString(), help: "required `aud` claim, when set" },
+  INTERNAL_API_SECRET: { schema: optionalString(), help: "X-Internal-Secret for the internal API (>= 32 bytes)" },
+  WEBHOOK_URL: { schema: optionalString(), help: "where events are POSTed; unset: no webhooks are recorded" },
+  WEBHOOK_SECRET: { schema: optionalString(), help: "Standard Webhooks signing secret (`whsec_<base64>` or raw, >= 32 bytes)" },
+  WEBHOOK_TIMEOUT_MS: { schema: int(5000, 100, 60000), help: "a delivery attempt fails after this long" },
+  WEBHOOK_MAX_ATTEMPTS: { schema: int(30, 1, 1000), help: "attempts before an event is dead (30 spans more than 24 h)" },
+  WEBHOOK_DRAIN_INTERVAL_MS: { schema: int(500, 10, 60000), help: "how often each instance drains the outbox" },
+  WEBHOOK_CONCURRENCY: { schema: int(16, 1, 256), help: "deliveries in flight per instance" },
+  WEBHOOK_RETENTION_HOURS: { schema: int(168, 1, 100000), help: "delivered events older than this are purged" },
+  CORS_ORIGINS: { schema: T.String({ default: "*" }), help: "comma-separated allowed origins, or *" },
+  LOG_LEVEL: { schema: T.Union([T.Literal("debug"), T.Literal("info"), T.Literal("warn"), T.Literal("error"), T.Literal("silent")], { default: "info" }), help: "debug | info | warn | error | silent" },
+  MESSAGE_MAX_LENGTH: { schema: int(4000, 1, 65536), help: "characters of message content" },
+  MAX_BODY_BYTES: { schema: int(1048576, 1024, 67108864), help: "largest REST body or socket packet" },
+  MAX_GROUP_PARTICIPANTS: { schema: int(10000, 2, 1000000), help: "participants of one group conversation" },
+  TYPING_TTL_MS: { schema: int(6000, 100, 600000), help: "typing/recording indicators end this long after the last start" },
+  PRESENCE_TTL_MS: { schema: int(60000, 1000, 3600000), help: "a socket that has not pinged for this long counts as gone" },
+  RATE_LIMIT_MESSAGES: { schema: int(30, 1, 100000), help: "message sends per user per 10 s (socket)" },
+  RATE_LIMIT_EVENTS: { schema: int(120, 1, 100000), help: "other socket events per socket per 10 s" },
+  SHUTDOWN_TIMEOUT_MS: { schema: int(10000, 0, 600000), help: "graceful shutdown bound" },
+} satisfies Record<string, { schema: TSchema; help: string }>;
+
+type EnvSchemas = { [K in keyof typeof ENV]: (typeof ENV)[K]["schema"] };
+const EnvSchema = T.Object(Object.fromEntries(Object.entries(ENV).map(([k, v]) => [k, v.schema])) as EnvSchemas);
+type Env = Static<typeof EnvSchema>;
+
+export type Config = Omit<Env, "CORS_ORIGINS"> & {
+  production: boolean;
+  corsOrigins: string[] | "*";
+  AUTH_JWT_SECRET: string;
+  INTERNAL_API_SECRET: string;
+  /** Names of secrets replaced by development defaults, for the start-up warning. */
+  devSecrets: string[];
+};
+
+export class ConfigError extends Error {}
+
+/** Development defaults: fixed so that the README can show how to mint a token against them. */
+export const DEV_SECRETS = {
+  AUTH_JWT_SECRET: "dev-only-jwt-secret-change-me-0123456789",
+  INTERNAL_API_SECRET: "dev-only-internal-secret-change-me-0123",
+  WEBHOOK_SECRET: "dev-only-webhook-secret-change-me-012345",
+} as const;
+
+const MIN_SECRET_BYTES = 32;
+
+export function loadConfig(source: Record<string, string | undefined> = process.env): Config {
+  const raw: Record<string, unknown> = {};
+  for (const key of Object.keys(ENV)) {
+    const value = source[key];
+    if (value !== undefined && value !== "") raw[key] = value;
+  }
+  const withDefaults = Value.Default(EnvSchema, Value.Convert(EnvSchema, raw));
+  const problem = Value.Errors(EnvSchema, withDefaults).First();
+  if (problem) {
+    const name = problem.path.replace(/^\//, "");
+    const given = name in raw ? ` (got ${JSON.stringify(raw[name])})` : "";
+    throw new ConfigError(`${name}: ${problem.message}${given}. ${ENV[name as keyof typeof ENV]?.help ?? ""}`.trim());
+  }
+  const env = withDefaults as Env;
+  const production = env.NODE_ENV === "production";
+  const devSecrets: string[] = [];
+  const secret = (name: keyof typeof DEV_SECRETS, required: boolean) => {
+    const value = env[name];
+    if (value !== undefined) {
+      const bytes = secretBytes(name, value);
+      if (production && bytes < MIN_SECRET_BYTES) {
+        throw new ConfigError(`${name} is ${bytes} bytes; production needs at least ${MIN_SECRET_BYTES}.`);
+      }
+      return value;
+    }
+    if (production && required) throw new ConfigError(`${name} is not set; production mode needs it (at least ${MIN_SECRET_BYTES} bytes).`);
+    devSecrets.push(name);
+    return DEV_SECRETS[name];
+  };
+  const jwtSecret = secret("AUTH_JWT_SECRET", true);
+  const internalSecret = secret("INTERNAL_API_SECRET", true);
+  const webhookSecret = env.WEBHOOK_URL ? secret("WEBHOOK_SECRET", true) : env.WEBHOOK_SECRET;
+  if (env.WEBHOOK_URL && !/^https?:\/\//.test(env.WEBHOOK_URL)) {
+    throw new ConfigError(`WEBHOOK_URL must be an http(s) URL (got ${JSON.stringify(env.WEBHOOK_URL)}).`);
+  }
+  const corsOrigins = env.CORS_ORIGINS.trim() === "*" ? "*" : env.CORS_ORIGINS.split(",").map((o) => o.trim()).filter(Boolean);
+  const { CORS_ORIGINS: _, ...rest } = env;
+  return {
+    ...rest,
+    production,
+    corsOrigins,
+    AUTH_JWT_SECRET: jwtSecret,
+    INTERNAL_API_SECRET: internalSecret,
+    WEBHOOK_SECRET: webhookSecret,
+    devSecrets,
+  };
+}
+
+/** Bytes of key material: a `whsec_` secret is base64 after its prefix. */
+function secretBytes(name: string, value: string): number {
+  if (name === "WEBHOOK_SECRET" && value.startsWith("whsec_")) {
+    return Buffer.from(value.slice("whsec_".length), "base64").length;
+  }
+  return Buffer.byteLength(value, "utf8");
+}
+
+export function describeEnv(): string {
+  const width = Math.max(...Object.keys(ENV).map((k) => k.length));
+  return Object.entries(ENV)
+    .map(([name, { schema, help }]) => {
+      const def = (schema as { default?: unknown }).default;
+      const shown = def === undefined ? "" : ` [default: ${def}]`;
+      return `  ${name.padEnd(width)}  ${help}${shown}`;
+    })
+    .join("\n");
+}

@@ -1,0 +1,27 @@
+import { and, eq } from "drizzle-orm";
+import type { Executor } from "../core/db/client";
+import { type ConversationRow, conversations, type ParticipantRow, participants } from "../core/db/schema";
+import { forbidden, notFound } from "../core/errors";
+
+export type Membership = { conversation: ConversationRow; participant: ParticipantRow };
+
+/**
+ * The conversation as seen by `userId`. A conversation the user is not part of is NOT_FOUND, like
+ * one that does not exist: outsiders learn nothing about it.
+ */
+export async function requireMembership(db: Executor, conversationId: string, userId: string, opts: { lock?: boolean } = {}): Promise<Membership> {
+  const query = db
+    .select({ conversation: conversations, participant: participants })
+    .from(conversations)
+    .innerJoin(participants, and(eq(participants.conversationId, conversations.id), eq(participants.userId, userId)))
+    .where(eq(conversations.id, conversationId));
+  const [row] = opts.lock ? await query.for("update", { of: conversations }) : await query;
+  if (!row) throw notFound("Conversation");
+  return row;
+}
+
+export const isManager = (p: ParticipantRow) => p.role === "owner" || p.role === "admin";
+
+export function requireManager(m: Membership, action: string): void {
+  if (!isManager(m.participant)) throw forbidden(`Only an owner or admin can ${action}`);
+}

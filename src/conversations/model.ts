@@ -1,0 +1,66 @@
+import { type Static, t } from "elysia";
+import { ExternalId, Limit, ListOf, Metadata, Uuid } from "../core/schemas";
+import type { Ack } from "../core/realtime/ack";
+import { Message } from "../messages/model";
+
+export const Role = t.Union([t.Literal("owner"), t.Literal("admin"), t.Literal("member")]);
+export type Role = Static<typeof Role>;
+
+export const Participant = t.Object({
+  userId: t.String(),
+  role: Role,
+  joinedAt: t.String({ format: "date-time" }),
+  lastReadSeq: t.Integer(),
+});
+export type Participant = Static<typeof Participant>;
+
+export const Conversation = t.Object({
+  id: t.String({ format: "uuid" }),
+  type: t.Union([t.Literal("direct"), t.Literal("group")]),
+  name: t.Union([t.String(), t.Null()]),
+  metadata: t.Record(t.String(), t.Unknown()),
+  createdBy: t.String(),
+  createdAt: t.String({ format: "date-time" }),
+  updatedAt: t.String({ format: "date-time" }),
+  lastMessage: t.Union([Message, t.Null()]),
+  lastMessageAt: t.Union([t.String({ format: "date-time" }), t.Null()]),
+  participants: t.Array(Participant),
+  unreadCount: t.Integer(),
+});
+export type Conversation = Static<typeof Conversation>;
+export const ConversationList = ListOf(Conversation);
+
+export const CreateConversation = t.Object({
+  type: t.Union([t.Literal("direct"), t.Literal("group")]),
+  participantIds: t.Array(ExternalId, { minItems: 1, maxItems: 1000 }),
+  name: t.Optional(t.Union([t.String({ minLength: 1, maxLength: 200 }), t.Null()])),
+  metadata: t.Optional(Metadata),
+});
+export type CreateConversation = Static<typeof CreateConversation>;
+
+export const ConversationPage = t.Object({ limit: Limit(20, 100), cursor: t.Optional(t.String({ maxLength: 512 })) });
+
+export const AddParticipants = t.Object({
+  userIds: t.Array(ExternalId, { minItems: 1, maxItems: 1000 }),
+  role: t.Optional(Role),
+});
+export const UpdateParticipant = t.Object({ role: Role });
+
+export const ConversationParams = t.Object({ id: Uuid });
+export const ParticipantParams = t.Object({ id: Uuid, userId: ExternalId });
+
+export type ParticipantChange = { conversationId: string; userId: string; timestamp: string };
+export type ConversationRemoved = { conversationId: string };
+
+export const RoomPayload = t.Object({ conversationId: Uuid });
+export interface ConversationClientEvents {
+  "room:join": (payload: Static<typeof RoomPayload>, ack?: (res: Ack<{ conversationId: string }>) => void) => void;
+  "room:leave": (payload: Static<typeof RoomPayload>, ack?: (res: Ack<{ conversationId: string }>) => void) => void;
+}
+export interface ConversationServerEvents {
+  "conversation:new": (conversation: Conversation) => void;
+  "conversation:joined": (conversation: Conversation) => void;
+  "conversation:removed": (removed: ConversationRemoved) => void;
+  "participant:added": (change: ParticipantChange) => void;
+  "participant:removed": (change: ParticipantChange) => void;
+}

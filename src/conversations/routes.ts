@@ -1,0 +1,56 @@
+import { Elysia } from "elysia";
+import type { Context } from "../core/context";
+import { authenticated } from "../core/http";
+import { AddParticipants, Conversation, ConversationList, ConversationPage, ConversationParams, CreateConversation, Participant, ParticipantParams, UpdateParticipant } from "./model";
+import { addParticipants, createConversation, deleteConversation, getConversation, listConversations, removeParticipant, updateParticipantRole } from "./service";
+
+export const conversationRoutes = (ctx: Context) =>
+  new Elysia({ prefix: "/api/conversations", tags: ["conversations"] })
+    .use(authenticated(ctx))
+    .post(
+      "/",
+      async ({ actor, body, set }) => {
+        const { conversation, created } = await createConversation(ctx, actor, body);
+        set.status = created ? 201 : 200;
+        return conversation;
+      },
+      { body: CreateConversation, response: { 200: Conversation, 201: Conversation }, detail: { summary: "Create a conversation (a direct one is returned if it exists)" } },
+    )
+    .get("/", ({ actor, query }) => listConversations(ctx, actor, query), {
+      query: ConversationPage,
+      response: ConversationList,
+      detail: { summary: "The caller's conversations, most recent activity first" },
+    })
+    .get("/:id", ({ actor, params }) => getConversation(ctx, actor, params.id), {
+      params: ConversationParams,
+      response: Conversation,
+      detail: { summary: "Get a conversation" },
+    })
+    .delete(
+      "/:id",
+      async ({ actor, params, set }) => {
+        await deleteConversation(ctx, actor, params.id);
+        set.status = 204;
+      },
+      { params: ConversationParams, detail: { summary: "Delete a conversation and its messages" } },
+    )
+    .post("/:id/participants", ({ actor, params, body }) => addParticipants(ctx, actor, params.id, body), {
+      params: ConversationParams,
+      body: AddParticipants,
+      response: Conversation,
+      detail: { summary: "Add participants to a group" },
+    })
+    .patch("/:id/participants/:userId", ({ actor, params, body }) => updateParticipantRole(ctx, actor, params.id, params.userId, body.role), {
+      params: ParticipantParams,
+      body: UpdateParticipant,
+      response: Participant,
+      detail: { summary: "Change a participant's role" },
+    })
+    .delete(
+      "/:id/participants/:userId",
+      async ({ actor, params, set }) => {
+        await removeParticipant(ctx, actor, params.id, params.userId);
+        set.status = 204;
+      },
+      { params: ParticipantParams, detail: { summary: "Remove a participant, or leave" } },
+    );

@@ -1,0 +1,348 @@
+import { and, asc, desc, eq, inArray, isNull, lt, ne, or } from "drizzle-orm";
+import type { Actor } from "../core/auth";
+import type { Context } from "../core/context";
+import type { Executor, Transaction } from "../core/db/client";
+import { isUniqueViolation } from "../core/db/errors";
+import { type ConversationRow, conversations, messages, type ParticipantRow, participants, users } from "../core/db/schema";
+import { type AfterCommit, withTransaction } from "../core/db/transaction";
+import { AppError, conflict, forbidden, invalid, notFound } from "../core/errors";
+import { checkMetadata, iso, type List, listOf } from "../core/schemas";
+import { withReactions } from "../messages/service";
+import { unreadCounts } from "../receipts/service";
+import { recordEvent, recordEvents } from "../webhooks/outbox";
+import { type Membership, requireManager, requireMembership } from "./membership";
+import type { Conversation, CreateConversation, Participant, Role } from "./model";
+
+export function toParticipant(row: ParticipantRow): Participant {
+  return { userId: row.userId, role: row.role, joinedAt: row.joinedAt.toISOString(), lastReadSeq: row.lastReadSeq };
+}
+
+/** Full Conversation objects for `viewerId`: participants, last message and the viewer's unread count. */
+export async function buildConversations(db: Executor, rows: ConversationRow[], viewerId: string): Promise<Conversation[]> {
+  if (rows.length === 0) return [];
+  const ids = rows.map((r) => r.id);
+  const lastIds = rows.map((r) => r.lastMessageId).filter((id): id is string => id !== null);
+  const [memberRows, lastRows, unread] = await Promise.all([
+    db.select().from(participants).where(inArray(participants.conversationId, ids)).orderBy(asc(participants.joinedAt), asc(participants.userId)),
+    lastIds.length ? db.select().from(messages).where(inArray(messages.id, lastIds)) : Promise.resolve([]),
+    unreadCounts(db, viewerId, ids),
+  ]);
+  const lastMessages = new Map((await withReactions(db, lastRows)).map((m) => [m.id, m]));
+  const members = new Map<string, Participant[]>();
+  for (const row of memberRows) {
+    const list = members.get(row.conversationId) ?? [];
+    list.push(toParticipant(row));
+    members.set(row.conversationId, list);
+  }
+  return rows.map((row) => ({
+    id: row.id,
+    type: row.type,
+    name: row.name,
+    metadata: row.metadata,
+    createdBy: row.createdBy,
+    createdAt: row.createdAt.toISOString(),
+    updatedAt: row.updatedAt.toISOString(),
+    lastMessage: (row.lastMessageId && lastMessages.get(row.lastMessageId)) || null,
+    lastMessageAt: iso(row.lastMessageAt),
+    participants: members.get(row.id) ?? [],
+    unreadCount: unread.get(row.id) ?? 0,
+  }));
+}
+
+async function buildOne(db: Executor, row: ConversationRow, viewerId: string): Promise<Conversation> {
+  return (await buildConversations(db, [row], viewerId))[0]!;
+}
+
+/** Webhook payloads carry the conversation without a viewer-specific unread count. */
+const forWebhook = ({ unreadCount: _, ...conversation }: Conversation) => conversation;
+
+/** Users among `userIds` that are not synced (or were deleted): NOT_FOUND naming them. */
+async function requireUsers(db: Executor, userIds: string[]): Promise<void> {
+  if (userIds.length === 0) return;
+  const found = await db
+    .select({ id: users.externalId })
+    .from(users)
+    .where(and(inArray(users.externalId, userIds), isNull(users.deletedAt)));
+  const known = new Set(found.map((u) => u.id));
+  const missing = userIds.filter((id) => !known.has(id));
+  if (missing.length) throw new AppError("NOT_FOUND", `Unknown user${missing.length > 1 ? "s" : ""}: ${missing.slice(0, 5).join(", ")}`, { userIds: missing });
+}
+
+const directKeyOf = (a: string, b: string) => [a, b].sort().join(" ");
+
+/**
+ * Creates a conversation. A direct one is unique per pair: asking again returns the existing one
+ * (`created: false`), with a participant restored if they had been removed by a user deletion.
+ */
+export async function createConversation(ctx: Context, actor: Actor, input: CreateConversation): Promise<{ conversation: Conversation; created: boolean }> {
+  checkMetadata(input.metadata);
+  const others = [...new Set(input.participantIds)].filter((id) => id !== actor.userId);
+  if (input.type === "direct" && others.length !== 1) {
+    throw invalid("A direct conversation has exactly one other participant", [{ path: "/participantIds", message: "need exactly one other user" }]);
+  }
+  if (input.type === "group" && others.length + 1 > ctx.config.MAX_GROUP_PARTICIPANTS) {
+    throw invalid(`A group has at most ${ctx.config.MAX_GROUP_PARTICIPANTS} participants`);
+  }
+  await requireUsers(ctx.db, others);
+  const directKey = input.type === "direct" ? directKeyOf(actor.userId, others[0]!) : null;
+
+  if (directKey) {
+    const existing = await openExistingDirect(ctx, actor, directKey);
+    if (existing) return { conversation: existing, created: false };
+  }
+  try {
+    const conversation = await withTransaction(ctx, async (tx, after) => {
+      const id = Bun.randomUUIDv7();
+      const [row] = await tx
+        .insert(conversations)
+        .values({ id, type: input.type, name: input.name ?? null, metadata: input.metadata ?? {}, createdBy: actor.userId, directKey })
+        .returning();
+      const creatorRole: Role = input.type === "group" ? "owner" : "member";
+      await tx.insert(participants).values([
+        { conversationId: id, userId: actor.userId, role: creatorRole },
+        ...others.map((userId) => ({ conversationId: id, userId, role: "member" as const })),
+      ]);
+      const conversation = await buildOne(tx, row!, actor.userId);
+      await recordEvent(ctx, tx, "conversation.created", forWebhook(conversation));
+      const everyone = [actor.userId, ...others];
+      after(async () => {
+        await ctx.fanout.joinConversation(everyone, id);
+        ctx.fanout.toUsers(everyone, "conversation:new", conversation);
+      });
+      return conversation;
+    });
+    return { conversation, created: true };
+  } catch (error) {
+    // Both sides of a pair created their direct conversation at once: the loser gets the winner's.
+    if (directKey && isUniqueViolation(error, "conversations_direct_key_unique")) {
+      const existing = await openExistingDirect(ctx, actor, directKey);
+      if (existing) return { conversation: existing, created: false };
+    }
+    throw error;
+  }
+}
+
+async function openExistingDirect(ctx: Context, actor: Actor, directKey: string): Promise<Conversation | undefined> {
+  return withTransaction(ctx, async (tx, after) => {
+    const [row] = await tx.select().from(conversations).where(eq(conversations.directKey, directKey)).for("update");
+    if (!row) return undefined;
+    const pair = directKey.split(" ");
+    const present = await tx
+      .select({ userId: participants.userId })
+      .from(participants)
+      .where(eq(participants.conversationId, row.id));
+    const missing = pair.filter((u) => !present.some((p) => p.userId === u));
+    if (missing.length) {
+      await tx.insert(participants).values(missing.map((userId) => ({ conversationId: row.id, userId, role: "member" as const })));
+      await announceAdded(ctx, tx, after, row.id, missing, actor.userId);
+      after(async () => ctx.fanout.toUsers(missing, "conversation:joined", await buildOne(ctx.db, row, missing[0]!)));
+    }
+    return buildOne(tx, row, actor.userId);
+  });
+}
+
+/** Outbox rows now, room joins and participant:added after commit. */
+async function announceAdded(ctx: Context, tx: Transaction, after: AfterCommit, conversationId: string, userIds: string[], by: string) {
+  const timestamp = new Date().toISOString();
+  const added = await tx
+    .select()
+    .from(participants)
+    .where(and(eq(participants.conversationId, conversationId), inArray(participants.userId, userIds)));
+  await recordEvents(
+    ctx,
+    tx,
+    added.map((p) => ({ type: "participant.added" as const, data: { conversationId, userId: p.userId, role: p.role, addedBy: by, timestamp } })),
+  );
+  after(async () => {
+    for (const userId of userIds) ctx.fanout.toConversation(conversationId, "participant:added", { conversationId, userId, timestamp });
+    await ctx.fanout.joinConversation(userIds, conversationId);
+  });
+}
+
+type Cursor = { at: Date; id: string };
+const encodeCursor = (c: Cursor) => Buffer.from(JSON.stringify([c.at.toISOString(), c.id])).toString("base64url");
+function decodeCursor(value: string): Cursor {
+  try {
+    const [at, id] = JSON.parse(Buffer.from(value, "base64url").toString("utf8")) as [string, string];
+    const date = new Date(at);
+    if (Number.isNaN(date.getTime()) || typeof id !== "string" || !/^[0-9a-f-]{36}$/i.test(id)) throw new Error();
+    return { at: date, id };
+  } catch {
+    throw invalid("cursor is not one this API returned", [{ path: "/cursor", message: "malformed" }]);
+  }
+}
+
+/** The caller's conversations, most recent activity (creation or newest message) first. */
+export async function listConversations(ctx: Context, actor: Actor, page: { limit?: number; cursor?: string }): Promise<List<Conversation>> {
+  const limit = page.limit ?? 20;
+  const cursor = page.cursor ? decodeCursor(page.cursor) : undefined;
+  const rows = await ctx.db
+    .select({ conversation: conversations })
+    .from(participants)
+    .innerJoin(conversations, eq(conversations.id, participants.conversationId))
+    .where(
+      and(
+        eq(participants.userId, actor.userId),
+        cursor
+          ? or(lt(conversations.lastActivityAt, cursor.at), and(eq(conversations.lastActivityAt, cursor.at), lt(conversations.id, cursor.id)))
+          : undefined,
+      ),
+    )
+    .orderBy(desc(conversations.lastActivityAt), desc(conversations.id))
+    .limit(limit + 1);
+  const hasMore = rows.length > limit;
+  const page_ = rows.slice(0, limit).map((r) => r.conversation);
+  const last = page_[page_.length - 1];
+  const data = await buildConversations(ctx.db, page_, actor.userId);
+  return listOf(data, hasMore, hasMore && last ? encodeCursor({ at: last.lastActivityAt, id: last.id }) : null);
+}
+
+export async function getConversation(ctx: Context, actor: Actor, conversationId: string): Promise<Conversation> {
+  const { conversation } = await requireMembership(ctx.db, conversationId, actor.userId);
+  return buildOne(ctx.db, conversation, actor.userId);
+}
+
+/** Owner or admin of a group, either side of a direct conversation. Messages go with it. */
+export async function deleteConversation(ctx: Context, actor: Actor, conversationId: string): Promise<void> {
+  await withTransaction(ctx, async (tx, after) => {
+    const m = await requireMembership(tx, conversationId, actor.userId, { lock: true });
+    if (m.conversation.type === "group") requireManager(m, "delete a group");
+    const members = await tx.select({ userId: participants.userId }).from(participants).where(eq(participants.conversationId, conversationId));
+    await tx.delete(conversations).where(eq(conversations.id, conversationId));
+    const deletedAt = new Date().toISOString();
+    await recordEvent(ctx, tx, "conversation.deleted", { conversationId, deletedBy: actor.userId, deletedAt });
+    const userIds = members.map((p) => p.userId);
+    after(async () => {
+      ctx.fanout.toUsers(userIds, "conversation:removed", { conversationId });
+      await ctx.fanout.leaveConversation(userIds, conversationId);
+    });
+  });
+}
+
+function requireGroup(m: Membership, action: string) {
+  if (m.conversation.type === "direct") throw conflict(`A direct conversation cannot ${action}`);
+}
+
+/** Owner/admin adds users to a group; only an owner grants `owner`. Users already in are left as they are. */
+export async function addParticipants(ctx: Context, actor: Actor, conversationId: string, input: { userIds: string[]; role?: Role }): Promise<Conversation> {
+  const role = input.role ?? "member";
+  const userIds = [...new Set(input.userIds)];
+  await requireUsers(ctx.db, userIds);
+  return withTransaction(ctx, async (tx, after) => {
+    const m = await requireMembership(tx, conversationId, actor.userId, { lock: true });
+    requireGroup(m, "take more participants");
+    requireManager(m, "add participants");
+    if (role === "owner" && m.participant.role !== "owner") throw forbidden("Only an owner can add an owner");
+    const inserted = await tx
+      .insert(participants)
+      .values(userIds.map((userId) => ({ conversationId, userId, role })))
+      .onConflictDoNothing()
+      .returning({ userId: participants.userId });
+    const added = inserted.map((p) => p.userId);
+    if (added.length) {
+      const total = await tx.$count(participants, eq(participants.conversationId, conversationId));
+      if (total > ctx.config.MAX_GROUP_PARTICIPANTS) throw invalid(`A group has at most ${ctx.config.MAX_GROUP_PARTICIPANTS} participants`);
+      await announceAdded(ctx, tx, after, conversationId, added, actor.userId);
+      after(async () => {
+        const joined = await buildOne(ctx.db, m.conversation, added[0]!);
+        ctx.fanout.toUsers(added, "conversation:joined", joined);
+      });
+    }
+    return buildOne(tx, m.conversation, actor.userId);
+  });
+}
+
+async function ownerCount(tx: Executor, conversationId: string): Promise<number> {
+  return tx.$count(participants, and(eq(participants.conversationId, conversationId), eq(participants.role, "owner")));
+}
+
+async function requireTarget(tx: Executor, conversationId: string, userId: string): Promise<ParticipantRow> {
+  const [target] = await tx
+    .select()
+    .from(participants)
+    .where(and(eq(participants.conversationId, conversationId), eq(participants.userId, userId)));
+  if (!target) throw notFound("Participant");
+  return target;
+}
+
+/** Owner/admin changes a role; only an owner touches `owner`; the last owner stays owner. */
+export async function updateParticipantRole(ctx: Context, actor: Actor, conversationId: string, userId: string, role: Role): Promise<Participant> {
+  return withTransaction(ctx, async (tx) => {
+    const m = await requireMembership(tx, conversationId, actor.userId, { lock: true });
+    requireGroup(m, "change roles");
+    requireManager(m, "change roles");
+    const target = await requireTarget(tx, conversationId, userId);
+    if ((target.role === "owner" || role === "owner") && m.participant.role !== "owner") throw forbidden("Only an owner can grant or revoke owner");
+    if (target.role === role) return toParticipant(target);
+    if (target.role === "owner" && (await ownerCount(tx, conversationId)) === 1) throw conflict("The last owner cannot be demoted");
+    const [row] = await tx
+      .update(participants)
+      .set({ role })
+      .where(and(eq(participants.conversationId, conversationId), eq(participants.userId, userId)))
+      .returning();
+    return toParticipant(row!);
+  });
+}
+
+/**
+ * Removes a participant. Everyone may leave; owner/admin remove others (admins not owners). The
+ * last owner of a group with other members must hand over ownership before leaving.
+ */
+export async function removeParticipant(ctx: Context, actor: Actor, conversationId: string, userId: string): Promise<void> {
+  await withTransaction(ctx, async (tx, after) => {
+    const m = await requireMembership(tx, conversationId, actor.userId, { lock: true });
+    requireGroup(m, "lose a participant; delete it instead");
+    const target = userId === actor.userId ? m.participant : await requireTarget(tx, conversationId, userId);
+    if (userId !== actor.userId) {
+      requireManager(m, "remove participants");
+      if (target.role === "owner" && m.participant.role !== "owner") throw forbidden("Only an owner can remove an owner");
+    }
+    if (target.role === "owner" && (await ownerCount(tx, conversationId)) === 1) {
+      const others = await tx.$count(participants, and(eq(participants.conversationId, conversationId), ne(participants.userId, userId)));
+      if (others > 0) throw conflict("The last owner cannot leave; make another participant owner first");
+    }
+    await detach(ctx, tx, after, conversationId, userId, actor.userId);
+  });
+}
+
+/** Deletes the participant row, records participant.removed and moves their sockets out. */
+async function detach(ctx: Context, tx: Transaction, after: AfterCommit, conversationId: string, userId: string, by: string) {
+  await tx.delete(participants).where(and(eq(participants.conversationId, conversationId), eq(participants.userId, userId)));
+  const timestamp = new Date().toISOString();
+  await recordEvent(ctx, tx, "participant.removed", { conversationId, userId, removedBy: by, timestamp });
+  after(async () => {
+    await ctx.fanout.leaveConversation([userId], conversationId);
+    ctx.fanout.toUsers([userId], "conversation:removed", { conversationId });
+    ctx.fanout.toConversation(conversationId, "participant:removed", { conversationId, userId, timestamp });
+  });
+}
+
+/**
+ * A deleted user leaves every conversation. Where they were a group's last owner, the longest
+ * standing admin (or else member) becomes owner, so that no group is left without one.
+ */
+export async function removeUserEverywhere(ctx: Context, tx: Transaction, after: AfterCommit, userId: string): Promise<void> {
+  const memberships = await tx
+    .select({ conversationId: participants.conversationId, role: participants.role, type: conversations.type })
+    .from(participants)
+    .innerJoin(conversations, eq(conversations.id, participants.conversationId))
+    .where(eq(participants.userId, userId))
+    .for("update", { of: conversations });
+  for (const { conversationId, role, type } of memberships) {
+    await detach(ctx, tx, after, conversationId, userId, userId);
+    if (type !== "group" || role !== "owner" || (await ownerCount(tx, conversationId)) > 0) continue;
+    const [heir] = await tx
+      .select()
+      .from(participants)
+      .where(eq(participants.conversationId, conversationId))
+      // No owner is left, so alphabetical role order puts admins before members.
+      .orderBy(asc(participants.role), asc(participants.joinedAt))
+      .limit(1);
+    if (heir) {
+      await tx
+        .update(participants)
+        .set({ role: "owner" })
+        .where(and(eq(participants.conversationId, conversationId), eq(participants.userId, heir.userId)));
+    }
+  }
+}

@@ -1,0 +1,27 @@
+import { eq } from "drizzle-orm";
+import type { Context } from "../core/context";
+import { participants } from "../core/db/schema";
+import { conversationRoom } from "../core/realtime/fanout";
+import { type ChatSocket, onEvent } from "../core/realtime/handlers";
+import { requireMembership } from "./membership";
+import { RoomPayload } from "./model";
+
+/** The conversations whose rooms a user's socket joins on connect. */
+export async function conversationIdsOf(ctx: Context, userId: string): Promise<string[]> {
+  const rows = await ctx.db.select({ id: participants.conversationId }).from(participants).where(eq(participants.userId, userId));
+  return rows.map((r) => r.id);
+}
+
+/** Manual room moves; participants are already joined on connect and on being added. */
+export function registerConversationHandlers(ctx: Context, socket: ChatSocket): void {
+  const { actor } = socket.data;
+  onEvent(ctx, socket, "room:join", RoomPayload, async ({ conversationId }) => {
+    await requireMembership(ctx.db, conversationId, actor.userId);
+    await socket.join(conversationRoom(conversationId));
+    return { conversationId };
+  });
+  onEvent(ctx, socket, "room:leave", RoomPayload, async ({ conversationId }) => {
+    await socket.leave(conversationRoom(conversationId));
+    return { conversationId };
+  });
+}

@@ -1,0 +1,73 @@
+import { createHash, timingSafeEqual } from "node:crypto";
+import { and, eq, isNull, sql } from "drizzle-orm";
+import { errors as joseErrors, jwtVerify } from "jose";
+import type { Config } from "../config";
+import type { Database } from "./db/client";
+import { users } from "./db/schema";
+import { AppError } from "./errors";
+
+/** The caller of a public endpoint or socket: an external user id the host synced. */
+export type Actor = { userId: string; tokenExpiresAt: number | null };
+
+export const EXTERNAL_ID_PATTERN = "^[A-Za-z0-9_.:@-]{1,128}$";
+const EXTERNAL_ID = new RegExp(EXTERNAL_ID_PATTERN);
+
+/** Leeway for exp and nbf, as the contract allows. */
+const CLOCK_TOLERANCE_S = 30;
+
+export type Authenticator = {
+  /** Verifies a bearer token and that its user exists; throws AppError otherwise. */
+  authenticate(token: string | undefined): Promise<Actor>;
+  /** Constant-time check of X-Internal-Secret. */
+  isInternalSecret(value: string | undefined | null): boolean;
+};
+
+export function createAuthenticator(config: Config, db: Database): Authenticator {
+  const key = new TextEncoder().encode(config.AUTH_JWT_SECRET);
+  const internalDigest = digest(config.INTERNAL_API_SECRET);
+  const userExists = db
+    .select({ id: users.externalId })
+    .from(users)
+    .where(and(eq(users.externalId, sql.placeholder("id")), isNull(users.deletedAt)))
+    .limit(1)
+    .prepare("auth_user_exists");
+
+  return {
+    async authenticate(token) {
+      if (!token) throw new AppError("UNAUTHORIZED", "Missing bearer token");
+      let payload;
+      try {
+        ({ payload } = await jwtVerify(token, key, {
+          algorithms: ["HS256"],
+          clockTolerance: CLOCK_TOLERANCE_S,
+          issuer: config.AUTH_JWT_ISSUER,
+          audience: config.AUTH_JWT_AUDIENCE,
+        }));
+      } catch (error) {
+        if (error instanceof joseErrors.JWTExpired) throw new AppError("TOKEN_EXPIRED", "Token has expired");
+        throw new AppError("UNAUTHORIZED", "Invalid token");
+      }
+      const sub = payload.sub;
+      if (typeof sub !== "string" || !EXTERNAL_ID.test(sub)) throw new AppError("UNAUTHORIZED", "Token has no valid sub claim");
+      const found = await userExists.execute({ id: sub });
+      if (found.length === 0) throw new AppError("USER_NOT_FOUND", "User is not registered with the chat service");
+      return { userId: sub, tokenExpiresAt: typeof payload.exp === "number" ? payload.exp * 1000 : null };
+    },
+    isInternalSecret(value) {
+      if (!value) return false;
+      return timingSafeEqual(digest(value), internalDigest);
+    },
+  };
+}
+
+/** Hashing first gives both sides the same length, which timingSafeEqual requires. */
+function digest(value: string): Buffer {
+  return createHash("sha256").update(value, "utf8").digest();
+}
+
+/** `Authorization: Bearer <jwt>` → the token, or undefined. */
+export function bearerToken(header: string | null | undefined): string | undefined {
+  if (!header) return undefined;
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  return match?.[1];
+}

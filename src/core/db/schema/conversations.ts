@@ -1,0 +1,30 @@
+import { sql } from "drizzle-orm";
+import { check, index, integer, jsonb, pgTable, text, uuid } from "drizzle-orm/pg-core";
+import { createdAt, timestampMs, updatedAt } from "./columns";
+
+export const conversations = pgTable(
+  "conversations",
+  {
+    id: uuid("id").primaryKey(),
+    type: text("type", { enum: ["direct", "group"] }).notNull(),
+    name: text("name"),
+    metadata: jsonb("metadata").$type<Record<string, unknown>>().notNull().default({}),
+    createdBy: text("created_by").notNull(),
+    /** "<a> <b>" with the two external ids sorted: makes a direct conversation unique per pair. */
+    directKey: text("direct_key").unique(),
+    /** Seq of the newest message. Incremented in the sending transaction, so seqs are gapless. */
+    lastSeq: integer("last_seq").notNull().default(0),
+    lastMessageId: uuid("last_message_id"),
+    lastMessageAt: timestampMs("last_message_at"),
+    /** Creation or newest message: the order of a user's conversation list. */
+    lastActivityAt: timestampMs("last_activity_at").notNull().defaultNow(),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [
+    check("conversations_type_check", sql`${t.type} in ('direct', 'group')`),
+    index("conversations_activity_idx").on(t.lastActivityAt.desc(), t.id.desc()),
+  ],
+);
+
+export type ConversationRow = typeof conversations.$inferSelect;

@@ -1,0 +1,30 @@
+import { sql } from "drizzle-orm";
+import { check, index, integer, pgTable, primaryKey, text, uuid } from "drizzle-orm/pg-core";
+import { timestampMs } from "./columns";
+import { conversations } from "./conversations";
+import { users } from "./users";
+
+export const participants = pgTable(
+  "participants",
+  {
+    conversationId: uuid("conversation_id")
+      .notNull()
+      .references(() => conversations.id, { onDelete: "cascade" }),
+    userId: text("user_id")
+      .notNull()
+      .references(() => users.externalId),
+    role: text("role", { enum: ["owner", "admin", "member"] }).notNull(),
+    joinedAt: timestampMs("joined_at").notNull().defaultNow(),
+    /** Read watermark: every message with seq <= lastReadSeq is read. Never moves backwards. */
+    lastReadSeq: integer("last_read_seq").notNull().default(0),
+    lastReadAt: timestampMs("last_read_at"),
+  },
+  (t) => [
+    primaryKey({ columns: [t.conversationId, t.userId] }),
+    index("participants_user_idx").on(t.userId),
+    check("participants_role_check", sql`${t.role} in ('owner', 'admin', 'member')`),
+  ],
+);
+
+export type ParticipantRow = typeof participants.$inferSelect;
+export type Role = ParticipantRow["role"];

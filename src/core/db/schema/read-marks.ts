@@ -1,0 +1,20 @@
+import { integer, pgTable, primaryKey, text, uuid } from "drizzle-orm/pg-core";
+import { timestampMs } from "./columns";
+import { conversations } from "./conversations";
+
+/**
+ * One row each time a participant's read watermark advances. The watermark itself lives on the
+ * participant; these rows answer "when did X read message N" (the first mark at or above N).
+ */
+export const readMarks = pgTable(
+  "read_marks",
+  {
+    conversationId: uuid("conversation_id")
+      .notNull()
+      .references(() => conversations.id, { onDelete: "cascade" }),
+    userId: text("user_id").notNull(),
+    seq: integer("seq").notNull(),
+    readAt: timestampMs("read_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.conversationId, t.userId, t.seq] })],
+);

@@ -1,0 +1,17 @@
+import { jsonb, pgTable, text } from "drizzle-orm/pg-core";
+import { createdAt, timestampMs, updatedAt } from "./columns";
+
+/** Users are owned by the host application; we keep what we need to show them and their presence. */
+export const users = pgTable("users", {
+  externalId: text("external_id").primaryKey(),
+  name: text("name"),
+  avatarUrl: text("avatar_url"),
+  metadata: jsonb("metadata").$type<Record<string, unknown>>().notNull().default({}),
+  lastSeenAt: timestampMs("last_seen_at"),
+  /** Soft delete: the user's messages keep their sender; syncing the id again restores the user. */
+  deletedAt: timestampMs("deleted_at"),
+  createdAt: createdAt(),
+  updatedAt: updatedAt(),
+});
+
+export type UserRow = typeof users.$inferSelect;

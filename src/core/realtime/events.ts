@@ -1,0 +1,59 @@
+/**
+ * The typed Socket.IO event maps, composed from every feature. A TypeScript front end imports
+ * these types for `io<ServerToClientEvents, ClientToServerEvents>(url)`.
+ */
+import type { ConversationClientEvents, ConversationServerEvents } from "../../conversations/model";
+import type { MessageClientEvents, MessageServerEvents } from "../../messages/model";
+import type { PresenceClientEvents, PresenceServerEvents } from "../../presence/model";
+import type { ReactionClientEvents, ReactionServerEvents } from "../../reactions/model";
+import type { ReceiptClientEvents, ReceiptServerEvents } from "../../receipts/model";
+import type { Actor } from "../auth";
+import type { ErrorCode } from "../errors";
+import type { Ack } from "./ack";
+
+export type { Ack } from "./ack";
+export type { Conversation, Participant } from "../../conversations/model";
+export type { Message, MessageDeleted, MessageUpdated } from "../../messages/model";
+export type { Indicator, Presence, UserOffline, UserOnline } from "../../presence/model";
+export type { ReactionChange } from "../../reactions/model";
+export type { ConversationRead, MessageRead } from "../../receipts/model";
+
+export type Connected = { userId: string; socketId: string; rooms: string[]; timestamp: string };
+export type SocketError = { code: ErrorCode; message: string; timestamp: string };
+
+interface CoreClientEvents {
+  ping: (payload?: Record<string, never>, ack?: (res: Ack<{ timestamp: string }>) => void) => void;
+}
+interface CoreServerEvents {
+  connected: (info: Connected) => void;
+  error: (error: SocketError) => void;
+}
+
+export interface ClientToServerEvents
+  extends CoreClientEvents,
+    MessageClientEvents,
+    ReactionClientEvents,
+    ReceiptClientEvents,
+    PresenceClientEvents,
+    ConversationClientEvents {}
+
+export interface ServerToClientEvents
+  extends CoreServerEvents,
+    MessageServerEvents,
+    ReactionServerEvents,
+    ReceiptServerEvents,
+    PresenceServerEvents,
+    ConversationServerEvents {}
+
+// Socket.IO's generic slot: instances talk only through the adapter's own requests.
+export interface InterServerEvents {}
+
+export type SocketData = {
+  actor: Actor;
+  /** `<instance>:<socket id>`: this connection's entry in the presence store. */
+  connectionId: string;
+  /** Typing/recording indicators this socket started and has not stopped. */
+  indicators: Set<string>;
+  /** Conversations the user was part of at handshake (their rooms). */
+  conversationIds: string[];
+};

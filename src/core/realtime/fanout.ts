@@ -1,0 +1,21 @@
+import type { ServerToClientEvents } from "./events";
+
+export type ServerEvent = keyof ServerToClientEvents;
+export type ServerPayload<E extends ServerEvent> = Parameters<ServerToClientEvents[E]>[0];
+
+export const conversationRoom = (conversationId: string) => `conv:${conversationId}`;
+export const userRoom = (userId: string) => `user:${userId}`;
+
+/**
+ * How service functions reach sockets. Calls are made after the change committed; with the
+ * Redis adapter they reach sockets on every instance.
+ */
+export interface Fanout {
+  toConversation<E extends ServerEvent>(conversationId: string, event: E, payload: ServerPayload<E>, exceptUserId?: string): void;
+  toUsers<E extends ServerEvent>(userIds: string[], event: E, payload: ServerPayload<E>): void;
+  /** Sockets of these users join (or leave) the conversation's room, wherever they are connected. */
+  joinConversation(userIds: string[], conversationId: string): Promise<void>;
+  leaveConversation(userIds: string[], conversationId: string): Promise<void>;
+  /** Ends every socket of the user (deleted through the internal API). */
+  disconnectUser(userId: string): Promise<void>;
+}

@@ -1,0 +1,123 @@
+import { createAdapter } from "@socket.io/redis-adapter";
+import { Server as Engine } from "@socket.io/bun-engine";
+import type Redis from "ioredis";
+import { Server } from "socket.io";
+import type { Config } from "../../config";
+import { bearerToken } from "../auth";
+import type { Context } from "../context";
+import { AppError, toErrorBody } from "../errors";
+import type { Fanout } from "./fanout";
+import { conversationRoom, userRoom } from "./fanout";
+import { type ChatServer, type ChatSocket, onEvent } from "./handlers";
+import { t } from "elysia";
+
+/** Adds one feature's event handlers to a freshly authenticated socket. */
+export type SocketFeature = (ctx: Context, socket: ChatSocket) => void;
+
+export type Realtime = { io: ChatServer; engine: Engine; fanout: Fanout; close(): Promise<void> };
+
+/**
+ * The Socket.IO server on the Bun engine. With Redis, the adapter carries broadcasts and room
+ * moves between instances; without it, the in-process adapter serves this instance alone.
+ */
+export function createRealtime(config: Config, redis: { pub: Redis; sub: Redis } | undefined): Realtime {
+  const engine = new Engine({
+    path: "/socket.io/",
+    maxHttpBufferSize: config.MAX_BODY_BYTES,
+    pingInterval: 25_000,
+    pingTimeout: 20_000,
+    cors: { origin: config.corsOrigins === "*" ? "*" : config.corsOrigins, credentials: config.corsOrigins !== "*" },
+  });
+  const io: ChatServer = new Server({
+    serveClient: false,
+    adapter: redis ? createAdapter(redis.pub, redis.sub, { key: `${config.REDIS_PREFIX}socket.io` }) : undefined,
+  });
+  io.bind(engine);
+  return {
+    io,
+    engine,
+    fanout: socketFanout(io),
+    async close() {
+      io.disconnectSockets(true);
+      await new Promise<void>((resolve) => io.close(() => resolve()));
+      engine.close();
+    },
+  };
+}
+
+function socketFanout(io: ChatServer): Fanout {
+  return {
+    toConversation(conversationId, event, payload, exceptUserId) {
+      const target = exceptUserId ? io.to(conversationRoom(conversationId)).except(userRoom(exceptUserId)) : io.to(conversationRoom(conversationId));
+      (target.emit as (e: string, p: unknown) => boolean)(event, payload);
+    },
+    toUsers(userIds, event, payload) {
+      if (userIds.length === 0) return;
+      (io.to(userIds.map(userRoom)).emit as (e: string, p: unknown) => boolean)(event, payload);
+    },
+    async joinConversation(userIds, conversationId) {
+      if (userIds.length) io.in(userIds.map(userRoom)).socketsJoin(conversationRoom(conversationId));
+    },
+    async leaveConversation(userIds, conversationId) {
+      if (userIds.length) io.in(userIds.map(userRoom)).socketsLeave(conversationRoom(conversationId));
+    },
+    async disconnectUser(userId) {
+      io.in(userRoom(userId)).disconnectSockets(true);
+    },
+  };
+}
+
+const MAX_TIMER_MS = 2_147_483_647;
+
+/**
+ * Authenticates every handshake (auth.token, or an Authorization header for non-browser clients),
+ * then joins the user's rooms, announces `connected` and hands the socket to each feature.
+ */
+export function attachSocketHandlers(ctx: Context, io: ChatServer, features: SocketFeature[], conversationIdsOf: (userId: string) => Promise<string[]>): void {
+  io.use(async (socket, next) => {
+    try {
+      const auth = socket.handshake.auth as { token?: unknown } | undefined;
+      const token = typeof auth?.token === "string" ? auth.token : bearerToken(socket.handshake.headers.authorization);
+      socket.data.actor = await ctx.auth.authenticate(token);
+      socket.data.connectionId = `${ctx.instanceId}:${socket.id}`;
+      socket.data.indicators = new Set();
+      // Loaded here, not in the connection handler: handlers must be registered synchronously on
+      // connection, or events a client sends at once could arrive before them.
+      socket.data.conversationIds = await conversationIdsOf(socket.data.actor.userId);
+      next();
+    } catch (error) {
+      const { body, expected } = toErrorBody(error);
+      if (!expected) ctx.log.error("socket handshake failed", { error });
+      next(Object.assign(new Error(body.message), { data: { code: body.code, message: body.message } }));
+    }
+  });
+
+  io.on("connection", (socket) => {
+    const { actor, conversationIds } = socket.data;
+    try {
+      socket.join([userRoom(actor.userId), ...conversationIds.map(conversationRoom)]);
+      if (actor.tokenExpiresAt !== null) expireAt(socket, actor.tokenExpiresAt);
+      onEvent(ctx, socket, "ping", OptionalEmpty, () => ({ timestamp: new Date().toISOString() }));
+      for (const feature of features) feature(ctx, socket);
+      socket.emit("connected", { userId: actor.userId, socketId: socket.id, rooms: conversationIds, timestamp: new Date().toISOString() });
+      ctx.metrics?.count("socket_connections_total");
+    } catch (error) {
+      ctx.log.error("socket setup failed", { userId: actor.userId, error });
+      socket.emit("error", { code: "INTERNAL", message: "Internal error", timestamp: new Date().toISOString() });
+      socket.disconnect(true);
+    }
+  });
+}
+
+/** Payload of events that take none: nothing, or an empty object. */
+export const OptionalEmpty = t.Union([t.Undefined(), t.Null(), t.Object({})]);
+
+/** A socket lives no longer than its token: at `exp` it is told why and disconnected. */
+function expireAt(socket: ChatSocket, expiresAt: number) {
+  const timer = setTimeout(() => {
+    const error = new AppError("TOKEN_EXPIRED", "Token has expired; reconnect with a fresh one");
+    socket.emit("error", { code: error.code, message: error.message, timestamp: new Date().toISOString() });
+    socket.disconnect(true);
+  }, Math.min(Math.max(0, expiresAt - Date.now()), MAX_TIMER_MS));
+  socket.once("disconnect", () => clearTimeout(timer));
+}

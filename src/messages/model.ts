@@ -1,0 +1,94 @@
+import { type Static, t } from "elysia";
+import type { Ack } from "../core/realtime/ack";
+import { HttpUrl, Limit, ListOf, Metadata, Uuid } from "../core/schemas";
+
+export const Attachment = t.Object({
+  url: HttpUrl,
+  type: t.Optional(t.String({ minLength: 1, maxLength: 64 })),
+  name: t.Optional(t.String({ minLength: 1, maxLength: 255 })),
+  mimeType: t.Optional(t.String({ pattern: "^[\\w.+-]+/[\\w.+-]+$", maxLength: 127 })),
+  size: t.Optional(t.Integer({ minimum: 0 })),
+  width: t.Optional(t.Integer({ minimum: 0, maximum: 100000 })),
+  height: t.Optional(t.Integer({ minimum: 0, maximum: 100000 })),
+  duration: t.Optional(t.Number({ minimum: 0 })),
+});
+
+/** Content length is checked against MESSAGE_MAX_LENGTH in the service; this is the hard bound. */
+const Content = t.String({ maxLength: 65536 });
+export const ClientMessageId = t.String({ minLength: 1, maxLength: 128 });
+
+export const SendMessage = t.Object({
+  content: t.Optional(Content),
+  attachments: t.Optional(t.Array(Attachment, { maxItems: 10 })),
+  replyTo: t.Optional(t.Union([Uuid, t.Null()])),
+  clientMessageId: t.Optional(ClientMessageId),
+  metadata: t.Optional(Metadata),
+});
+export type SendMessage = Static<typeof SendMessage>;
+
+export const EditMessage = t.Object({ content: Content });
+
+export const ReactionSummary = t.Object({ emoji: t.String(), count: t.Integer(), userIds: t.Array(t.String()) });
+export type ReactionSummary = Static<typeof ReactionSummary>;
+
+export const Message = t.Object({
+  id: t.String({ format: "uuid" }),
+  conversationId: t.String({ format: "uuid" }),
+  seq: t.Integer(),
+  senderId: t.String(),
+  content: t.String(),
+  attachments: t.Array(t.Any()),
+  replyTo: t.Union([t.String(), t.Null()]),
+  clientMessageId: t.Union([t.String(), t.Null()]),
+  metadata: t.Record(t.String(), t.Unknown()),
+  reactions: t.Array(ReactionSummary),
+  isEdited: t.Boolean(),
+  isDeleted: t.Boolean(),
+  createdAt: t.String({ format: "date-time" }),
+  updatedAt: t.String({ format: "date-time" }),
+  editedAt: t.Union([t.String({ format: "date-time" }), t.Null()]),
+  deletedAt: t.Union([t.String({ format: "date-time" }), t.Null()]),
+});
+export type Message = Static<typeof Message>;
+export const MessageList = ListOf(Message);
+
+export const MessagePage = t.Object({
+  limit: Limit(50, 100),
+  before: t.Optional(Uuid),
+  after: t.Optional(Uuid),
+});
+export type MessagePage = Static<typeof MessagePage>;
+
+export const ConversationMessagesParams = t.Object({ id: Uuid });
+export const MessageParams = t.Object({ id: Uuid });
+
+export const MessageDeleted = t.Object({ messageId: t.String(), conversationId: t.String(), deletedAt: t.String() });
+export type MessageDeleted = Static<typeof MessageDeleted>;
+
+/** Socket payloads: the REST bodies plus the ids REST carries in the path. */
+export const SocketSendMessage = t.Composite([t.Object({ conversationId: Uuid }), SendMessage]);
+export const SocketEditMessage = t.Object({ messageId: Uuid, content: Content });
+export const SocketDeleteMessage = t.Object({ messageId: Uuid });
+export const SocketSyncMessages = t.Object({ conversationId: Uuid, lastMessageId: t.Optional(t.Union([Uuid, t.Null()])) });
+
+export type MessageUpdated = {
+  messageId: string;
+  conversationId: string;
+  content: string;
+  isEdited: boolean;
+  updatedAt: string;
+  editedAt: string | null;
+};
+
+type SocketSendMessage = Static<typeof SocketSendMessage>;
+export interface MessageClientEvents {
+  "message:send": (payload: SocketSendMessage, ack?: (res: Ack<Message>) => void) => void;
+  "message:edit": (payload: Static<typeof SocketEditMessage>, ack?: (res: Ack<Message>) => void) => void;
+  "message:delete": (payload: Static<typeof SocketDeleteMessage>, ack?: (res: Ack<MessageDeleted>) => void) => void;
+  "messages:sync": (payload: Static<typeof SocketSyncMessages>, ack?: (res: Ack<{ messages: Message[]; hasMore: boolean }>) => void) => void;
+}
+export interface MessageServerEvents {
+  "message:new": (message: Message) => void;
+  "message:updated": (update: MessageUpdated) => void;
+  "message:deleted": (deleted: MessageDeleted) => void;
+}

@@ -1,0 +1,48 @@
+import { Elysia } from "elysia";
+import type { Context } from "../core/context";
+import { authenticated } from "../core/http";
+import { ConversationMessagesParams, EditMessage, Message, MessageList, MessagePage, MessageParams, SendMessage } from "./model";
+import { deleteMessage, editMessage, getMessage, listMessages, sendMessage } from "./service";
+
+export const messageRoutes = (ctx: Context) =>
+  new Elysia({ prefix: "/api", tags: ["messages"] })
+    .use(authenticated(ctx))
+    .post(
+      "/conversations/:id/messages",
+      async ({ actor, params, body, set }) => {
+        const { message, created } = await sendMessage(ctx, actor, params.id, body);
+        set.status = created ? 201 : 200;
+        return message;
+      },
+      {
+        params: ConversationMessagesParams,
+        body: SendMessage,
+        response: { 200: Message, 201: Message },
+        detail: { summary: "Send a message (a repeated clientMessageId returns the stored one)" },
+      },
+    )
+    .get("/conversations/:id/messages", ({ actor, params, query }) => listMessages(ctx, actor, params.id, query), {
+      params: ConversationMessagesParams,
+      query: MessagePage,
+      response: MessageList,
+      detail: { summary: "A page of messages in ascending seq" },
+    })
+    .get("/messages/:id", ({ actor, params }) => getMessage(ctx, actor, params.id), {
+      params: MessageParams,
+      response: Message,
+      detail: { summary: "Get a message" },
+    })
+    .patch("/messages/:id", ({ actor, params, body }) => editMessage(ctx, actor, params.id, body.content), {
+      params: MessageParams,
+      body: EditMessage,
+      response: Message,
+      detail: { summary: "Edit a message (sender only)" },
+    })
+    .delete(
+      "/messages/:id",
+      async ({ actor, params, set }) => {
+        await deleteMessage(ctx, actor, params.id);
+        set.status = 204;
+      },
+      { params: MessageParams, detail: { summary: "Delete a message (sender, owner or admin)" } },
+    );

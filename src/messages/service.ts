@@ -1,0 +1,307 @@
+import { and, asc, desc, eq, exists, gt, inArray, lt, sql } from "drizzle-orm";
+import type { Actor } from "../core/auth";
+import type { Context } from "../core/context";
+import type { Executor } from "../core/db/client";
+import { isUniqueViolation } from "../core/db/errors";
+import { type MessageRow, conversations, messages, participants, reactions } from "../core/db/schema";
+import { withTransaction } from "../core/db/transaction";
+import { conflict, forbidden, invalid, notFound } from "../core/errors";
+import { checkMetadata, iso, type List, listOf } from "../core/schemas";
+import { isManager, type Membership, requireMembership } from "../conversations/membership";
+import { recordEvent } from "../webhooks/outbox";
+import type { Message, MessageDeleted, MessagePage, ReactionSummary, SendMessage } from "./model";
+
+export function toMessage(row: MessageRow, reactionList: ReactionSummary[] = []): Message {
+  return {
+    id: row.id,
+    conversationId: row.conversationId,
+    seq: row.seq,
+    senderId: row.senderId,
+    content: row.content,
+    attachments: row.attachments,
+    replyTo: row.replyTo,
+    clientMessageId: row.clientMessageId,
+    metadata: row.metadata,
+    reactions: reactionList,
+    isEdited: row.editedAt !== null,
+    isDeleted: row.deletedAt !== null,
+    createdAt: row.createdAt.toISOString(),
+    updatedAt: row.updatedAt.toISOString(),
+    editedAt: iso(row.editedAt),
+    deletedAt: iso(row.deletedAt),
+  };
+}
+
+/** Reaction summaries per message, each emoji in the order it was first used. */
+export async function reactionSummaries(db: Executor, messageIds: string[]): Promise<Map<string, ReactionSummary[]>> {
+  const result = new Map<string, ReactionSummary[]>();
+  if (messageIds.length === 0) return result;
+  const rows = await db
+    .select({ messageId: reactions.messageId, emoji: reactions.emoji, userId: reactions.userId })
+    .from(reactions)
+    .where(inArray(reactions.messageId, messageIds))
+    .orderBy(asc(reactions.createdAt), asc(reactions.userId));
+  for (const row of rows) {
+    let list = result.get(row.messageId);
+    if (!list) result.set(row.messageId, (list = []));
+    let entry = list.find((r) => r.emoji === row.emoji);
+    if (!entry) list.push((entry = { emoji: row.emoji, count: 0, userIds: [] }));
+    entry.count++;
+    entry.userIds.push(row.userId);
+  }
+  return result;
+}
+
+export async function withReactions(db: Executor, rows: MessageRow[]): Promise<Message[]> {
+  const summaries = await reactionSummaries(
+    db,
+    rows.filter((r) => r.deletedAt === null).map((r) => r.id),
+  );
+  return rows.map((row) => toMessage(row, summaries.get(row.id)));
+}
+
+/** A message and the caller's membership of its conversation; NOT_FOUND for outsiders. */
+export async function requireMessage(
+  db: Executor,
+  messageId: string,
+  userId: string,
+  opts: { lock?: boolean } = {},
+): Promise<{ message: MessageRow; membership: Membership }> {
+  const query = db.select().from(messages).where(eq(messages.id, messageId));
+  const [message] = opts.lock ? await query.for("update") : await query;
+  if (!message) throw notFound("Message");
+  const membership = await requireMembership(db, message.conversationId, userId).catch(() => {
+    throw notFound("Message");
+  });
+  return { message, membership };
+}
+
+function checkContent(ctx: Context, content: string, hasAttachments: boolean): void {
+  const length = [...content].length;
+  if (length > ctx.config.MESSAGE_MAX_LENGTH) {
+    throw invalid(`content is ${length} characters; at most ${ctx.config.MESSAGE_MAX_LENGTH} are allowed`, [
+      { path: "/content", message: "too long" },
+    ]);
+  }
+  if (!hasAttachments && content.trim().length === 0) {
+    throw invalid("content must not be empty unless attachments are present", [{ path: "/content", message: "empty" }]);
+  }
+}
+
+async function findByClientId(db: Executor, conversationId: string, senderId: string, clientMessageId: string) {
+  const [row] = await db
+    .select()
+    .from(messages)
+    .where(
+      and(
+        eq(messages.conversationId, conversationId),
+        eq(messages.senderId, senderId),
+        eq(messages.clientMessageId, clientMessageId),
+      ),
+    );
+  return row;
+}
+
+/**
+ * Sends a message. Its seq comes from incrementing the conversation's counter in the same
+ * transaction: the row lock orders concurrent senders and a rollback returns the number, so seqs
+ * are gapless. A repeated clientMessageId returns the stored message (`created: false`).
+ */
+export async function sendMessage(
+  ctx: Context,
+  actor: Actor,
+  conversationId: string,
+  input: SendMessage,
+): Promise<{ message: Message; created: boolean }> {
+  const content = input.content ?? "";
+  const attachments = input.attachments ?? [];
+  checkContent(ctx, content, attachments.length > 0);
+  checkMetadata(input.metadata);
+  const clientMessageId = input.clientMessageId ?? null;
+
+  const stored = async () => {
+    const row = clientMessageId && (await findByClientId(ctx.db, conversationId, actor.userId, clientMessageId));
+    if (!row) return undefined;
+    await requireMembership(ctx.db, conversationId, actor.userId);
+    return { message: (await withReactions(ctx.db, [row]))[0]!, created: false };
+  };
+  const retry = await stored();
+  if (retry) return retry;
+
+  try {
+    const message = await withTransaction(ctx, async (tx, after) => {
+      const id = Bun.randomUUIDv7();
+      const isParticipant = tx
+        .select({ one: sql`1` })
+        .from(participants)
+        .where(and(eq(participants.conversationId, conversationId), eq(participants.userId, actor.userId)));
+      const [conversation] = await tx
+        .update(conversations)
+        .set({
+          lastSeq: sql`${conversations.lastSeq} + 1`,
+          lastMessageId: id,
+          lastMessageAt: sql`clock_timestamp()`,
+          lastActivityAt: sql`clock_timestamp()`,
+        })
+        .where(and(eq(conversations.id, conversationId), exists(isParticipant)))
+        .returning({ seq: conversations.lastSeq, at: conversations.lastMessageAt });
+      if (!conversation) throw notFound("Conversation");
+      if (input.replyTo) {
+        const [target] = await tx
+          .select({ id: messages.id })
+          .from(messages)
+          .where(and(eq(messages.id, input.replyTo), eq(messages.conversationId, conversationId)));
+        if (!target) throw invalid("replyTo must be a message of this conversation", [{ path: "/replyTo", message: "unknown message" }]);
+      }
+      const [row] = await tx
+        .insert(messages)
+        .values({
+          id,
+          conversationId,
+          seq: conversation.seq,
+          senderId: actor.userId,
+          content,
+          attachments,
+          replyTo: input.replyTo ?? null,
+          clientMessageId,
+          metadata: input.metadata ?? {},
+          createdAt: conversation.at!,
+          updatedAt: conversation.at!,
+        })
+        .returning();
+      const message = toMessage(row!);
+      await recordEvent(ctx, tx, "message.created", message);
+      after(() => ctx.fanout.toConversation(conversationId, "message:new", message));
+      return message;
+    });
+    ctx.metrics?.count("messages_sent_total");
+    return { message, created: true };
+  } catch (error) {
+    // Two retries of one send raced: the loser returns what the winner stored.
+    if (clientMessageId && isUniqueViolation(error, "messages_client_id_key")) {
+      const winner = await stored();
+      if (winner) return winner;
+    }
+    throw error;
+  }
+}
+
+/** A page in ascending seq: the newest `limit`, or older than `before`, or newer than `after`. */
+export async function listMessages(ctx: Context, actor: Actor, conversationId: string, page: MessagePage): Promise<List<Message>> {
+  const limit = page.limit ?? 50;
+  if (page.before && page.after) throw invalid("Use either before or after, not both");
+  await requireMembership(ctx.db, conversationId, actor.userId);
+  const cursorId = page.before ?? page.after;
+  const cursorSeq = cursorId ? await seqOf(ctx.db, conversationId, cursorId) : undefined;
+  const inConversation = eq(messages.conversationId, conversationId);
+
+  if (page.after) {
+    const rows = await ctx.db
+      .select()
+      .from(messages)
+      .where(and(inConversation, gt(messages.seq, cursorSeq!)))
+      .orderBy(asc(messages.seq))
+      .limit(limit + 1);
+    const hasMore = rows.length > limit;
+    const data = await withReactions(ctx.db, rows.slice(0, limit));
+    return listOf(data, hasMore, hasMore ? data[data.length - 1]!.id : null);
+  }
+  const rows = await ctx.db
+    .select()
+    .from(messages)
+    .where(cursorSeq === undefined ? inConversation : and(inConversation, lt(messages.seq, cursorSeq)))
+    .orderBy(desc(messages.seq))
+    .limit(limit + 1);
+  const hasMore = rows.length > limit;
+  const data = await withReactions(ctx.db, rows.slice(0, limit).reverse());
+  return listOf(data, hasMore, hasMore ? data[0]!.id : null);
+}
+
+/** Catch-up after a reconnect: messages after `lastMessageId` (or from the start), at most 100. */
+export async function syncMessages(
+  ctx: Context,
+  actor: Actor,
+  conversationId: string,
+  lastMessageId: string | null | undefined,
+): Promise<{ messages: Message[]; hasMore: boolean }> {
+  await requireMembership(ctx.db, conversationId, actor.userId);
+  const fromSeq = lastMessageId ? await seqOf(ctx.db, conversationId, lastMessageId) : 0;
+  const rows = await ctx.db
+    .select()
+    .from(messages)
+    .where(and(eq(messages.conversationId, conversationId), gt(messages.seq, fromSeq)))
+    .orderBy(asc(messages.seq))
+    .limit(101);
+  return { messages: await withReactions(ctx.db, rows.slice(0, 100)), hasMore: rows.length > 100 };
+}
+
+async function seqOf(db: Executor, conversationId: string, messageId: string): Promise<number> {
+  const [row] = await db
+    .select({ seq: messages.seq })
+    .from(messages)
+    .where(and(eq(messages.id, messageId), eq(messages.conversationId, conversationId)));
+  if (!row) throw notFound("Message");
+  return row.seq;
+}
+
+export async function getMessage(ctx: Context, actor: Actor, messageId: string): Promise<Message> {
+  const { message } = await requireMessage(ctx.db, messageId, actor.userId);
+  return (await withReactions(ctx.db, [message]))[0]!;
+}
+
+/** Only the sender edits; the same content again changes nothing and emits nothing. */
+export async function editMessage(ctx: Context, actor: Actor, messageId: string, content: string): Promise<Message> {
+  return withTransaction(ctx, async (tx, after) => {
+    const { message } = await requireMessage(tx, messageId, actor.userId, { lock: true });
+    if (message.senderId !== actor.userId) throw forbidden("Only the sender can edit a message");
+    if (message.deletedAt) throw conflict("The message is deleted");
+    checkContent(ctx, content, message.attachments.length > 0);
+    if (content === message.content) return (await withReactions(tx, [message]))[0]!;
+    const now = new Date();
+    const [row] = await tx
+      .update(messages)
+      .set({ content, editedAt: now, updatedAt: now })
+      .where(eq(messages.id, messageId))
+      .returning();
+    const edited = (await withReactions(tx, [row!]))[0]!;
+    await recordEvent(ctx, tx, "message.updated", edited);
+    after(() =>
+      ctx.fanout.toConversation(edited.conversationId, "message:updated", {
+        messageId: edited.id,
+        conversationId: edited.conversationId,
+        content: edited.content,
+        isEdited: true,
+        updatedAt: edited.updatedAt,
+        editedAt: edited.editedAt,
+      }),
+    );
+    return edited;
+  });
+}
+
+/**
+ * The sender, or an owner/admin of the conversation, deletes a message. It stays as a tombstone
+ * (empty content, no attachments, no reactions) so that seqs and replies keep their place.
+ * Deleting a deleted message is a no-op.
+ */
+export async function deleteMessage(ctx: Context, actor: Actor, messageId: string): Promise<MessageDeleted> {
+  return withTransaction(ctx, async (tx, after) => {
+    const { message, membership } = await requireMessage(tx, messageId, actor.userId, { lock: true });
+    if (message.senderId !== actor.userId && !isManager(membership.participant)) {
+      throw forbidden("Only the sender or an owner/admin can delete a message");
+    }
+    if (message.deletedAt) {
+      return { messageId, conversationId: message.conversationId, deletedAt: message.deletedAt.toISOString() };
+    }
+    const now = new Date();
+    await tx
+      .update(messages)
+      .set({ content: "", attachments: [], deletedAt: now, updatedAt: now })
+      .where(eq(messages.id, messageId));
+    await tx.delete(reactions).where(eq(reactions.messageId, messageId));
+    const deleted = { messageId, conversationId: message.conversationId, deletedAt: now.toISOString() };
+    await recordEvent(ctx, tx, "message.deleted", { ...deleted, deletedBy: actor.userId });
+    after(() => ctx.fanout.toConversation(message.conversationId, "message:deleted", deleted));
+    return deleted;
+  });
+}

@@ -1,0 +1,17 @@
+import type { Context } from "../core/context";
+import { type ChatSocket, onEvent, takeUserBudget } from "../core/realtime/handlers";
+import { SocketDeleteMessage, SocketEditMessage, SocketSendMessage, SocketSyncMessages } from "./model";
+import { deleteMessage, editMessage, sendMessage, syncMessages } from "./service";
+
+export function registerMessageHandlers(ctx: Context, socket: ChatSocket): void {
+  const { actor } = socket.data;
+  onEvent(ctx, socket, "message:send", SocketSendMessage, async ({ conversationId, ...input }) => {
+    await takeUserBudget(ctx, actor.userId, "messages", ctx.config.RATE_LIMIT_MESSAGES);
+    return (await sendMessage(ctx, actor, conversationId, input)).message;
+  });
+  onEvent(ctx, socket, "message:edit", SocketEditMessage, ({ messageId, content }) => editMessage(ctx, actor, messageId, content));
+  onEvent(ctx, socket, "message:delete", SocketDeleteMessage, ({ messageId }) => deleteMessage(ctx, actor, messageId));
+  onEvent(ctx, socket, "messages:sync", SocketSyncMessages, ({ conversationId, lastMessageId }) =>
+    syncMessages(ctx, actor, conversationId, lastMessageId),
+  );
+}

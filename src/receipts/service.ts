@@ -1,0 +1,140 @@
+import { and, eq, gt, gte, inArray, isNull, lte, min, ne, sql } from "drizzle-orm";
+import type { Actor } from "../core/auth";
+import type { Context } from "../core/context";
+import type { Executor, Transaction } from "../core/db/client";
+import { conversations, messages, participants, readMarks } from "../core/db/schema";
+import { withTransaction } from "../core/db/transaction";
+import { notFound } from "../core/errors";
+import { type List, listOf } from "../core/schemas";
+import { requireMembership } from "../conversations/membership";
+import { requireMessage } from "../messages/service";
+import type { ConversationRead, MessageRead, Reader, UnreadCount } from "./model";
+
+/** Messages from others, not deleted, after each of `userId`'s watermarks. */
+export async function unreadCounts(db: Executor, userId: string, conversationIds: string[]): Promise<Map<string, number>> {
+  if (conversationIds.length === 0) return new Map();
+  const rows = await db
+    .select({ conversationId: participants.conversationId, n: sql<number>`count(${messages.id})::int` })
+    .from(participants)
+    .innerJoin(
+      messages,
+      and(
+        eq(messages.conversationId, participants.conversationId),
+        gt(messages.seq, participants.lastReadSeq),
+        ne(messages.senderId, participants.userId),
+        isNull(messages.deletedAt),
+      ),
+    )
+    .where(and(eq(participants.userId, userId), inArray(participants.conversationId, conversationIds)))
+    .groupBy(participants.conversationId);
+  return new Map(rows.map((r) => [r.conversationId, r.n]));
+}
+
+/** Messages between two watermarks that count as unread for `userId`. */
+async function countBetween(tx: Executor, conversationId: string, userId: string, fromSeq: number, toSeq: number) {
+  return tx.$count(
+    messages,
+    and(
+      eq(messages.conversationId, conversationId),
+      gt(messages.seq, fromSeq),
+      lte(messages.seq, toSeq),
+      ne(messages.senderId, userId),
+      isNull(messages.deletedAt),
+    ),
+  );
+}
+
+/**
+ * Moves the watermark up to `seq` if it is below. Returns the time of the move, or undefined when
+ * the watermark was already there (it never moves backwards).
+ */
+async function advance(tx: Transaction, conversationId: string, userId: string, seq: number): Promise<{ readAt: Date; from: number } | undefined> {
+  const [before] = await tx
+    .select({ lastReadSeq: participants.lastReadSeq })
+    .from(participants)
+    .where(and(eq(participants.conversationId, conversationId), eq(participants.userId, userId)))
+    .for("update");
+  if (!before || before.lastReadSeq >= seq) return undefined;
+  const readAt = new Date();
+  await tx
+    .update(participants)
+    .set({ lastReadSeq: seq, lastReadAt: readAt })
+    .where(and(eq(participants.conversationId, conversationId), eq(participants.userId, userId)));
+  await tx.insert(readMarks).values({ conversationId, userId, seq, readAt }).onConflictDoNothing();
+  return { readAt, from: before.lastReadSeq };
+}
+
+/** When `userId` first read message `seq`: the first watermark move at or above it. */
+async function readTimeOf(db: Executor, conversationId: string, userId: string, seq: number): Promise<Date | null> {
+  const [row] = await db
+    .select({ at: min(readMarks.readAt) })
+    .from(readMarks)
+    .where(and(eq(readMarks.conversationId, conversationId), eq(readMarks.userId, userId), gte(readMarks.seq, seq)));
+  return row?.at ? new Date(row.at) : null;
+}
+
+/** Marks a message, and so every earlier one, read. */
+export async function markMessageRead(ctx: Context, actor: Actor, messageId: string): Promise<MessageRead> {
+  return withTransaction(ctx, async (tx, after) => {
+    const { message } = await requireMessage(tx, messageId, actor.userId);
+    const moved = await advance(tx, message.conversationId, actor.userId, message.seq);
+    const readAt = moved?.readAt ?? (await readTimeOf(tx, message.conversationId, actor.userId, message.seq)) ?? new Date();
+    const result = { messageId, conversationId: message.conversationId, userId: actor.userId, readAt: readAt.toISOString() };
+    if (moved) after(() => ctx.fanout.toConversation(message.conversationId, "message:read", result));
+    return result;
+  });
+}
+
+/** Marks the conversation read up to a message (default: its newest); `count` is how many became read. */
+export async function markConversationRead(ctx: Context, actor: Actor, conversationId: string, upToMessageId?: string | null): Promise<ConversationRead> {
+  return withTransaction(ctx, async (tx, after) => {
+    const { conversation } = await requireMembership(tx, conversationId, actor.userId);
+    let target: { id: string | null; seq: number };
+    if (upToMessageId) {
+      const [row] = await tx
+        .select({ id: messages.id, seq: messages.seq })
+        .from(messages)
+        .where(and(eq(messages.id, upToMessageId), eq(messages.conversationId, conversationId)));
+      if (!row) throw notFound("Message");
+      target = row;
+    } else {
+      const [latest] = await tx.select({ seq: conversations.lastSeq, id: conversations.lastMessageId }).from(conversations).where(eq(conversations.id, conversationId));
+      target = { id: latest?.id ?? conversation.lastMessageId, seq: latest?.seq ?? conversation.lastSeq };
+    }
+    const moved = await advance(tx, conversationId, actor.userId, target.seq);
+    const count = moved ? await countBetween(tx, conversationId, actor.userId, moved.from, target.seq) : 0;
+    const readAt = moved?.readAt ?? new Date();
+    const result = { conversationId, userId: actor.userId, upToMessageId: target.id, count, readAt: readAt.toISOString() };
+    if (moved) after(() => ctx.fanout.toConversation(conversationId, "conversation:read", result));
+    return result;
+  });
+}
+
+/** The participants other than the sender who have read the message, with when. */
+export async function listReaders(ctx: Context, actor: Actor, messageId: string): Promise<List<Reader>> {
+  const { message } = await requireMessage(ctx.db, messageId, actor.userId);
+  const rows = await ctx.db
+    .select({
+      userId: participants.userId,
+      lastReadAt: participants.lastReadAt,
+      firstReadAt: sql<string | null>`(select min(${readMarks.readAt}) from ${readMarks} where ${readMarks.conversationId} = ${participants.conversationId} and ${readMarks.userId} = ${participants.userId} and ${readMarks.seq} >= ${message.seq})`,
+    })
+    .from(participants)
+    .where(
+      and(
+        eq(participants.conversationId, message.conversationId),
+        gte(participants.lastReadSeq, message.seq),
+        ne(participants.userId, message.senderId),
+      ),
+    )
+    .orderBy(participants.lastReadAt);
+  return listOf(
+    rows.map((r) => ({ userId: r.userId, readAt: new Date(r.firstReadAt ?? r.lastReadAt ?? Date.now()).toISOString() })),
+  );
+}
+
+export async function unreadCount(ctx: Context, actor: Actor, conversationId: string): Promise<UnreadCount> {
+  const { participant } = await requireMembership(ctx.db, conversationId, actor.userId);
+  const counts = await unreadCounts(ctx.db, actor.userId, [conversationId]);
+  return { conversationId, unreadCount: counts.get(conversationId) ?? 0, lastReadSeq: participant.lastReadSeq };
+}

@@ -1,0 +1,41 @@
+import { Elysia, t } from "elysia";
+import type { Context } from "../core/context";
+import { internalOnly } from "../core/http";
+import { User, UserParams, UserSync, UserSyncBatch } from "./model";
+import { deleteUser, getUser, syncUser, syncUsers } from "./service";
+
+/** The internal API: called by the host application with X-Internal-Secret, never by browsers. */
+export const userRoutes = (ctx: Context) =>
+  new Elysia({ prefix: "/api/users", tags: ["internal"] })
+    .use(internalOnly(ctx))
+    .post(
+      "/sync",
+      async ({ body, set }) => {
+        const { user, created } = await syncUser(ctx, body);
+        set.status = created ? 201 : 200;
+        return user;
+      },
+      { body: UserSync, response: { 200: User, 201: User }, detail: { summary: "Create or update a user" } },
+    )
+    .post(
+      "/sync/batch",
+      ({ body }) => syncUsers(ctx, body.users),
+      {
+        body: UserSyncBatch,
+        response: t.Object({ data: t.Array(User), created: t.Integer(), updated: t.Integer() }),
+        detail: { summary: "Create or update up to 1000 users, all or nothing" },
+      },
+    )
+    .get("/:userId", ({ params }) => getUser(ctx, params.userId), {
+      params: UserParams,
+      response: User,
+      detail: { summary: "Get a user" },
+    })
+    .delete(
+      "/:userId",
+      async ({ params, set }) => {
+        await deleteUser(ctx, params.userId);
+        set.status = 204;
+      },
+      { params: UserParams, detail: { summary: "Delete a user: sockets closed, conversations left, messages kept" } },
+    );

@@ -1,0 +1,109 @@
+import { and, eq, inArray, isNull, sql } from "drizzle-orm";
+import type { Context } from "../core/context";
+import { type UserRow, users } from "../core/db/schema";
+import { withTransaction } from "../core/db/transaction";
+import { invalid, notFound } from "../core/errors";
+import { checkMetadata } from "../core/schemas";
+import { removeUserEverywhere } from "../conversations/service";
+import type { User, UserSync } from "./model";
+
+export function toUser(row: UserRow): User {
+  return {
+    externalUserId: row.externalId,
+    name: row.name,
+    avatarUrl: row.avatarUrl,
+    metadata: row.metadata,
+    createdAt: row.createdAt.toISOString(),
+    updatedAt: row.updatedAt.toISOString(),
+  };
+}
+
+/**
+ * Upserts users, all or nothing. Fields left out keep their stored value; `null` clears them.
+ * A deleted user synced again is restored and counts as created (it was gone to the API).
+ */
+export async function syncUsers(ctx: Context, inputs: UserSync[]): Promise<{ data: User[]; created: number; updated: number }> {
+  const seen = new Map<string, number>();
+  inputs.forEach((input, index) => {
+    checkMetadata(input.metadata, `users/${index}/metadata`);
+    const first = seen.get(input.externalUserId);
+    if (first !== undefined) {
+      throw invalid(`externalUserId ${input.externalUserId} appears twice in the batch`, [
+        { path: `/users/${index}/externalUserId`, message: `duplicate of entry ${first}`, index },
+      ]);
+    }
+    seen.set(input.externalUserId, index);
+  });
+
+  return ctx.db.transaction(async (tx) => {
+    const ids = inputs.map((u) => u.externalUserId);
+    const existing = new Map(
+      (await tx.select().from(users).where(inArray(users.externalId, ids)).for("update")).map((row) => [row.externalId, row]),
+    );
+    const now = new Date();
+    const values = inputs.map((input) => {
+      const before = existing.get(input.externalUserId);
+      return {
+        externalId: input.externalUserId,
+        name: input.name !== undefined ? input.name : (before?.name ?? null),
+        avatarUrl: input.avatarUrl !== undefined ? input.avatarUrl : (before?.avatarUrl ?? null),
+        metadata: input.metadata ?? before?.metadata ?? {},
+        createdAt: before && !before.deletedAt ? before.createdAt : now,
+        updatedAt: now,
+        deletedAt: null,
+      };
+    });
+    const rows = await tx
+      .insert(users)
+      .values(values)
+      .onConflictDoUpdate({
+        target: users.externalId,
+        set: {
+          name: sql`excluded.name`,
+          avatarUrl: sql`excluded.avatar_url`,
+          metadata: sql`excluded.metadata`,
+          createdAt: sql`excluded.created_at`,
+          updatedAt: sql`excluded.updated_at`,
+          deletedAt: sql`null`,
+        },
+      })
+      .returning();
+    const byId = new Map(rows.map((r) => [r.externalId, r]));
+    const created = inputs.filter((u) => {
+      const before = existing.get(u.externalUserId);
+      return !before || before.deletedAt !== null;
+    }).length;
+    return { data: ids.map((id) => toUser(byId.get(id)!)), created, updated: inputs.length - created };
+  });
+}
+
+export async function syncUser(ctx: Context, input: UserSync): Promise<{ user: User; created: boolean }> {
+  const { data, created } = await syncUsers(ctx, [input]);
+  return { user: data[0]!, created: created === 1 };
+}
+
+export async function getUser(ctx: Context, externalUserId: string): Promise<User> {
+  const [row] = await ctx.db
+    .select()
+    .from(users)
+    .where(and(eq(users.externalId, externalUserId), isNull(users.deletedAt)));
+  if (!row) throw notFound("User");
+  return toUser(row);
+}
+
+/**
+ * Deletes a user as the contract says: their tokens stop working at once (authentication checks
+ * deletedAt), they leave every conversation, their sockets are closed; their messages stay.
+ */
+export async function deleteUser(ctx: Context, externalUserId: string): Promise<void> {
+  await withTransaction(ctx, async (tx, after) => {
+    const [row] = await tx
+      .update(users)
+      .set({ deletedAt: new Date(), updatedAt: new Date() })
+      .where(and(eq(users.externalId, externalUserId), isNull(users.deletedAt)))
+      .returning({ id: users.externalId });
+    if (!row) throw notFound("User");
+    await removeUserEverywhere(ctx, tx, after, externalUserId);
+    after(() => ctx.fanout.disconnectUser(externalUserId));
+  });
+}
