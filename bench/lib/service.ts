@@ -1,0 +1,149 @@
+/**
+ * Starts the chat service as a child process against real PostgreSQL and Redis (a fresh database
+ * and key prefix per run), and gives the load generator what it needs to drive it.
+ */
+import { SignJWT } from "jose";
+import postgres from "postgres";
+import Redis from "ioredis";
+
+export const BENCH_JWT_SECRET = "bench-jwt-secret-0123456789abcdefghijklmn";
+export const BENCH_INTERNAL_SECRET = "bench-internal-secret-0123456789abcdefgh";
+export const ADMIN_DATABASE_URL = process.env.BENCH_DATABASE_URL ?? process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
+export const REDIS_URL = process.env.BENCH_REDIS_URL ?? process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
+const ROOT = new URL("../..", import.meta.url).pathname;
+
+export async function freePort(): Promise<number> {
+  const server = Bun.serve({ port: 0, fetch: () => new Response() });
+  const port = server.port!;
+  server.stop(true);
+  return port;
+}
+
+export async function createDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
+  const name = `chat_bench_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 6)}`;
+  const admin = postgres(ADMIN_DATABASE_URL, { max: 1, onnotice: () => {} });
+  await admin.unsafe(`create database "${name}"`);
+  await admin.end();
+  const url = new URL(ADMIN_DATABASE_URL);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    async drop() {
+      const a = postgres(ADMIN_DATABASE_URL, { max: 1, onnotice: () => {} });
+      await a.unsafe(`drop database if exists "${name}" with (force)`);
+      await a.end();
+    },
+  };
+}
+
+export async function waitForHealth(url: string, timeoutMs = 30_000, proc?: { exitCode: number | null }): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    if (proc && proc.exitCode !== null) throw new Error(`the service exited with code ${proc.exitCode} before becoming healthy`);
+    try {
+      if ((await fetch(`${url}/health`)).ok) return;
+    } catch {}
+    await Bun.sleep(100);
+  }
+  throw new Error(`${url} did not become healthy within ${timeoutMs} ms`);
+}
+
+/** Resident memory of a process, in bytes (Linux /proc). */
+export async function rssBytes(pid: number): Promise<number> {
+  const status = await Bun.file(`/proc/${pid}/status`).text();
+  const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+  return kb * 1024;
+}
+
+/** CPU seconds (user + system) a process has used so far. */
+export async function cpuSeconds(pid: number): Promise<number> {
+  const stat = (await Bun.file(`/proc/${pid}/stat`).text()).split(") ")[1]!.split(" ");
+  const ticks = Number(stat[11]) + Number(stat[12]);
+  return ticks / 100;
+}
+
+export type ChatService = {
+  url: string;
+  pid: number;
+  databaseUrl: string;
+  internal(path: string, body: unknown): Promise<any>;
+  syncUsers(ids: string[]): Promise<void>;
+  token(userId: string): Promise<string>;
+  api(token: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }>;
+  stop(): Promise<void>;
+};
+
+export async function startChatService(env: Record<string, string> = {}): Promise<ChatService> {
+  const db = await createDatabase();
+  const port = await freePort();
+  const prefix = `bench${Date.now().toString(36)}:`;
+  const proc = Bun.spawn(["bun", "src/main.ts"], {
+    cwd: ROOT,
+    env: {
+      ...process.env,
+      NODE_ENV: "production",
+      HOST: "127.0.0.1",
+      PORT: String(port),
+      WS_PORT: String(port),
+      DATABASE_URL: db.url,
+      REDIS_URL,
+      REDIS_PREFIX: prefix,
+      AUTH_JWT_SECRET: BENCH_JWT_SECRET,
+      INTERNAL_API_SECRET: BENCH_INTERNAL_SECRET,
+      LOG_LEVEL: "warn",
+      // The bench measures throughput, not abuse limits.
+      RATE_LIMIT_MESSAGES: "100000",
+      RATE_LIMIT_EVENTS: "100000",
+      ...env,
+    },
+    stdout: "inherit",
+    stderr: "inherit",
+  });
+  const url = `http://127.0.0.1:${port}`;
+  await waitForHealth(url, 30_000, proc);
+  const key = new TextEncoder().encode(BENCH_JWT_SECRET);
+  const service: ChatService = {
+    url,
+    pid: proc.pid,
+    databaseUrl: db.url,
+    async internal(path, body) {
+      const res = await fetch(url + path, {
+        method: "POST",
+        headers: { "content-type": "application/json", "x-internal-secret": BENCH_INTERNAL_SECRET },
+        body: JSON.stringify(body),
+      });
+      if (!res.ok) throw new Error(`${path}: ${res.status} ${await res.text()}`);
+      return res.json();
+    },
+    async syncUsers(ids) {
+      for (let i = 0; i < ids.length; i += 1000) {
+        await service.internal("/api/users/sync/batch", { users: ids.slice(i, i + 1000).map((externalUserId) => ({ externalUserId })) });
+      }
+    },
+    token: (userId) => new SignJWT({}).setProtectedHeader({ alg: "HS256" }).setSubject(userId).setExpirationTime("2h").sign(key),
+    async api(token, method, path, body) {
+      const res = await fetch(url + path, {
+        method,
+        headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      const text = await res.text();
+      return { status: res.status, body: text ? JSON.parse(text) : undefined };
+    },
+    async stop() {
+      proc.kill("SIGTERM");
+      await Promise.race([proc.exited, Bun.sleep(15_000)]);
+      if (proc.exitCode === null) proc.kill("SIGKILL");
+      await db.drop();
+      const redis = new Redis(REDIS_URL);
+      let cursor = "0";
+      do {
+        const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 1000);
+        cursor = next;
+        if (keys.length) await redis.del(...keys);
+      } while (cursor !== "0");
+      redis.disconnect();
+    },
+  };
+  return service;
+}

@@ -1,0 +1,55 @@
+#!/usr/bin/env bun
+/**
+ * `bun run bench [--quick] [scenario ...]`: starts the chat service on real PostgreSQL and Redis,
+ * drives it from this process with real socket.io-client connections and HTTP requests, measures a
+ * bounding baseline in the same run for every scenario, and writes JSON plus bench/RESULTS.md.
+ */
+import { mkdirSync } from "node:fs";
+import { machineInfo, renderTable, writeResults } from "./lib/report";
+import type { ScenarioOptions, ScenarioResult } from "./lib/types";
+import { connections } from "./scenarios/connections";
+import { fanout } from "./scenarios/fanout";
+import { rest } from "./scenarios/rest";
+import { throughput } from "./scenarios/throughput";
+import { webhooks } from "./scenarios/webhooks";
+
+const SCENARIOS: Record<string, (o: ScenarioOptions) => Promise<ScenarioResult>> = { connections, throughput, fanout, rest, webhooks };
+
+const args = process.argv.slice(2);
+if (args.includes("--help")) {
+  console.log(`Usage: bun run bench [--quick] [${Object.keys(SCENARIOS).join("|")} ...]
+
+  --quick   a few seconds per scenario (smoke run; results go to bench/results/quick.json only)
+
+Environment: BENCH_DATABASE_URL (admin URL, default postgres://postgres@127.0.0.1:5432/postgres),
+BENCH_REDIS_URL (default redis://127.0.0.1:6379), BENCH_SOCKETS (10000), BENCH_ROOM_SIZE (1000).`);
+  process.exit(0);
+}
+const quick = args.includes("--quick");
+const chosen = args.filter((a) => !a.startsWith("--"));
+for (const name of chosen) if (!SCENARIOS[name]) throw new Error(`unknown scenario ${name}; known: ${Object.keys(SCENARIOS).join(", ")}`);
+const names = chosen.length ? chosen : Object.keys(SCENARIOS);
+
+const machine = await machineInfo();
+const results: ScenarioResult[] = [];
+for (const name of names) {
+  const started = performance.now();
+  console.error(`\n▶ ${name}${quick ? " (quick)" : ""}`);
+  const result = await SCENARIOS[name]!({ quick });
+  results.push(result);
+  for (const f of result.figures) {
+    console.error(`  ${f.metric}: ${f.ours} ${f.unit}${f.baseline === undefined ? "" : ` vs ${f.baseline} (${f.baselineLabel}) → ${f.ratio}×`}`);
+  }
+  console.error(`  (${Math.round((performance.now() - started) / 1000)} s)`);
+}
+
+const date = new Date().toISOString();
+const command = `bun run bench${quick ? " --quick" : ""}${chosen.length ? ` ${chosen.join(" ")}` : ""}`;
+const dir = new URL("./results/", import.meta.url).pathname;
+mkdirSync(dir, { recursive: true });
+const json = { date, command, machine, results };
+await Bun.write(`${dir}${quick ? "quick" : date.replace(/[:.]/g, "-")}.json`, JSON.stringify(json, null, 2));
+const table = renderTable(machine, command, results, date);
+if (!quick && !chosen.length) await writeResults(new URL("./RESULTS.md", import.meta.url).pathname, table);
+console.log(table);
+process.exit(0);

@@ -1,0 +1,63 @@
+/**
+ * How many authenticated sockets the service holds, how fast they connect, and what each costs in
+ * service memory, against raw Bun.serve websocket connections measured in the same run.
+ */
+import { openRawSocket, startBaselineWsServer } from "../lib/baseline-server";
+import { closeAll, connectMany } from "../lib/clients";
+import { rssBytes, startChatService } from "../lib/service";
+import { pool, progress, progressDone, round } from "../lib/stats";
+import { figure, type ScenarioOptions, type ScenarioResult } from "../lib/types";
+
+export async function connections({ quick }: ScenarioOptions): Promise<ScenarioResult> {
+  const count = quick ? 200 : Number(process.env.BENCH_SOCKETS ?? 10_000);
+  const concurrency = 100;
+  const notes: string[] = [];
+
+  // Baseline first, so the chat service's process is not yet competing for the CPU.
+  const baseline = await startBaselineWsServer();
+  const baseIdle = await baseline.rss();
+  const raw: WebSocket[] = [];
+  const rawStart = performance.now();
+  await pool(Array.from({ length: count }), concurrency, async () => {
+    raw.push(await openRawSocket(baseline.url));
+    if (raw.length % 1000 === 0) progress(`baseline: ${raw.length}/${count} raw websockets`);
+  });
+  progressDone();
+  const rawSeconds = (performance.now() - rawStart) / 1000;
+  await Bun.sleep(1000);
+  const baseHeld = await baseline.rss();
+  for (const ws of raw) ws.close();
+  baseline.stop();
+
+  const service = await startChatService();
+  try {
+    const users = Array.from({ length: count }, (_, i) => `conn-${i}`);
+    await service.syncUsers(users);
+    const tokens = await Promise.all(users.map((u) => service.token(u)));
+    await Bun.sleep(500);
+    const idle = await rssBytes(service.pid);
+    const { sockets, seconds } = await connectMany(service.url, tokens, concurrency, "chat service");
+    await Bun.sleep(2000);
+    const held = await rssBytes(service.pid);
+    const alive = sockets.filter((s) => s.connected).length;
+    if (alive !== count) notes.push(`${count - alive} sockets dropped while held`);
+    closeAll(sockets);
+
+    const perSocket = (held - idle) / count;
+    const rawPerSocket = (baseHeld - baseIdle) / count;
+    notes.push(`service RSS ${round(idle / 2 ** 20)} MiB idle, ${round(held / 2 ** 20)} MiB holding ${count} sockets`);
+    return {
+      scenario: "connections",
+      params: { sockets: count, connectConcurrency: concurrency },
+      figures: [
+        figure("authenticated sockets held", alive, "sockets"),
+        figure("connect rate", round(count / seconds), "sockets/s", { value: round(count / rawSeconds), label: "raw Bun.serve websocket" }),
+        figure("service RSS per socket", round(perSocket / 1024, 2), "KiB", { value: round(rawPerSocket / 1024, 2), label: "raw Bun.serve websocket" }, false),
+      ],
+      bottleneck: "connect rate: handshake auth (JWT verify + user lookup + conversation rooms query) in the service; the load generator runs socket.io-client for every socket on the other core",
+      notes,
+    };
+  } finally {
+    await service.stop();
+  }
+}

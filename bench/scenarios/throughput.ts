@@ -1,0 +1,170 @@
+/**
+ * Persisted and delivered messages per second in 2-person and 10-person conversations, and
+ * send→message:new latency at fractions of the maximum rate; against raw postgres.js inserts of
+ * the same rows (one transaction per row, and batched) measured in the same run.
+ */
+import type { Socket } from "socket.io-client";
+import { closeAll, connectMany } from "../lib/clients";
+import { rawInsertRate } from "../lib/raw-inserts";
+import { cpuSeconds, startChatService, type ChatService } from "../lib/service";
+import { latencySummary, progress, progressDone, round } from "../lib/stats";
+import { figure, type Figure, type ScenarioOptions, type ScenarioResult } from "../lib/types";
+
+type Room = { id: string; sender: Socket; senderId: string; members: number };
+
+async function setupRooms(service: ChatService, rooms: number, size: number, tag: string) {
+  const users = Array.from({ length: rooms * size }, (_, i) => `${tag}-${i}`);
+  await service.syncUsers(users);
+  const tokens = await Promise.all(users.map((u) => service.token(u)));
+  const ids: string[] = [];
+  for (let r = 0; r < rooms; r++) {
+    const members = users.slice(r * size, (r + 1) * size);
+    const res = await service.api(tokens[r * size]!, "POST", "/api/conversations", {
+      type: size === 2 ? "direct" : "group",
+      participantIds: members.slice(1),
+    });
+    if (res.status !== 201) throw new Error(`create conversation: ${res.status} ${JSON.stringify(res.body)}`);
+    ids.push(res.body.id);
+  }
+  const { sockets } = await connectMany(service.url, tokens, 100, `${size}-person rooms`);
+  const list: Room[] = ids.map((id, r) => ({ id, sender: sockets[r * size]!, senderId: users[r * size]!, members: size }));
+  return { rooms: list, sockets, users };
+}
+
+/** Sends from every room's sender, keeping `window` unacknowledged, for `seconds`. */
+async function maxRate(rooms: Room[], sockets: Socket[], seconds: number, window: number) {
+  let delivered = 0;
+  const onNew = () => delivered++;
+  for (const s of sockets) s.on("message:new", onNew);
+  let acked = 0;
+  let failed = 0;
+  const end = performance.now() + seconds * 1000;
+  const started = performance.now();
+  let n = 0;
+  await Promise.all(
+    rooms.flatMap((room) =>
+      Array.from({ length: window }, async () => {
+        while (performance.now() < end) {
+          const res = await room.sender.timeout(10_000).emitWithAck("message:send", { conversationId: room.id, content: `m${n++}` }).catch(() => ({ ok: false }));
+          if (res.ok) acked++;
+          else failed++;
+        }
+      }),
+    ),
+  );
+  const elapsed = (performance.now() - started) / 1000;
+  await Bun.sleep(500);
+  for (const s of sockets) s.off("message:new", onNew);
+  // Each message reaches every member's socket, the sender's own included.
+  return { persisted: acked / elapsed, delivered: delivered / elapsed, failed };
+}
+
+/** Open loop at a fixed total rate; latency is send → message:new at the other members. */
+async function latencyAt(rooms: Room[], sockets: Socket[], rate: number, seconds: number) {
+  const sentAt = new Map<string, number>();
+  const latencies: number[] = [];
+  const senderSocketOf = new Map<string, Socket>();
+  const handlers = sockets.map((s) => {
+    const h = (m: { clientMessageId: string | null; senderId: string }) => {
+      const t = m.clientMessageId ? sentAt.get(m.clientMessageId) : undefined;
+      if (t !== undefined && s !== senderSocketOf.get(m.clientMessageId!)) latencies.push(performance.now() - t);
+    };
+    s.on("message:new", h);
+    return h;
+  });
+  const started = performance.now();
+  let sent = 0;
+  let errors = 0;
+  const total = Math.floor(rate * seconds);
+  while (sent < total) {
+    const due = Math.min(total, Math.floor(((performance.now() - started) / 1000) * rate));
+    for (; sent < due; sent++) {
+      const room = rooms[sent % rooms.length]!;
+      const id = `l${sent}-${started}`;
+      sentAt.set(id, performance.now());
+      senderSocketOf.set(id, room.sender);
+      room.sender.timeout(10_000).emitWithAck("message:send", { conversationId: room.id, content: `x${sent}`, clientMessageId: id }).then(
+        (r: { ok: boolean }) => {
+          if (!r.ok) errors++;
+        },
+        () => errors++,
+      );
+    }
+    await Bun.sleep(2);
+  }
+  const achieved = sent / ((performance.now() - started) / 1000);
+  await Bun.sleep(2000);
+  sockets.forEach((s, i) => s.off("message:new", handlers[i]));
+  return { achieved, errors, ...latencySummary(latencies) };
+}
+
+async function runSize(service: ChatService, size: number, rooms: number, seconds: number, quick: boolean) {
+  const { rooms: list, sockets } = await setupRooms(service, rooms, size, `p${size}`);
+  try {
+    progress(`${size}-person: measuring maximum rate for ${seconds} s`);
+    const cpuBefore = await cpuSeconds(service.pid);
+    const loadCpuBefore = process.cpuUsage();
+    const max = await maxRate(list, sockets, seconds, size === 2 ? 4 : 8);
+    const serviceCpu = ((await cpuSeconds(service.pid)) - cpuBefore) / seconds;
+    const loadCpu = (process.cpuUsage(loadCpuBefore).user + process.cpuUsage(loadCpuBefore).system) / 1e6 / seconds;
+    progressDone();
+    const latency: Record<string, ReturnType<typeof latencySummary> & { target: number; achieved: number; errors: number }> = {};
+    for (const fraction of quick ? [0.5] : [0.25, 0.5, 0.9]) {
+      const target = Math.max(1, Math.floor(max.persisted * fraction));
+      progress(`${size}-person: latency at ${fraction * 100}% (${target} msg/s)`);
+      const r = await latencyAt(list, sockets, target, quick ? 2 : 8);
+      latency[`${fraction * 100}%`] = { target, ...r, achieved: round(r.achieved) };
+      progressDone();
+    }
+    return { max, latency, serviceCpu, loadCpu, conversationIds: list.map((r) => r.id), senders: new Map(list.map((r) => [r.id, r.senderId])) };
+  } finally {
+    closeAll(sockets);
+  }
+}
+
+export async function throughput({ quick }: ScenarioOptions): Promise<ScenarioResult> {
+  const seconds = quick ? 3 : 10;
+  const service = await startChatService();
+  const notes: string[] = [];
+  const figures: Figure[] = [];
+  try {
+    const two = await runSize(service, 2, quick ? 20 : 200, seconds, quick);
+    const ten = await runSize(service, 10, quick ? 4 : 40, seconds, quick);
+
+    progress("baseline: raw postgres.js inserts");
+    const rawSeconds = quick ? 2 : 8;
+    const perRow = await rawInsertRate(service.databaseUrl, two.conversationIds, two.senders, { seconds: rawSeconds, connections: 10, batch: 1 });
+    const batched = await rawInsertRate(service.databaseUrl, two.conversationIds, two.senders, { seconds: rawSeconds, connections: 10, batch: 100 });
+    progressDone();
+
+    const base1 = { value: round(perRow), label: "raw postgres.js, 1 tx per row" };
+    const baseN = { value: round(batched), label: "raw postgres.js, 100 rows per tx" };
+    figures.push(
+      figure("2-person: persisted msg/s", round(two.max.persisted), "msg/s", base1),
+      figure("2-person: persisted msg/s vs batched", round(two.max.persisted), "msg/s", baseN),
+      figure("2-person: delivered msg/s", round(two.max.delivered), "deliveries/s"),
+      figure("10-person: persisted msg/s", round(ten.max.persisted), "msg/s", base1),
+      figure("10-person: delivered msg/s", round(ten.max.delivered), "deliveries/s"),
+    );
+    for (const [label, r] of Object.entries(two.latency)) figures.push(figure(`2-person p99 at ${label} (${r.target}/s)`, r.p99, "ms", undefined, false));
+    for (const [label, r] of Object.entries(ten.latency)) figures.push(figure(`10-person p99 at ${label} (${r.target}/s)`, r.p99, "ms", undefined, false));
+    notes.push(`CPU during the 2-person max-rate phase: service ${round(two.serviceCpu, 2)} cores, load generator ${round(two.loadCpu, 2)} cores`);
+    notes.push(`latency detail: ${JSON.stringify({ "2-person": two.latency, "10-person": ten.latency })}`);
+    if (two.max.failed || ten.max.failed) notes.push(`failed sends: ${two.max.failed + ten.max.failed}`);
+    const bottleneck =
+      two.loadCpu > 0.9
+        ? "the load generator (one core busy running socket.io-client for every socket)"
+        : two.serviceCpu > 0.9
+          ? "the service's single JS thread (Socket.IO encode + per-message transaction)"
+          : "PostgreSQL commits (the service and load generator both had CPU to spare)";
+    return {
+      scenario: "throughput",
+      params: { seconds, pairs: two.conversationIds.length, groups: ten.conversationIds.length },
+      figures,
+      bottleneck,
+      notes,
+    };
+  } finally {
+    await service.stop();
+  }
+}
