@@ -2,8 +2,10 @@
 // Embeds every migration so that a compiled binary can apply them without a drizzle/ folder.
 import journal from "./meta/_journal.json";
 import m0 from "./0000_init.sql" with { type: "text" };
+import m1 from "./0001_webhook_events_status_index.sql" with { type: "text" };
 
 export { journal };
 export const migrationSql: Record<string, string> = {
   "0000_init": m0,
+  "0001_webhook_events_status_index": m1,
 };

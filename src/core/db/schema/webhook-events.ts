@@ -28,6 +28,8 @@ export const webhookEvents = pgTable(
   (t) => [
     check("webhook_events_status_check", sql`${t.status} in ('pending', 'delivered', 'dead')`),
     index("webhook_events_due_idx").on(t.status, t.nextAttemptAt),
+    // Operators page through one status newest first; ids sort by creation time.
+    index("webhook_events_status_id_idx").on(t.status, t.id),
   ],
 );
 

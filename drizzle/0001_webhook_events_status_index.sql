@@ -1,0 +1,1 @@
+CREATE INDEX "webhook_events_status_id_idx" ON "webhook_events" USING btree ("status","id");
