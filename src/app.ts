@@ -22,12 +22,16 @@ import { registerReactionHandlers } from "./reactions/socket";
 import { receiptRoutes } from "./receipts/routes";
 import { registerReceiptHandlers } from "./receipts/socket";
 import { userRoutes } from "./users/routes";
+import { startWebhookDrainer, type WebhookDrainer } from "./webhooks/drainer";
+import { webhookRoutes } from "./webhooks/routes";
 import type Redis from "ioredis";
 
 export type App = {
   ctx: Context;
   realtime: Realtime;
   http: ReturnType<typeof buildHttp>;
+  /** The outbox drainer; undefined without WEBHOOK_URL. */
+  webhooks: WebhookDrainer | undefined;
   /** Ports actually bound (useful when 0 asked for a free one). */
   ports: { http: number; ws: number | null };
   stop(): Promise<void>;
@@ -43,7 +47,8 @@ function buildHttp(ctx: Context, realtime: Realtime) {
     .use(messageRoutes(ctx))
     .use(reactionRoutes(ctx))
     .use(receiptRoutes(ctx))
-    .use(presenceRoutes(ctx));
+    .use(presenceRoutes(ctx))
+    .use(webhookRoutes(ctx));
 }
 
 /** Boots one instance: storage (migrated), store, Socket.IO, REST; then listens on PORT and WS_PORT. */
@@ -84,9 +89,11 @@ export async function startApp(config: Config, log: Logger = createLogger(config
   const stop = () =>
     (stopped ??= (async () => {
       stopPresence();
+      const webhooksStopped = webhooks?.stop();
       await realtime.close();
       await http.stop(true);
       wsServer?.stop(true);
+      await webhooksStopped;
       await store.close();
       if (redis) {
         redis.pub.disconnect();
@@ -94,7 +101,7 @@ export async function startApp(config: Config, log: Logger = createLogger(config
       }
       await storage.close();
     })());
-  return { ctx, realtime, http, ports, stop };
+  return { ctx, realtime, http, webhooks, ports, stop };
 }
 
 /** One client for commands and the store, a pair for the adapter's publish and subscribe. */

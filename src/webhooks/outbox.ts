@@ -1,6 +1,7 @@
+import { and, asc, eq, inArray, isNull, lt, lte, or, sql } from "drizzle-orm";
 import type { Context } from "../core/context";
-import type { Executor } from "../core/db/client";
-import { webhookEvents } from "../core/db/schema";
+import type { Database, Executor } from "../core/db/client";
+import { type WebhookEventRow, webhookEvents } from "../core/db/schema";
 
 export const WEBHOOK_EVENT_TYPES = [
   "message.created",
@@ -16,8 +17,11 @@ export const WEBHOOK_EVENT_TYPES = [
   "user.offline",
 ] as const;
 export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
+export type WebhookPayload = WebhookEventRow["payload"];
 
+/** `evt_` + a UUIDv7 without dashes: unique, and sorting by id sorts by creation time. */
 export const newEventId = () => `evt_${Bun.randomUUIDv7().replaceAll("-", "")}`;
+export const EVENT_ID_PATTERN = "^evt_[0-9a-f]{32}$";
 
 /**
  * Writes webhook events to the outbox with the executor of the change they report, so that the
@@ -35,3 +39,114 @@ export async function recordEvents(ctx: Context, tx: Executor, events: { type: W
 }
 
 export const recordEvent = (ctx: Context, tx: Executor, type: WebhookEventType, data: unknown) => recordEvents(ctx, tx, [{ type, data }]);
+
+const msFromNow = (ms: number) => sql`now() + ${ms}::float8 * interval '1 millisecond'`;
+
+/** `attempts`: made before this claim. */
+export type ClaimedEvent = { id: string; payload: WebhookPayload; attempts: number };
+
+/**
+ * Leases up to `limit` due events to `owner` until now + `leaseMs`. SKIP LOCKED lets every
+ * instance claim at once without waiting on each other, and a lease that ran out (its instance
+ * died mid-delivery) makes the event due again.
+ */
+export async function claimDueEvents(db: Database, owner: string, limit: number, leaseMs: number): Promise<ClaimedEvent[]> {
+  const due = db
+    .select({ id: webhookEvents.id })
+    .from(webhookEvents)
+    .where(
+      and(
+        eq(webhookEvents.status, "pending"),
+        lte(webhookEvents.nextAttemptAt, sql`now()`),
+        or(isNull(webhookEvents.lockedUntil), lte(webhookEvents.lockedUntil, sql`now()`)),
+      ),
+    )
+    .orderBy(asc(webhookEvents.nextAttemptAt))
+    .limit(limit)
+    .for("update", { skipLocked: true });
+  return db
+    .update(webhookEvents)
+    .set({ lockedBy: owner, lockedUntil: msFromNow(leaseMs), updatedAt: sql`now()` })
+    .where(inArray(webhookEvents.id, due))
+    .returning({ id: webhookEvents.id, payload: webhookEvents.payload, attempts: webhookEvents.attempts });
+}
+
+/** Only while `owner` still holds the lease: a lease lost to another instance is theirs to settle. */
+const heldBy = (id: string, owner: string) => and(eq(webhookEvents.id, id), eq(webhookEvents.lockedBy, owner));
+
+/** Marks a 2xx; returns milliseconds from the change's transaction to now, or null if the lease was lost. */
+export async function markDelivered(db: Database, owner: string, id: string, status: number): Promise<number | null> {
+  const [row] = await db
+    .update(webhookEvents)
+    .set({
+      status: "delivered",
+      attempts: sql`${webhookEvents.attempts} + 1`,
+      deliveredAt: sql`now()`,
+      lastStatus: status,
+      lastError: null,
+      lockedBy: null,
+      lockedUntil: null,
+      updatedAt: sql`now()`,
+    })
+    .where(heldBy(id, owner))
+    .returning({ latencyMs: sql<number>`(extract(epoch from now() - ${webhookEvents.createdAt}) * 1000)::float8` });
+  return row ? Number(row.latencyMs) : null;
+}
+
+/**
+ * Records a failed attempt: the event waits `retryInMs` for the next one, or becomes dead once
+ * it has had `maxAttempts` (kept for the operator, never dropped). Returns the new status.
+ */
+export async function markFailed(
+  db: Database,
+  owner: string,
+  id: string,
+  failure: { status: number | null; error: string },
+  maxAttempts: number,
+  retryInMs: number,
+): Promise<"pending" | "dead" | null> {
+  const [row] = await db
+    .update(webhookEvents)
+    .set({
+      attempts: sql`${webhookEvents.attempts} + 1`,
+      status: sql`case when ${webhookEvents.attempts} + 1 >= ${maxAttempts}::int then 'dead' else 'pending' end`,
+      nextAttemptAt: msFromNow(retryInMs),
+      lastStatus: failure.status,
+      lastError: failure.error,
+      lockedBy: null,
+      lockedUntil: null,
+      updatedAt: sql`now()`,
+    })
+    .where(heldBy(id, owner))
+    .returning({ status: webhookEvents.status });
+  return row ? (row.status as "pending" | "dead") : null;
+}
+
+/** Gives back the events `owner` claimed but will not settle (shutdown), so others take them now. */
+export async function releaseLeases(db: Database, owner: string): Promise<number> {
+  const rows = await db
+    .update(webhookEvents)
+    .set({ lockedBy: null, lockedUntil: null, updatedAt: sql`now()` })
+    .where(and(eq(webhookEvents.lockedBy, owner), eq(webhookEvents.status, "pending")))
+    .returning({ id: webhookEvents.id });
+  return rows.length;
+}
+
+const PURGE_BATCH = 5000;
+
+/** Deletes delivered events older than `olderThanMs`, in batches so no statement holds locks for long. */
+export async function purgeDelivered(db: Database, olderThanMs: number): Promise<number> {
+  let purged = 0;
+  for (;;) {
+    const batch = db
+      .select({ id: webhookEvents.id })
+      .from(webhookEvents)
+      .where(and(eq(webhookEvents.status, "delivered"), lt(webhookEvents.deliveredAt, sql`now() - ${olderThanMs}::float8 * interval '1 millisecond'`)))
+      .orderBy(asc(webhookEvents.id))
+      .limit(PURGE_BATCH)
+      .for("update", { skipLocked: true });
+    const rows = await db.delete(webhookEvents).where(inArray(webhookEvents.id, batch)).returning({ id: webhookEvents.id });
+    purged += rows.length;
+    if (rows.length < PURGE_BATCH) return purged;
+  }
+}

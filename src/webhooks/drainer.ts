@@ -1,0 +1,149 @@
+import type { Context } from "../core/context";
+import { retryDelayMs } from "./backoff";
+import { postEvent } from "./delivery";
+import { type ClaimedEvent, claimDueEvents, markDelivered, markFailed, purgeDelivered, releaseLeases } from "./outbox";
+import { signingKey } from "./signing";
+import { newCounters, observeLatency, registerCounters, type WebhookCounters } from "./stats";
+
+/**
+ * A claim must outlive the attempt it covers (the POST and recording its result), or another
+ * instance would take the event while it is still being delivered.
+ */
+export const LEASE_MARGIN_MS = 5000;
+export const leaseMs = (timeoutMs: number) => timeoutMs + LEASE_MARGIN_MS;
+
+const MS_PER_HOUR = 3_600_000;
+
+export type WebhookDrainer = {
+  counters: WebhookCounters;
+  /** Claims and starts what is due now (the timer calls it; tests and operators may too). */
+  drain(): Promise<void>;
+  /** Purges delivered events older than WEBHOOK_RETENTION_HOURS (also on a slow timer). */
+  purge(): Promise<number>;
+  /** Stops claiming, lets attempts in flight finish (bounded), gives back the rest. */
+  stop(): Promise<void>;
+};
+
+/**
+ * The outbox drainer of one instance. Every instance runs one: claims are leases taken with
+ * SKIP LOCKED, so instances share the work and an instance that dies only delays its events
+ * until their leases end. Without WEBHOOK_URL there is nothing to deliver and no drainer.
+ */
+export function startWebhookDrainer(ctx: Context): WebhookDrainer | undefined {
+  const { config, db } = ctx;
+  const url = config.WEBHOOK_URL;
+  if (!url || !config.WEBHOOK_SECRET) return undefined;
+  const log = ctx.log.child({ component: "webhooks" });
+  const key = signingKey(config.WEBHOOK_SECRET);
+  const owner = ctx.instanceId;
+  const lease = leaseMs(config.WEBHOOK_TIMEOUT_MS);
+  const counters = newCounters();
+  registerCounters(ctx, counters);
+
+  const inFlight = new Set<Promise<void>>();
+  const shutdown = new AbortController();
+  let claiming: Promise<void> | undefined;
+  let stopping = false;
+  let backlog = false;
+
+  const drain = (): Promise<void> => {
+    if (stopping) return Promise.resolve();
+    return (claiming ??= claimAndStart().finally(() => (claiming = undefined)));
+  };
+
+  async function claimAndStart(): Promise<void> {
+    const room = config.WEBHOOK_CONCURRENCY - inFlight.size;
+    if (room <= 0) return;
+    let claimed: ClaimedEvent[];
+    try {
+      claimed = await claimDueEvents(db, owner, room, lease);
+    } catch (error) {
+      log.warn("claiming webhook events failed", { error });
+      return;
+    }
+    // A full batch means more may be due: claim again as soon as a slot frees, not at the next tick.
+    backlog = claimed.length === room;
+    if (stopping) return; // stop() gives these back
+    for (const event of claimed) {
+      const attempt: Promise<void> = deliver(event).finally(() => {
+        inFlight.delete(attempt);
+        if (backlog) void drain();
+      });
+      inFlight.add(attempt);
+    }
+  }
+
+  async function deliver(event: ClaimedEvent): Promise<void> {
+    const outcome = await postEvent(url!, key, event.payload, config.WEBHOOK_TIMEOUT_MS, shutdown.signal);
+    if (!outcome.ok && outcome.interrupted) return;
+    try {
+      if (outcome.ok) {
+        const latencyMs = await markDelivered(db, owner, event.id, outcome.status);
+        counters.delivered += 1;
+        ctx.metrics?.count("webhook_delivered_total");
+        if (latencyMs !== null) {
+          observeLatency(counters, latencyMs);
+          ctx.metrics?.observe("webhook_delivery_latency_ms", latencyMs);
+        }
+        return;
+      }
+      counters.failedAttempts += 1;
+      ctx.metrics?.count("webhook_failed_attempts_total");
+      const failures = event.attempts + 1;
+      const status = await markFailed(db, owner, event.id, outcome, config.WEBHOOK_MAX_ATTEMPTS, retryDelayMs(config, failures));
+      if (status === "dead") {
+        counters.dead += 1;
+        ctx.metrics?.count("webhook_dead_total");
+        log.error("webhook event is dead after its last attempt", { eventId: event.id, type: event.payload.type, error: outcome.error });
+      } else {
+        log.warn("webhook attempt failed", { eventId: event.id, type: event.payload.type, error: outcome.error, attempt: failures });
+      }
+    } catch (error) {
+      // The lease runs out and another attempt follows: at-least-once, never lost.
+      log.error("recording a webhook attempt failed", { eventId: event.id, error });
+    }
+  }
+
+  let purging = false;
+  async function purge(): Promise<number> {
+    if (purging) return 0;
+    purging = true;
+    try {
+      const purged = await purgeDelivered(db, config.WEBHOOK_RETENTION_HOURS * MS_PER_HOUR);
+      if (purged) log.info("purged delivered webhook events", { purged, retentionHours: config.WEBHOOK_RETENTION_HOURS });
+      return purged;
+    } finally {
+      purging = false;
+    }
+  }
+
+  const drainTimer = setInterval(() => void drain(), config.WEBHOOK_DRAIN_INTERVAL_MS);
+  // Purging is housekeeping: a slower timer, derived from the drain interval, at most hourly.
+  const purgeTimer = setInterval(
+    () => void purge().catch((error) => log.warn("purging webhook events failed", { error })),
+    Math.min(MS_PER_HOUR, config.WEBHOOK_DRAIN_INTERVAL_MS * 60),
+  );
+  void drain();
+
+  let stopped: Promise<void> | undefined;
+  const stop = () =>
+    (stopped ??= (async () => {
+      stopping = true;
+      clearInterval(drainTimer);
+      clearInterval(purgeTimer);
+      await claiming;
+      // Attempts in flight end by themselves within WEBHOOK_TIMEOUT_MS; shutdown may not wait that long.
+      const grace = Math.min(config.WEBHOOK_TIMEOUT_MS, config.SHUTDOWN_TIMEOUT_MS / 2);
+      const interrupt = setTimeout(() => shutdown.abort(), grace);
+      await Promise.allSettled([...inFlight]);
+      clearTimeout(interrupt);
+      try {
+        const released = await releaseLeases(db, owner);
+        if (released) log.info("released webhook events on shutdown", { released });
+      } catch (error) {
+        log.warn("releasing webhook leases failed; they end by themselves", { error, leaseMs: lease });
+      }
+    })());
+
+  return { counters, drain, purge, stop };
+}

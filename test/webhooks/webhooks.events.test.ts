@@ -1,0 +1,126 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { eq } from "drizzle-orm";
+import { webhookEvents } from "../../src/core/db/schema";
+import { startService, type TestService } from "../helpers/service";
+import { closeAllSockets, connectSocket, eventually } from "../helpers/sockets";
+import { type Delivery, RAW_SECRET, type Receiver, startReceiver, WHSEC_SECRET } from "./receiver";
+
+const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
+
+/** Checks what every delivery must carry, whatever its type. */
+function expectWellFormed(d: Delivery) {
+  expect(d.verifyError).toBeNull();
+  expect(Object.keys(d.payload)).toEqual(["id", "type", "timestamp", "data"]);
+  expect(d.payload.id).toMatch(/^evt_[0-9a-f]{32}$/);
+  expect(d.payload.timestamp).toMatch(ISO);
+  expect(d.headers["content-type"]).toBe("application/json");
+  expect(d.headers["x-webhook-id"]).toBe(d.payload.id);
+  expect(d.headers["webhook-id"]).toBe(d.payload.id);
+  expect(d.headers["x-webhook-event"]).toBe(d.payload.type);
+  expect(d.headers["x-webhook-timestamp"]).toBe(d.headers["webhook-timestamp"]!);
+  expect(Math.abs(Number(d.headers["webhook-timestamp"]) - d.receivedAt / 1000)).toBeLessThan(60);
+  expect(d.headers["x-webhook-signature"]).toBe(d.headers["webhook-signature"]!);
+  expect(d.headers["webhook-signature"]).toMatch(/^v1,[A-Za-z0-9+/]{43}=$/);
+}
+
+describe("every event type reaches the host once, signed (whsec_ secret)", () => {
+  let svc: TestService;
+  let receiver: Receiver;
+  beforeAll(async () => {
+    receiver = startReceiver(WHSEC_SECRET);
+    svc = await startService({ WEBHOOK_URL: receiver.url, WEBHOOK_SECRET: WHSEC_SECRET, WEBHOOK_DRAIN_INTERVAL_MS: "50" });
+    await svc.syncUsers("ann", "bob", "cid");
+  }, 30000);
+  afterAll(async () => {
+    closeAllSockets();
+    await svc.stop();
+    receiver.stop();
+  });
+
+  test("chat changes and presence produce their events with the documented data", async () => {
+    const ann = await svc.as("ann");
+    const bob = await svc.as("bob");
+    const { socket } = await connectSocket(svc.wsUrl, ann.token);
+    await eventually(() => receiver.acceptedOf("user.online").length === 1, 10000, "user.online");
+
+    const group = (await ann.post("/api/conversations", { type: "group", participantIds: ["bob"], name: "Team" })).body;
+    expect((await ann.post(`/api/conversations/${group.id}/participants`, { userIds: ["cid"] })).status).toBe(200);
+    const message = (await ann.post(`/api/conversations/${group.id}/messages`, { content: "hello" })).body;
+    expect((await ann.patch(`/api/messages/${message.id}`, { content: "hello, all" })).status).toBe(200);
+    expect((await bob.post(`/api/messages/${message.id}/reactions`, { emoji: "👍" })).status).toBe(201);
+    expect((await bob.delete(`/api/messages/${message.id}/reactions/${encodeURIComponent("👍")}`)).status).toBe(200);
+    expect((await ann.delete(`/api/messages/${message.id}`)).status).toBe(204);
+    expect((await ann.delete(`/api/conversations/${group.id}/participants/cid`)).status).toBe(204);
+    expect((await ann.delete(`/api/conversations/${group.id}`)).status).toBe(204);
+    socket.disconnect();
+
+    const all = await receiver.waitForAccepted(11);
+    const one = (type: string) => {
+      const found = receiver.acceptedOf(type);
+      expect(found.length).toBe(1);
+      return found[0]!.payload;
+    };
+    for (const d of all) expectWellFormed(d);
+
+    expect(one("user.online").data).toEqual({ userId: "ann", timestamp: expect.stringMatching(ISO) });
+    expect(one("conversation.created").data).toMatchObject({
+      id: group.id,
+      type: "group",
+      name: "Team",
+      createdBy: "ann",
+      participants: expect.arrayContaining([expect.objectContaining({ userId: "ann", role: "owner" }), expect.objectContaining({ userId: "bob", role: "member" })]),
+    });
+    expect(one("conversation.created").data).not.toHaveProperty("unreadCount");
+    expect(one("participant.added").data).toMatchObject({ conversationId: group.id, userId: "cid", role: "member", addedBy: "ann" });
+    expect(one("message.created").data).toMatchObject({ id: message.id, conversationId: group.id, seq: 1, senderId: "ann", content: "hello" });
+    expect(one("message.updated").data).toMatchObject({ id: message.id, content: "hello, all", isEdited: true });
+    expect(one("reaction.added").data).toEqual({ messageId: message.id, conversationId: group.id, emoji: "👍", userId: "bob", totalCount: 1 });
+    expect(one("reaction.removed").data).toEqual({ messageId: message.id, conversationId: group.id, emoji: "👍", userId: "bob", totalCount: 0 });
+    expect(one("message.deleted").data).toMatchObject({ messageId: message.id, conversationId: group.id, deletedBy: "ann", deletedAt: expect.stringMatching(ISO) });
+    expect(one("participant.removed").data).toMatchObject({ conversationId: group.id, userId: "cid", removedBy: "ann" });
+    expect(one("conversation.deleted").data).toMatchObject({ conversationId: group.id, deletedBy: "ann" });
+    expect(one("user.offline").data).toEqual({ userId: "ann", lastSeen: expect.stringMatching(ISO), timestamp: expect.stringMatching(ISO) });
+
+    // Delivered rows are settled: nothing comes twice, however long the drainer keeps running.
+    const rows = await svc.app.ctx.db.select().from(webhookEvents);
+    expect(rows.length).toBe(11);
+    expect(rows.every((r) => r.status === "delivered" && r.attempts === 1 && r.lockedBy === null)).toBe(true);
+    await Bun.sleep(500);
+    expect(new Set(receiver.deliveries.map((d) => d.payload.id)).size).toBe(receiver.deliveries.length);
+    expect(receiver.deliveries.length).toBe(11);
+  });
+
+  test("the host can refuse a forged or replayed-late delivery", async () => {
+    const d = receiver.accepted()[0]!;
+    const { Webhook } = await import("standardwebhooks");
+    const verifier = new Webhook(WHSEC_SECRET);
+    expect(() => verifier.verify(d.body.replace("ann", "eve"), d.headers)).toThrow();
+    const stale = { ...d.headers, "webhook-timestamp": String(Math.floor(Date.now() / 1000) - 600) };
+    expect(() => verifier.verify(d.body, stale)).toThrow();
+  });
+});
+
+describe("a raw (non-whsec_) secret", () => {
+  let svc: TestService;
+  let receiver: Receiver;
+  beforeAll(async () => {
+    receiver = startReceiver(RAW_SECRET);
+    svc = await startService({ WEBHOOK_URL: receiver.url, WEBHOOK_SECRET: RAW_SECRET, WEBHOOK_DRAIN_INTERVAL_MS: "50" });
+    await svc.syncUsers("dan", "eve");
+  }, 30000);
+  afterAll(async () => {
+    await svc.stop();
+    receiver.stop();
+  });
+
+  test("signs with the secret's UTF-8 bytes, which standardwebhooks verifies", async () => {
+    const dan = await svc.as("dan");
+    const direct = (await dan.post("/api/conversations", { type: "direct", participantIds: ["eve"] })).body;
+    await dan.post(`/api/conversations/${direct.id}/messages`, { content: "hi" });
+    const types = (await receiver.waitForAccepted(2)).map((d) => d.payload.type);
+    expect(types.sort()).toEqual(["conversation.created", "message.created"]);
+    for (const d of receiver.deliveries) expectWellFormed(d);
+    const row = await svc.app.ctx.db.select().from(webhookEvents).where(eq(webhookEvents.type, "message.created"));
+    expect(row[0]?.status).toBe("delivered");
+  });
+});
