@@ -38,7 +38,9 @@ export type App = {
 };
 
 function buildHttp(ctx: Context, realtime: Realtime) {
-  return new Elysia()
+  // "typebox" cleans unknown properties and then validates. The default mirror reshapes values
+  // before validating them, so that a string sent as `metadata` became {"0": "t", …} and passed.
+  return new Elysia({ normalize: "typebox" })
     .use(httpCore(ctx))
     .get("/health", () => ({ status: "ok" }))
     .all("/socket.io/", ({ request, server }) => realtime.engine.handleRequest(request, server!))
@@ -79,7 +81,9 @@ export async function startApp(config: Config, log: Logger = createLogger(config
   const http = buildHttp(ctx, realtime);
   const engineHandlers = realtime.engine.handler();
   // Long-polling requests are held up to pingInterval (25 s): idle timeouts must outlast them.
-  const serveOptions = { hostname: config.HOST, maxRequestBodySize: config.MAX_BODY_BYTES + 1, idleTimeout: 60, websocket: engineHandlers.websocket };
+  // Bun answers bodies over its limit with a bare 413 before any of our code runs, so its limit
+  // sits above MAX_BODY_BYTES: up to there REST answers in the contract's format (src/core/http.ts).
+  const serveOptions = { hostname: config.HOST, maxRequestBodySize: config.MAX_BODY_BYTES * 4, idleTimeout: 60, websocket: engineHandlers.websocket };
   http.listen({ ...serveOptions, port: config.PORT });
   const wsServer = config.WS_PORT !== config.PORT ? Bun.serve({ ...serveOptions, port: config.WS_PORT, fetch: engineHandlers.fetch }) : undefined;
   const ports = { http: http.server!.port!, ws: wsServer?.port ?? null };

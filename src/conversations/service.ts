@@ -6,7 +6,7 @@ import { isUniqueViolation } from "../core/db/errors";
 import { type ConversationRow, conversations, messages, type ParticipantRow, participants, users } from "../core/db/schema";
 import { type AfterCommit, withTransaction } from "../core/db/transaction";
 import { AppError, conflict, forbidden, invalid, notFound } from "../core/errors";
-import { checkMetadata, iso, type List, listOf } from "../core/schemas";
+import { checkMetadata, checkStorable, iso, type List, listOf } from "../core/schemas";
 import { withReactions } from "../messages/service";
 import { unreadCounts } from "../receipts/service";
 import { recordEvent, recordEvents } from "../webhooks/outbox";
@@ -76,6 +76,7 @@ const directKeyOf = (a: string, b: string) => [a, b].sort().join(" ");
  */
 export async function createConversation(ctx: Context, actor: Actor, input: CreateConversation): Promise<{ conversation: Conversation; created: boolean }> {
   checkMetadata(input.metadata);
+  checkStorable(input.name, "/name");
   const others = [...new Set(input.participantIds)].filter((id) => id !== actor.userId);
   if (input.type === "direct" && others.length !== 1) {
     throw invalid("A direct conversation has exactly one other participant", [{ path: "/participantIds", message: "need exactly one other user" }]);

@@ -2,7 +2,7 @@ import { Elysia, ValidationError } from "elysia";
 import type { Actor } from "./auth";
 import { bearerToken } from "./auth";
 import type { Context } from "./context";
-import { AppError, toErrorBody, validationFailure } from "./errors";
+import { AppError, invalid, toErrorBody, validationFailure } from "./errors";
 
 type RequestInfo = { id: string; start: number };
 const requests = new WeakMap<Request, RequestInfo>();
@@ -54,7 +54,8 @@ export function httpCore(ctx: Context) {
 function mapHttpError(code: string | number, error: unknown) {
   if (error instanceof AppError) return toErrorBody(error);
   if (code === "VALIDATION" && error instanceof ValidationError) return toErrorBody(validationError(error));
-  if (code === "PARSE") return toErrorBody(new AppError("VALIDATION_ERROR", "Request body is not valid JSON"));
+  // Elysia wraps whatever a parse hook throws; our own refusals (401, 413, 400) keep their code.
+  if (code === "PARSE") return toErrorBody(error instanceof Error && error.cause instanceof AppError ? error.cause : invalid("Request body is not valid JSON"));
   if (code === "NOT_FOUND") return toErrorBody(new AppError("NOT_FOUND", "No such route"));
   if (code === "INVALID_COOKIE_SIGNATURE") return toErrorBody(new AppError("UNAUTHORIZED", "Invalid cookie"));
   return toErrorBody(error);
@@ -62,31 +63,89 @@ function mapHttpError(code: string | number, error: unknown) {
 
 /** Elysia's TypeBox failure → VALIDATION_ERROR listing each failing field. */
 function validationError(error: ValidationError): AppError {
-  const where = error.type === "params" ? "path parameter" : error.type;
-  return validationFailure(
-    where,
-    error.all.map((e) => ({
-      path: ("path" in e && e.path) || "/",
-      message: "summary" in e && e.summary ? e.summary : e.message,
-    })),
-  );
+  // "property" is a query parameter Elysia failed to coerce (a number that is not one, or out of range).
+  const where = error.type === "params" ? "path parameter" : error.type === "property" ? "query parameter" : error.type;
+  const fields = error.all.map((e) => ({
+    path: ("path" in e && e.path) || "/",
+    message: "summary" in e && e.summary ? e.summary : e.message,
+  }));
+  // A schema's own `error` text (for the first failure) is clearer than TypeBox's wording.
+  const [first, ...rest] = fields;
+  if (typeof error.customError === "string") return validationFailure(where, [{ path: first?.path ?? "/", message: error.customError }, ...rest]);
+  return validationFailure(where, fields);
 }
 
-/** Public routes: a bearer JWT of a synced user. Runs before validation, so 401 comes before 400. */
-export function authenticated(ctx: Context) {
-  return new Elysia({ name: "authenticated" }).derive({ as: "scoped" }, async ({ headers }): Promise<{ actor: Actor }> => {
-    if (headers["x-internal-secret"] && !headers.authorization) {
-      throw new AppError("UNAUTHORIZED", "This endpoint takes a user token, not the internal secret");
+/**
+ * Reads a JSON body of at most `limit` bytes, whatever its Content-Type (hosts and curl users
+ * often omit it; the bearer token already forces a CORS preflight in browsers). Counting while
+ * reading also bounds chunked bodies, which carry no Content-Length.
+ */
+async function readJsonBody(request: Request, limit: number): Promise<unknown> {
+  if (!request.body) return undefined;
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > limit) {
+      await reader.cancel().catch(() => {});
+      throw new AppError("PAYLOAD_TOO_LARGE", `Request body exceeds ${limit} bytes`);
     }
-    return { actor: await ctx.auth.authenticate(bearerToken(headers.authorization)) };
-  });
+    chunks.push(value);
+  }
+  // An empty body is an empty object: an optional body stays optional, a required one names its fields.
+  if (size === 0) return {};
+  try {
+    return JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(Buffer.concat(chunks)));
+  } catch {
+    throw invalid("Request body is not valid JSON");
+  }
+}
+
+/** One authentication per request, shared by the parse hook and the derive that exposes `actor`. */
+const actors = new WeakMap<Request, Promise<Actor>>();
+
+function actorOf(ctx: Context, request: Request): Promise<Actor> {
+  let actor = actors.get(request);
+  if (!actor) {
+    const internal = request.headers.get("x-internal-secret");
+    const authorization = request.headers.get("authorization");
+    actor =
+      internal && !authorization
+        ? Promise.reject(new AppError("UNAUTHORIZED", "This endpoint takes a user token, not the internal secret"))
+        : ctx.auth.authenticate(bearerToken(authorization));
+    actor.catch(() => {});
+    actors.set(request, actor);
+  }
+  return actor;
+}
+
+/**
+ * Public routes: a bearer JWT of a synced user. Checked before the body is read and before
+ * validation, so an anonymous caller gets 401 and never has its body parsed.
+ */
+export function authenticated(ctx: Context) {
+  return new Elysia({ name: "authenticated" })
+    .onParse({ as: "scoped" }, async ({ request }) => {
+      await actorOf(ctx, request);
+      return readJsonBody(request, ctx.config.MAX_BODY_BYTES);
+    })
+    .derive({ as: "scoped" }, async ({ request }): Promise<{ actor: Actor }> => ({ actor: await actorOf(ctx, request) }));
 }
 
 /** Internal API: the host's X-Internal-Secret, compared in constant time. A JWT never opens it. */
 export function internalOnly(ctx: Context) {
-  return new Elysia({ name: "internal-only" }).onTransform({ as: "scoped" }, ({ headers }) => {
-    if (!ctx.auth.isInternalSecret(headers["x-internal-secret"])) {
+  const requireSecret = (request: Request) => {
+    if (!ctx.auth.isInternalSecret(request.headers.get("x-internal-secret"))) {
       throw new AppError("UNAUTHORIZED", "Missing or invalid X-Internal-Secret");
     }
-  });
+  };
+  return new Elysia({ name: "internal-only" })
+    .onParse({ as: "scoped" }, ({ request }) => {
+      requireSecret(request);
+      return readJsonBody(request, ctx.config.MAX_BODY_BYTES);
+    })
+    .onTransform({ as: "scoped" }, ({ request }) => requireSecret(request));
 }

@@ -5,25 +5,59 @@ import { invalid } from "./errors";
 /** Schemas shared by several features; each feature's model.ts holds the rest. */
 export const ExternalId = t.String({ pattern: EXTERNAL_ID_PATTERN, description: "External user id of the host application" });
 export const Uuid = t.String({ format: "uuid" });
-export const HttpUrl = t.String({ pattern: "^https?://\\S+$", maxLength: 2048 });
+/** An absolute http(s) URL: no whitespace or control characters. */
+export const HttpUrl = t.String({ pattern: "^https?://[^\\s\\x00-\\x1f\\x7f]+$", maxLength: 2048 });
 
 const METADATA_MAX_BYTES = 4096;
+const METADATA_KEY_MAX = 64;
 /** Free-form JSON object the host attaches to a record; bounded in size. */
-export const Metadata = t.Record(t.String({ maxLength: 64 }), t.Unknown(), {
+export const Metadata = t.Record(t.String({ maxLength: METADATA_KEY_MAX }), t.Unknown(), {
   maxProperties: 64,
   description: `JSON object, at most ${METADATA_MAX_BYTES} bytes serialized`,
 });
 
-/** TypeBox bounds keys and count; this bounds the whole value, nested parts included. */
+/** NUL and unpaired surrogates are valid in JSON but Postgres stores neither (text nor jsonb). */
+const UNSTORABLE = /\u0000|\p{Cs}/u;
+
+/**
+ * Rejects any string, or object key, inside `value` that the database cannot store, so that it
+ * is a 400 naming the field rather than a failed query.
+ */
+export function checkStorable(value: unknown, path: string): void {
+  if (typeof value === "string") {
+    if (UNSTORABLE.test(value)) throw invalid(`${path.slice(1)} contains a NUL character or an unpaired surrogate`, [{ path, message: "unstorable text" }]);
+  } else if (Array.isArray(value)) {
+    value.forEach((item, i) => checkStorable(item, `${path}/${i}`));
+  } else if (value !== null && typeof value === "object") {
+    for (const [key, item] of Object.entries(value)) {
+      checkStorable(key, path);
+      checkStorable(item, `${path}/${key}`);
+    }
+  }
+}
+
+/**
+ * TypeBox bounds the key count; this bounds the whole value (nested parts included) and each
+ * key, which a Record schema does not check, and keeps out what the database cannot store.
+ */
 export function checkMetadata(value: Record<string, unknown> | undefined, field = "metadata") {
   if (value === undefined) return;
+  if (value === null || typeof value !== "object" || Array.isArray(value)) {
+    throw invalid(`${field} must be a JSON object`, [{ path: `/${field}`, message: "not an object" }]);
+  }
   const size = Buffer.byteLength(JSON.stringify(value), "utf8");
   if (size > METADATA_MAX_BYTES) {
     throw invalid(`${field} is ${size} bytes; at most ${METADATA_MAX_BYTES} are allowed`, [{ path: `/${field}`, message: "too large" }]);
   }
+  const longKey = Object.keys(value).find((key) => key.length > METADATA_KEY_MAX);
+  if (longKey !== undefined) {
+    throw invalid(`${field} keys are at most ${METADATA_KEY_MAX} characters`, [{ path: `/${field}`, message: "key too long" }]);
+  }
+  checkStorable(value, `/${field}`);
 }
 
-export const Limit = (def: number, max: number) => t.Optional(t.Integer({ minimum: 1, maximum: max, default: def }));
+export const Limit = (def: number, max: number) =>
+  t.Optional(t.Integer({ minimum: 1, maximum: max, default: def, error: `limit must be an integer from 1 to ${max}` }));
 
 /** `{ data, hasMore, nextCursor }`: the shape of every list. */
 export const ListOf = <T extends Parameters<typeof t.Array>[0]>(item: T) =>

@@ -6,7 +6,7 @@ import { isUniqueViolation } from "../core/db/errors";
 import { type MessageRow, conversations, messages, participants, reactions } from "../core/db/schema";
 import { withTransaction } from "../core/db/transaction";
 import { conflict, forbidden, invalid, notFound } from "../core/errors";
-import { checkMetadata, iso, type List, listOf } from "../core/schemas";
+import { checkMetadata, checkStorable, iso, type List, listOf } from "../core/schemas";
 import { isManager, type Membership, requireMembership } from "../conversations/membership";
 import { recordEvent } from "../webhooks/outbox";
 import type { Message, MessageDeleted, MessagePage, ReactionSummary, SendMessage } from "./model";
@@ -76,7 +76,9 @@ export async function requireMessage(
   return { message, membership };
 }
 
+/** Content is counted in characters (Unicode code points), not UTF-16 units or bytes. */
 function checkContent(ctx: Context, content: string, hasAttachments: boolean): void {
+  checkStorable(content, "/content");
   const length = [...content].length;
   if (length > ctx.config.MESSAGE_MAX_LENGTH) {
     throw invalid(`content is ${length} characters; at most ${ctx.config.MESSAGE_MAX_LENGTH} are allowed`, [
@@ -116,6 +118,8 @@ export async function sendMessage(
   const content = input.content ?? "";
   const attachments = input.attachments ?? [];
   checkContent(ctx, content, attachments.length > 0);
+  checkStorable(attachments, "/attachments");
+  checkStorable(input.clientMessageId, "/clientMessageId");
   checkMetadata(input.metadata);
   const clientMessageId = input.clientMessageId ?? null;
 

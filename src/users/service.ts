@@ -2,8 +2,8 @@ import { and, eq, inArray, isNull, sql } from "drizzle-orm";
 import type { Context } from "../core/context";
 import { type UserRow, users } from "../core/db/schema";
 import { withTransaction } from "../core/db/transaction";
-import { invalid, notFound } from "../core/errors";
-import { checkMetadata } from "../core/schemas";
+import { AppError, invalid, notFound } from "../core/errors";
+import { checkMetadata, checkStorable } from "../core/schemas";
 import { removeUserEverywhere } from "../conversations/service";
 import type { User, UserSync } from "./model";
 
@@ -25,7 +25,7 @@ export function toUser(row: UserRow): User {
 export async function syncUsers(ctx: Context, inputs: UserSync[]): Promise<{ data: User[]; created: number; updated: number }> {
   const seen = new Map<string, number>();
   inputs.forEach((input, index) => {
-    checkMetadata(input.metadata, `users/${index}/metadata`);
+    checkEntry(input, index);
     const first = seen.get(input.externalUserId);
     if (first !== undefined) {
       throw invalid(`externalUserId ${input.externalUserId} appears twice in the batch`, [
@@ -75,6 +75,18 @@ export async function syncUsers(ctx: Context, inputs: UserSync[]): Promise<{ dat
     }).length;
     return { data: ids.map((id) => toUser(byId.get(id)!)), created, updated: inputs.length - created };
   });
+}
+
+/** Checks TypeBox cannot express; a failure names the entry's index, like a schema failure does. */
+function checkEntry(input: UserSync, index: number): void {
+  try {
+    checkMetadata(input.metadata, `users/${index}/metadata`);
+    checkStorable(input.name, `/users/${index}/name`);
+    checkStorable(input.avatarUrl, `/users/${index}/avatarUrl`);
+  } catch (error) {
+    if (!(error instanceof AppError) || !Array.isArray(error.details)) throw error;
+    throw new AppError(error.code, error.message, error.details.map((d: object) => ({ ...d, index })));
+  }
 }
 
 export async function syncUser(ctx: Context, input: UserSync): Promise<{ user: User; created: boolean }> {

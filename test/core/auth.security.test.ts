@@ -1,0 +1,210 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { createHmac } from "node:crypto";
+import { INTERNAL_SECRET, JWT_SECRET, mintToken, startService, type TestService } from "../helpers/service";
+
+let svc: TestService;
+beforeAll(async () => {
+  svc = await startService();
+  await svc.syncUsers("ann", "bob");
+});
+afterAll(() => svc.stop());
+
+const now = () => Math.floor(Date.now() / 1000);
+const b64url = (value: unknown) => Buffer.from(typeof value === "string" ? value : JSON.stringify(value)).toString("base64url");
+
+/** A JWT assembled by hand, for the shapes jose refuses to sign. */
+function handMadeToken(header: Record<string, unknown>, payload: Record<string, unknown>, signature?: (input: string) => string): string {
+  const input = `${b64url(header)}.${b64url(payload)}`;
+  return `${input}.${signature ? signature(input) : ""}`;
+}
+const hs256 = (secret: string) => (input: string) => createHmac("sha256", secret).update(input).digest("base64url");
+
+async function listWith(authorization: string | undefined, extra: Record<string, string> = {}) {
+  const headers: Record<string, string> = { ...extra };
+  if (authorization !== undefined) headers.authorization = authorization;
+  return svc.request("GET", "/api/conversations", { headers });
+}
+
+function expectRefused(res: { status: number; body: any }, code: string) {
+  expect(res.status).toBe(401);
+  expect(res.body).toEqual({ error: { code, message: expect.any(String) } });
+}
+
+describe("bearer tokens", () => {
+  test("a valid HS256 token of a synced user is accepted", async () => {
+    const res = await listWith(`Bearer ${await mintToken("ann")}`);
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ data: [], hasMore: false, nextCursor: null });
+  });
+
+  test("the scheme is case-insensitive and surrounding spaces are tolerated", async () => {
+    const token = await mintToken("ann");
+    expect((await listWith(`bearer ${token}`)).status).toBe(200);
+    expect((await listWith(`Bearer   ${token}  `)).status).toBe(200);
+  });
+
+  test("an expired token is TOKEN_EXPIRED, but up to 30 s of clock skew is forgiven", async () => {
+    expectRefused(await listWith(`Bearer ${await mintToken("ann", { expiresIn: now() - 45 })}`), "TOKEN_EXPIRED");
+    expect((await listWith(`Bearer ${await mintToken("ann", { expiresIn: now() - 10 })}`)).status).toBe(200);
+  });
+
+  test("a token not valid yet (nbf in the future) is refused, within 30 s it is accepted", async () => {
+    expectRefused(await listWith(`Bearer ${await mintToken("ann", { notBefore: now() + 120 })}`), "UNAUTHORIZED");
+    expect((await listWith(`Bearer ${await mintToken("ann", { notBefore: now() + 10 })}`)).status).toBe(200);
+  });
+
+  test("a token without exp is accepted (the host decides its lifetime)", async () => {
+    const token = handMadeToken({ alg: "HS256", typ: "JWT" }, { sub: "ann", iat: now() }, hs256(JWT_SECRET));
+    expect((await listWith(`Bearer ${token}`)).status).toBe(200);
+  });
+
+  test("a token signed with another secret is refused", async () => {
+    expectRefused(await listWith(`Bearer ${await mintToken("ann", { secret: "another-secret-of-enough-length-0123456789" })}`), "UNAUTHORIZED");
+    // The internal secret is not a signing key for user tokens either.
+    expectRefused(await listWith(`Bearer ${await mintToken("ann", { secret: INTERNAL_SECRET })}`), "UNAUTHORIZED");
+  });
+
+  test("only HS256 is accepted: alg none, HS384, HS512 and RS256-with-the-secret are refused", async () => {
+    const payload = { sub: "ann", iat: now(), exp: now() + 600 };
+    expectRefused(await listWith(`Bearer ${handMadeToken({ alg: "none", typ: "JWT" }, payload)}`), "UNAUTHORIZED");
+    expectRefused(await listWith(`Bearer ${handMadeToken({ alg: "none", typ: "JWT" }, payload, () => "")}`), "UNAUTHORIZED");
+    expectRefused(await listWith(`Bearer ${await mintToken("ann", { alg: "HS384" })}`), "UNAUTHORIZED");
+    expectRefused(await listWith(`Bearer ${await mintToken("ann", { alg: "HS512" })}`), "UNAUTHORIZED");
+    expectRefused(await listWith(`Bearer ${handMadeToken({ alg: "RS256", typ: "JWT" }, payload, hs256(JWT_SECRET))}`), "UNAUTHORIZED");
+    // The same claims with HS256 are fine: the refusals above are about the algorithm.
+    expect((await listWith(`Bearer ${handMadeToken({ alg: "HS256", typ: "JWT" }, payload, hs256(JWT_SECRET))}`)).status).toBe(200);
+  });
+
+  test("a token whose sub is missing or not an external id is UNAUTHORIZED; an unknown user is USER_NOT_FOUND", async () => {
+    const signed = (payload: Record<string, unknown>) => handMadeToken({ alg: "HS256" }, { iat: now(), exp: now() + 600, ...payload }, hs256(JWT_SECRET));
+    expectRefused(await listWith(`Bearer ${signed({})}`), "UNAUTHORIZED");
+    expectRefused(await listWith(`Bearer ${signed({ sub: "has space" })}`), "UNAUTHORIZED");
+    expectRefused(await listWith(`Bearer ${signed({ sub: 42 })}`), "UNAUTHORIZED");
+    expectRefused(await listWith(`Bearer ${await mintToken("never-synced")}`), "USER_NOT_FOUND");
+  });
+
+  test("a tampered payload is refused", async () => {
+    const [header, , signature] = (await mintToken("ann")).split(".");
+    expectRefused(await listWith(`Bearer ${header}.${b64url({ sub: "bob", exp: now() + 600 })}.${signature}`), "UNAUTHORIZED");
+  });
+});
+
+describe("the Authorization header", () => {
+  test("missing, empty, another scheme or garbage is UNAUTHORIZED", async () => {
+    const token = await mintToken("ann");
+    for (const header of [undefined, "", "Bearer", "Bearer ", `Basic ${b64url("ann:pw")}`, `Token ${token}`, "Bearer not.a.jwt", "Bearer abc", `Bearer ${token} extra`, token]) {
+      expectRefused(await listWith(header), "UNAUTHORIZED");
+    }
+  });
+
+  test("every public endpoint asks for a token before looking at the request", async () => {
+    const id = "018f0000-0000-7000-8000-000000000000";
+    const calls: [string, string, unknown?][] = [
+      ["POST", "/api/conversations", { nonsense: true }],
+      ["GET", "/api/conversations?limit=0"],
+      ["GET", `/api/conversations/${id}`],
+      ["GET", "/api/conversations/not-a-uuid"],
+      ["DELETE", `/api/conversations/${id}`],
+      ["POST", `/api/conversations/${id}/participants`, {}],
+      ["PATCH", `/api/conversations/${id}/participants/bob`, {}],
+      ["DELETE", `/api/conversations/${id}/participants/bob`],
+      ["POST", `/api/conversations/${id}/messages`, {}],
+      ["GET", `/api/conversations/${id}/messages`],
+      ["GET", `/api/messages/${id}`],
+      ["PATCH", `/api/messages/${id}`, {}],
+      ["DELETE", `/api/messages/${id}`],
+      ["POST", `/api/messages/${id}/reactions`, {}],
+      ["GET", `/api/messages/${id}/reactions`],
+      ["DELETE", `/api/messages/${id}/reactions/x`],
+      ["PUT", `/api/messages/${id}/read`],
+      ["GET", `/api/messages/${id}/read`],
+      ["PUT", `/api/conversations/${id}/read`, {}],
+      ["GET", `/api/conversations/${id}/unread-count`],
+      ["GET", "/api/users/ann/presence"],
+      ["GET", `/api/conversations/${id}/presence`],
+      ["POST", "/api/presence/batch", {}],
+    ];
+    for (const [method, path, body] of calls) {
+      const res = await svc.request(method, path, { body });
+      expect({ method, path, status: res.status, code: res.body?.error?.code }).toEqual({ method, path, status: 401, code: "UNAUTHORIZED" });
+    }
+  });
+});
+
+describe("the internal secret and user tokens never stand in for each other", () => {
+  test("the internal secret does not act as a user, in either header", async () => {
+    expectRefused(await listWith(undefined, { "x-internal-secret": INTERNAL_SECRET }), "UNAUTHORIZED");
+    expectRefused(await listWith(`Bearer ${INTERNAL_SECRET}`), "UNAUTHORIZED");
+    const created = await svc.request("POST", "/api/conversations", {
+      body: { type: "direct", participantIds: ["bob"] },
+      headers: { "x-internal-secret": INTERNAL_SECRET },
+    });
+    expectRefused(created, "UNAUTHORIZED");
+  });
+
+  test("a user token does not open the internal API, in either header", async () => {
+    const token = await mintToken("ann");
+    const attempts: Record<string, string>[] = [
+      { authorization: `Bearer ${token}` },
+      { "x-internal-secret": token },
+      { "x-internal-secret": `Bearer ${token}` },
+      { authorization: `Bearer ${INTERNAL_SECRET}` },
+      { "x-internal-secret": INTERNAL_SECRET.slice(0, -1) },
+      { "x-internal-secret": `${INTERNAL_SECRET}x` },
+      { "x-internal-secret": "" },
+    ];
+    for (const headers of attempts) {
+      expectRefused(await svc.request("GET", "/api/users/ann", { headers }), "UNAUTHORIZED");
+      expectRefused(await svc.request("POST", "/api/users/sync", { body: { externalUserId: "mallory" }, headers }), "UNAUTHORIZED");
+      expectRefused(await svc.request("DELETE", "/api/users/bob", { headers }), "UNAUTHORIZED");
+    }
+    // Nothing of the above happened: mallory does not exist and bob is still there.
+    expect((await svc.internal("GET", "/api/users/mallory")).status).toBe(404);
+    expect((await svc.internal("GET", "/api/users/bob")).status).toBe(200);
+  });
+
+  test("the internal API checks the secret before validating the request", async () => {
+    expectRefused(await svc.request("POST", "/api/users/sync", { body: { externalUserId: "bad id" } }), "UNAUTHORIZED");
+    expectRefused(await svc.request("POST", "/api/users/sync/batch", { body: "{not json" }), "UNAUTHORIZED");
+  });
+});
+
+describe("deleted users", () => {
+  test("a deleted user's token is refused with USER_NOT_FOUND and works again after a re-sync", async () => {
+    await svc.syncUser("cleo");
+    const token = await mintToken("cleo");
+    expect((await listWith(`Bearer ${token}`)).status).toBe(200);
+
+    expect((await svc.internal("DELETE", "/api/users/cleo")).status).toBe(204);
+    expectRefused(await listWith(`Bearer ${token}`), "USER_NOT_FOUND");
+
+    await svc.syncUser("cleo");
+    expect((await listWith(`Bearer ${token}`)).status).toBe(200);
+  });
+});
+
+describe("issuer and audience", () => {
+  let strict: TestService;
+  beforeAll(async () => {
+    strict = await startService({ AUTH_JWT_ISSUER: "https://host.example.com", AUTH_JWT_AUDIENCE: "chat" });
+    await strict.syncUsers("ann");
+  });
+  afterAll(() => strict.stop());
+
+  const list = async (token: string) => strict.request("GET", "/api/conversations", { headers: { authorization: `Bearer ${token}` } });
+
+  test("tokens must carry the configured iss and aud", async () => {
+    expect((await list(await mintToken("ann", { issuer: "https://host.example.com", audience: "chat" }))).status).toBe(200);
+    expect((await list(await mintToken("ann", { issuer: "https://host.example.com", audience: ["other", "chat"] as unknown as string }))).status).toBe(200);
+
+    expectRefused(await list(await mintToken("ann")), "UNAUTHORIZED");
+    expectRefused(await list(await mintToken("ann", { audience: "chat" })), "UNAUTHORIZED");
+    expectRefused(await list(await mintToken("ann", { issuer: "https://host.example.com" })), "UNAUTHORIZED");
+    expectRefused(await list(await mintToken("ann", { issuer: "https://evil.example.com", audience: "chat" })), "UNAUTHORIZED");
+    expectRefused(await list(await mintToken("ann", { issuer: "https://host.example.com", audience: "chat-admin" })), "UNAUTHORIZED");
+  });
+
+  test("without the settings, iss and aud are not checked", async () => {
+    expect((await listWith(`Bearer ${await mintToken("ann", { issuer: "anyone", audience: "anything" })}`)).status).toBe(200);
+  });
+});

@@ -1,0 +1,156 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { sql } from "drizzle-orm";
+import { type ApiClient, startService, type TestService } from "../helpers/service";
+
+const MAX_BODY_BYTES = 2048;
+let svc: TestService;
+let ann: ApiClient;
+let conversationId: string;
+
+beforeAll(async () => {
+  svc = await startService({ MAX_BODY_BYTES: String(MAX_BODY_BYTES) });
+  await svc.syncUsers("ann", "bob");
+  ann = await svc.as("ann");
+  conversationId = (await ann.post("/api/conversations", { type: "group", participantIds: ["bob"] })).body.id;
+});
+afterAll(() => svc.stop());
+
+/** What every error response must look like: the contract's body, JSON, nothing from inside. */
+function expectErrorShape(res: { status: number; body: any; headers: Headers }, status: number, code: string) {
+  expect(res.status).toBe(status);
+  expect(res.headers.get("content-type")).toStartWith("application/json");
+  expect(Object.keys(res.body)).toEqual(["error"]);
+  expect(res.body.error.code).toBe(code);
+  expect(typeof res.body.error.message).toBe("string");
+  for (const key of Object.keys(res.body.error)) expect(["code", "message", "details"]).toContain(key);
+  expect(JSON.stringify(res.body)).not.toMatch(/\bat \S+:\d+|node_modules|\bselect\b|\binsert into\b|\brelation\b|drizzle|postgres/i);
+}
+
+const messageCount = async () => (await ann.get(`/api/conversations/${conversationId}/messages?limit=100`)).body.data.length;
+
+/** A raw request with a body we control byte for byte (and optionally stream without a length). */
+async function post(path: string, body: string, opts: { chunked?: boolean; contentType?: string | null } = {}) {
+  const bytes = new TextEncoder().encode(body);
+  const payload = opts.chunked
+    ? new ReadableStream({
+        start(controller) {
+          for (let i = 0; i < bytes.length; i += 512) controller.enqueue(bytes.slice(i, i + 512));
+          controller.close();
+        },
+      })
+    : bytes;
+  const headers: Record<string, string> = { authorization: `Bearer ${ann.token}` };
+  if (opts.contentType !== null) headers["content-type"] = opts.contentType ?? "application/json";
+  const res = await fetch(svc.url + path, { method: "POST", headers, body: payload });
+  const text = await res.text();
+  return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : undefined };
+}
+
+/** Valid JSON of exactly `size` bytes: a small message padded with trailing spaces. */
+const paddedMessage = (size: number, content = "padded") => {
+  const json = JSON.stringify({ content });
+  return json + " ".repeat(size - json.length);
+};
+
+describe("request bodies", () => {
+  test("malformed JSON is 400 VALIDATION_ERROR and sends nothing", async () => {
+    for (const body of ["{bad", '{"content": "x"', "[1,2", "\u0000", '{"content":"x"} trailing']) {
+      expectErrorShape(await post(`/api/conversations/${conversationId}/messages`, body), 400, "VALIDATION_ERROR");
+    }
+    expect(await messageCount()).toBe(0);
+  });
+
+  test("a body of JSON that is not an object is a validation error naming the body", async () => {
+    for (const body of ["[]", '"text"', "42", "null"]) {
+      const res = await post(`/api/conversations/${conversationId}/messages`, body);
+      expectErrorShape(res, 400, "VALIDATION_ERROR");
+    }
+    expect(await messageCount()).toBe(0);
+  });
+
+  test("a JSON body is read whatever its Content-Type says", async () => {
+    const plain = await post(`/api/conversations/${conversationId}/messages`, JSON.stringify({ content: "sent as text/plain" }), { contentType: "text/plain" });
+    expect(plain.status).toBe(201);
+    const none = await post(`/api/conversations/${conversationId}/messages`, JSON.stringify({ content: "sent without a type" }), { contentType: null });
+    expect(none.status).toBe(201);
+    expect(none.body.content).toBe("sent without a type");
+  });
+
+  test("a body of exactly MAX_BODY_BYTES is accepted, one byte more is 413 PAYLOAD_TOO_LARGE", async () => {
+    const before = await messageCount();
+    expect((await post(`/api/conversations/${conversationId}/messages`, paddedMessage(MAX_BODY_BYTES, "at the limit"))).status).toBe(201);
+    const over = await post(`/api/conversations/${conversationId}/messages`, paddedMessage(MAX_BODY_BYTES + 1, "over the limit"));
+    expectErrorShape(over, 413, "PAYLOAD_TOO_LARGE");
+    expect(await messageCount()).toBe(before + 1);
+  });
+
+  test("a chunked body (no Content-Length) over the limit is 413 too, and within it is accepted", async () => {
+    const before = await messageCount();
+    expect((await post(`/api/conversations/${conversationId}/messages`, paddedMessage(MAX_BODY_BYTES, "chunked"), { chunked: true })).status).toBe(201);
+    const over = await post(`/api/conversations/${conversationId}/messages`, paddedMessage(MAX_BODY_BYTES * 3, "chunked over"), { chunked: true });
+    expectErrorShape(over, 413, "PAYLOAD_TOO_LARGE");
+    expect(await messageCount()).toBe(before + 1);
+  });
+
+  test("a body far over the limit is refused by its declared length, in the contract's format", async () => {
+    const res = await post(`/api/conversations/${conversationId}/messages`, paddedMessage(MAX_BODY_BYTES * 3));
+    expectErrorShape(res, 413, "PAYLOAD_TOO_LARGE");
+  });
+
+  test("the internal API has the same limit", async () => {
+    const body = JSON.stringify({ users: [{ externalUserId: "big", metadata: { note: "x".repeat(MAX_BODY_BYTES) } }] });
+    const res = await svc.request("POST", "/api/users/sync/batch", { body, headers: { "x-internal-secret": (await import("../helpers/service")).INTERNAL_SECRET } });
+    expectErrorShape(res, 413, "PAYLOAD_TOO_LARGE");
+    expect((await svc.internal("GET", "/api/users/big")).status).toBe(404);
+  });
+});
+
+describe("error responses", () => {
+  test("an unknown route or method is 404 NOT_FOUND in the contract's format", async () => {
+    expectErrorShape(await ann.get("/api/nothing-here"), 404, "NOT_FOUND");
+    expectErrorShape(await ann.patch(`/api/conversations/${conversationId}`, { name: "x" }), 404, "NOT_FOUND");
+  });
+
+  test("every response carries a request id, and a sane one given by the caller is echoed", async () => {
+    const res = await svc.request("GET", "/api/conversations", { headers: { authorization: `Bearer ${ann.token}`, "x-request-id": "trace-123" } });
+    expect(res.headers.get("x-request-id")).toBe("trace-123");
+    const error = await ann.get("/api/conversations/not-a-uuid");
+    expect(error.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  test("validation errors list the failing fields in details", async () => {
+    const res = await ann.post(`/api/conversations/${conversationId}/messages`, { content: 42, attachments: "no" });
+    expectErrorShape(res, 400, "VALIDATION_ERROR");
+    expect(res.body.error.details).toBeArray();
+    const paths = res.body.error.details.map((d: { path: string }) => d.path);
+    expect(paths).toContain("/content");
+    expect(paths.some((p: string) => p.startsWith("/attachments"))).toBe(true);
+  });
+
+  test("a query parameter that is not a number, or out of range, is a validation error", async () => {
+    for (const query of ["limit=abc", "limit=0", "limit=101", "limit=1.5"]) {
+      expectErrorShape(await ann.get(`/api/conversations/${conversationId}/messages?${query}`), 400, "VALIDATION_ERROR");
+    }
+  });
+});
+
+describe("unexpected failures", () => {
+  test("a database failure is 500 INTERNAL with no stack trace and no SQL", async () => {
+    const broken = await startService();
+    try {
+      await broken.syncUsers("ann", "bob");
+      const client = await broken.as("ann");
+      const conversation = (await client.post("/api/conversations", { type: "direct", participantIds: ["bob"] })).body;
+      const message = (await client.post(`/api/conversations/${conversation.id}/messages`, { content: "hi" })).body;
+      // Someone dropped a table behind the service's back: every query on it now fails.
+      await broken.app.ctx.db.execute(sql`drop table reactions`);
+      const res = await client.get(`/api/messages/${message.id}/reactions`);
+      expectErrorShape(res, 500, "INTERNAL");
+      expect(res.body).toEqual({ error: { code: "INTERNAL", message: "Internal error" } });
+      // What does not touch the broken table keeps answering.
+      expect((await client.get(`/api/conversations/${conversation.id}/unread-count`)).status).toBe(200);
+    } finally {
+      await broken.stop();
+    }
+  });
+});
