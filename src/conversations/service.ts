@@ -134,7 +134,7 @@ async function openExistingDirect(ctx: Context, actor: Actor, directKey: string)
       .where(eq(participants.conversationId, row.id));
     const missing = pair.filter((u) => !present.some((p) => p.userId === u));
     if (missing.length) {
-      await tx.insert(participants).values(missing.map((userId) => ({ conversationId: row.id, userId, role: "member" as const })));
+      await tx.insert(participants).values(missing.map((userId) => ({ conversationId: row.id, userId, role: "member" as const, lastReadSeq: row.lastSeq })));
       await announceAdded(ctx, tx, after, row.id, missing, actor.userId);
       after(async () => ctx.fanout.toUsers(missing, "conversation:joined", await buildOne(ctx.db, row, missing[0]!)));
     }
@@ -224,19 +224,22 @@ function requireGroup(m: Membership, action: string) {
   if (m.conversation.type === "direct") throw conflict(`A direct conversation cannot ${action}`);
 }
 
-/** Owner/admin adds users to a group; only an owner grants `owner`. Users already in are left as they are. */
+/**
+ * Owner/admin adds users to a group; only an owner grants `owner`. Users already in are left as
+ * they are. Newcomers see the history, but start with it read: it was not written to them.
+ */
 export async function addParticipants(ctx: Context, actor: Actor, conversationId: string, input: { userIds: string[]; role?: Role }): Promise<Conversation> {
   const role = input.role ?? "member";
   const userIds = [...new Set(input.userIds)];
-  await requireUsers(ctx.db, userIds);
   return withTransaction(ctx, async (tx, after) => {
     const m = await requireMembership(tx, conversationId, actor.userId, { lock: true });
     requireGroup(m, "take more participants");
     requireManager(m, "add participants");
     if (role === "owner" && m.participant.role !== "owner") throw forbidden("Only an owner can add an owner");
+    await requireUsers(tx, userIds);
     const inserted = await tx
       .insert(participants)
-      .values(userIds.map((userId) => ({ conversationId, userId, role })))
+      .values(userIds.map((userId) => ({ conversationId, userId, role, lastReadSeq: m.conversation.lastSeq })))
       .onConflictDoNothing()
       .returning({ userId: participants.userId });
     const added = inserted.map((p) => p.userId);
@@ -266,16 +269,19 @@ async function requireTarget(tx: Executor, conversationId: string, userId: strin
   return target;
 }
 
-/** Owner/admin changes a role; only an owner touches `owner`; the last owner stays owner. */
+/**
+ * Owner/admin changes a role; only an owner grants or takes away `owner`. The last owner stays
+ * owner whoever asks (409 before 403: the request could never succeed).
+ */
 export async function updateParticipantRole(ctx: Context, actor: Actor, conversationId: string, userId: string, role: Role): Promise<Participant> {
   return withTransaction(ctx, async (tx) => {
     const m = await requireMembership(tx, conversationId, actor.userId, { lock: true });
     requireGroup(m, "change roles");
     requireManager(m, "change roles");
     const target = await requireTarget(tx, conversationId, userId);
-    if ((target.role === "owner" || role === "owner") && m.participant.role !== "owner") throw forbidden("Only an owner can grant or revoke owner");
     if (target.role === role) return toParticipant(target);
     if (target.role === "owner" && (await ownerCount(tx, conversationId)) === 1) throw conflict("The last owner cannot be demoted");
+    if ((target.role === "owner" || role === "owner") && m.participant.role !== "owner") throw forbidden("Only an owner can grant or revoke owner");
     const [row] = await tx
       .update(participants)
       .set({ role })
@@ -287,20 +293,20 @@ export async function updateParticipantRole(ctx: Context, actor: Actor, conversa
 
 /**
  * Removes a participant. Everyone may leave; owner/admin remove others (admins not owners). The
- * last owner of a group with other members must hand over ownership before leaving.
+ * last owner of a group with other members stays (409): they hand over ownership first.
  */
 export async function removeParticipant(ctx: Context, actor: Actor, conversationId: string, userId: string): Promise<void> {
   await withTransaction(ctx, async (tx, after) => {
     const m = await requireMembership(tx, conversationId, actor.userId, { lock: true });
     requireGroup(m, "lose a participant; delete it instead");
     const target = userId === actor.userId ? m.participant : await requireTarget(tx, conversationId, userId);
+    if (target.role === "owner" && (await ownerCount(tx, conversationId)) === 1) {
+      const others = await tx.$count(participants, and(eq(participants.conversationId, conversationId), ne(participants.userId, userId)));
+      if (others > 0) throw conflict("The last owner cannot leave or be removed; make another participant owner first");
+    }
     if (userId !== actor.userId) {
       requireManager(m, "remove participants");
       if (target.role === "owner" && m.participant.role !== "owner") throw forbidden("Only an owner can remove an owner");
-    }
-    if (target.role === "owner" && (await ownerCount(tx, conversationId)) === 1) {
-      const others = await tx.$count(participants, and(eq(participants.conversationId, conversationId), ne(participants.userId, userId)));
-      if (others > 0) throw conflict("The last owner cannot leave; make another participant owner first");
     }
     await detach(ctx, tx, after, conversationId, userId, actor.userId);
   });

@@ -13,8 +13,11 @@ export const Attachment = t.Object({
   duration: t.Optional(t.Number({ minimum: 0 })),
 });
 
-/** Content length is checked against MESSAGE_MAX_LENGTH in the service; this is the hard bound. */
-const Content = t.String({ maxLength: 65536 });
+/**
+ * The service counts characters against MESSAGE_MAX_LENGTH (at most 65536); TypeBox counts
+ * UTF-16 units, so its hard bound allows two per character.
+ */
+const Content = t.String({ maxLength: 2 * 65536 });
 export const ClientMessageId = t.String({ minLength: 1, maxLength: 128 });
 
 export const SendMessage = t.Object({

@@ -8,8 +8,8 @@ beforeAll(async () => {
   svc = await startService();
   await svc.syncUsers("ann", "bob", "cat", "dan");
   [ann, bob, cat, dan] = [await svc.as("ann"), await svc.as("bob"), await svc.as("cat"), await svc.as("dan")];
-});
-afterAll(() => svc.stop());
+}, 60_000);
+afterAll(() => svc.stop(), 60_000);
 
 const ISO_MS = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
 const UNKNOWN_ID = "018f0000-0000-7000-8000-000000000000";
@@ -162,7 +162,7 @@ describe("listing conversations", () => {
     for (const name of ["first", "second", "third", "fourth"]) {
       ids.push((await createGroup(lister, ["peer"], { name })).id);
     }
-  });
+  }, 60_000);
 
   test("most recent activity first: creation, then each new message moves a conversation up", async () => {
     const order = async () => (await lister.get("/api/conversations")).body.data.map((c: { name: string }) => c.name);

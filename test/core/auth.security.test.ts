@@ -6,8 +6,8 @@ let svc: TestService;
 beforeAll(async () => {
   svc = await startService();
   await svc.syncUsers("ann", "bob");
-});
-afterAll(() => svc.stop());
+}, 60_000);
+afterAll(() => svc.stop(), 60_000);
 
 const now = () => Math.floor(Date.now() / 1000);
 const b64url = (value: unknown) => Buffer.from(typeof value === "string" ? value : JSON.stringify(value)).toString("base64url");
@@ -188,8 +188,8 @@ describe("issuer and audience", () => {
   beforeAll(async () => {
     strict = await startService({ AUTH_JWT_ISSUER: "https://host.example.com", AUTH_JWT_AUDIENCE: "chat" });
     await strict.syncUsers("ann");
-  });
-  afterAll(() => strict.stop());
+  }, 60_000);
+  afterAll(() => strict.stop(), 60_000);
 
   const list = async (token: string) => strict.request("GET", "/api/conversations", { headers: { authorization: `Bearer ${token}` } });
 

@@ -12,8 +12,8 @@ beforeAll(async () => {
   await svc.syncUsers("ann", "bob");
   ann = await svc.as("ann");
   conversationId = (await ann.post("/api/conversations", { type: "group", participantIds: ["bob"] })).body.id;
-});
-afterAll(() => svc.stop());
+}, 60_000);
+afterAll(() => svc.stop(), 60_000);
 
 /** What every error response must look like: the contract's body, JSON, nothing from inside. */
 function expectErrorShape(res: { status: number; body: any; headers: Headers }, status: number, code: string) {
