@@ -85,7 +85,8 @@ export async function startApp(config: Config, log: Logger = createLogger(config
   // sits above MAX_BODY_BYTES: up to there REST answers in the contract's format (src/core/http.ts).
   const serveOptions = { hostname: config.HOST, maxRequestBodySize: config.MAX_BODY_BYTES * 4, idleTimeout: 60, websocket: engineHandlers.websocket };
   http.listen({ ...serveOptions, port: config.PORT });
-  const wsServer = config.WS_PORT !== config.PORT ? Bun.serve({ ...serveOptions, port: config.WS_PORT, fetch: engineHandlers.fetch }) : undefined;
+  // 0 asks for a free port, for each of the two: only two equal fixed ports mean one server.
+  const wsServer = config.WS_PORT === 0 || config.WS_PORT !== config.PORT ? Bun.serve({ ...serveOptions, port: config.WS_PORT, fetch: engineHandlers.fetch }) : undefined;
   const ports = { http: http.server!.port!, ws: wsServer?.port ?? null };
   log.info("listening", { port: ports.http, wsPort: ports.ws, database: storage.driver, store: store.kind, instanceId });
 

@@ -2,7 +2,7 @@ import { eq } from "drizzle-orm";
 import type { Context } from "../core/context";
 import { participants } from "../core/db/schema";
 import { conversationRoom } from "../core/realtime/fanout";
-import { type ChatSocket, onEvent } from "../core/realtime/handlers";
+import { type ChatSocket, onEvent, takeUserBudget } from "../core/realtime/handlers";
 import { requireMembership } from "./membership";
 import { RoomPayload } from "./model";
 
@@ -12,10 +12,14 @@ export async function conversationIdsOf(ctx: Context, userId: string): Promise<s
   return rows.map((r) => r.id);
 }
 
-/** Manual room moves; participants are already joined on connect and on being added. */
+/**
+ * Manual room moves; participants are already joined on connect and on being added. A join costs
+ * a database read, so joins have a budget per user across all their sockets.
+ */
 export function registerConversationHandlers(ctx: Context, socket: ChatSocket): void {
   const { actor } = socket.data;
   onEvent(ctx, socket, "room:join", RoomPayload, async ({ conversationId }) => {
+    await takeUserBudget(ctx, actor.userId, "room joins", ctx.config.RATE_LIMIT_EVENTS);
     await requireMembership(ctx.db, conversationId, actor.userId);
     await socket.join(conversationRoom(conversationId));
     return { conversationId };

@@ -22,11 +22,18 @@ export async function startIndicator(ctx: Context, key: string): Promise<void> {
   if (await ctx.store.indicatorStart(key, ctx.config.TYPING_TTL_MS)) announce(ctx, key, true);
 }
 
+/** Stop, expiry and disconnect race for one key; the store lets only the first of them announce. */
 export async function stopIndicator(ctx: Context, key: string): Promise<void> {
   if (await ctx.store.indicatorStop(key)) announce(ctx, key, false);
 }
 
-/** Ends indicators whose TTL passed; the store hands each to one instance only. */
+const SWEEP_BATCH = 500;
+
+/** Ends indicators whose TTL passed, as many as are due; the store hands each to one instance only. */
 export async function expireIndicators(ctx: Context): Promise<void> {
-  for (const key of await ctx.store.indicatorSweep()) announce(ctx, key, false);
+  for (;;) {
+    const due = await ctx.store.indicatorSweep(SWEEP_BATCH);
+    for (const key of due) announce(ctx, key, false);
+    if (due.length < SWEEP_BATCH) return;
+  }
 }

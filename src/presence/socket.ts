@@ -1,29 +1,36 @@
 import type { Context } from "../core/context";
 import { conversationRoom } from "../core/realtime/fanout";
-import { type ChatSocket, onEvent } from "../core/realtime/handlers";
+import { type ChatSocket, onEvent, takeUserBudget } from "../core/realtime/handlers";
 import { OptionalEmpty } from "../core/realtime/server";
-import { notFound } from "../core/errors";
+import { requireMembership } from "../conversations/membership";
 import { IndicatorPayload } from "./model";
 import { type IndicatorType, indicatorKey, startIndicator, stopIndicator } from "./indicators";
-import { connectionClosed, connectionOpened, connectionAlive } from "./tracker";
+import { connectionClosed, connectionsAlive, presenceWork } from "./tracker";
 
 /**
  * Presence and typing/recording for one socket: it counts as a live connection from now until it
- * disconnects (or stops pinging and expires), and the indicators it started end with it.
+ * disconnects (or stops being refreshed and expires), and the indicators it started end with it.
+ *
+ * Ordering matters here: each store command for this connection is issued synchronously from a
+ * handler that first checks `socket.connected`, so that the disconnect's removal always reaches
+ * the store after them and no stale entry or indicator outlives the socket.
  */
 export function registerPresenceHandlers(ctx: Context, socket: ChatSocket): void {
   const { actor, connectionId } = socket.data;
-  connectionOpened(ctx, actor.userId, connectionId).catch((error) => ctx.log.error("presence connect failed", { error }));
+  const connection = { userId: actor.userId, connectionId };
+  presenceWork(ctx, "presence connect", () => connectionsAlive(ctx, [connection]));
 
   const indicator = (type: IndicatorType, active: boolean) => async ({ conversationId }: { conversationId: string }) => {
-    if (!socket.rooms.has(conversationRoom(conversationId))) throw notFound("Conversation");
+    await takeUserBudget(ctx, actor.userId, "indicator changes", ctx.config.RATE_LIMIT_EVENTS);
+    // The room is the cheap proof of membership; a participant who left the room by hand is checked in the database.
+    if (!socket.rooms.has(conversationRoom(conversationId))) await requireMembership(ctx.db, conversationId, actor.userId);
     const key = indicatorKey(type, conversationId, actor.userId);
-    if (active) {
-      socket.data.indicators.add(key);
-      await startIndicator(ctx, key);
-    } else {
+    if (!active) {
       socket.data.indicators.delete(key);
       await stopIndicator(ctx, key);
+    } else if (socket.connected) {
+      socket.data.indicators.add(key);
+      await startIndicator(ctx, key);
     }
     return {};
   };
@@ -32,16 +39,14 @@ export function registerPresenceHandlers(ctx: Context, socket: ChatSocket): void
   onEvent(ctx, socket, "recording:start", IndicatorPayload, indicator("recording", true));
   onEvent(ctx, socket, "recording:stop", IndicatorPayload, indicator("recording", false));
   onEvent(ctx, socket, "activity:ping", OptionalEmpty, async () => {
-    await connectionAlive(ctx, actor.userId, connectionId);
+    if (socket.connected) await connectionsAlive(ctx, [connection]);
     return {};
   });
 
-  socket.on("disconnect", async () => {
-    try {
-      for (const key of socket.data.indicators) await stopIndicator(ctx, key);
-      await connectionClosed(ctx, actor.userId, connectionId);
-    } catch (error) {
-      ctx.log.error("presence disconnect failed", { userId: actor.userId, error });
-    }
-  });
+  socket.on("disconnect", () =>
+    presenceWork(ctx, "presence disconnect", async () => {
+      await Promise.all([...socket.data.indicators].map((key) => stopIndicator(ctx, key)));
+      await connectionClosed(ctx, connection);
+    }),
+  );
 }

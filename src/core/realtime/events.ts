@@ -54,6 +54,4 @@ export type SocketData = {
   connectionId: string;
   /** Typing/recording indicators this socket started and has not stopped. */
   indicators: Set<string>;
-  /** Conversations the user was part of at handshake (their rooms). */
-  conversationIds: string[];
 };

@@ -11,10 +11,17 @@ export type ChatSocket = Socket<ClientToServerEvents, ServerToClientEvents, Inte
 type EventName = keyof ClientToServerEvents;
 type AckOf<E extends EventName> = NonNullable<Parameters<ClientToServerEvents[E]>[1]>;
 type DataOf<E extends EventName> = Parameters<AckOf<E>>[0] extends infer R ? (R extends { ok: true; data: infer D } ? D : never) : never;
+type AnyAck = (res: Ack<unknown>) => void;
 
-/** Largest socket payload a handler looks at; the engine drops packets above MAX_BODY_BYTES outright. */
+/**
+ * Largest payload a handler looks at (about the bytes of its JSON). The engine closes a connection whose
+ * packet exceeds MAX_BODY_BYTES outright; below that, a client gets a PAYLOAD_TOO_LARGE answer.
+ * The largest valid payload (a message of 65,536 characters with attachments and metadata) fits.
+ */
 export const SOCKET_PAYLOAD_MAX_BYTES = 256 * 1024;
-const RATE_WINDOW_MS = 10_000;
+export const RATE_WINDOW_MS = 10_000;
+/** A socket that keeps sending at this multiple of its budget is not a client retrying too fast. */
+const FLOOD_FACTOR = 2;
 
 const compiled = new WeakMap<TSchema, ReturnType<typeof TypeCompiler.Compile>>();
 function checker(schema: TSchema) {
@@ -36,24 +43,80 @@ export function validatePayload<S extends TSchema>(schema: S, payload: unknown):
 type Window = { count: number; resetAt: number };
 const windows = new WeakMap<ChatSocket, Window>();
 
-/** Per-socket flood guard for every event: a fixed window kept in memory. */
+function rateLimited(limit: number, what: string, resetMs: number): AppError {
+  const retryAfter = Math.max(1, Math.ceil(resetMs / 1000));
+  return new AppError("RATE_LIMITED", `More than ${limit} ${what} in ${RATE_WINDOW_MS / 1000} s`, { retryAfter }, retryAfter);
+}
+
+/**
+ * Per-socket flood guard for every event, known or not: a fixed window kept in memory. Past the
+ * budget each event is refused; far past it the socket is disconnected, so that a runaway client
+ * costs one answer per packet for a bounded time only.
+ */
 function takeEventBudget(socket: ChatSocket, limit: number): void {
   const now = Date.now();
   let w = windows.get(socket);
   if (!w || w.resetAt <= now) windows.set(socket, (w = { count: 0, resetAt: now + RATE_WINDOW_MS }));
-  if (++w.count > limit) {
-    const retryAfter = Math.ceil((w.resetAt - now) / 1000);
-    throw new AppError("RATE_LIMITED", `More than ${limit} events in ${RATE_WINDOW_MS / 1000} s`, { retryAfter }, retryAfter);
+  if (++w.count <= limit) return;
+  const error = rateLimited(limit, "events", w.resetAt - now);
+  if (w.count > limit * FLOOD_FACTOR && socket.connected) {
+    sendError(socket, error);
+    socket.disconnect(true);
   }
+  throw error;
 }
 
 /** Per-user budget shared by every socket of the user on every instance (through the store). */
 export async function takeUserBudget(ctx: Context, userId: string, what: string, limit: number): Promise<void> {
   const { count, resetMs } = await ctx.store.hit(`${what}:${userId}`, RATE_WINDOW_MS);
-  if (count > limit) {
-    const retryAfter = Math.ceil(resetMs / 1000);
-    throw new AppError("RATE_LIMITED", `More than ${limit} ${what} in ${RATE_WINDOW_MS / 1000} s`, { retryAfter }, retryAfter);
+  if (count > limit) throw rateLimited(limit, what, resetMs);
+}
+
+function sendError(socket: ChatSocket, error: AppError | { code: AppError["code"]; message: string }) {
+  socket.emit("error", { code: error.code, message: error.message, timestamp: new Date().toISOString() });
+}
+
+/** The contract's answer to a failure: through the ack callback, or as an `error` event. */
+function answerFailure(ctx: Context, socket: ChatSocket, event: string, ack: AnyAck | undefined, error: unknown) {
+  const { body, expected } = toErrorBody(error);
+  if (!expected) ctx.log.error("socket event failed", { event, userId: socket.data.actor?.userId, socketId: socket.id, error });
+  if (ack) ack({ ok: false, error: body });
+  else if (socket.connected) sendError(socket, body);
+}
+
+/** Splits Socket.IO's listener arguments: the payload, and the ack callback when the client asked for one. */
+function argsOf(args: unknown[]): { payload: unknown; ack: AnyAck | undefined } {
+  const last = args[args.length - 1];
+  if (typeof last !== "function") return { payload: args[0], ack: undefined };
+  return { payload: args.length > 1 ? args[0] : undefined, ack: last as AnyAck };
+}
+
+/** Deeper than any valid payload (metadata included); bounds the work of looking at one. */
+const MAX_PAYLOAD_DEPTH = 64;
+
+/**
+ * About the bytes of the payload's JSON, stopping as soon as it passes `limit`. Walked with a
+ * stack of its own: a packet can nest arrays 500,000 deep, and a recursive walk (or
+ * JSON.stringify, which takes seconds to hit the stack limit on such a value) would stall the
+ * process for every client.
+ */
+function payloadBytes(payload: unknown, limit: number): number {
+  let bytes = 0;
+  const stack: { value: unknown; depth: number }[] = [{ value: payload, depth: 0 }];
+  while (stack.length && bytes <= limit) {
+    const { value, depth } = stack.pop()!;
+    if (typeof value === "string") bytes += Buffer.byteLength(value, "utf8") + 2;
+    else if (value === null || typeof value !== "object") bytes += 8;
+    else if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer) bytes += value.byteLength;
+    else {
+      if (depth >= MAX_PAYLOAD_DEPTH) throw new AppError("VALIDATION_ERROR", `Payload is nested more than ${MAX_PAYLOAD_DEPTH} levels deep`);
+      const children = Array.isArray(value) ? value : Object.values(value);
+      if (!Array.isArray(value)) for (const key of Object.keys(value)) bytes += Buffer.byteLength(key, "utf8") + 4;
+      bytes += 2 + children.length;
+      for (const child of children) stack.push({ value: child, depth: depth + 1 });
+    }
   }
+  return bytes;
 }
 
 /**
@@ -70,25 +133,44 @@ export function onEvent<E extends EventName, S extends TSchema>(
 ): void {
   // Typed at the call site through E; Socket.IO's own listener type cannot express the ack.
   (socket as unknown as { on(event: string, listener: (...args: unknown[]) => void): void }).on(event, async (...args: unknown[]) => {
-    const last = args[args.length - 1];
-    const ack = typeof last === "function" ? (last as (res: Ack<DataOf<E>>) => void) : undefined;
-    const payload = ack ? (args.length > 1 ? args[0] : undefined) : args[0];
+    const { payload, ack } = argsOf(args);
     const started = performance.now();
     try {
       takeEventBudget(socket, ctx.config.RATE_LIMIT_EVENTS);
-      if (payload !== undefined && payload !== null && typeof payload === "object" && JSON.stringify(payload).length > SOCKET_PAYLOAD_MAX_BYTES) {
+      if (payloadBytes(payload, SOCKET_PAYLOAD_MAX_BYTES) > SOCKET_PAYLOAD_MAX_BYTES) {
         throw new AppError("PAYLOAD_TOO_LARGE", `Payload exceeds ${SOCKET_PAYLOAD_MAX_BYTES} bytes`);
       }
       const data = await handler(validatePayload(schema, payload));
       ack?.({ ok: true, data });
     } catch (error) {
-      const { body, expected } = toErrorBody(error);
-      if (!expected) ctx.log.error("socket event failed", { event, userId: socket.data.actor?.userId, socketId: socket.id, error });
-      if (ack) ack({ ok: false, error: body });
-      else socket.emit("error", { code: body.code, message: body.message, timestamp: new Date().toISOString() });
+      answerFailure(ctx, socket, event, ack, error);
     } finally {
       ctx.metrics?.count("socket_events_total", { event });
       ctx.metrics?.observe("socket_event_ms", performance.now() - started);
+    }
+  });
+}
+
+/**
+ * Events no feature registered: they count against the socket's budget like any other, and a
+ * client waiting for an ack learns at once that nothing will handle it.
+ */
+export function refuseUnknownEvents(ctx: Context, socket: ChatSocket): void {
+  const emitter = socket as unknown as { listenerCount(event: string): number };
+  socket.onAny((event: unknown, ...args: unknown[]) => {
+    // Runs inside Socket.IO's packet handling: nothing may escape from here.
+    try {
+      const name = String(event).slice(0, 64);
+      if (typeof event === "string" && emitter.listenerCount(event) > 0) return;
+      const { ack } = argsOf(args);
+      try {
+        takeEventBudget(socket, ctx.config.RATE_LIMIT_EVENTS);
+        throw new AppError("VALIDATION_ERROR", `Unknown event "${name}"`);
+      } catch (error) {
+        answerFailure(ctx, socket, name, ack, error);
+      }
+    } catch (error) {
+      ctx.log.error("unknown event handling failed", { error });
     }
   });
 }

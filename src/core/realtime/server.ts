@@ -2,14 +2,14 @@ import { createAdapter } from "@socket.io/redis-adapter";
 import { Server as Engine } from "@socket.io/bun-engine";
 import type Redis from "ioredis";
 import { Server } from "socket.io";
+import { t } from "elysia";
 import type { Config } from "../../config";
 import { bearerToken } from "../auth";
 import type { Context } from "../context";
 import { AppError, toErrorBody } from "../errors";
 import type { Fanout } from "./fanout";
 import { conversationRoom, userRoom } from "./fanout";
-import { type ChatServer, type ChatSocket, onEvent } from "./handlers";
-import { t } from "elysia";
+import { type ChatServer, type ChatSocket, onEvent, refuseUnknownEvents } from "./handlers";
 
 /** Adds one feature's event handlers to a freshly authenticated socket. */
 export type SocketFeature = (ctx: Context, socket: ChatSocket) => void;
@@ -37,10 +37,10 @@ export function createRealtime(config: Config, redis: { pub: Redis; sub: Redis }
     io,
     engine,
     fanout: socketFanout(io),
+    // Closes this instance's sockets only (io.disconnectSockets would reach every instance), and
+    // without a disconnect packet, so that clients reconnect, to another instance if need be.
     async close() {
-      io.disconnectSockets(true);
       await new Promise<void>((resolve) => io.close(() => resolve()));
-      engine.close();
     },
   };
 }
@@ -62,6 +62,8 @@ function socketFanout(io: ChatServer): Fanout {
       if (userIds.length) io.in(userIds.map(userRoom)).socketsLeave(conversationRoom(conversationId));
     },
     async disconnectUser(userId) {
+      // The adapter delivers both in order, on every instance: the reason, then the disconnect.
+      io.to(userRoom(userId)).emit("error", { code: "USER_NOT_FOUND", message: "The user was deleted", timestamp: new Date().toISOString() });
       io.in(userRoom(userId)).disconnectSockets(true);
     },
   };
@@ -71,19 +73,16 @@ const MAX_TIMER_MS = 2_147_483_647;
 
 /**
  * Authenticates every handshake (auth.token, or an Authorization header for non-browser clients),
- * then joins the user's rooms, announces `connected` and hands the socket to each feature.
+ * then hands the socket to each feature, joins the user's rooms and announces `connected`.
  */
 export function attachSocketHandlers(ctx: Context, io: ChatServer, features: SocketFeature[], conversationIdsOf: (userId: string) => Promise<string[]>): void {
   io.use(async (socket, next) => {
     try {
       const auth = socket.handshake.auth as { token?: unknown } | undefined;
-      const token = typeof auth?.token === "string" ? auth.token : bearerToken(socket.handshake.headers.authorization);
+      const token = typeof auth?.token === "string" && auth.token ? auth.token : bearerToken(socket.handshake.headers.authorization);
       socket.data.actor = await ctx.auth.authenticate(token);
       socket.data.connectionId = `${ctx.instanceId}:${socket.id}`;
       socket.data.indicators = new Set();
-      // Loaded here, not in the connection handler: handlers must be registered synchronously on
-      // connection, or events a client sends at once could arrive before them.
-      socket.data.conversationIds = await conversationIdsOf(socket.data.actor.userId);
       next();
     } catch (error) {
       const { body, expected } = toErrorBody(error);
@@ -93,20 +92,39 @@ export function attachSocketHandlers(ctx: Context, io: ChatServer, features: Soc
   });
 
   io.on("connection", (socket) => {
-    const { actor, conversationIds } = socket.data;
+    const { actor } = socket.data;
     try {
-      socket.join([userRoom(actor.userId), ...conversationIds.map(conversationRoom)]);
+      // Handlers first and synchronously, so that no event the client sends at once is missed.
+      socket.join(userRoom(actor.userId));
       if (actor.tokenExpiresAt !== null) expireAt(socket, actor.tokenExpiresAt);
       onEvent(ctx, socket, "ping", OptionalEmpty, () => ({ timestamp: new Date().toISOString() }));
       for (const feature of features) feature(ctx, socket);
-      socket.emit("connected", { userId: actor.userId, socketId: socket.id, rooms: conversationIds, timestamp: new Date().toISOString() });
+      refuseUnknownEvents(ctx, socket);
       ctx.metrics?.count("socket_connections_total");
     } catch (error) {
-      ctx.log.error("socket setup failed", { userId: actor.userId, error });
-      socket.emit("error", { code: "INTERNAL", message: "Internal error", timestamp: new Date().toISOString() });
-      socket.disconnect(true);
+      return failSetup(ctx, socket, error);
     }
+    joinConversationRooms(socket, conversationIdsOf).catch((error) => failSetup(ctx, socket, error));
   });
+}
+
+/**
+ * The conversation list is read after the socket joined its user room: a participant added
+ * meanwhile is either in the list (committed before the read) or reaches the socket through the
+ * user room (room moves run after the commit).
+ */
+async function joinConversationRooms(socket: ChatSocket, conversationIdsOf: (userId: string) => Promise<string[]>) {
+  const { actor } = socket.data;
+  const conversationIds = await conversationIdsOf(actor.userId);
+  if (!socket.connected) return;
+  socket.join(conversationIds.map(conversationRoom));
+  socket.emit("connected", { userId: actor.userId, socketId: socket.id, rooms: conversationIds, timestamp: new Date().toISOString() });
+}
+
+function failSetup(ctx: Context, socket: ChatSocket, error: unknown) {
+  ctx.log.error("socket setup failed", { userId: socket.data.actor?.userId, error });
+  socket.emit("error", { code: "INTERNAL", message: "Internal error", timestamp: new Date().toISOString() });
+  socket.disconnect(true);
 }
 
 /** Payload of events that take none: nothing, or an empty object. */

@@ -1,9 +1,10 @@
-import type { Store } from "./types";
+import type { PresenceChange, Store } from "./types";
 
 /** The single-instance store: the same semantics as the Redis one, in maps. */
 export function createMemoryStore(now: () => number = Date.now): Store {
   const connections = new Map<string, Map<string, number>>(); // user -> connection -> expiresAt
   const online = new Set<string>();
+  const generations = new Map<string, number>();
   const indicators = new Map<string, number>(); // key -> expiresAt
   const counters = new Map<string, { count: number; resetAt: number }>();
 
@@ -15,6 +16,11 @@ export function createMemoryStore(now: () => number = Date.now): Store {
     if (conns.size === 0) connections.delete(userId);
     return conns.size;
   };
+  const transition = (userId: string): PresenceChange => {
+    const generation = (generations.get(userId) ?? 0) + 1;
+    generations.set(userId, generation);
+    return { userId, generation };
+  };
 
   const sweepCounters = setInterval(() => {
     const t = now();
@@ -24,30 +30,38 @@ export function createMemoryStore(now: () => number = Date.now): Store {
 
   return {
     kind: "memory",
-    async presenceAdd(userId, connectionId, ttlMs) {
-      let conns = connections.get(userId);
-      if (!conns) connections.set(userId, (conns = new Map()));
-      conns.set(connectionId, now() + ttlMs);
-      if (online.has(userId)) return false;
-      online.add(userId);
-      return true;
+    async presenceTouch(list, ttlMs) {
+      const changes: PresenceChange[] = [];
+      const exp = now() + ttlMs;
+      for (const { userId, connectionId } of list) {
+        let conns = connections.get(userId);
+        if (!conns) connections.set(userId, (conns = new Map()));
+        conns.set(connectionId, exp);
+        if (online.has(userId)) continue;
+        online.add(userId);
+        changes.push(transition(userId));
+      }
+      return changes;
     },
-    async presenceRemove(userId, connectionId) {
+    async presenceRemove({ userId, connectionId }) {
       connections.get(userId)?.delete(connectionId);
-      if (live(userId) > 0) return false;
-      return online.delete(userId);
+      if (live(userId) > 0 || !online.delete(userId)) return null;
+      return transition(userId);
     },
     async presenceOnline(userIds) {
       return new Set(userIds.filter((u) => live(u) > 0));
     },
-    async presenceSweep(limit = 100) {
-      const gone: string[] = [];
+    async presenceSweep(limit = 500) {
+      const gone: PresenceChange[] = [];
       for (const userId of online) {
         if (gone.length >= limit) break;
-        if (live(userId) === 0) gone.push(userId);
+        if (live(userId) === 0) gone.push(transition(userId));
       }
-      for (const userId of gone) online.delete(userId);
+      for (const { userId } of gone) online.delete(userId);
       return gone;
+    },
+    async presenceGenerations(userIds) {
+      return new Map(userIds.map((u) => [u, generations.get(u) ?? 0]));
     },
     async indicatorStart(key, ttlMs) {
       const active = indicators.has(key);
@@ -55,11 +69,9 @@ export function createMemoryStore(now: () => number = Date.now): Store {
       return !active;
     },
     async indicatorStop(key) {
-      const exp = indicators.get(key);
-      indicators.delete(key);
-      return exp !== undefined;
+      return indicators.delete(key);
     },
-    async indicatorSweep(limit = 200) {
+    async indicatorSweep(limit = 500) {
       const t = now();
       const due: string[] = [];
       for (const [key, exp] of indicators) {

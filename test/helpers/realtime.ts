@@ -1,0 +1,66 @@
+/**
+ * Helpers for socket tests: acked calls, unique users, and a fence that proves an event did NOT
+ * arrive (instead of sleeping and hoping).
+ */
+import type { Socket } from "socket.io-client";
+import type { Ack } from "../../src/core/realtime/events";
+import type { TestService } from "./service";
+import { type ClientSocket, connectSocket, nextEvent } from "./sockets";
+
+/** Emits `event` with an ack callback and waits (5 s at most) for the answer. */
+export function call<T = any>(socket: ClientSocket, event: string, ...payload: unknown[]): Promise<Ack<T>> {
+  return (socket as unknown as Socket).timeout(5000).emitWithAck(event, ...payload);
+}
+
+/** The data of a successful ack; fails the test with the error otherwise. */
+export async function ok<T = any>(socket: ClientSocket, event: string, payload?: unknown): Promise<T> {
+  const res = await call<T>(socket, event, payload);
+  if (!res.ok) throw new Error(`${event} failed: ${JSON.stringify(res.error)}`);
+  return res.data;
+}
+
+let counter = 0;
+/** Synced users with ids unique to this run, so that tests sharing a service do not see each other. */
+export async function makeUsers(svc: TestService, ...names: string[]): Promise<string[]> {
+  const tag = `${Date.now().toString(36)}${(counter++).toString(36)}`;
+  const ids = names.map((n) => `${n}-${tag}`);
+  await svc.syncUsers(...ids);
+  return ids;
+}
+
+export async function connectAs(url: string, svc: TestService, userId: string, opts: Parameters<typeof connectSocket>[2] = {}) {
+  return (await connectSocket(url, await svc.token(userId), opts)).socket;
+}
+
+export async function group(svc: TestService, ownerId: string, others: string[], name = "group"): Promise<string> {
+  const owner = await svc.as(ownerId);
+  const res = await owner.post("/api/conversations", { type: "group", participantIds: others, name });
+  if (res.status !== 201) throw new Error(`create group: ${res.status} ${JSON.stringify(res.body)}`);
+  return res.body.id;
+}
+
+/**
+ * A conversation every watched socket is in. `pass()` sends a message there and waits until each
+ * watched socket received it: events the service emitted before (from the same instance) have
+ * been delivered by then, so a recorder that is still empty proves nothing was sent to it.
+ */
+export async function fence(svc: TestService, members: { userId: string; socket: ClientSocket }[]) {
+  const [first, ...rest] = members;
+  const ownerId = first!.userId;
+  const others = [...new Set(rest.map((m) => m.userId).filter((u) => u !== ownerId))];
+  const joined = members.map((m) => nextEvent(m.socket, "conversation:new", (c: any) => c.name === "fence"));
+  const conversationId = await group(svc, ownerId, others.length ? others : [ownerId], "fence");
+  await Promise.all(joined);
+  const owner = await svc.as(ownerId);
+  let n = 0;
+  return {
+    conversationId,
+    async pass(): Promise<void> {
+      const content = `fence ${++n}`;
+      const seen = members.map((m) => nextEvent(m.socket, "message:new", (msg: any) => msg.content === content));
+      const sent = await owner.post(`/api/conversations/${conversationId}/messages`, { content });
+      if (sent.status !== 201) throw new Error(`fence message: ${sent.status}`);
+      await Promise.all(seen);
+    },
+  };
+}
