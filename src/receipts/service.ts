@@ -110,16 +110,21 @@ export async function markConversationRead(ctx: Context, actor: Actor, conversat
   });
 }
 
-/** The participants other than the sender who have read the message, with when. */
+/**
+ * The participants other than the sender whose watermark covers the message, earliest reader
+ * first, each with the first watermark move that covered it. Someone added after the message has
+ * no such move (the history starts read for them): their join time stands in.
+ */
 export async function listReaders(ctx: Context, actor: Actor, messageId: string): Promise<List<Reader>> {
   const { message } = await requireMessage(ctx.db, messageId, actor.userId);
+  const readAt = sql<Date | string>`coalesce(min(${readMarks.readAt}), ${participants.joinedAt})`;
   const rows = await ctx.db
-    .select({
-      userId: participants.userId,
-      lastReadAt: participants.lastReadAt,
-      firstReadAt: sql<string | null>`(select min(${readMarks.readAt}) from ${readMarks} where ${readMarks.conversationId} = ${participants.conversationId} and ${readMarks.userId} = ${participants.userId} and ${readMarks.seq} >= ${message.seq})`,
-    })
+    .select({ userId: participants.userId, readAt })
     .from(participants)
+    .leftJoin(
+      readMarks,
+      and(eq(readMarks.conversationId, participants.conversationId), eq(readMarks.userId, participants.userId), gte(readMarks.seq, message.seq)),
+    )
     .where(
       and(
         eq(participants.conversationId, message.conversationId),
@@ -127,10 +132,9 @@ export async function listReaders(ctx: Context, actor: Actor, messageId: string)
         ne(participants.userId, message.senderId),
       ),
     )
-    .orderBy(participants.lastReadAt);
-  return listOf(
-    rows.map((r) => ({ userId: r.userId, readAt: new Date(r.firstReadAt ?? r.lastReadAt ?? Date.now()).toISOString() })),
-  );
+    .groupBy(participants.userId, participants.joinedAt)
+    .orderBy(readAt, participants.userId);
+  return listOf(rows.map((r) => ({ userId: r.userId, readAt: new Date(r.readAt).toISOString() })));
 }
 
 export async function unreadCount(ctx: Context, actor: Actor, conversationId: string): Promise<UnreadCount> {
