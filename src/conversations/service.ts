@@ -343,7 +343,7 @@ export async function removeUserEverywhere(ctx: Context, tx: Transaction, after:
       .from(participants)
       .where(eq(participants.conversationId, conversationId))
       // No owner is left, so alphabetical role order puts admins before members.
-      .orderBy(asc(participants.role), asc(participants.joinedAt))
+      .orderBy(asc(participants.role), asc(participants.joinedAt), asc(participants.userId))
       .limit(1);
     if (heir) {
       await tx

@@ -1,0 +1,70 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { type ApiClient, startService, type TestService } from "../helpers/service";
+
+/** Presence read over REST. Nobody here has a socket, so everyone reads as offline, never seen. */
+let svc: TestService;
+let ann: ApiClient, eve: ApiClient;
+let conversationId: string;
+const UNKNOWN_ID = "018f0000-0000-7000-8000-000000000000";
+const offline = (userId: string) => ({ userId, status: "offline", lastSeen: null });
+
+beforeAll(async () => {
+  svc = await startService();
+  await svc.syncUsers("ann", "bob", "cat", "eve");
+  [ann, eve] = [await svc.as("ann"), await svc.as("eve")];
+  conversationId = (await ann.post("/api/conversations", { type: "group", participantIds: ["bob", "cat"] })).body.id;
+}, 60_000);
+afterAll(() => svc.stop(), 60_000);
+
+describe("one user", () => {
+  test("any synced user's presence, to any user", async () => {
+    const res = await eve.get("/api/users/bob/presence");
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual(offline("bob"));
+  });
+
+  test("an unknown or deleted user is 404, a malformed id 400", async () => {
+    expect((await ann.get("/api/users/nobody/presence")).body.error.code).toBe("NOT_FOUND");
+    await svc.syncUser("leaving");
+    await svc.internal("DELETE", "/api/users/leaving");
+    expect((await ann.get("/api/users/leaving/presence")).status).toBe(404);
+    const malformed = await ann.get("/api/users/not%20valid/presence");
+    expect(malformed.status).toBe(400);
+    expect(malformed.body.error.code).toBe("VALIDATION_ERROR");
+  });
+});
+
+describe("batch", () => {
+  test("one row per distinct id, in the order asked; ids nobody synced read as offline", async () => {
+    const res = await ann.post("/api/presence/batch", { userIds: ["cat", "ann", "ghost", "cat"] });
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ data: [offline("cat"), offline("ann"), offline("ghost")], hasMore: false, nextCursor: null });
+  });
+
+  test("at most 500 ids; 501 or none is 400", async () => {
+    const ids = (n: number) => Array.from({ length: n }, (_, i) => `u${i}`);
+    const full = await ann.post("/api/presence/batch", { userIds: ids(500) });
+    expect(full.status).toBe(200);
+    expect(full.body.data).toHaveLength(500);
+    for (const body of [{ userIds: ids(501) }, { userIds: [] }, {}, { userIds: ["bad id"] }, { userIds: "ann" }]) {
+      const res = await ann.post("/api/presence/batch", body);
+      expect({ status: res.status, code: res.body?.error?.code }).toEqual({ status: 400, code: "VALIDATION_ERROR" });
+    }
+  });
+});
+
+describe("a conversation", () => {
+  test("its participants, for its members only", async () => {
+    const res = await ann.get(`/api/conversations/${conversationId}/presence`);
+    expect(res.status).toBe(200);
+    expect(res.body.hasMore).toBe(false);
+    expect(res.body.data.map((p: { userId: string }) => p.userId).sort()).toEqual(["ann", "bob", "cat"]);
+    for (const row of res.body.data) expect(row).toEqual(offline(row.userId));
+  });
+
+  test("outsiders and unknown conversations are 404, malformed ids 400", async () => {
+    expect((await eve.get(`/api/conversations/${conversationId}/presence`)).status).toBe(404);
+    expect((await ann.get(`/api/conversations/${UNKNOWN_ID}/presence`)).status).toBe(404);
+    expect((await ann.get("/api/conversations/zzz/presence")).status).toBe(400);
+  });
+});

@@ -1,0 +1,128 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { startService, type TestService } from "../helpers/service";
+
+/** The host keeps its users in step with POST /api/users/sync and /sync/batch. */
+let svc: TestService;
+beforeAll(async () => {
+  svc = await startService();
+}, 60_000);
+afterAll(() => svc.stop(), 60_000);
+
+const getUser = (id: string) => svc.internal("GET", `/api/users/${encodeURIComponent(id)}`);
+const batch = (users: unknown[]) => svc.internal("POST", "/api/users/sync/batch", { users });
+
+describe("single sync", () => {
+  test("null clears a field, leaving it out keeps it", async () => {
+    await svc.internal("POST", "/api/users/sync", { externalUserId: "keep", name: "Kim", avatarUrl: "https://cdn.example.com/k.png", metadata: { a: 1 } });
+    const cleared = await svc.internal("POST", "/api/users/sync", { externalUserId: "keep", avatarUrl: null });
+    expect(cleared.status).toBe(200);
+    expect(cleared.body).toMatchObject({ name: "Kim", avatarUrl: null, metadata: { a: 1 } });
+    const renamed = await svc.internal("POST", "/api/users/sync", { externalUserId: "keep", name: null, metadata: {} });
+    expect(renamed.body).toMatchObject({ name: null, avatarUrl: null, metadata: {} });
+    expect(Date.parse(renamed.body.updatedAt)).toBeGreaterThanOrEqual(Date.parse(cleared.body.updatedAt));
+  });
+
+  test("external ids: 1-128 characters of letters, digits and _.:@-", async () => {
+    for (const id of ["a", "user_1.x:y@example.com-2", "U".repeat(128)]) {
+      const res = await svc.internal("POST", "/api/users/sync", { externalUserId: id });
+      expect({ id, status: res.status }).toEqual({ id, status: 201 });
+      expect((await getUser(id)).body.externalUserId).toBe(id);
+    }
+    for (const id of ["", "U".repeat(129), "has space", "slash/y", "ümlaut", "new\nline", 42]) {
+      const res = await svc.internal("POST", "/api/users/sync", { externalUserId: id });
+      expect({ id, status: res.status, code: res.body?.error?.code }).toEqual({ id, status: 400, code: "VALIDATION_ERROR" });
+    }
+  });
+
+  test("invalid fields are 400 and store nothing", async () => {
+    const bodies = [
+      {},
+      { externalUserId: "bad-1", avatarUrl: "ftp://cdn.example.com/a.png" },
+      { externalUserId: "bad-2", avatarUrl: "not a url" },
+      { externalUserId: "bad-3", name: "n".repeat(201) },
+      { externalUserId: "bad-4", metadata: "vip" },
+      { externalUserId: "bad-5", metadata: { blob: "x".repeat(5000) } },
+      { externalUserId: "bad-6", name: "nul\u0000" },
+      { externalUserId: "bad-7", metadata: { ["k".repeat(65)]: true } },
+    ];
+    for (const body of bodies) {
+      const res = await svc.internal("POST", "/api/users/sync", body);
+      expect({ body, status: res.status, code: res.body?.error?.code }).toEqual({ body, status: 400, code: "VALIDATION_ERROR" });
+    }
+    for (let i = 1; i <= 7; i++) expect((await getUser(`bad-${i}`)).status).toBe(404);
+  });
+
+  test("malformed ids in the path are 400, unknown ones 404", async () => {
+    expect((await svc.internal("GET", "/api/users/has%20space")).status).toBe(400);
+    expect((await svc.internal("GET", "/api/users/never-synced")).status).toBe(404);
+    expect((await svc.internal("DELETE", "/api/users/has%20space")).status).toBe(400);
+  });
+});
+
+describe("batch sync", () => {
+  test("creates and updates in one go, answering the users in the order given with the counts", async () => {
+    await svc.syncUser("b-old", { name: "Old" });
+    const res = await batch([{ externalUserId: "b-new1", name: "One" }, { externalUserId: "b-old", name: "Renamed" }, { externalUserId: "b-new2" }]);
+    expect(res.status).toBe(200);
+    expect(res.body.created).toBe(2);
+    expect(res.body.updated).toBe(1);
+    expect(res.body.data.map((u: { externalUserId: string; name: string | null }) => [u.externalUserId, u.name])).toEqual([
+      ["b-new1", "One"],
+      ["b-old", "Renamed"],
+      ["b-new2", null],
+    ]);
+    expect((await getUser("b-old")).body.name).toBe("Renamed");
+  });
+
+  test("all or nothing: one invalid entry rejects the batch with its index, and nothing is stored", async () => {
+    const valid = (id: string) => ({ externalUserId: id, name: id });
+    const cases: [unknown[], number][] = [
+      [[valid("aon-1"), valid("aon-2"), { externalUserId: "bad id" }, valid("aon-3")], 2],
+      [[valid("aon-1"), { externalUserId: "aon-2", metadata: { blob: "x".repeat(5000) } }], 1],
+      [[{ externalUserId: "aon-1", name: "nul\u0000" }, valid("aon-2")], 0],
+      [[valid("aon-1"), valid("aon-2"), valid("aon-3"), { externalUserId: "aon-4", avatarUrl: "mailto:x@example.com" }], 3],
+    ];
+    for (const [users, index] of cases) {
+      const res = await batch(users);
+      expect(res.status).toBe(400);
+      expect(res.body.error.code).toBe("VALIDATION_ERROR");
+      expect(res.body.error.details).toBeArray();
+      expect(res.body.error.details[0].index).toBe(index);
+    }
+    for (const id of ["aon-1", "aon-2", "aon-3", "aon-4"]) expect((await getUser(id)).status).toBe(404);
+  });
+
+  test("an id twice in one batch is refused, naming the second occurrence", async () => {
+    const res = await batch([{ externalUserId: "dup-a" }, { externalUserId: "dup-b" }, { externalUserId: "dup-a", name: "again" }]);
+    expect(res.status).toBe(400);
+    expect(res.body.error).toMatchObject({ code: "VALIDATION_ERROR", details: [{ index: 2, path: "/users/2/externalUserId" }] });
+    expect((await getUser("dup-a")).status).toBe(404);
+    expect((await getUser("dup-b")).status).toBe(404);
+  });
+
+  test("between 1 and 1000 users", async () => {
+    expect((await batch([])).status).toBe(400);
+    expect((await svc.internal("POST", "/api/users/sync/batch", {})).status).toBe(400);
+    const many = (n: number, prefix: string) => Array.from({ length: n }, (_, i) => ({ externalUserId: `${prefix}-${i}` }));
+    const tooMany = await batch(many(1001, "over"));
+    expect(tooMany.status).toBe(400);
+    expect((await getUser("over-0")).status).toBe(404);
+    const full = await batch(many(1000, "full"));
+    expect(full.status).toBe(200);
+    expect(full.body).toMatchObject({ created: 1000, updated: 0 });
+    expect(full.body.data).toHaveLength(1000);
+    const again = await batch(many(1000, "full"));
+    expect(again.body).toMatchObject({ created: 0, updated: 1000 });
+  });
+
+  test("a deleted user synced again counts as created and keeps what was stored unless sent", async () => {
+    await svc.syncUser("phoenix", { name: "Phoenix", metadata: { tier: "gold" } });
+    const original = (await getUser("phoenix")).body;
+    await svc.internal("DELETE", "/api/users/phoenix");
+    const res = await batch([{ externalUserId: "phoenix" }]);
+    expect(res.body).toMatchObject({ created: 1, updated: 0 });
+    expect(res.body.data[0]).toMatchObject({ externalUserId: "phoenix", name: "Phoenix", metadata: { tier: "gold" } });
+    expect(Date.parse(res.body.data[0].createdAt)).toBeGreaterThanOrEqual(Date.parse(original.createdAt));
+    expect((await svc.internal("POST", "/api/users/sync", { externalUserId: "phoenix" })).status).toBe(200);
+  });
+});
