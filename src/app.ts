@@ -1,4 +1,5 @@
-import { Elysia } from "elysia";
+import { type AnyElysia, Elysia } from "elysia";
+import pkg from "../package.json";
 import type { Config } from "./config";
 import { createAuthenticator } from "./core/auth";
 import type { Context } from "./core/context";
@@ -24,6 +25,11 @@ import { registerReceiptHandlers } from "./receipts/socket";
 import { userRoutes } from "./users/routes";
 import { startWebhookDrainer, type WebhookDrainer } from "./webhooks/drainer";
 import { webhookRoutes } from "./webhooks/routes";
+import { createDrain } from "./ops/drain";
+import { instrumentService, logRedisOutages, timedFanout } from "./ops/instruments";
+import { createMetrics } from "./ops/metrics";
+import { type Ops, opsRoutes } from "./ops/routes";
+import { stopGracefully } from "./ops/shutdown";
 import type Redis from "ioredis";
 
 export type App = {
@@ -37,12 +43,12 @@ export type App = {
   stop(): Promise<void>;
 };
 
-function buildHttp(ctx: Context, realtime: Realtime) {
+function buildHttp(ctx: Context, realtime: Realtime, ops: Omit<Ops, "app">) {
   // "typebox" cleans unknown properties and then validates. The default mirror reshapes values
   // before validating them, so that a string sent as `metadata` became {"0": "t", …} and passed.
-  return new Elysia({ normalize: "typebox" })
+  const app = new Elysia({ normalize: "typebox" })
     .use(httpCore(ctx))
-    .get("/health", () => ({ status: "ok" }))
+    .use(opsRoutes({ ...ops, app: (): AnyElysia => app }))
     .all("/socket.io/", ({ request, server }) => realtime.engine.handleRequest(request, server!))
     .use(userRoutes(ctx))
     .use(conversationRoutes(ctx))
@@ -51,16 +57,20 @@ function buildHttp(ctx: Context, realtime: Realtime) {
     .use(receiptRoutes(ctx))
     .use(presenceRoutes(ctx))
     .use(webhookRoutes(ctx));
+  return app;
 }
 
 /** Boots one instance: storage (migrated), store, Socket.IO, REST; then listens on PORT and WS_PORT. */
 export async function startApp(config: Config, log: Logger = createLogger(config.LOG_LEVEL), options: StorageOptions = {}): Promise<App> {
+  const startedAt = performance.now();
   const instanceId = Bun.randomUUIDv7().slice(-12);
   const storage: Storage = await openStorage(config, log, options);
   await migrate(storage);
-  const redis = config.REDIS_URL ? openRedis(config.REDIS_URL) : undefined;
+  const redis = config.REDIS_URL ? openRedis(config.REDIS_URL, log) : undefined;
   const store: Store = redis ? createRedisStore(redis.main, config.REDIS_PREFIX) : createMemoryStore();
   const realtime = createRealtime(config, redis);
+  const metrics = createMetrics({ onCollectorError: (error) => log.warn("metrics source failed", { error }) });
+  const drain = createDrain();
   const ctx: Context = {
     config,
     log,
@@ -68,9 +78,13 @@ export async function startApp(config: Config, log: Logger = createLogger(config
     db: storage.db,
     store,
     auth: createAuthenticator(config, storage.db),
-    fanout: realtime.fanout,
+    fanout: timedFanout(realtime.fanout, metrics),
+    metrics,
+    drain,
     instanceId,
   };
+  const redisClients = redis && { store: redis.main, adapter_pub: redis.pub, adapter_sub: redis.sub };
+  instrumentService(metrics, { ctx, io: realtime.io, redis: redisClients, version: pkg.version });
   attachSocketHandlers(
     ctx,
     realtime.io,
@@ -78,7 +92,8 @@ export async function startApp(config: Config, log: Logger = createLogger(config
     (userId) => conversationIdsOf(ctx, userId),
   );
   const stopPresence = startPresenceTimers(ctx, realtime.io);
-  const http = buildHttp(ctx, realtime);
+  const webhooks = startWebhookDrainer(ctx);
+  const http = buildHttp(ctx, realtime, { metrics, version: pkg.version, readiness: { ctx, redis: redisClients, draining: () => drain.draining } });
   const engineHandlers = realtime.engine.handler();
   // Long-polling requests are held up to pingInterval (25 s): idle timeouts must outlast them.
   // Bun answers bodies over its limit with a bare 413 before any of our code runs, so its limit
@@ -88,30 +103,30 @@ export async function startApp(config: Config, log: Logger = createLogger(config
   // 0 asks for a free port, for each of the two: only two equal fixed ports mean one server.
   const wsServer = config.WS_PORT === 0 || config.WS_PORT !== config.PORT ? Bun.serve({ ...serveOptions, port: config.WS_PORT, fetch: engineHandlers.fetch }) : undefined;
   const ports = { http: http.server!.port!, ws: wsServer?.port ?? null };
-  log.info("listening", { port: ports.http, wsPort: ports.ws, database: storage.driver, store: store.kind, instanceId });
+  log.info("listening", { port: ports.http, wsPort: ports.ws, database: storage.driver, store: store.kind, instanceId, startupMs: Math.round(performance.now() - startedAt) });
 
   let stopped: Promise<void> | undefined;
   const stop = () =>
-    (stopped ??= (async () => {
-      stopPresence();
-      const webhooksStopped = webhooks?.stop();
-      await realtime.close();
-      await http.stop(true);
-      wsServer?.stop(true);
-      await webhooksStopped;
-      await store.close();
-      if (redis) {
-        redis.pub.disconnect();
-        redis.sub.disconnect();
-      }
-      await storage.close();
-    })());
+    (stopped ??= stopGracefully(
+      {
+        log,
+        drain,
+        servers: [http.server!, ...(wsServer ? [wsServer] : [])],
+        realtime,
+        workers: [stopPresence, () => webhooks?.stop()],
+        pools: [() => store.close(), () => redis && (redis.pub.disconnect(), redis.sub.disconnect()), () => storage.close()],
+      },
+      config.SHUTDOWN_TIMEOUT_MS,
+    ));
   return { ctx, realtime, http, webhooks, ports, stop };
 }
 
 /** One client for commands and the store, a pair for the adapter's publish and subscribe. */
-function openRedis(url: string): { main: Redis; pub: Redis; sub: Redis } {
+function openRedis(url: string, log: Logger): { main: Redis; pub: Redis; sub: Redis } {
   const main = createRedisClient(url);
   const pub = createRedisClient(url);
-  return { main, pub, sub: pub.duplicate() };
+  // The adapter subscribes once, without handling a failure: let its commands wait for Redis.
+  const sub = pub.duplicate({ maxRetriesPerRequest: null });
+  logRedisOutages({ store: main, adapter_pub: pub, adapter_sub: sub }, log);
+  return { main, pub, sub };
 }

@@ -5,11 +5,26 @@ import type { Logger } from "./log";
 import type { Fanout } from "./realtime/fanout";
 import type { Store } from "./store";
 
-/** Counters that features report into; the metrics module publishes them. */
+/** Counters that features report into; the metrics module publishes them (as `chat_<name>`). */
 export interface MetricsSink {
   observeHttp(method: string, route: string, status: number, ms: number): void;
   count(name: string, labels?: Record<string, string>, by?: number): void;
-  observe(name: string, ms: number): void;
+  observe(name: string, ms: number, labels?: Record<string, string>): void;
+  /** Adds metrics computed at each scrape from state kept elsewhere (queue depths, counters of a worker). */
+  collect(collector: MetricsCollector): void;
+}
+
+export type MetricSample = { labels?: Record<string, string>; value: number; suffix?: "_bucket" | "_sum" | "_count" };
+export type MetricFamily = { name: string; kind: "counter" | "gauge" | "histogram"; help: string; samples: MetricSample[] };
+export type MetricsCollector = () => MetricFamily[] | Promise<MetricFamily[]>;
+
+/**
+ * Shutdown bookkeeping: work in flight is counted so that stopping can let it finish, and once
+ * draining, new socket events are refused (UNAVAILABLE) instead of started.
+ */
+export interface Drain {
+  readonly draining: boolean;
+  track<T>(work: Promise<T>): Promise<T>;
 }
 
 /**
@@ -25,6 +40,7 @@ export type Context = {
   auth: Authenticator;
   fanout: Fanout;
   metrics?: MetricsSink;
+  drain?: Drain;
   /** Unique per process start; names this instance in outbox leases and presence entries. */
   instanceId: string;
 };

@@ -13,12 +13,20 @@ export interface Logger {
   readonly level: LogLevel;
 }
 
-/** Keys whose values never reach a log line, wherever they appear. */
-const SECRET_KEYS = /^(authorization|token|secret|password|x-internal-secret|cookie)$/i;
+/** Keys whose values never reach a log line, wherever they appear (AUTH_JWT_SECRET, accessToken, …). */
+const SECRET_KEYS = /^(authorization|cookie|set-cookie)$|secret|passw|token$|api[-_]?key/i;
+
+/** Secrets inside text (an error message quoting a header or a URL): JWTs, bearer tokens, URL passwords. */
+const scrub = (text: string) =>
+  text
+    .replace(/\beyJ[\w-]*\.[\w-]+\.[\w-]*/g, "[redacted-jwt]")
+    .replace(/\b(bearer\s+)[^\s"',;]+/gi, "$1[redacted]")
+    .replace(/(\b[a-z][a-z0-9+.-]*:\/\/[^:/?#@\s]*:)[^@/\s]+@/gi, "$1[redacted]@");
 
 function clean(value: unknown, depth = 0): unknown {
+  if (typeof value === "string") return scrub(value);
   if (value instanceof Error) {
-    return { name: value.name, message: value.message, stack: value.stack };
+    return { name: value.name, message: scrub(value.message), stack: value.stack && scrub(value.stack) };
   }
   if (value === null || typeof value !== "object" || depth > 4) return value;
   if (Array.isArray(value)) return value.map((v) => clean(v, depth + 1));
@@ -27,13 +35,15 @@ function clean(value: unknown, depth = 0): unknown {
   return out;
 }
 
-export function createLogger(level: LogLevel = "info", base: Fields = {}): Logger {
+/** Where lines go: stdout, and stderr for warnings and errors (tests pass their own). */
+export type LogOutput = (line: string, level: Exclude<LogLevel, "silent">) => void;
+const stdio: LogOutput = (line, level) => (level === "error" || level === "warn" ? process.stderr : process.stdout).write(line + "\n");
+
+export function createLogger(level: LogLevel = "info", base: Fields = {}, output: LogOutput = stdio): Logger {
   const threshold = RANK[level];
   const write = (lvl: Exclude<LogLevel, "silent">, msg: string, fields?: Fields) => {
     if (RANK[lvl] < threshold) return;
-    const line = JSON.stringify({ time: new Date().toISOString(), level: lvl, msg, ...(clean({ ...base, ...fields }) as Fields) });
-    if (lvl === "error" || lvl === "warn") process.stderr.write(line + "\n");
-    else process.stdout.write(line + "\n");
+    output(JSON.stringify({ time: new Date().toISOString(), level: lvl, msg: scrub(msg), ...(clean({ ...base, ...fields }) as Fields) }), lvl);
   };
   return {
     level,
@@ -41,6 +51,6 @@ export function createLogger(level: LogLevel = "info", base: Fields = {}): Logge
     info: (m, f) => write("info", m, f),
     warn: (m, f) => write("warn", m, f),
     error: (m, f) => write("error", m, f),
-    child: (fields) => createLogger(level, { ...base, ...fields }),
+    child: (fields) => createLogger(level, { ...base, ...fields }, output),
   };
 }

@@ -9,7 +9,13 @@ export type AfterCommit = (effect: () => void | Promise<void>) => void;
  * that fails is logged: the change is committed and its webhook is in the outbox, so the failure
  * of a realtime push must not turn a committed write into an error for the caller.
  */
-export async function withTransaction<T>(ctx: Context, work: (tx: Transaction, after: AfterCommit) => Promise<T>): Promise<T> {
+export function withTransaction<T>(ctx: Context, work: (tx: Transaction, after: AfterCommit) => Promise<T>): Promise<T> {
+  // Counted while in flight, so that a shutdown closes the pool only after it committed or failed.
+  const run = commitThenEffects(ctx, work);
+  return ctx.drain ? ctx.drain.track(run) : run;
+}
+
+async function commitThenEffects<T>(ctx: Context, work: (tx: Transaction, after: AfterCommit) => Promise<T>): Promise<T> {
   const effects: (() => void | Promise<void>)[] = [];
   const result = await ctx.db.transaction((tx) => work(tx, (effect) => effects.push(effect)));
   for (const effect of effects) {

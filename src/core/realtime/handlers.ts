@@ -140,7 +140,11 @@ export function onEvent<E extends EventName, S extends TSchema>(
       if (payloadBytes(payload, SOCKET_PAYLOAD_MAX_BYTES) > SOCKET_PAYLOAD_MAX_BYTES) {
         throw new AppError("PAYLOAD_TOO_LARGE", `Payload exceeds ${SOCKET_PAYLOAD_MAX_BYTES} bytes`);
       }
-      const data = await handler(validatePayload(schema, payload));
+      // Shutting down: refuse rather than start work the instance may not finish; the client
+      // retries after reconnecting to another instance.
+      if (ctx.drain?.draining) throw new AppError("UNAVAILABLE", "Server is shutting down; reconnect and retry");
+      const work = Promise.resolve().then(() => handler(validatePayload(schema, payload)));
+      const data = await (ctx.drain ? ctx.drain.track(work) : work);
       ack?.({ ok: true, data });
     } catch (error) {
       answerFailure(ctx, socket, event, ack, error);

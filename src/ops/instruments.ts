@@ -1,0 +1,140 @@
+import type Redis from "ioredis";
+import type { Context, MetricFamily, MetricsSink } from "../core/context";
+import type { Logger } from "../core/log";
+import type { ChatServer } from "../core/realtime/handlers";
+import type { Fanout } from "../core/realtime/fanout";
+import { LATENCY_BUCKETS_MS, webhookStats } from "../webhooks/stats";
+import { histogramSamples } from "./metrics";
+
+const gauge = (name: string, help: string, value: number, labels?: Record<string, string>): MetricFamily => ({
+  name,
+  kind: "gauge",
+  help,
+  samples: [{ labels, value }],
+});
+
+/**
+ * Send-to-fan-out latency, measured where every `message:new` leaves: from the message's
+ * createdAt (taken by the database when the message got its seq, before the commit) to the emit.
+ * With Postgres on another host, clock skew shifts it; negative values are clamped to 0.
+ */
+export function timedFanout(fanout: Fanout, metrics: MetricsSink): Fanout {
+  return {
+    ...fanout,
+    toConversation(conversationId, event, payload, exceptUserId) {
+      fanout.toConversation(conversationId, event, payload, exceptUserId);
+      if (event === "message:new") {
+        const createdAt = Date.parse((payload as { createdAt: string }).createdAt);
+        if (!Number.isNaN(createdAt)) metrics.observe("message_fanout_ms", Math.max(0, Date.now() - createdAt));
+      }
+    },
+  };
+}
+
+export type InstrumentedParts = {
+  ctx: Context;
+  io: ChatServer;
+  /** The Redis clients by role, when REDIS_URL is set. */
+  redis?: Record<string, Redis>;
+  version: string;
+};
+
+/** Registers the scrape-time metrics of one instance: sockets, database, Redis, webhooks, process. */
+export function instrumentService(metrics: MetricsSink, { ctx, io, redis, version }: InstrumentedParts): void {
+  const startedAt = Date.now() / 1000;
+
+  metrics.collect(() => [
+    gauge("chat_socket_connections", "Socket.IO connections open on this instance", io.of("/").sockets.size),
+    gauge("chat_build_info", "Version of the running service", 1, { version }),
+    gauge("process_resident_memory_bytes", "Resident memory size in bytes", process.memoryUsage.rss()),
+    gauge("process_heap_bytes", "JavaScript heap in use, in bytes", process.memoryUsage().heapUsed),
+    gauge("process_start_time_seconds", "Start time of the process since the Unix epoch, in seconds", startedAt),
+    {
+      name: "process_cpu_seconds_total",
+      kind: "counter",
+      help: "User and system CPU time spent, in seconds",
+      samples: [{ value: (({ user, system }) => (user + system) / 1e6)(process.cpuUsage()) }],
+    },
+  ]);
+
+  metrics.collect(async () => {
+    const up = await ctx.storage.ping().then(
+      () => 1,
+      () => 0,
+    );
+    return [
+      gauge("chat_database_up", "1 when the database answered a query at this scrape", up, { driver: ctx.storage.driver }),
+      gauge("chat_database_pool_connections", "Most database connections this instance opens", ctx.storage.poolStats().size, { driver: ctx.storage.driver }),
+    ];
+  });
+
+  if (redis) {
+    metrics.collect(() => [
+      {
+        name: "chat_redis_up",
+        kind: "gauge",
+        help: "1 when the Redis client is connected and ready, by role (store, adapter publisher, adapter subscriber)",
+        samples: Object.entries(redis).map(([client, r]) => ({ labels: { client }, value: r.status === "ready" ? 1 : 0 })),
+      },
+    ]);
+  }
+
+  metrics.collect(async () => {
+    const stats = await webhookStats(ctx);
+    const { latency, outbox } = stats;
+    return [
+      {
+        name: "chat_webhook_deliveries_total",
+        kind: "counter",
+        help: "Webhook outcomes on this instance: delivered (2xx), failed_attempt (each attempt without a 2xx), dead (gave up)",
+        samples: [
+          { labels: { outcome: "delivered" }, value: stats.delivered },
+          { labels: { outcome: "failed_attempt" }, value: stats.failedAttempts },
+          { labels: { outcome: "dead" }, value: stats.dead },
+        ],
+      },
+      {
+        name: "chat_webhook_delivery_latency_seconds",
+        kind: "histogram",
+        help: "From the change's transaction to the receiver's 2xx",
+        samples: histogramSamples(
+          LATENCY_BUCKETS_MS.map((ms) => ms / 1000),
+          latency.buckets,
+          latency.count,
+          latency.sumMs / 1000,
+        ),
+      },
+      {
+        name: "chat_webhook_outbox_events",
+        kind: "gauge",
+        help: "Events in the outbox shared by every instance: pending (due now or later), due (pending and due now), dead",
+        samples: [
+          { labels: { state: "pending" }, value: outbox.pending },
+          { labels: { state: "due" }, value: outbox.due },
+          { labels: { state: "dead" }, value: outbox.dead },
+        ],
+      },
+      gauge("chat_webhook_outbox_oldest_pending_seconds", "Age of the oldest pending event (0 when none)", (outbox.oldestPendingAgeMs ?? 0) / 1000),
+    ];
+  });
+}
+
+/**
+ * One log line when a Redis client loses its server and one when it is back, instead of ioredis'
+ * unstructured console warning on every reconnection attempt.
+ */
+export function logRedisOutages(clients: Record<string, Redis>, log: Logger): void {
+  for (const [client, redis] of Object.entries(clients)) {
+    let down = false;
+    redis.on("error", (error: Error) => {
+      if (down) return;
+      down = true;
+      log.warn("redis unreachable; retrying", { client, error: error.message });
+    });
+    redis.on("ready", () => {
+      if (!down) return;
+      down = false;
+      log.info("redis reconnected", { client });
+    });
+  }
+}

@@ -1,0 +1,151 @@
+import type { MetricFamily, MetricSample, MetricsCollector, MetricsSink } from "../core/context";
+import { within } from "./deadline";
+
+/*
+ * A small Prometheus registry of our own rather than prom-client: we need counters and
+ * histograms keyed by labels, scrape-time collectors and the text format, which is about as much
+ * code as wiring prom-client (its default metrics, cluster aggregation and summaries go unused).
+ */
+
+type Labels = Record<string, string>;
+
+/** Seconds; REST calls and socket events: from a fast read to a slow write under load. */
+const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+/**
+ * What features report, by the name they use with the sink. A name not listed here is still
+ * published: `chat_<name>`, or for `<name>_ms` a histogram `chat_<name>_seconds`.
+ */
+const KNOWN: Record<string, { name: string; help: string }> = {
+  http_request_ms: { name: "chat_http_request_duration_seconds", help: "REST request latency by method, route and status" },
+  messages_sent_total: { name: "chat_messages_sent_total", help: "Messages stored by this instance (REST and socket sends; idempotent retries excluded)" },
+  socket_connections_total: { name: "chat_socket_connections_total", help: "Socket.IO connections accepted by this instance" },
+  socket_events_total: { name: "chat_socket_events_total", help: "Socket.IO client events handled, by event" },
+  socket_event_ms: { name: "chat_socket_event_duration_seconds", help: "Socket.IO event handling time, from receipt to ack" },
+  message_fanout_ms: {
+    name: "chat_message_fanout_seconds",
+    help: "Send-to-fan-out latency: from the moment a message got its seq (database clock) to its emit to the conversation room",
+  },
+};
+
+type Histogram = { labels: Labels; buckets: number[]; sum: number; count: number };
+type Family = { name: string; kind: "counter" | "histogram"; help: string; series: Map<string, { labels: Labels; value: number } | Histogram> };
+
+/** Prometheus wants base units: features speak milliseconds, the exposition seconds. */
+function published(reported: string, kind: "counter" | "histogram"): { name: string; kind: "counter" | "histogram"; help: string } {
+  const known = KNOWN[reported];
+  if (known) return { ...known, kind };
+  const clean = reported.replace(/[^a-zA-Z0-9_]/g, "_");
+  return { name: kind === "histogram" ? `chat_${clean.replace(/_ms$/, "")}_seconds` : `chat_${clean}`, kind, help: `Reported by the service as ${reported}` };
+}
+
+const keyOf = (labels: Labels) =>
+  Object.keys(labels)
+    .sort()
+    .map((k) => `${k}=${labels[k]}`)
+    .join("\u0000");
+
+export type Metrics = MetricsSink & {
+  /** The Prometheus text exposition of everything registered. */
+  render(): Promise<string>;
+};
+
+export function createMetrics(opts: { collectorTimeoutMs?: number; onCollectorError?: (error: unknown) => void } = {}): Metrics {
+  const families = new Map<string, Family>();
+  const collectors: MetricsCollector[] = [];
+
+  const family = (reported: string, kind: "counter" | "histogram"): Family => {
+    const id = `${kind}:${reported}`;
+    let f = families.get(id);
+    if (!f) families.set(id, (f = { ...published(reported, kind), series: new Map() }));
+    return f;
+  };
+
+  const observe = (reported: string, ms: number, labels: Labels = {}) => {
+    const f = family(reported, "histogram");
+    const key = keyOf(labels);
+    let h = f.series.get(key) as Histogram | undefined;
+    if (!h) f.series.set(key, (h = { labels, buckets: LATENCY_BUCKETS.map(() => 0), sum: 0, count: 0 }));
+    const seconds = ms / 1000;
+    h.sum += seconds;
+    h.count += 1;
+    for (let i = 0; i < LATENCY_BUCKETS.length; i++) if (seconds <= LATENCY_BUCKETS[i]!) h.buckets[i]! += 1;
+  };
+
+  const snapshot = (): MetricFamily[] =>
+    [...families.values()].map((f) => ({
+      name: f.name,
+      kind: f.kind,
+      help: f.help,
+      samples: [...f.series.values()].flatMap((s): MetricSample[] =>
+        "buckets" in s ? histogramSamples(LATENCY_BUCKETS, s.buckets, s.count, s.sum, s.labels) : [{ labels: s.labels, value: s.value }],
+      ),
+    }));
+
+  const runCollector = async (collect: MetricsCollector): Promise<MetricFamily[]> => {
+    try {
+      return await within(Promise.resolve().then(collect), opts.collectorTimeoutMs ?? 2000, "metrics collector");
+    } catch (error) {
+      // One failing source (the database is down) must not take the whole scrape with it.
+      opts.onCollectorError?.(error);
+      return [];
+    }
+  };
+
+  return {
+    observeHttp(method, route, status, ms) {
+      observe("http_request_ms", ms, { method, route, status: String(status) });
+    },
+    count(reported, labels = {}, by = 1) {
+      const f = family(reported, "counter");
+      const key = keyOf(labels);
+      const s = f.series.get(key) as { labels: Labels; value: number } | undefined;
+      if (s) s.value += by;
+      else f.series.set(key, { labels, value: by });
+    },
+    observe,
+    collect(collector) {
+      collectors.push(collector);
+    },
+    async render() {
+      const collected = await Promise.all(collectors.map(runCollector));
+      return renderText([...snapshot(), ...collected.flat()]);
+    },
+  };
+}
+
+/** Cumulative `_bucket` samples (the last one `+Inf`), then `_sum` and `_count`. */
+export function histogramSamples(bounds: readonly number[], cumulative: readonly number[], count: number, sum: number, labels: Labels = {}): MetricSample[] {
+  return [
+    ...bounds.map((le, i) => ({ suffix: "_bucket" as const, labels: { ...labels, le: String(le) }, value: cumulative[i] ?? 0 })),
+    { suffix: "_bucket", labels: { ...labels, le: "+Inf" }, value: count },
+    { suffix: "_sum", labels, value: sum },
+    { suffix: "_count", labels, value: count },
+  ];
+}
+
+const escapeLabel = (v: string) => v.replace(/\\/g, "\\\\").replace(/\n/g, "\\n").replace(/"/g, '\\"');
+const escapeHelp = (v: string) => v.replace(/\\/g, "\\\\").replace(/\n/g, "\\n");
+const formatValue = (v: number) => (Number.isNaN(v) ? "NaN" : v === Infinity ? "+Inf" : v === -Infinity ? "-Inf" : String(v));
+
+/** The text exposition format (version 0.0.4); families of one name are merged. */
+export function renderText(list: MetricFamily[]): string {
+  const merged = new Map<string, MetricFamily>();
+  for (const f of list) {
+    const seen = merged.get(f.name);
+    if (seen) seen.samples.push(...f.samples);
+    else merged.set(f.name, { ...f, samples: [...f.samples] });
+  }
+  const lines: string[] = [];
+  for (const f of merged.values()) {
+    lines.push(`# HELP ${f.name} ${escapeHelp(f.help)}`, `# TYPE ${f.name} ${f.kind}`);
+    for (const s of f.samples) {
+      const labels = Object.entries(s.labels ?? {});
+      const text = labels.length ? `{${labels.map(([k, v]) => `${k}="${escapeLabel(v)}"`).join(",")}}` : "";
+      lines.push(`${f.name}${s.suffix ?? ""}${text} ${formatValue(s.value)}`);
+    }
+  }
+  return lines.join("\n") + "\n";
+}
+
+export const PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
