@@ -28,7 +28,7 @@ export const ENV = {
   WEBHOOK_MAX_ATTEMPTS: { schema: int(40, 1, 1000), help: "attempts before an event is dead (40 with the default backoff span about 31 h, at least 25 h with jitter)" },
   WEBHOOK_BACKOFF_BASE_MS: { schema: int(10000, 10, 3600000), help: "wait after the first failed attempt; doubles after each further failure (±20% jitter)" },
   WEBHOOK_BACKOFF_MAX_MS: { schema: int(3600000, 10, 86400000), help: "longest wait between two attempts" },
-  WEBHOOK_DRAIN_INTERVAL_MS: { schema: int(500, 10, 60000), help: "how often each instance drains the outbox" },
+  WEBHOOK_DRAIN_INTERVAL_MS: { schema: int(250, 10, 60000), help: "how often each instance looks for due events (commit→delivery waits half of it on average)" },
   WEBHOOK_CONCURRENCY: { schema: int(16, 1, 256), help: "deliveries in flight per instance" },
   WEBHOOK_RETENTION_HOURS: { schema: int(168, 1, 100000), help: "delivered events older than this are purged" },
   CORS_ORIGINS: { schema: T.String({ default: "*" }), help: "comma-separated allowed origins, or *" },

@@ -31,8 +31,8 @@ export type WebhookDrainer = {
  */
 export function startWebhookDrainer(ctx: Context): WebhookDrainer | undefined {
   const { config, db } = ctx;
-  const url = config.WEBHOOK_URL;
-  if (!url || !config.WEBHOOK_SECRET) return undefined;
+  if (!config.WEBHOOK_URL || !config.WEBHOOK_SECRET) return undefined;
+  const url: string = config.WEBHOOK_URL;
   const log = ctx.log.child({ component: "webhooks" });
   const key = signingKey(config.WEBHOOK_SECRET);
   const owner = ctx.instanceId;
@@ -45,10 +45,21 @@ export function startWebhookDrainer(ctx: Context): WebhookDrainer | undefined {
   let claiming: Promise<void> | undefined;
   let stopping = false;
   let backlog = false;
+  /** A slot freed while a claim was running: claim again right after it. */
+  let claimAgain = false;
+  let claimsFailing = false;
 
   const drain = (): Promise<void> => {
     if (stopping) return Promise.resolve();
-    return (claiming ??= claimAndStart().finally(() => (claiming = undefined)));
+    if (claiming) {
+      claimAgain = true;
+      return claiming;
+    }
+    claimAgain = false;
+    return (claiming = claimAndStart().finally(() => {
+      claiming = undefined;
+      if (claimAgain && backlog) void drain();
+    }));
   };
 
   async function claimAndStart(): Promise<void> {
@@ -58,9 +69,13 @@ export function startWebhookDrainer(ctx: Context): WebhookDrainer | undefined {
     try {
       claimed = await claimDueEvents(db, owner, room, lease);
     } catch (error) {
-      log.warn("claiming webhook events failed", { error });
+      // Once per outage, not on every tick; the events wait in the outbox meanwhile.
+      if (!claimsFailing) log.warn("claiming webhook events failed; retrying every tick", { error });
+      claimsFailing = true;
       return;
     }
+    if (claimsFailing) log.info("claiming webhook events works again");
+    claimsFailing = false;
     // A full batch means more may be due: claim again as soon as a slot frees, not at the next tick.
     backlog = claimed.length === room;
     if (stopping) return; // stop() gives these back
@@ -74,29 +89,26 @@ export function startWebhookDrainer(ctx: Context): WebhookDrainer | undefined {
   }
 
   async function deliver(event: ClaimedEvent): Promise<void> {
-    const outcome = await postEvent(url!, key, event.payload, config.WEBHOOK_TIMEOUT_MS, shutdown.signal);
+    const outcome = await postEvent(url, key, event.payload, config.WEBHOOK_TIMEOUT_MS, shutdown.signal);
     if (!outcome.ok && outcome.interrupted) return;
     try {
       if (outcome.ok) {
         const latencyMs = await markDelivered(db, owner, event.id, outcome.status);
         counters.delivered += 1;
-        ctx.metrics?.count("webhook_delivered_total");
-        if (latencyMs !== null) {
-          observeLatency(counters, latencyMs);
-          ctx.metrics?.observe("webhook_delivery_latency_ms", latencyMs);
-        }
+        if (latencyMs !== null) observeLatency(counters, latencyMs);
         return;
       }
       counters.failedAttempts += 1;
-      ctx.metrics?.count("webhook_failed_attempts_total");
       const failures = event.attempts + 1;
       const status = await markFailed(db, owner, event.id, outcome, config.WEBHOOK_MAX_ATTEMPTS, retryDelayMs(config, failures));
       if (status === "dead") {
         counters.dead += 1;
-        ctx.metrics?.count("webhook_dead_total");
         log.error("webhook event is dead after its last attempt", { eventId: event.id, type: event.payload.type, error: outcome.error });
       } else {
-        log.warn("webhook attempt failed", { eventId: event.id, type: event.payload.type, error: outcome.error, attempt: failures });
+        // One warning per event; its further retries (an outage means many) only at debug level.
+        const fields = { eventId: event.id, type: event.payload.type, error: outcome.error, attempt: failures };
+        if (failures === 1) log.warn("webhook attempt failed; retrying with backoff", fields);
+        else log.debug("webhook attempt failed again", fields);
       }
     } catch (error) {
       // The lease runs out and another attempt follows: at-least-once, never lost.
@@ -118,10 +130,10 @@ export function startWebhookDrainer(ctx: Context): WebhookDrainer | undefined {
   }
 
   const drainTimer = setInterval(() => void drain(), config.WEBHOOK_DRAIN_INTERVAL_MS);
-  // Purging is housekeeping: a slower timer, derived from the drain interval, at most hourly.
+  // Purging is housekeeping: a slower timer (30 s with the default drain interval), at most hourly.
   const purgeTimer = setInterval(
     () => void purge().catch((error) => log.warn("purging webhook events failed", { error })),
-    Math.min(MS_PER_HOUR, config.WEBHOOK_DRAIN_INTERVAL_MS * 60),
+    Math.min(MS_PER_HOUR, config.WEBHOOK_DRAIN_INTERVAL_MS * 120),
   );
   void drain();
 

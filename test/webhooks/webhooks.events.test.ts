@@ -82,6 +82,8 @@ describe("every event type reaches the host once, signed (whsec_ secret)", () =>
     expect(one("user.offline").data).toEqual({ userId: "ann", lastSeen: expect.stringMatching(ISO), timestamp: expect.stringMatching(ISO) });
 
     // Delivered rows are settled: nothing comes twice, however long the drainer keeps running.
+    const settled = async () => (await svc.app.ctx.db.select().from(webhookEvents)).filter((r) => r.status === "delivered").length;
+    await eventually(async () => (await settled()) === 11, 5000, "all marked delivered");
     const rows = await svc.app.ctx.db.select().from(webhookEvents);
     expect(rows.length).toBe(11);
     expect(rows.every((r) => r.status === "delivered" && r.attempts === 1 && r.lockedBy === null)).toBe(true);

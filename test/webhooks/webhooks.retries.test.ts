@@ -1,0 +1,105 @@
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { eq } from "drizzle-orm";
+import { webhookEvents } from "../../src/core/db/schema";
+import { webhookStats } from "../../src/webhooks/stats";
+import { type ApiClient, startService, type TestService } from "../helpers/service";
+import { eventually } from "../helpers/sockets";
+import { accept, answerAfter, type Receiver, startReceiver, WHSEC_SECRET } from "./receiver";
+
+let svc: TestService;
+let receiver: Receiver;
+let ann: ApiClient;
+let conversationId: string;
+
+beforeAll(async () => {
+  receiver = startReceiver(WHSEC_SECRET);
+  svc = await startService({
+    WEBHOOK_URL: receiver.url,
+    WEBHOOK_SECRET: WHSEC_SECRET,
+    WEBHOOK_DRAIN_INTERVAL_MS: "50",
+    WEBHOOK_TIMEOUT_MS: "500",
+    WEBHOOK_BACKOFF_BASE_MS: "100",
+    WEBHOOK_BACKOFF_MAX_MS: "400",
+  });
+  await svc.syncUsers("ann", "bob");
+  ann = await svc.as("ann");
+  conversationId = (await ann.post("/api/conversations", { type: "direct", participantIds: ["bob"] })).body.id;
+  await receiver.waitForAccepted(1);
+}, 30000);
+afterAll(async () => {
+  await svc.stop();
+  receiver.stop();
+});
+
+/** Sends a message and returns the webhook event id of its message.created. */
+async function sendAndFindEvent(content: string): Promise<string> {
+  const message = (await ann.post(`/api/conversations/${conversationId}/messages`, { content })).body;
+  const rows = await svc.app.ctx.db.select().from(webhookEvents).where(eq(webhookEvents.type, "message.created"));
+  const row = rows.find((r) => (r.payload.data as { id: string }).id === message.id);
+  expect(row).toBeDefined();
+  return row!.id;
+}
+
+const attemptsOf = (id: string) => receiver.deliveries.filter((d) => d.payload.id === id);
+const rowOf = async (id: string) => (await svc.app.ctx.db.select().from(webhookEvents).where(eq(webhookEvents.id, id)))[0]!;
+/** The row once the drainer recorded the 2xx (the receiver sees it a moment before). */
+async function deliveredRow(id: string) {
+  await eventually(async () => (await rowOf(id)).status === "delivered", 5000, `${id} marked delivered`);
+  return rowOf(id);
+}
+
+test("an event answered with 500 is retried, signed afresh, until the host accepts it", async () => {
+  receiver.behaviour = (d) => (d.payload.data.content === "flaky" && d.attempt < 2 ? new Response("busy", { status: 500 }) : accept(d));
+  const id = await sendAndFindEvent("flaky");
+  await eventually(() => attemptsOf(id).some((d) => d.answered === 200), 15000, "accepted after retries");
+  const attempts = attemptsOf(id);
+  expect(attempts.map((d) => d.answered)).toEqual([500, 500, 200]);
+  for (const d of attempts) {
+    expect(d.verifyError).toBeNull();
+    expect(d.headers["webhook-id"]).toBe(id);
+  }
+  // Backoff: the retries are spaced out, not hammered (100 ms base, ±20% jitter, then doubled).
+  expect(attempts[1]!.receivedAt - attempts[0]!.receivedAt).toBeGreaterThanOrEqual(70);
+  expect(attempts[2]!.receivedAt - attempts[1]!.receivedAt).toBeGreaterThanOrEqual(150);
+  const row = await deliveredRow(id);
+  expect(row).toMatchObject({ status: "delivered", attempts: 3, lastStatus: 200, lastError: null, lockedBy: null });
+}, 30000);
+
+test("an attempt the host does not answer within WEBHOOK_TIMEOUT_MS fails and is retried", async () => {
+  receiver.behaviour = (d) => (d.payload.data.content === "slow" && d.attempt === 0 ? answerAfter(2000) : accept(d));
+  const id = await sendAndFindEvent("slow");
+  await eventually(() => attemptsOf(id).some((d) => d.answered === 200), 15000, "accepted after a timeout");
+  const [first, second] = attemptsOf(id);
+  expect(second!.answered).toBe(200);
+  expect(second!.receivedAt - first!.receivedAt).toBeGreaterThanOrEqual(500);
+  expect((await deliveredRow(id)).attempts).toBe(2);
+  await eventually(() => first!.abandoned === true, 5000, "the late answer to be ignored");
+}, 30000);
+
+test("events raised while the host is down arrive once it is back, and the outbox depth shows them meanwhile", async () => {
+  receiver.behaviour = accept;
+  receiver.pause();
+  const ids = [await sendAndFindEvent("down 1"), await sendAndFindEvent("down 2")];
+  await eventually(async () => (await rowOf(ids[0]!)).attempts >= 3, 15000, "several failed attempts");
+  const pending = await rowOf(ids[0]!);
+  expect(pending.status).toBe("pending");
+  expect(pending.lastStatus).toBeNull();
+  expect(pending.lastError).toBeTruthy();
+  const stats = await webhookStats(svc.app.ctx);
+  expect(stats.outbox.pending).toBeGreaterThanOrEqual(2);
+  expect(stats.outbox.oldestPendingAgeMs).toBeGreaterThan(0);
+  expect(stats.failedAttempts).toBeGreaterThanOrEqual(3);
+
+  receiver.resume();
+  await eventually(() => ids.every((id) => attemptsOf(id).some((d) => d.answered === 200)), 15000, "delivery after the outage");
+  for (const id of ids) {
+    expect(attemptsOf(id).length).toBe(1); // the failed attempts never reached it
+    expect((await deliveredRow(id)).status).toBe("delivered");
+  }
+  await eventually(async () => (await webhookStats(svc.app.ctx)).delivered === 5, 5000, "counters updated");
+  const after = await webhookStats(svc.app.ctx);
+  expect(after.outbox.pending).toBe(0);
+  expect(after.delivered).toBe(5); // the conversation, "flaky", "slow" and the two above
+  expect(after.latency.count).toBe(after.delivered);
+  expect(after.latency.buckets.at(-1)).toBe(after.delivered);
+}, 30000);
