@@ -76,9 +76,10 @@ async function readTimeOf(db: Executor, conversationId: string, userId: string, 
 /** Marks a message, and so every earlier one, read. */
 export async function markMessageRead(ctx: Context, actor: Actor, messageId: string): Promise<MessageRead> {
   return withTransaction(ctx, async (tx, after) => {
-    const { message } = await requireMessage(tx, messageId, actor.userId);
+    const { message, membership } = await requireMessage(tx, messageId, actor.userId);
     const moved = await advance(tx, message.conversationId, actor.userId, message.seq);
-    const readAt = moved?.readAt ?? (await readTimeOf(tx, message.conversationId, actor.userId, message.seq)) ?? new Date();
+    // Already read: when it first was, or, for history that predates the caller, when they joined.
+    const readAt = moved?.readAt ?? (await readTimeOf(tx, message.conversationId, actor.userId, message.seq)) ?? membership.participant.joinedAt;
     const result = { messageId, conversationId: message.conversationId, userId: actor.userId, readAt: readAt.toISOString() };
     if (moved) after(() => ctx.fanout.toConversation(message.conversationId, "message:read", result));
     return result;

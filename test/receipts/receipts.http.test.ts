@@ -180,6 +180,7 @@ describe("who has read a message", () => {
     const added = (await ann.post(`/api/conversations/${id}/participants`, { userIds: ["eve"] })).body;
     const joinedAt = added.participants.find((p: { userId: string }) => p.userId === "eve").joinedAt;
     expect((await ann.get(`/api/messages/${m[0]}/read`)).body.data).toEqual([{ userId: "eve", readAt: joinedAt }]);
+    expect((await eve.put(`/api/messages/${m[0]}/read`)).body).toMatchObject({ userId: "eve", readAt: joinedAt });
     expect(await unread(eve, id)).toEqual({ conversationId: id, unreadCount: 0, lastReadSeq: 5 });
     await ann.delete(`/api/conversations/${id}/participants/eve`);
   });

@@ -1,0 +1,98 @@
+import { describe, expect, test } from "bun:test";
+import { ConfigError, DEV_SECRETS, loadConfig } from "../../src/config";
+
+/** loadConfig is the only reader of the environment; these cases are what an operator sees. */
+const SECRET = "s".repeat(32);
+const production = (extra: Record<string, string | undefined> = {}) =>
+  loadConfig({ NODE_ENV: "production", AUTH_JWT_SECRET: SECRET, INTERNAL_API_SECRET: `i${SECRET}`, ...extra });
+
+function refusal(env: Record<string, string | undefined>): string {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return (error as Error).message;
+  }
+  throw new Error("expected a ConfigError");
+}
+
+describe("defaults", () => {
+  test("the contract's defaults, and development secrets flagged as such", () => {
+    const config = loadConfig({});
+    expect(config).toMatchObject({
+      PORT: 3000,
+      WS_PORT: 3001,
+      MESSAGE_MAX_LENGTH: 4000,
+      MAX_BODY_BYTES: 1048576,
+      TYPING_TTL_MS: 6000,
+      PRESENCE_TTL_MS: 60000,
+      WEBHOOK_TIMEOUT_MS: 5000,
+      production: false,
+      corsOrigins: "*",
+      AUTH_JWT_SECRET: DEV_SECRETS.AUTH_JWT_SECRET,
+      INTERNAL_API_SECRET: DEV_SECRETS.INTERNAL_API_SECRET,
+    });
+    expect(config.devSecrets).toEqual(["AUTH_JWT_SECRET", "INTERNAL_API_SECRET"]);
+    expect(config.DATABASE_URL).toBeUndefined();
+    expect(config.REDIS_URL).toBeUndefined();
+    expect(config.AUTH_JWT_ISSUER).toBeUndefined();
+  });
+
+  test("numbers are read from strings; an empty variable counts as unset", () => {
+    const config = loadConfig({ PORT: "8080", MESSAGE_MAX_LENGTH: "500", REDIS_URL: "", AUTH_JWT_ISSUER: "" });
+    expect(config.PORT).toBe(8080);
+    expect(config.MESSAGE_MAX_LENGTH).toBe(500);
+    expect(config.REDIS_URL).toBeUndefined();
+    expect(config.AUTH_JWT_ISSUER).toBeUndefined();
+  });
+
+  test("CORS_ORIGINS is * or a comma-separated list", () => {
+    expect(loadConfig({ CORS_ORIGINS: " https://a.example.com, https://b.example.com ,," }).corsOrigins).toEqual(["https://a.example.com", "https://b.example.com"]);
+    expect(loadConfig({ CORS_ORIGINS: " * " }).corsOrigins).toBe("*");
+  });
+});
+
+describe("refusals name the variable and what was wrong", () => {
+  test("values that are not numbers, or out of range", () => {
+    expect(refusal({ PORT: "http" })).toContain("PORT");
+    expect(refusal({ PORT: "http" })).toContain('"http"');
+    expect(refusal({ MESSAGE_MAX_LENGTH: "0" })).toContain("MESSAGE_MAX_LENGTH");
+    expect(refusal({ MAX_BODY_BYTES: "10" })).toContain("MAX_BODY_BYTES");
+    expect(refusal({ LOG_LEVEL: "loud" })).toContain("LOG_LEVEL");
+    expect(refusal({ REDIS_PREFIX: "has space" })).toContain("REDIS_PREFIX");
+  });
+
+  test("a webhook URL must be http(s)", () => {
+    expect(refusal({ WEBHOOK_URL: "ftp://host.example.com/hook" })).toContain("WEBHOOK_URL");
+  });
+});
+
+describe("production mode", () => {
+  test("starts with two strong secrets and no development defaults", () => {
+    const config = production();
+    expect(config.production).toBe(true);
+    expect(config.devSecrets).toEqual([]);
+    expect(config.AUTH_JWT_SECRET).toBe(SECRET);
+  });
+
+  test("refuses a missing or short secret, naming it", () => {
+    expect(refusal({ NODE_ENV: "production", INTERNAL_API_SECRET: SECRET })).toContain("AUTH_JWT_SECRET");
+    expect(refusal({ NODE_ENV: "production", AUTH_JWT_SECRET: SECRET })).toContain("INTERNAL_API_SECRET");
+    const short = refusal({ NODE_ENV: "production", AUTH_JWT_SECRET: "s".repeat(31), INTERNAL_API_SECRET: SECRET });
+    expect(short).toContain("AUTH_JWT_SECRET");
+    expect(short).toContain("31 bytes");
+    // Bytes, not characters: 11 three-byte characters are 33 bytes.
+    expect(production({ AUTH_JWT_SECRET: "€".repeat(11) }).AUTH_JWT_SECRET).toBe("€".repeat(11));
+  });
+
+  test("webhooks need their own strong secret; a whsec_ secret counts its decoded bytes", () => {
+    expect(refusal({ NODE_ENV: "production", AUTH_JWT_SECRET: SECRET, INTERNAL_API_SECRET: SECRET, WEBHOOK_URL: "https://host.example.com/hook" })).toContain("WEBHOOK_SECRET");
+    const key = (bytes: number) => `whsec_${Buffer.alloc(bytes, 7).toString("base64")}`;
+    expect(() => production({ WEBHOOK_URL: "https://host.example.com/hook", WEBHOOK_SECRET: key(24) })).toThrow(ConfigError);
+    expect(production({ WEBHOOK_URL: "https://host.example.com/hook", WEBHOOK_SECRET: key(32) }).WEBHOOK_SECRET).toBe(key(32));
+  });
+
+  test("any other NODE_ENV is development mode", () => {
+    expect(loadConfig({ NODE_ENV: "staging" }).production).toBe(false);
+  });
+});
