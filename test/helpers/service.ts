@@ -17,8 +17,7 @@ export const JWT_SECRET = "test-jwt-secret-0123456789abcdefghijkl";
 export const INTERNAL_SECRET = "test-internal-secret-0123456789abcdefgh";
 
 /** A database that exists only for one service (or a group of instances sharing it). */
-export async function freshDatabase(): Promise<{ url: string | undefined; drop(): Promise<void> }> {
-  const base = process.env.DATABASE_URL;
+export async function freshDatabase(base = process.env.DATABASE_URL): Promise<{ url: string | undefined; drop(): Promise<void> }> {
   if (!base) return { url: undefined, drop: async () => {} };
   const name = `chat_test_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 8)}`;
   const admin = postgres(base, { max: 1, onnotice: () => {} });

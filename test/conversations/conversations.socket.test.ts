@@ -1,0 +1,187 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { call, connectAs, fence, group, makeUsers, ok } from "../helpers/realtime";
+import { startService, type TestService } from "../helpers/service";
+import { closeAllSockets, nextEvent, record } from "../helpers/sockets";
+
+let svc: TestService;
+beforeAll(async () => {
+  svc = await startService();
+}, 60_000);
+afterAll(async () => {
+  closeAllSockets();
+  await svc.stop();
+});
+
+/** Sends a message through REST and returns it; the room hears message:new. */
+async function say(userId: string, conversationId: string, content: string) {
+  const res = await (await svc.as(userId)).post(`/api/conversations/${conversationId}/messages`, { content });
+  if (res.status !== 201) throw new Error(`send: ${res.status} ${JSON.stringify(res.body)}`);
+  return res.body;
+}
+const inConversation = (conversationId: string) => (e: any) => e.conversationId === conversationId;
+
+describe("conversation:new", () => {
+  test("reaches every participant's sockets, which join the room at once; never outsiders", async () => {
+    const [ann, bob, cat, eve] = await makeUsers(svc, "ann", "bob", "cat", "eve");
+    const s = {
+      ann: await connectAs(svc.url, svc, ann!),
+      bob: await connectAs(svc.wsUrl, svc, bob!),
+      bob2: await connectAs(svc.url, svc, bob!, { transports: ["polling"] }),
+      cat: await connectAs(svc.wsUrl, svc, cat!),
+      eve: await connectAs(svc.wsUrl, svc, eve!),
+    };
+    const wall = await fence(svc, [
+      { userId: ann!, socket: s.ann },
+      { userId: eve!, socket: s.eve },
+    ]);
+    const leaked = [record(s.eve, "conversation:new"), record(s.eve, "message:new")];
+    const created = [s.ann, s.bob, s.bob2, s.cat].map((socket) => nextEvent(socket, "conversation:new", (c: any) => c.name === "trio"));
+    const res = await (await svc.as(ann!)).post("/api/conversations", { type: "group", participantIds: [bob, cat], name: "trio" });
+    expect(res.status).toBe(201);
+    for (const conversation of await Promise.all(created)) {
+      expect(conversation).toMatchObject({ id: res.body.id, type: "group", name: "trio", createdBy: ann, unreadCount: 0 });
+      expect(conversation.participants.map((p: any) => p.userId).sort()).toEqual([ann, bob, cat].sort());
+    }
+    const heard = [s.ann, s.bob, s.bob2, s.cat].map((socket) => nextEvent(socket, "message:new", inConversation(res.body.id)));
+    await say(cat!, res.body.id, "hi all");
+    await Promise.all(heard);
+    await wall.pass();
+    expect(leaked.flat().filter((e: any) => e.id === res.body.id || e.conversationId === res.body.id)).toEqual([]);
+  });
+
+  test("a direct conversation asked for again emits nothing new", async () => {
+    const [ann, bob] = await makeUsers(svc, "ann", "bob");
+    const sBob = await connectAs(svc.wsUrl, svc, bob!);
+    const news = record(sBob, "conversation:new");
+    const first = nextEvent(sBob, "conversation:new");
+    const rest = await svc.as(ann!);
+    const created = await rest.post("/api/conversations", { type: "direct", participantIds: [bob] });
+    expect(created.status).toBe(201);
+    expect((await first).type).toBe("direct");
+    expect((await rest.post("/api/conversations", { type: "direct", participantIds: [bob] })).status).toBe(200);
+    const wall = await fence(svc, [{ userId: bob!, socket: sBob }]);
+    await wall.pass();
+    expect(news.filter((c) => c.type === "direct")).toHaveLength(1);
+  });
+});
+
+describe("participants added and removed", () => {
+  test("an added user gets conversation:joined and the room's events from then on; the room gets participant:added", async () => {
+    const [ann, bob, dan] = await makeUsers(svc, "ann", "bob", "dan");
+    const conversationId = await group(svc, ann!, [bob!]);
+    const sBob = await connectAs(svc.url, svc, bob!);
+    const sDan = await connectAs(svc.wsUrl, svc, dan!);
+    const sDan2 = await connectAs(svc.url, svc, dan!, { transports: ["polling"] });
+    const before = record(sDan, "message:new");
+    await say(ann!, conversationId, "before dan");
+
+    const joined = [sDan, sDan2].map((s) => nextEvent(s, "conversation:joined"));
+    const added = nextEvent(sBob, "participant:added");
+    const res = await (await svc.as(ann!)).post(`/api/conversations/${conversationId}/participants`, { userIds: [dan] });
+    expect(res.status).toBe(200);
+    for (const conversation of await Promise.all(joined)) {
+      expect(conversation).toMatchObject({ id: conversationId });
+      expect(conversation.participants.map((p: any) => p.userId)).toContain(dan);
+    }
+    expect(await added).toMatchObject({ conversationId, userId: dan, timestamp: expect.any(String) });
+
+    const heard = [sDan, sDan2].map((s) => nextEvent(s, "message:new", inConversation(conversationId)));
+    await say(bob!, conversationId, "welcome dan");
+    expect((await Promise.all(heard)).map((m) => m.content)).toEqual(["welcome dan", "welcome dan"]);
+    expect(before.filter((m) => m.content === "before dan")).toEqual([]);
+    // The room is also joined for typing: Bob sees Dan typing.
+    const typing = nextEvent(sBob, "user:typing");
+    await ok(sDan, "typing:start", { conversationId });
+    expect(await typing).toMatchObject({ userId: dan, isActive: true });
+  });
+
+  test("a removed user gets conversation:removed and nothing more from the room; the room gets participant:removed", async () => {
+    const [ann, bob, dan] = await makeUsers(svc, "ann", "bob", "dan");
+    const conversationId = await group(svc, ann!, [bob!, dan!]);
+    const sBob = await connectAs(svc.url, svc, bob!);
+    const sDan = await connectAs(svc.wsUrl, svc, dan!);
+    const wall = await fence(svc, [
+      { userId: bob!, socket: sBob },
+      { userId: dan!, socket: sDan },
+    ]);
+
+    const removed = nextEvent(sDan, "conversation:removed");
+    const gone = nextEvent(sBob, "participant:removed");
+    expect((await (await svc.as(ann!)).delete(`/api/conversations/${conversationId}/participants/${dan}`)).status).toBe(204);
+    expect(await removed).toEqual({ conversationId });
+    expect(await gone).toMatchObject({ conversationId, userId: dan });
+
+    const after = [record(sDan, "message:new"), record(sDan, "user:typing"), record(sDan, "participant:removed")];
+    await say(ann!, conversationId, "after dan");
+    await ok(sBob, "typing:start", { conversationId });
+    await wall.pass();
+    expect(after.flat().filter(inConversation(conversationId))).toEqual([]);
+    // Nor can Dan come back through room:join, or type there.
+    expect(await call(sDan, "room:join", { conversationId })).toMatchObject({ ok: false, error: { code: "NOT_FOUND" } });
+    expect(await call(sDan, "typing:start", { conversationId })).toMatchObject({ ok: false, error: { code: "NOT_FOUND" } });
+  });
+
+  test("a user who leaves gets conversation:removed and their sockets leave the room", async () => {
+    const [ann, bob] = await makeUsers(svc, "ann", "bob");
+    const conversationId = await group(svc, ann!, [bob!]);
+    const sBob = await connectAs(svc.url, svc, bob!);
+    const wall = await fence(svc, [{ userId: bob!, socket: sBob }]);
+    const removed = nextEvent(sBob, "conversation:removed");
+    expect((await (await svc.as(bob!)).delete(`/api/conversations/${conversationId}/participants/${bob}`)).status).toBe(204);
+    expect(await removed).toEqual({ conversationId });
+    const after = record(sBob, "message:new");
+    await say(ann!, conversationId, "after bob left");
+    await wall.pass();
+    expect(after.filter(inConversation(conversationId))).toEqual([]);
+  });
+
+  test("deleting a conversation tells every participant and empties the room", async () => {
+    const [ann, bob, cat] = await makeUsers(svc, "ann", "bob", "cat");
+    const conversationId = await group(svc, ann!, [bob!, cat!]);
+    const sockets = [await connectAs(svc.url, svc, ann!), await connectAs(svc.wsUrl, svc, bob!), await connectAs(svc.wsUrl, svc, cat!)];
+    const removed = sockets.map((s) => nextEvent(s, "conversation:removed"));
+    expect((await (await svc.as(ann!)).delete(`/api/conversations/${conversationId}`)).status).toBe(204);
+    for (const event of await Promise.all(removed)) expect(event).toEqual({ conversationId });
+    expect(await call(sockets[1]!, "typing:start", { conversationId })).toMatchObject({ ok: false, error: { code: "NOT_FOUND" } });
+  });
+});
+
+describe("room:join and room:leave", () => {
+  test("leave stops the room's events for that socket only; join brings them back", async () => {
+    const [ann, bob] = await makeUsers(svc, "ann", "bob");
+    const conversationId = await group(svc, ann!, [bob!]);
+    const sBob = await connectAs(svc.url, svc, bob!);
+    const sBob2 = await connectAs(svc.wsUrl, svc, bob!);
+    const wall = await fence(svc, [
+      { userId: bob!, socket: sBob },
+      { userId: bob!, socket: sBob2 },
+    ]);
+    expect(await ok(sBob, "room:leave", { conversationId })).toEqual({ conversationId });
+    const muted = record(sBob, "message:new");
+    const other = nextEvent(sBob2, "message:new", inConversation(conversationId));
+    await say(ann!, conversationId, "while away");
+    await other;
+    await wall.pass();
+    expect(muted.filter(inConversation(conversationId))).toEqual([]);
+
+    // Still a participant: typing works even outside the room.
+    expect((await call(sBob, "typing:stop", { conversationId })).ok).toBe(true);
+    expect(await ok(sBob, "room:join", { conversationId })).toEqual({ conversationId });
+    const back = nextEvent(sBob, "message:new", inConversation(conversationId));
+    await say(ann!, conversationId, "welcome back");
+    expect((await back).content).toBe("welcome back");
+  });
+
+  test("joining a conversation one is not part of, or that does not exist, is NOT_FOUND", async () => {
+    const [ann, bob, eve] = await makeUsers(svc, "ann", "bob", "eve");
+    const conversationId = await group(svc, ann!, [bob!]);
+    const sEve = await connectAs(svc.wsUrl, svc, eve!);
+    expect(await call(sEve, "room:join", { conversationId })).toMatchObject({ ok: false, error: { code: "NOT_FOUND" } });
+    expect(await call(sEve, "room:join", { conversationId: crypto.randomUUID() })).toMatchObject({ ok: false, error: { code: "NOT_FOUND" } });
+    const wall = await fence(svc, [{ userId: eve!, socket: sEve }]);
+    const leaked = record(sEve, "message:new");
+    await say(ann!, conversationId, "private");
+    await wall.pass();
+    expect(leaked.filter(inConversation(conversationId))).toEqual([]);
+  });
+});
