@@ -4,6 +4,9 @@
  * The binary is copied alone into an empty folder and started with env vars only.
  *
  *   bun run build && bun bench/binary.ts [path/to/chat-service] [runs]
+ *
+ * With DATABASE_URL set (a scratch database: migrations are applied to it), a third row measures
+ * starts on Postgres instead of the embedded database.
  */
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -35,9 +38,9 @@ const rssMb = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/
 
 type Run = { health: number; ready: number; rss: number; stop: number };
 
-async function once(dataDir: string): Promise<Run> {
+async function once(storage: { DATA_DIR: string } | { DATABASE_URL: string }): Promise<Run> {
   const port = await freePort();
-  const env = { PORT: String(port), WS_PORT: String(await freePort()), DATA_DIR: dataDir, LOG_LEVEL: "warn" };
+  const env = { PORT: String(port), WS_PORT: String(await freePort()), ...storage, LOG_LEVEL: "warn" };
   const started = performance.now();
   const proc = Bun.spawn([binary], { cwd: dir, env, stdout: "ignore", stderr: "ignore" });
   const health = await until(`http://127.0.0.1:${port}/health`, started);
@@ -60,14 +63,17 @@ try {
   const restarts: Run[] = [];
   for (let i = 0; i < runs; i++) {
     const dataDir = join(dir, `data-${i}`);
-    first.push(await once(dataDir));
-    restarts.push(await once(dataDir));
+    first.push(await once({ DATA_DIR: dataDir }));
+    restarts.push(await once({ DATA_DIR: dataDir }));
   }
+  const postgres: Run[] = [];
+  for (let i = 0; process.env.DATABASE_URL && i < runs; i++) postgres.push(await once({ DATABASE_URL: process.env.DATABASE_URL }));
   console.log(`binary: ${(statSync(binary).size / 1024 / 1024).toFixed(1)} MiB (${source})`);
   console.log("| start | runs | to /health (ms) | to /ready (ms) | idle RSS (MiB) | SIGTERM to exit (ms) |");
   console.log("|---|---|---|---|---|---|");
   console.log(row("empty DATA_DIR (initdb + migrations)", first));
   console.log(row("existing DATA_DIR", restarts));
+  if (postgres.length) console.log(row("Postgres (DATABASE_URL, migrated)", postgres));
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
