@@ -56,15 +56,24 @@ async function buildOne(db: Executor, row: ConversationRow, viewerId: string): P
 /** Webhook payloads carry the conversation without a viewer-specific unread count. */
 const forWebhook = ({ unreadCount: _, ...conversation }: Conversation) => conversation;
 
-/** Users among `userIds` that are not synced (or were deleted): NOT_FOUND naming them. */
-async function requireUsers(db: Executor, userIds: string[]): Promise<void> {
-  if (userIds.length === 0) return;
-  const found = await db
+/**
+ * Users among `userIds` that are not synced (or were deleted). The others are share-locked until
+ * the transaction ends, so that a deletion running at the same time waits and then finds (and
+ * removes) the new membership instead of missing it. Lock users before conversations: that is
+ * the order deleteUser takes them in.
+ */
+async function missingUsers(tx: Transaction, userIds: string[]): Promise<string[]> {
+  if (userIds.length === 0) return [];
+  const found = await tx
     .select({ id: users.externalId })
     .from(users)
-    .where(and(inArray(users.externalId, userIds), isNull(users.deletedAt)));
+    .where(and(inArray(users.externalId, userIds), isNull(users.deletedAt)))
+    .for("share");
   const known = new Set(found.map((u) => u.id));
-  const missing = userIds.filter((id) => !known.has(id));
+  return userIds.filter((id) => !known.has(id));
+}
+
+function requireNoneMissing(missing: string[]): void {
   if (missing.length) throw new AppError("NOT_FOUND", `Unknown user${missing.length > 1 ? "s" : ""}: ${missing.slice(0, 5).join(", ")}`, { userIds: missing });
 }
 
@@ -84,7 +93,6 @@ export async function createConversation(ctx: Context, actor: Actor, input: Crea
   if (input.type === "group" && others.length + 1 > ctx.config.MAX_GROUP_PARTICIPANTS) {
     throw invalid(`A group has at most ${ctx.config.MAX_GROUP_PARTICIPANTS} participants`);
   }
-  await requireUsers(ctx.db, others);
   const directKey = input.type === "direct" ? directKeyOf(actor.userId, others[0]!) : null;
 
   if (directKey) {
@@ -93,6 +101,7 @@ export async function createConversation(ctx: Context, actor: Actor, input: Crea
   }
   try {
     const conversation = await withTransaction(ctx, async (tx, after) => {
+      requireNoneMissing(await missingUsers(tx, others));
       const id = Bun.randomUUIDv7();
       const [row] = await tx
         .insert(conversations)
@@ -134,6 +143,9 @@ async function openExistingDirect(ctx: Context, actor: Actor, directKey: string)
       .where(eq(participants.conversationId, row.id));
     const missing = pair.filter((u) => !present.some((p) => p.userId === u));
     if (missing.length) {
+      // Only the other side can be missing: the caller is authenticated. No deletion can be
+      // waiting on this conversation's lock, as the missing user is not in it.
+      requireNoneMissing(await missingUsers(tx, missing.filter((userId) => userId !== actor.userId)));
       await tx.insert(participants).values(missing.map((userId) => ({ conversationId: row.id, userId, role: "member" as const, lastReadSeq: row.lastSeq })));
       await announceAdded(ctx, tx, after, row.id, missing, actor.userId);
       after(async () => ctx.fanout.toUsers(missing, "conversation:joined", await buildOne(ctx.db, row, missing[0]!)));
@@ -232,11 +244,12 @@ export async function addParticipants(ctx: Context, actor: Actor, conversationId
   const role = input.role ?? "member";
   const userIds = [...new Set(input.userIds)];
   return withTransaction(ctx, async (tx, after) => {
+    const missing = await missingUsers(tx, userIds);
     const m = await requireMembership(tx, conversationId, actor.userId, { lock: true });
     requireGroup(m, "take more participants");
     requireManager(m, "add participants");
     if (role === "owner" && m.participant.role !== "owner") throw forbidden("Only an owner can add an owner");
-    await requireUsers(tx, userIds);
+    requireNoneMissing(missing);
     const inserted = await tx
       .insert(participants)
       .values(userIds.map((userId) => ({ conversationId, userId, role, lastReadSeq: m.conversation.lastSeq })))

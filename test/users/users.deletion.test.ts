@@ -96,6 +96,30 @@ describe("deleting a user", () => {
     expect(members((await c.get(`/api/conversations/${group.id}`)).body)).toEqual({ "co-c": "member", "co-b": "owner" });
   });
 
+  test("a user deleted while being added to groups ends up in none of them", async () => {
+    await svc.syncUsers("race-owner");
+    const owner = await svc.as("race-owner");
+    const groups: string[] = [];
+    for (let i = 0; i < 5; i++) groups.push((await owner.post("/api/conversations", { type: "group", participantIds: ["race-owner"] })).body.id);
+    for (let round = 0; round < 10; round++) {
+      const id = `racer-${round}`;
+      await svc.syncUser(id);
+      // Added to the first group beforehand, so the deletion has memberships to lock as well.
+      await owner.post(`/api/conversations/${groups[0]}/participants`, { userIds: [id] });
+      const [deleted, ...others] = await Promise.all([
+        svc.internal("DELETE", `/api/users/${id}`),
+        ...groups.map((g) => owner.post(`/api/conversations/${g}/participants`, { userIds: [id] })),
+        owner.post("/api/conversations", { type: "group", participantIds: [id] }),
+      ]);
+      expect(deleted!.status).toBe(204);
+      // Each add either came first (and was then undone) or found the user gone; none failed.
+      for (const res of others) expect([200, 201, 404]).toContain(res.status);
+      for (const conversation of (await owner.get("/api/conversations?limit=100")).body.data as Conversation[]) {
+        expect(conversation.participants.map((p) => p.userId)).not.toContain(id);
+      }
+    }
+  });
+
   test("deleting an unknown user is 404; only the internal secret may delete", async () => {
     expect((await svc.internal("DELETE", "/api/users/never-was")).status).toBe(404);
     await svc.syncUser("safe");
