@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { sql } from "drizzle-orm";
-import { type ApiClient, startService, type TestService } from "../helpers/service";
+import { type ApiClient, INTERNAL_SECRET, startService, type TestService } from "../helpers/service";
 
 const MAX_BODY_BYTES = 2048;
 let svc: TestService;
@@ -97,9 +97,15 @@ describe("request bodies", () => {
     expectErrorShape(res, 413, "PAYLOAD_TOO_LARGE");
   });
 
+  test("the internal API answers malformed JSON the same way, once the secret checked out", async () => {
+    const res = await svc.request("POST", "/api/users/sync", { body: '{"externalUserId": "half', headers: { "x-internal-secret": INTERNAL_SECRET } });
+    expectErrorShape(res, 400, "VALIDATION_ERROR");
+    expect((await svc.internal("GET", "/api/users/half")).status).toBe(404);
+  });
+
   test("the internal API has the same limit", async () => {
     const body = JSON.stringify({ users: [{ externalUserId: "big", metadata: { note: "x".repeat(MAX_BODY_BYTES) } }] });
-    const res = await svc.request("POST", "/api/users/sync/batch", { body, headers: { "x-internal-secret": (await import("../helpers/service")).INTERNAL_SECRET } });
+    const res = await svc.request("POST", "/api/users/sync/batch", { body, headers: { "x-internal-secret": INTERNAL_SECRET } });
     expectErrorShape(res, 413, "PAYLOAD_TOO_LARGE");
     expect((await svc.internal("GET", "/api/users/big")).status).toBe(404);
   });

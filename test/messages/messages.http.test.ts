@@ -105,6 +105,7 @@ describe("sending", () => {
       {},
       { content: "" },
       { content: "   \n\t " },
+      { content: "", attachments: [] },
       { content: 42 },
       { content: "x".repeat(4001) },
       { content: "x", attachments: Array.from({ length: 11 }, (_, i) => ({ url: `https://cdn.example.com/${i}` })) },
