@@ -116,6 +116,7 @@ function actorOf(ctx: Context, request: Request): Promise<Actor> {
       internal && !authorization
         ? Promise.reject(new AppError("UNAUTHORIZED", "This endpoint takes a user token, not the internal secret"))
         : ctx.auth.authenticate(bearerToken(authorization));
+    // Awaited by the hooks; this only keeps a refusal from counting as an unhandled rejection meanwhile.
     actor.catch(() => {});
     actors.set(request, actor);
   }
