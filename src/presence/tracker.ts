@@ -22,6 +22,7 @@ export function presenceWork(ctx: Context, what: string, work: () => Promise<voi
   if (!pending) inFlight.set(ctx, (pending = new Set()));
   const running = work().catch((error) => ctx.log.warn(`${what} failed`, { error }));
   pending.add(running);
+  ctx.drain?.track(running);
   void running.finally(() => pending.delete(running));
 }
 
@@ -33,18 +34,50 @@ export function presenceWork(ctx: Context, what: string, work: () => Promise<voi
  */
 export async function connectionsAlive(ctx: Context, connections: Connection[]): Promise<void> {
   if (connections.length === 0) return;
-  await announce(ctx, await ctx.store.presenceTouch(connections, ctx.config.PRESENCE_TTL_MS), true);
+  await announceSoon(ctx, await ctx.store.presenceTouch(connections, ctx.config.PRESENCE_TTL_MS), true);
 }
 
 export async function connectionClosed(ctx: Context, connection: Connection): Promise<void> {
   const change = await ctx.store.presenceRemove(connection);
-  if (change) await announce(ctx, [change], false);
+  if (change) await announceSoon(ctx, [change], false);
 }
 
-/** The changes that are still each user's latest transition; older ones were overtaken. */
-async function stillLatest(ctx: Context, changes: PresenceChange[]): Promise<PresenceChange[]> {
-  const latest = await ctx.store.presenceGenerations(changes.map((c) => c.userId));
-  return changes.filter((c) => latest.get(c.userId) === c.generation);
+type Transition = PresenceChange & { online: boolean };
+
+/**
+ * Transitions wait this long to be announced together: when an instance dies, thousands of
+ * users reconnect to the others within seconds, and each batch costs the database three
+ * statements instead of three per user.
+ */
+const ANNOUNCE_WINDOW_MS = 20;
+const queues = new WeakMap<Context, { due: Map<string, Transition>; flushing?: Promise<void> }>();
+
+/** Queues transitions for the next batch; resolves once that batch was announced. */
+function announceSoon(ctx: Context, changes: PresenceChange[], online: boolean): Promise<void> {
+  if (changes.length === 0) return Promise.resolve();
+  let queue = queues.get(ctx);
+  if (!queue) queues.set(ctx, (queue = { due: new Map() }));
+  // Only a user's latest transition can still be announced.
+  for (const change of changes) {
+    const queued = queue.due.get(change.userId);
+    if (!queued || queued.generation < change.generation) queue.due.set(change.userId, { ...change, online });
+  }
+  const q = queue;
+  return (q.flushing ??= (async () => {
+    await Bun.sleep(ANNOUNCE_WINDOW_MS);
+    const batch = [...q.due.values()];
+    q.due = new Map();
+    q.flushing = undefined;
+    for (let i = 0; i < batch.length; i += BATCH) {
+      await announce(ctx, batch.slice(i, i + BATCH)).catch((error) => ctx.log.warn("presence announcement failed", { users: batch.length, error }));
+    }
+  })());
+}
+
+/** The transitions that are still each user's latest; older ones were overtaken. */
+async function stillLatest(ctx: Context, transitions: Transition[]): Promise<Transition[]> {
+  const latest = await ctx.store.presenceGenerations(transitions.map((t) => t.userId));
+  return transitions.filter((t) => latest.get(t.userId) === t.generation);
 }
 
 /**
@@ -52,43 +85,41 @@ async function stillLatest(ctx: Context, changes: PresenceChange[]): Promise<Pre
  * A transition overtaken by a newer one (a reload: offline, then online again on another socket,
  * maybe on another instance) is dropped, so that the rooms never end on a stale status.
  */
-async function announce(ctx: Context, changes: PresenceChange[], online: boolean): Promise<void> {
-  for (let i = 0; i < changes.length; i += BATCH) {
-    const current = await stillLatest(ctx, changes.slice(i, i + BATCH));
-    if (current.length === 0) continue;
-    const userIds = current.map((c) => c.userId);
-    const now = new Date();
-    const timestamp = now.toISOString();
-    const memberships = await ctx.db
-      .select({ userId: participants.userId, conversationId: participants.conversationId })
-      .from(participants)
-      .where(inArray(participants.userId, userIds));
-    await withTransaction(ctx, async (tx, after) => {
-      await tx.update(users).set({ lastSeenAt: now }).where(inArray(users.externalId, userIds));
-      await recordEvents(
-        ctx,
-        tx,
-        userIds.map((userId) =>
-          online ? { type: "user.online", data: { userId, timestamp } } : { type: "user.offline", data: { userId, lastSeen: timestamp, timestamp } },
-        ),
-      );
-      after(async () => {
-        const still = new Set((await stillLatest(ctx, current)).map((c) => c.userId));
-        for (const { userId, conversationId } of memberships) {
-          if (!still.has(userId)) continue;
-          if (online) ctx.fanout.toConversation(conversationId, "user:online", { userId, conversationId, timestamp });
-          else ctx.fanout.toConversation(conversationId, "user:offline", { userId, conversationId, lastSeen: timestamp, timestamp });
-        }
-      });
+async function announce(ctx: Context, transitions: Transition[]): Promise<void> {
+  const current = await stillLatest(ctx, transitions);
+  if (current.length === 0) return;
+  const userIds = current.map((t) => t.userId);
+  const now = new Date();
+  const timestamp = now.toISOString();
+  const memberships = await ctx.db
+    .select({ userId: participants.userId, conversationId: participants.conversationId })
+    .from(participants)
+    .where(inArray(participants.userId, userIds));
+  await withTransaction(ctx, async (tx, after) => {
+    await tx.update(users).set({ lastSeenAt: now }).where(inArray(users.externalId, userIds));
+    await recordEvents(
+      ctx,
+      tx,
+      current.map(({ userId, online }) =>
+        online ? { type: "user.online", data: { userId, timestamp } } : { type: "user.offline", data: { userId, lastSeen: timestamp, timestamp } },
+      ),
+    );
+    after(async () => {
+      const still = new Map((await stillLatest(ctx, current)).map((t) => [t.userId, t.online]));
+      for (const { userId, conversationId } of memberships) {
+        const online = still.get(userId);
+        if (online === true) ctx.fanout.toConversation(conversationId, "user:online", { userId, conversationId, timestamp });
+        else if (online === false) ctx.fanout.toConversation(conversationId, "user:offline", { userId, conversationId, lastSeen: timestamp, timestamp });
+      }
     });
-  }
+  });
 }
 
 /** Marks offline the users whose every connection expired, as many as are due. */
 async function sweepExpired(ctx: Context): Promise<void> {
   for (;;) {
     const gone = await ctx.store.presenceSweep(BATCH);
-    await announce(ctx, gone, false);
+    await announceSoon(ctx, gone, false);
     if (gone.length < BATCH) return;
   }
 }

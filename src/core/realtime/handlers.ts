@@ -66,10 +66,20 @@ function takeEventBudget(socket: ChatSocket, limit: number): void {
   throw error;
 }
 
-/** Per-user budget shared by every socket of the user on every instance (through the store). */
+/**
+ * Per-user budget shared by every socket of the user on every instance (through the store).
+ * When the store cannot count, the event goes through: an outage of Redis must not stop people
+ * from chatting, and the per-socket budget still bounds each connection.
+ */
 export async function takeUserBudget(ctx: Context, userId: string, what: string, limit: number): Promise<void> {
-  const { count, resetMs } = await ctx.store.hit(`${what}:${userId}`, RATE_WINDOW_MS);
-  if (count > limit) throw rateLimited(limit, what, resetMs);
+  let counted;
+  try {
+    counted = await ctx.store.hit(`${what}:${userId}`, RATE_WINDOW_MS);
+  } catch (error) {
+    ctx.log.warn("rate limit store unavailable; letting the event through", { what, error });
+    return;
+  }
+  if (counted.count > limit) throw rateLimited(limit, what, counted.resetMs);
 }
 
 function sendError(socket: ChatSocket, error: AppError | { code: AppError["code"]; message: string }) {
