@@ -16,9 +16,13 @@ export interface Logger {
 /** Keys whose values never reach a log line, wherever they appear (AUTH_JWT_SECRET, accessToken, …). */
 const SECRET_KEYS = /^(authorization|cookie|set-cookie)$|secret|passw|token$|api[-_]?key/i;
 
-/** Secrets inside text (an error message quoting a header or a URL): JWTs, bearer tokens, URL passwords. */
+/**
+ * Secrets inside text (an error message quoting a header or a URL): JWTs, bearer tokens, URL
+ * passwords; and the parameters drizzle appends to a failed query, which hold users' content.
+ */
 const scrub = (text: string) =>
   text
+    .replace(/^(params: ).*$/gm, "$1[redacted]")
     .replace(/\beyJ[\w-]*\.[\w-]+\.[\w-]*/g, "[redacted-jwt]")
     .replace(/\b(bearer\s+)[^\s"',;]+/gi, "$1[redacted]")
     .replace(/(\b[a-z][a-z0-9+.-]*:\/\/[^:/?#@\s]*:)[^@/\s]+@/gi, "$1[redacted]@");

@@ -35,12 +35,14 @@ describe("log lines", () => {
       url: "postgres://chat:db-password-value@db.internal:5432/chat",
       note: `forwarded ${jwt}`,
       error: new Error(`rejected header "Authorization: Bearer ${jwt}"`),
+      failed: new Error('Failed query: insert into "messages" values ($1)\nparams: private-message-content'),
     });
     const text = lines.join("\n");
-    for (const secret of [jwt, "opaque-token-value", "jwt-secret-value", "password-value", "whsec-value", "api-key-value", "access-token-value", "db-password-value"]) {
+    for (const secret of [jwt, "opaque-token-value", "jwt-secret-value", "password-value", "whsec-value", "api-key-value", "access-token-value", "db-password-value", "private-message-content"]) {
       expect(text).not.toContain(secret);
     }
     expect(text).toContain("db.internal:5432/chat");
+    expect(text).toContain("Failed query: insert into");
     expect(text).toContain("[redacted");
   });
 });
