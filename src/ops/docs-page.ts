@@ -11,7 +11,8 @@ const escape = (s: unknown) =>
 
 const anchor = (name: string) => escape(name.replace(/[^A-Za-z0-9_-]+/g, "-"));
 
-const json = (value: unknown) => `<pre>${escape(JSON.stringify(value, null, 2))}</pre>`;
+/** Element text needs only &, < and > escaped (attributes get `escape`). */
+const json = (value: unknown) => `<pre>${JSON.stringify(value, null, 2).replace(/[&<>]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;" })[c]!)}</pre>`;
 
 type Param = { name: string; in: string; required?: boolean; schema?: Record<string, unknown> };
 
