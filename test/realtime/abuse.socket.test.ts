@@ -97,6 +97,9 @@ describe("a misbehaving client", () => {
     const error = nextEvent(socket, "error");
     (socket as any).emit("another:unknown", "x".repeat(1000));
     expect(await error).toMatchObject({ code: "VALIDATION_ERROR" });
+    for (const name of ["__proto__", "constructor", "toString", "hasOwnProperty"]) {
+      expect(await call(socket, name, {})).toMatchObject({ ok: false, error: { code: "VALIDATION_ERROR" } });
+    }
     // A client-sent "error" event is not one the server handles either, and must not break anything.
     (socket as any).emit("error", { boom: true });
     expect((await call(socket, "ping", {})).ok).toBe(true);

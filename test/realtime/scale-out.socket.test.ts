@@ -167,6 +167,24 @@ describe("two instances", () => {
     expect(await gone).toBe("io server disconnect");
   });
 
+  test("an instance stopped with SIGTERM announces its users offline at once; their clients may reconnect", async () => {
+    // A long TTL on the stopping instance: an offline seen within seconds was announced, not swept.
+    const d = await cluster.start({ PRESENCE_TTL_MS: "60000" });
+    const [ann, bob] = await makeUsers("ann", "bob");
+    const conversationId = await group(a, bob!, [ann!]);
+    const sBob = await connect(a, bob!);
+    const online = nextEvent(sBob, "user:online", about(ann!));
+    const sAnn = await connect(d, ann!);
+    await online;
+    const offline = nextEvent(sBob, "user:offline", about(ann!), 15_000);
+    const reason = new Promise<string>((resolve) => sAnn.once("disconnect", resolve));
+    await d.stop();
+    expect(d.output()).not.toMatch(/"level":"error"/);
+    expect(await offline).toMatchObject({ userId: ann, conversationId });
+    // Not "io server disconnect": socket.io-client reconnects by itself, to another instance.
+    expect(await reason).toBe("transport close");
+  }, 60_000);
+
   test("kill -9 of an instance: its users go offline within the presence TTL, their typing ends", async () => {
     const c = await cluster.start();
     const [ann, bob] = await makeUsers("ann", "bob");

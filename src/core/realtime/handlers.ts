@@ -14,9 +14,9 @@ type DataOf<E extends EventName> = Parameters<AckOf<E>>[0] extends infer R ? (R 
 type AnyAck = (res: Ack<unknown>) => void;
 
 /**
- * Largest payload a handler looks at (about the bytes of its JSON). The engine closes a connection whose
- * packet exceeds MAX_BODY_BYTES outright; below that, a client gets a PAYLOAD_TOO_LARGE answer.
- * The largest valid payload (a message of 65,536 characters with attachments and metadata) fits.
+ * Largest payload a handler looks at (about the bytes of its JSON), far above any valid message.
+ * The engine closes a connection whose packet exceeds MAX_BODY_BYTES outright; below that, a
+ * client gets a PAYLOAD_TOO_LARGE answer it can act on.
  */
 export const SOCKET_PAYLOAD_MAX_BYTES = 256 * 1024;
 export const RATE_WINDOW_MS = 10_000;
