@@ -1,15 +1,15 @@
-import { and, asc, desc, eq, exists, gt, inArray, lt, sql } from "drizzle-orm";
+import { and, asc, desc, eq, gt, inArray, lt } from "drizzle-orm";
 import type { Actor } from "../core/auth";
 import type { Context } from "../core/context";
 import type { Executor } from "../core/db/client";
-import { isUniqueViolation } from "../core/db/errors";
-import { type MessageRow, conversations, messages, participants, reactions } from "../core/db/schema";
+import { type MessageRow, messages, reactions } from "../core/db/schema";
 import { withTransaction } from "../core/db/transaction";
 import { conflict, forbidden, invalid, notFound } from "../core/errors";
 import { checkMetadata, checkStorable, iso, type List, listOf } from "../core/schemas";
 import { isManager, type Membership, requireMembership } from "../conversations/membership";
 import { recordEvent } from "../webhooks/outbox";
 import type { Message, MessageDeleted, MessagePage, ReactionSummary, SendMessage } from "./model";
+import { SendQueue } from "./send-queue";
 
 export function toMessage(row: MessageRow, reactionList: ReactionSummary[] = []): Message {
   return {
@@ -90,24 +90,10 @@ function checkContent(ctx: Context, content: string, hasAttachments: boolean): v
   }
 }
 
-async function findByClientId(db: Executor, conversationId: string, senderId: string, clientMessageId: string) {
-  const [row] = await db
-    .select()
-    .from(messages)
-    .where(
-      and(
-        eq(messages.conversationId, conversationId),
-        eq(messages.senderId, senderId),
-        eq(messages.clientMessageId, clientMessageId),
-      ),
-    );
-  return row;
-}
-
 /**
- * Sends a message. Its seq comes from incrementing the conversation's counter in the same
- * transaction: the row lock orders concurrent senders and a rollback returns the number, so seqs
- * are gapless. A repeated clientMessageId returns the stored message (`created: false`).
+ * Sends a message. Its seq comes from the conversation's counter, incremented in the transaction
+ * that stores it (one transaction may carry many sends: see SendQueue), so seqs are gapless and in
+ * commit order. A repeated clientMessageId returns the stored message (`created: false`).
  */
 export async function sendMessage(
   ctx: Context,
@@ -121,73 +107,20 @@ export async function sendMessage(
   checkStorable(attachments, "/attachments");
   checkStorable(input.clientMessageId, "/clientMessageId");
   checkMetadata(input.metadata);
-  const clientMessageId = input.clientMessageId ?? null;
-
-  const stored = async () => {
-    const row = clientMessageId && (await findByClientId(ctx.db, conversationId, actor.userId, clientMessageId));
-    if (!row) return undefined;
-    await requireMembership(ctx.db, conversationId, actor.userId);
-    return { message: (await withReactions(ctx.db, [row]))[0]!, created: false };
-  };
-  const retry = await stored();
-  if (retry) return retry;
-
-  try {
-    const message = await withTransaction(ctx, async (tx, after) => {
-      const id = Bun.randomUUIDv7();
-      const isParticipant = tx
-        .select({ one: sql`1` })
-        .from(participants)
-        .where(and(eq(participants.conversationId, conversationId), eq(participants.userId, actor.userId)));
-      const [conversation] = await tx
-        .update(conversations)
-        .set({
-          lastSeq: sql`${conversations.lastSeq} + 1`,
-          lastMessageId: id,
-          lastMessageAt: sql`clock_timestamp()`,
-          lastActivityAt: sql`clock_timestamp()`,
-        })
-        .where(and(eq(conversations.id, conversationId), exists(isParticipant)))
-        .returning({ seq: conversations.lastSeq, at: conversations.lastMessageAt });
-      if (!conversation) throw notFound("Conversation");
-      if (input.replyTo) {
-        const [target] = await tx
-          .select({ id: messages.id })
-          .from(messages)
-          .where(and(eq(messages.id, input.replyTo), eq(messages.conversationId, conversationId)));
-        if (!target) throw invalid("replyTo must be a message of this conversation", [{ path: "/replyTo", message: "unknown message" }]);
-      }
-      const [row] = await tx
-        .insert(messages)
-        .values({
-          id,
-          conversationId,
-          seq: conversation.seq,
-          senderId: actor.userId,
-          content,
-          attachments,
-          replyTo: input.replyTo ?? null,
-          clientMessageId,
-          metadata: input.metadata ?? {},
-          createdAt: conversation.at!,
-          updatedAt: conversation.at!,
-        })
-        .returning();
-      const message = toMessage(row!);
-      await recordEvent(ctx, tx, "message.created", message);
-      after(() => ctx.fanout.toConversation(conversationId, "message:new", message));
-      return message;
-    });
+  const { row, created } = await sendQueueOf(ctx).send({ actor, conversationId, input });
+  if (created) {
     ctx.metrics?.count("messages_sent_total");
-    return { message, created: true };
-  } catch (error) {
-    // Two retries of one send raced: the loser returns what the winner stored.
-    if (clientMessageId && isUniqueViolation(error, "messages_client_id_key")) {
-      const winner = await stored();
-      if (winner) return winner;
-    }
-    throw error;
+    return { message: toMessage(row), created };
   }
+  return { message: (await withReactions(ctx.db, [row]))[0]!, created };
+}
+
+const queues = new WeakMap<Context, SendQueue>();
+/** One queue per service instance: sends commit in groups (see SendQueue). */
+function sendQueueOf(ctx: Context): SendQueue {
+  let queue = queues.get(ctx);
+  if (!queue) queues.set(ctx, (queue = new SendQueue(ctx)));
+  return queue;
 }
 
 /** A page in ascending seq: the newest `limit`, or older than `before`, or newer than `after`. */

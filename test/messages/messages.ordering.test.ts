@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { type ApiClient, startService, type TestService } from "../helpers/service";
+import { connectSocket } from "../helpers/sockets";
 
 /** Seq numbering under concurrency, and idempotent retries with clientMessageId. */
 let svc: TestService;
@@ -57,6 +58,37 @@ describe("seq", () => {
     expect(await seqs(id)).toEqual(range(1, 34));
     // The next message continues the sequence.
     expect((await first().post(`/api/conversations/${id}/messages`, { content: "next" })).body.seq).toBe(35);
+  });
+
+  test("sends committed together stay gapless, and one refused send does not sink the others", async () => {
+    // Many conversations at once, so that sends share transactions, with outsiders mixed in.
+    const ids = await Promise.all(range(1, 8).map(() => group()));
+    const outsider = await svc.as("s-outsider");
+    await svc.syncUser("s-outsider");
+    const sends = range(1, 80).map((i) => {
+      const conversation = ids[i % ids.length]!;
+      return i % 9 === 0
+        ? outsider.post(`/api/conversations/${conversation}/messages`, { content: `intruder ${i}` })
+        : first().post(`/api/conversations/${conversation}/messages`, { content: `${i}` });
+    });
+    const results = await Promise.all(sends);
+    expect(results.filter((r) => r.status === 404)).toHaveLength(8);
+    expect(results.filter((r) => r.status === 201)).toHaveLength(72);
+    for (const id of ids) {
+      const page = (await first().get(`/api/conversations/${id}/messages?limit=100`)).body.data as { seq: number; content: string }[];
+      expect(page.map((m) => m.seq)).toEqual(range(1, page.length));
+    }
+  });
+
+  test("one socket's sends, emitted without waiting, get seqs in the order they were emitted", async () => {
+    // 25 stays under the per-user send budget (RATE_LIMIT_MESSAGES, 30 per 10 s by default).
+    const id = await group();
+    const { socket } = await connectSocket(svc.url, first().token);
+    const acks = await Promise.all(range(1, 25).map((i) => socket.emitWithAck("message:send", { conversationId: id, content: `${i}` })));
+    expect(acks.every((a) => a.ok)).toBe(true);
+    const bySeq = acks.map((a) => (a.ok ? a.data : undefined)!).sort((a, b) => a.seq - b.seq);
+    expect(bySeq.map((m) => Number(m.content))).toEqual(range(1, 25));
+    socket.close();
   });
 
   test("each conversation counts on its own", async () => {
