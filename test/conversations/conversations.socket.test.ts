@@ -1,7 +1,9 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import type { Context } from "../../src/core/context";
+import { participants } from "../../src/core/db/schema";
 import { call, connectAs, fence, group, makeUsers, ok } from "../helpers/realtime";
 import { startService, type TestService } from "../helpers/service";
-import { closeAllSockets, nextEvent, record } from "../helpers/sockets";
+import { closeAllSockets, connectSocket, nextEvent, record } from "../helpers/sockets";
 
 let svc: TestService;
 beforeAll(async () => {
@@ -183,5 +185,74 @@ describe("room:join and room:leave", () => {
     await say(ann!, conversationId, "private");
     await wall.pass();
     expect(leaked.filter(inConversation(conversationId))).toEqual([]);
+  });
+});
+
+/**
+ * Holds back the answer of the next read of the participants table (the conversation list a new
+ * socket reads to join its rooms): the query runs at once, its result is delivered on release.
+ */
+function holdNextMembershipRead(ctx: Context) {
+  const db = ctx.db;
+  const released = Promise.withResolvers<void>();
+  const executed = Promise.withResolvers<void>();
+  ctx.db = new Proxy(db, {
+    get(target, prop) {
+      if (prop !== "select") return Reflect.get(target, prop);
+      return (...fields: Parameters<typeof db.select>) => {
+        const builder = target.select(...fields);
+        return new Proxy(builder, {
+          get(b, p) {
+            if (p !== "from") return Reflect.get(b, p);
+            return (table: unknown) => {
+              const query = b.from(table as typeof participants);
+              if (table !== participants) return query;
+              ctx.db = db;
+              return {
+                where(...args: Parameters<typeof query.where>) {
+                  const result = Promise.resolve(query.where(...args));
+                  void result.then(() => executed.resolve());
+                  return { then: (ok: (v: unknown) => unknown, fail: (e: unknown) => unknown) => Promise.all([result, released.promise]).then(([rows]) => rows).then(ok, fail) };
+                },
+              };
+            };
+          },
+        });
+      };
+    },
+  }) as typeof db;
+  return { executed: executed.promise, release: () => released.resolve() };
+}
+
+describe("room moves while a socket is connecting", () => {
+  test("a removal committed while the socket reads its conversations keeps it out of that room", async () => {
+    const [ann, dan] = await makeUsers(svc, "ann", "dan");
+    const conversationId = await group(svc, ann!, [dan!]);
+    const hold = holdNextMembershipRead(svc.app.ctx);
+    const connecting = connectSocket(svc.wsUrl, await svc.token(dan!));
+    await hold.executed; // the list, with the conversation in it, is read...
+    expect((await (await svc.as(ann!)).delete(`/api/conversations/${conversationId}/participants/${dan}`)).status).toBe(204);
+    hold.release(); // ...and arrives after the removal was applied.
+    const { socket, connected } = await connecting;
+    expect(connected.rooms).not.toContain(conversationId);
+    const wall = await fence(svc, [{ userId: dan!, socket }]);
+    const leaked = record(socket, "message:new");
+    await say(ann!, conversationId, "after dan");
+    await wall.pass();
+    expect(leaked.filter(inConversation(conversationId))).toEqual([]);
+  });
+
+  test("an addition committed while the socket reads its conversations still puts it in the room", async () => {
+    const [ann, dan] = await makeUsers(svc, "ann", "dan");
+    const conversationId = await group(svc, ann!, [ann!]);
+    const hold = holdNextMembershipRead(svc.app.ctx);
+    const connecting = connectSocket(svc.wsUrl, await svc.token(dan!));
+    await hold.executed; // the list is read without the conversation...
+    expect((await (await svc.as(ann!)).post(`/api/conversations/${conversationId}/participants`, { userIds: [dan] })).status).toBe(200);
+    hold.release();
+    const { socket } = await connecting;
+    const heard = nextEvent(socket, "message:new", inConversation(conversationId));
+    await say(ann!, conversationId, "welcome dan");
+    expect((await heard).content).toBe("welcome dan");
   });
 });

@@ -45,8 +45,15 @@ export interface ServerToClientEvents
     PresenceServerEvents,
     ConversationServerEvents {}
 
-// Socket.IO's generic slot: instances talk only through the adapter's own requests.
-export interface InterServerEvents {}
+/**
+ * Between instances (through the Redis adapter): room moves and disconnects made on one instance,
+ * for the sockets connected to the others. The instance that made the change applies it to its
+ * own sockets at once, before it emits anything that depends on it.
+ */
+export interface InterServerEvents {
+  "room:move": (move: { userIds: string[]; conversationId: string; join: boolean }) => void;
+  "user:disconnect": (userId: string) => void;
+}
 
 export type SocketData = {
   actor: Actor;

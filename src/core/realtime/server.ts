@@ -33,10 +33,14 @@ export function createRealtime(config: Config, redis: { pub: Redis; sub: Redis }
     adapter: redis ? createAdapter(redis.pub, redis.sub, { key: `${config.REDIS_PREFIX}socket.io` }) : undefined,
   });
   io.bind(engine);
+  if (redis) {
+    io.on("room:move", ({ userIds, conversationId, join }) => moveSockets(io, userIds, conversationId, join));
+    io.on("user:disconnect", (userId) => io.local.in(userRoom(userId)).disconnectSockets(true));
+  }
   return {
     io,
     engine,
-    fanout: socketFanout(io),
+    fanout: socketFanout(io, Boolean(redis)),
     // Closes this instance's sockets only (io.disconnectSockets would reach every instance), and
     // without a disconnect packet, so that clients reconnect, to another instance if need be.
     async close() {
@@ -45,7 +49,27 @@ export function createRealtime(config: Config, redis: { pub: Redis; sub: Redis }
   };
 }
 
-function socketFanout(io: ChatServer): Fanout {
+/** Joins (or leaves) the conversation room with every socket of these users on this instance. */
+function moveSockets(io: ChatServer, userIds: string[], conversationId: string, join: boolean) {
+  const sockets = io.local.in(userIds.map(userRoom));
+  if (join) sockets.socketsJoin(conversationRoom(conversationId));
+  else sockets.socketsLeave(conversationRoom(conversationId));
+}
+
+/**
+ * Room moves and disconnects are applied to this instance's sockets synchronously, then sent to
+ * the other instances. (Through the adapter alone, the Redis adapter would apply them here only
+ * once its own request came back from Redis, after broadcasts this instance emits at once: a
+ * message sent right after a removal could still reach the removed user.) Each instance's
+ * broadcasts and these messages leave through one Redis connection, so the others see them in
+ * the order they were made.
+ */
+function socketFanout(io: ChatServer, clustered: boolean): Fanout {
+  const move = (userIds: string[], conversationId: string, join: boolean) => {
+    if (userIds.length === 0) return;
+    moveSockets(io, userIds, conversationId, join);
+    if (clustered) io.serverSideEmit("room:move", { userIds, conversationId, join });
+  };
   return {
     toConversation(conversationId, event, payload, exceptUserId) {
       const target = exceptUserId ? io.to(conversationRoom(conversationId)).except(userRoom(exceptUserId)) : io.to(conversationRoom(conversationId));
@@ -56,15 +80,16 @@ function socketFanout(io: ChatServer): Fanout {
       (io.to(userIds.map(userRoom)).emit as (e: string, p: unknown) => boolean)(event, payload);
     },
     async joinConversation(userIds, conversationId) {
-      if (userIds.length) io.in(userIds.map(userRoom)).socketsJoin(conversationRoom(conversationId));
+      move(userIds, conversationId, true);
     },
     async leaveConversation(userIds, conversationId) {
-      if (userIds.length) io.in(userIds.map(userRoom)).socketsLeave(conversationRoom(conversationId));
+      move(userIds, conversationId, false);
     },
     async disconnectUser(userId) {
-      // The adapter delivers both in order, on every instance: the reason, then the disconnect.
+      // The reason first, then the disconnect, in this order on every instance.
       io.to(userRoom(userId)).emit("error", { code: "USER_NOT_FOUND", message: "The user was deleted", timestamp: new Date().toISOString() });
-      io.in(userRoom(userId)).disconnectSockets(true);
+      io.local.in(userRoom(userId)).disconnectSockets(true);
+      if (clustered) io.serverSideEmit("user:disconnect", userId);
     },
   };
 }
@@ -109,13 +134,28 @@ export function attachSocketHandlers(ctx: Context, io: ChatServer, features: Soc
 }
 
 /**
- * The conversation list is read after the socket joined its user room: a participant added
- * meanwhile is either in the list (committed before the read) or reaches the socket through the
- * user room (room moves run after the commit).
+ * The conversation list is read after the socket joined its user room, so that room moves made
+ * meanwhile are not lost. An addition is either in the list (committed before the read) or
+ * reaches the socket through the user room (room moves run after the commit). A removal whose
+ * leave reached the socket while the list was being read must win over a list read before it
+ * committed: such leaves are noted, and those rooms are not joined.
  */
 async function joinConversationRooms(socket: ChatSocket, conversationIdsOf: (userId: string) => Promise<string[]>) {
   const { actor } = socket.data;
-  const conversationIds = await conversationIdsOf(actor.userId);
+  const leftMeanwhile = new Set<string>();
+  const leave = socket.leave.bind(socket);
+  // The adapter applies room moves through socket.leave, on this instance and from others.
+  socket.leave = (room: string) => {
+    leftMeanwhile.add(room);
+    return leave(room);
+  };
+  let conversationIds: string[];
+  try {
+    conversationIds = await conversationIdsOf(actor.userId);
+  } finally {
+    delete (socket as { leave?: unknown }).leave;
+  }
+  conversationIds = conversationIds.filter((id) => !leftMeanwhile.has(conversationRoom(id)));
   if (!socket.connected) return;
   socket.join(conversationIds.map(conversationRoom));
   socket.emit("connected", { userId: actor.userId, socketId: socket.id, rooms: conversationIds, timestamp: new Date().toISOString() });
