@@ -172,10 +172,17 @@ export const OptionalEmpty = t.Union([t.Undefined(), t.Null(), t.Object({})]);
 
 /** A socket lives no longer than its token: at `exp` it is told why and disconnected. */
 function expireAt(socket: ChatSocket, expiresAt: number) {
-  const timer = setTimeout(() => {
+  const expire = () => {
     const error = new AppError("TOKEN_EXPIRED", "Token has expired; reconnect with a fresh one");
     socket.emit("error", { code: error.code, message: error.message, timestamp: new Date().toISOString() });
     socket.disconnect(true);
-  }, Math.min(Math.max(0, expiresAt - Date.now()), MAX_TIMER_MS));
+  };
+  let timer: ReturnType<typeof setTimeout>;
+  // Timers hold at most about 24.8 days: a longer-lived token re-arms until its time comes.
+  const arm = () => {
+    const left = expiresAt - Date.now();
+    timer = left > MAX_TIMER_MS ? setTimeout(arm, MAX_TIMER_MS) : setTimeout(expire, Math.max(0, left));
+  };
+  arm();
   socket.once("disconnect", () => clearTimeout(timer));
 }
