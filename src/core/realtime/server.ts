@@ -34,8 +34,13 @@ export function createRealtime(config: Config, redis: { pub: Redis; sub: Redis }
   });
   io.bind(engine);
   if (redis) {
-    io.on("room:move", ({ userIds, conversationId, join }) => moveSockets(io, userIds, conversationId, join));
-    io.on("user:disconnect", (userId) => io.local.in(userRoom(userId)).disconnectSockets(true));
+    // Runs inside the adapter's message handling, where a throw would go unhandled.
+    io.on("room:move", (move) => {
+      if (Array.isArray(move?.userIds) && typeof move.conversationId === "string") moveSockets(io, move.userIds, move.conversationId, move.join === true);
+    });
+    io.on("user:disconnect", (userId) => {
+      if (typeof userId === "string") io.local.in(userRoom(userId)).disconnectSockets(true);
+    });
   }
   return {
     io,
