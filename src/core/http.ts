@@ -3,6 +3,7 @@ import type { Actor } from "./auth";
 import { bearerToken } from "./auth";
 import type { Context } from "./context";
 import { AppError, invalid, toErrorBody, validationFailure } from "./errors";
+import { jsonSize, MAX_JSON_DEPTH } from "./json-size";
 
 type RequestInfo = { id: string; start: number };
 const requests = new WeakMap<Request, RequestInfo>();
@@ -97,11 +98,18 @@ async function readJsonBody(request: Request, limit: number): Promise<unknown> {
   }
   // An empty body is an empty object: an optional body stays optional, a required one names its fields.
   if (size === 0) return {};
+  let body: unknown;
   try {
-    return JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(Buffer.concat(chunks)));
+    body = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(Buffer.concat(chunks)));
   } catch {
     throw invalid("Request body is not valid JSON");
   }
+  // Before validation: a failing value is stringified into the validator's error, and a deeply
+  // nested one would stall the process for seconds (see json-size.ts).
+  if (jsonSize(body, Number.POSITIVE_INFINITY).tooDeep) {
+    throw invalid(`Request body is nested more than ${MAX_JSON_DEPTH} levels deep`, [{ path: "/", message: "too deep" }]);
+  }
+  return body;
 }
 
 /** One authentication per request, shared by the parse hook and the derive that exposes `actor`. */

@@ -1,6 +1,7 @@
 import { t } from "elysia";
 import { EXTERNAL_ID_PATTERN } from "./auth";
 import { invalid } from "./errors";
+import { jsonSize, MAX_JSON_DEPTH } from "./json-size";
 
 /** Schemas shared by several features; each feature's model.ts holds the rest. */
 export const ExternalId = t.String({ pattern: EXTERNAL_ID_PATTERN, description: "External user id of the host application" });
@@ -45,9 +46,13 @@ export function checkMetadata(value: Record<string, unknown> | undefined, field 
   if (value === null || typeof value !== "object" || Array.isArray(value)) {
     throw invalid(`${field} must be a JSON object`, [{ path: `/${field}`, message: "not an object" }]);
   }
-  const size = Buffer.byteLength(JSON.stringify(value), "utf8");
-  if (size > METADATA_MAX_BYTES) {
-    throw invalid(`${field} is ${size} bytes; at most ${METADATA_MAX_BYTES} are allowed`, [{ path: `/${field}`, message: "too large" }]);
+  // Measured without recursion, before anything (checkStorable, the database driver) recurses into it.
+  const size = jsonSize(value, METADATA_MAX_BYTES);
+  if (size.tooDeep) {
+    throw invalid(`${field} is nested more than ${MAX_JSON_DEPTH} levels deep`, [{ path: `/${field}`, message: "too deep" }]);
+  }
+  if (size.bytes > METADATA_MAX_BYTES) {
+    throw invalid(`${field} is more than ${METADATA_MAX_BYTES} bytes of JSON`, [{ path: `/${field}`, message: "too large" }]);
   }
   const longKey = Object.keys(value).find((key) => key.length > METADATA_KEY_MAX);
   if (longKey !== undefined) {

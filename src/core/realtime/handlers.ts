@@ -3,6 +3,7 @@ import { TypeCompiler } from "@sinclair/typebox/compiler";
 import type { Server, Socket } from "socket.io";
 import type { Context } from "../context";
 import { AppError, toErrorBody, validationFailure } from "../errors";
+import { jsonSize, MAX_JSON_DEPTH } from "../json-size";
 import type { Ack, ClientToServerEvents, InterServerEvents, ServerToClientEvents, SocketData } from "./events";
 
 export type ChatServer = Server<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
@@ -101,34 +102,6 @@ function argsOf(args: unknown[]): { payload: unknown; ack: AnyAck | undefined } 
   return { payload: args.length > 1 ? args[0] : undefined, ack: last as AnyAck };
 }
 
-/** Deeper than any valid payload (metadata included); bounds the work of looking at one. */
-const MAX_PAYLOAD_DEPTH = 64;
-
-/**
- * About the bytes of the payload's JSON, stopping as soon as it passes `limit`. Walked with a
- * stack of its own: a packet can nest arrays 500,000 deep, and a recursive walk (or
- * JSON.stringify, which takes seconds to hit the stack limit on such a value) would stall the
- * process for every client.
- */
-function payloadBytes(payload: unknown, limit: number): number {
-  let bytes = 0;
-  const stack: { value: unknown; depth: number }[] = [{ value: payload, depth: 0 }];
-  while (stack.length && bytes <= limit) {
-    const { value, depth } = stack.pop()!;
-    if (typeof value === "string") bytes += Buffer.byteLength(value, "utf8") + 2;
-    else if (value === null || typeof value !== "object") bytes += 8;
-    else if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer) bytes += value.byteLength;
-    else {
-      if (depth >= MAX_PAYLOAD_DEPTH) throw new AppError("VALIDATION_ERROR", `Payload is nested more than ${MAX_PAYLOAD_DEPTH} levels deep`);
-      const children = Array.isArray(value) ? value : Object.values(value);
-      if (!Array.isArray(value)) for (const key of Object.keys(value)) bytes += Buffer.byteLength(key, "utf8") + 4;
-      bytes += 2 + children.length;
-      for (const child of children) stack.push({ value: child, depth: depth + 1 });
-    }
-  }
-  return bytes;
-}
-
 /**
  * Registers a client→server event: rate limit, size bound, schema validation, then the handler;
  * its result or error goes to the ack callback, or to an `error` event when there is none. This
@@ -147,9 +120,9 @@ export function onEvent<E extends EventName, S extends TSchema>(
     const started = performance.now();
     try {
       takeEventBudget(socket, ctx.config.RATE_LIMIT_EVENTS);
-      if (payloadBytes(payload, SOCKET_PAYLOAD_MAX_BYTES) > SOCKET_PAYLOAD_MAX_BYTES) {
-        throw new AppError("PAYLOAD_TOO_LARGE", `Payload exceeds ${SOCKET_PAYLOAD_MAX_BYTES} bytes`);
-      }
+      const size = jsonSize(payload, SOCKET_PAYLOAD_MAX_BYTES);
+      if (size.tooDeep) throw new AppError("VALIDATION_ERROR", `Payload is nested more than ${MAX_JSON_DEPTH} levels deep`);
+      if (size.bytes > SOCKET_PAYLOAD_MAX_BYTES) throw new AppError("PAYLOAD_TOO_LARGE", `Payload exceeds ${SOCKET_PAYLOAD_MAX_BYTES} bytes`);
       // Shutting down: refuse rather than start work the instance may not finish; the client
       // retries after reconnecting to another instance.
       if (ctx.drain?.draining) throw new AppError("UNAVAILABLE", "Server is shutting down; reconnect and retry");
