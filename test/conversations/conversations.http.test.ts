@@ -214,6 +214,18 @@ describe("listing conversations", () => {
       expect({ query, status: res.status, code: res.body?.error?.code }).toEqual({ query, status: 400, code: "VALIDATION_ERROR" });
     }
   });
+
+  test("a cursor must be one the API could have returned: times JavaScript accepts but Postgres does not are 400", async () => {
+    const cursor = (at: string) => Buffer.from(JSON.stringify([at, "01a226f9-555f-73a1-b6fe-445b95cc8e00"])).toString("base64url");
+    const outOfRange = ["+275760-09-13T00:00:00.000Z", "-271821-04-20T00:00:00.000Z", "0000-01-01T00:00:00.000Z", "2024-13-01T00:00:00.000Z", "2024-01-01T00:00:00Z", "2024-01-01"];
+    for (const at of outOfRange) {
+      const res = await lister.get(`/api/conversations?cursor=${cursor(at)}`);
+      expect({ at, status: res.status, code: res.body?.error?.code }).toEqual({ at, status: 400, code: "VALIDATION_ERROR" });
+    }
+    const far = await lister.get(`/api/conversations?cursor=${cursor("9999-12-31T23:59:59.999Z")}`);
+    expect(far.status).toBe(200);
+    expect(far.body.data.length).toBeGreaterThan(0);
+  });
 });
 
 describe("deleting conversations", () => {
