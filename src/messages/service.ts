@@ -218,7 +218,7 @@ export async function editMessage(ctx: Context, actor: Actor, messageId: string,
 
 /**
  * The sender, or an owner/admin of the conversation, deletes a message. It stays as a tombstone
- * (empty content, no attachments, no reactions) so that seqs and replies keep their place.
+ * (empty content, no attachments, metadata or reactions) so that seqs and replies keep their place.
  * Deleting a deleted message is a no-op.
  */
 export async function deleteMessage(ctx: Context, actor: Actor, messageId: string): Promise<MessageDeleted> {
@@ -233,7 +233,7 @@ export async function deleteMessage(ctx: Context, actor: Actor, messageId: strin
     const now = new Date();
     await tx
       .update(messages)
-      .set({ content: "", attachments: [], deletedAt: now, updatedAt: now })
+      .set({ content: "", attachments: [], metadata: {}, deletedAt: now, updatedAt: now })
       .where(eq(messages.id, messageId));
     await tx.delete(reactions).where(eq(reactions.messageId, messageId));
     const deleted = { messageId, conversationId: message.conversationId, deletedAt: now.toISOString() };

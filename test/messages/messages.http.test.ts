@@ -234,7 +234,13 @@ describe("deleting", () => {
   test("the sender deletes: 204, and the message stays as a tombstone in its place", async () => {
     const id = await team();
     const before = await send("mem", id, { content: "before" });
-    const doomed = await send("mem", id, { content: "secret", attachments: [{ url: "https://cdn.example.com/s.png" }], replyTo: before.id });
+    const doomed = await send("mem", id, {
+      content: "secret",
+      attachments: [{ url: "https://cdn.example.com/s.png" }],
+      replyTo: before.id,
+      clientMessageId: "doomed-1",
+      metadata: { mentions: ["mia"], preview: { url: "https://example.com/secret" } },
+    });
     await as("mia").post(`/api/messages/${doomed.id}/reactions`, { emoji: "👍" });
     const after = await send("mem", id, { content: "after" });
 
@@ -244,6 +250,9 @@ describe("deleting", () => {
 
     const tombstone = (await as("mia").get(`/api/messages/${doomed.id}`)).body;
     expect(tombstone).toMatchObject({ id: doomed.id, seq: 2, senderId: "mem", content: "", attachments: [], reactions: [], isDeleted: true, replyTo: before.id });
+    // Metadata often holds mentions and link previews: it goes with the content. The client id stays for retries.
+    expect(tombstone.metadata).toEqual({});
+    expect(tombstone.clientMessageId).toBe("doomed-1");
     expect(tombstone.deletedAt).toMatch(ISO_MS);
     expect(tombstone.updatedAt).toBe(tombstone.deletedAt);
     expect((await history(id)).map((m: { id: string; isDeleted: boolean }) => [m.id, m.isDeleted])).toEqual([
