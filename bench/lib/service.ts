@@ -77,7 +77,9 @@ export async function startChatService(env: Record<string, string> = {}): Promis
   const db = await createDatabase();
   const port = await freePort();
   const prefix = `bench${Date.now().toString(36)}:`;
-  const proc = Bun.spawn(["bun", "src/main.ts"], {
+  // BENCH_SERVICE_ARGS: extra Bun flags for the service, e.g. "--cpu-prof-md --cpu-prof-dir=/tmp/prof".
+  const bunArgs = (process.env.BENCH_SERVICE_ARGS ?? "").split(" ").filter(Boolean);
+  const proc = Bun.spawn(["bun", ...bunArgs, "src/main.ts"], {
     cwd: ROOT,
     env: {
       ...process.env,

@@ -1,40 +1,44 @@
-import { and, asc, inArray, sql } from "drizzle-orm";
+import { and, eq, sql } from "drizzle-orm";
 import type { Actor } from "../core/auth";
 import type { Context } from "../core/context";
-import type { Transaction } from "../core/db/client";
-import { isUniqueViolation } from "../core/db/errors";
-import { conversations, type MessageRow, messages, participants } from "../core/db/schema";
-import { withTransaction } from "../core/db/transaction";
-import { invalid, notFound } from "../core/errors";
-import { recordEvents } from "../webhooks/outbox";
+import { queryRows } from "../core/db/client";
+import { type MessageRow, messages } from "../core/db/schema";
+import { AppError, invalid, notFound } from "../core/errors";
+import { requireMembership } from "../conversations/membership";
+import { newEventId } from "../webhooks/outbox";
 import type { Message, SendMessage } from "./model";
 import { toMessage } from "./service";
 
 export type QueuedSend = { actor: Actor; conversationId: string; input: SendMessage };
-export type SendResult = { row: MessageRow; created: boolean };
+export type SendResult = { message: Message; created: true } | { row: MessageRow; created: false };
 
 type Pending = QueuedSend & { resolve(result: SendResult): void; reject(error: unknown): void };
 
-/** Sends committed together at most; bounds the statement size and the wait of the last one. */
+/** Sends written by one statement at most: bounds its size and the wait of the last one. */
 const MAX_BATCH = 256;
+/** Statements in flight per instance; each takes conversations no other one in flight has. */
+const MAX_IN_FLIGHT = 2;
+/** Sends waiting beyond this are refused at once rather than queued behind a stalled database. */
+const MAX_WAITING = 20_000;
 
 /**
- * Group commit for message sends. One batch is in flight at a time; sends that arrive meanwhile
- * wait and go together in the next transaction. An idle service therefore commits each send at
- * once, on its own, while a busy one pays one commit for many messages instead of one each.
- *
- * A batch is one transaction: the conversations it touches are locked in id order (so batches
- * on several instances cannot deadlock), seqs are handed out from each conversation's counter in
- * arrival order, and the rows, the counters and the outbox events commit together. Seqs stay
- * gapless: a send that cannot go through (not a participant, bad replyTo) never takes one.
+ * Group commit for message sends. Sends that arrive while statements are in flight wait and are
+ * written together by the next one, so a busy instance pays one commit for many messages while an
+ * idle one writes each send at once. A conversation is in at most one statement at a time, which
+ * keeps each socket's sends in the order it emitted them and spares statements of one instance
+ * from waiting on each other's locks.
  */
 export class SendQueue {
   private waiting: Pending[] = [];
-  private busy = false;
+  private inFlight = new Set<string>();
+  private statements = 0;
 
   constructor(private readonly ctx: Context) {}
 
   send(item: QueuedSend): Promise<SendResult> {
+    if (this.waiting.length >= MAX_WAITING) {
+      return Promise.reject(new AppError("UNAVAILABLE", "Too many messages waiting to be stored; retry shortly"));
+    }
     return new Promise((resolve, reject) => {
       this.waiting.push({ ...item, resolve, reject });
       this.pump();
@@ -42,142 +46,200 @@ export class SendQueue {
   }
 
   private pump(): void {
-    if (this.busy || this.waiting.length === 0) return;
-    this.busy = true;
-    const batch = this.waiting.splice(0, MAX_BATCH);
-    this.run(batch).finally(() => {
-      this.busy = false;
-      this.pump();
-    });
+    while (this.statements < MAX_IN_FLIGHT && this.waiting.length) {
+      const batch = this.take();
+      if (batch.length === 0) return;
+      this.statements++;
+      const conversations = new Set(batch.map((b) => b.conversationId));
+      for (const id of conversations) this.inFlight.add(id);
+      this.ctx.drain?.track(
+        this.run(batch).finally(() => {
+          this.statements--;
+          for (const id of conversations) this.inFlight.delete(id);
+          this.pump();
+        }),
+      );
+    }
+  }
+
+  /** The oldest waiting sends whose conversations are not in flight, in arrival order. */
+  private take(): Pending[] {
+    const batch: Pending[] = [];
+    const rest: Pending[] = [];
+    const skipped = new Set<string>();
+    for (const item of this.waiting) {
+      // Once one send of a conversation waits, later ones of it wait too: order is kept.
+      if (batch.length < MAX_BATCH && !this.inFlight.has(item.conversationId) && !skipped.has(item.conversationId)) batch.push(item);
+      else {
+        skipped.add(item.conversationId);
+        rest.push(item);
+      }
+    }
+    this.waiting = rest;
+    return batch;
   }
 
   private async run(batch: Pending[]): Promise<void> {
+    let outcomes: (SendResult | undefined)[];
     try {
-      const outcomes = await commitBatch(this.ctx, batch);
-      batch.forEach((item, i) => {
-        const outcome = outcomes[i]!;
-        if (outcome instanceof Error) item.reject(outcome);
-        else item.resolve(outcome);
-      });
+      outcomes = await writeBatch(this.ctx, batch);
     } catch (error) {
-      if (batch.length === 1) return batch[0]!.reject(error);
-      // One send broke the whole transaction (a retry racing on another instance, say): each
-      // goes again alone, so only the one at fault fails.
-      for (const item of batch) await this.run([item]);
+      // Only errors that rolled the statement back for something one send did (a constraint, a
+      // deadlock) are worth retrying alone; anything else (the database is gone, or the commit's
+      // answer was lost) fails every send, whose client may retry with its clientMessageId.
+      if (batch.length > 1 && rolledBackByData(error)) {
+        for (const item of batch) await this.run([item]);
+        return;
+      }
+      for (const item of batch) item.reject(error);
+      return;
     }
+    const created = outcomes.filter((o): o is Extract<SendResult, { created: true }> => o?.created === true).map((o) => o.message);
+    for (const message of created) {
+      try {
+        this.ctx.fanout.toConversation(message.conversationId, "message:new", message);
+      } catch (error) {
+        this.ctx.log.error("message fan-out failed", { error });
+      }
+    }
+    await Promise.all(
+      batch.map(async (item, i) => {
+        try {
+          item.resolve(outcomes[i] ?? (await explainRefusal(this.ctx, item)));
+        } catch (error) {
+          item.reject(error);
+        }
+      }),
+    );
   }
 }
 
-const clientKey = (conversationId: string, senderId: string, clientMessageId: string) => `${conversationId} ${senderId} ${clientMessageId}`;
-
-async function commitBatch(ctx: Context, batch: Pending[]): Promise<(SendResult | Error)[]> {
-  try {
-    return await withTransaction(ctx, (tx, after) => writeBatch(ctx, tx, batch, after));
-  } catch (error) {
-    // Two retries of one send raced across batches: the loser's batch runs again and now finds
-    // the winner's row, which it returns as stored.
-    if (isUniqueViolation(error, "messages_client_id_key")) return withTransaction(ctx, (tx, after) => writeBatch(ctx, tx, batch, after));
-    throw error;
+/** SQLSTATE classes 23 (integrity) and 40 (transaction rollback): the statement wrote nothing. */
+function rolledBackByData(error: unknown): boolean {
+  for (let e = error as { code?: unknown; cause?: unknown } | undefined; e; e = e.cause as typeof e) {
+    if (typeof e.code === "string" && /^(23|40)/.test(e.code)) return true;
   }
+  return false;
 }
 
-async function writeBatch(ctx: Context, tx: Transaction, batch: Pending[], after: (effect: () => void) => void): Promise<(SendResult | Error)[]> {
-  const conversationIds = [...new Set(batch.map((b) => b.conversationId))].sort();
-  const senderIds = [...new Set(batch.map((b) => b.actor.userId))];
-
-  const locked = await tx
-    .select({ id: conversations.id, lastSeq: conversations.lastSeq, now: sql<string>`clock_timestamp()` })
-    .from(conversations)
-    .where(inArray(conversations.id, conversationIds))
-    .orderBy(asc(conversations.id))
-    .for("update");
-  const members = await tx
-    .select({ conversationId: participants.conversationId, userId: participants.userId })
-    .from(participants)
-    .where(and(inArray(participants.conversationId, conversationIds), inArray(participants.userId, senderIds)));
-  const isMember = new Set(members.map((m) => `${m.conversationId} ${m.userId}`));
-
-  const replyIds = [...new Set(batch.flatMap((b) => (b.input.replyTo ? [b.input.replyTo] : [])))];
-  const replyTargets = replyIds.length
-    ? new Map((await tx.select({ id: messages.id, conversationId: messages.conversationId }).from(messages).where(inArray(messages.id, replyIds))).map((r) => [r.id, r.conversationId]))
-    : new Map<string, string>();
-
-  const clientIds = [...new Set(batch.flatMap((b) => (b.input.clientMessageId ? [b.input.clientMessageId] : [])))];
-  const stored = new Map<string, MessageRow>();
-  if (clientIds.length) {
-    const rows = await tx
-      .select()
-      .from(messages)
-      .where(and(inArray(messages.conversationId, conversationIds), inArray(messages.clientMessageId, clientIds)));
-    for (const row of rows) stored.set(clientKey(row.conversationId, row.senderId, row.clientMessageId!), row);
-  }
-
-  const counters = new Map(locked.map((c) => [c.id, { seq: c.lastSeq, at: new Date(c.now), lastId: "" }]));
-  const outcomes: (SendResult | Error | { pendingKey: string })[] = [];
-  const inserts: (typeof messages.$inferInsert)[] = [];
-  const insertedAt = new Map<string, number>(); // client key → index in `inserts`
-  for (const { actor, conversationId, input } of batch) {
-    const counter = counters.get(conversationId);
-    if (!counter || !isMember.has(`${conversationId} ${actor.userId}`)) {
-      outcomes.push(notFound("Conversation"));
-      continue;
-    }
-    if (input.replyTo && replyTargets.get(input.replyTo) !== conversationId) {
-      outcomes.push(invalid("replyTo must be a message of this conversation", [{ path: "/replyTo", message: "unknown message" }]));
-      continue;
-    }
-    const key = input.clientMessageId ? clientKey(conversationId, actor.userId, input.clientMessageId) : undefined;
-    const existing = key && stored.get(key);
-    if (existing) {
-      outcomes.push({ row: existing, created: false });
-      continue;
-    }
-    if (key && insertedAt.has(key)) {
-      // The same retry twice in one batch: the second gets what the first stores.
-      outcomes.push({ pendingKey: key });
-      continue;
-    }
-    const id = Bun.randomUUIDv7();
-    counter.seq += 1;
-    counter.lastId = id;
-    if (key) insertedAt.set(key, inserts.length);
-    outcomes.push({ pendingKey: `#${inserts.length}` });
-    inserts.push({
-      id,
+/**
+ * One statement writes the batch: it keeps the sends whose sender is a participant (and whose
+ * replyTo and clientMessageId allow it), locks their conversations in id order, bumps each
+ * conversation's counter by its number of sends, numbers them in arrival order, inserts them and
+ * their outbox events. It commits or fails as a whole, so seqs stay gapless. Returns each send's
+ * outcome, or undefined for a send the statement left out.
+ */
+async function writeBatch(ctx: Context, batch: Pending[]): Promise<(SendResult | undefined)[]> {
+  const webhooks = Boolean(ctx.config.WEBHOOK_URL);
+  const timestamp = new Date().toISOString();
+  const firstOfKey = new Map<string, number>();
+  const rows: Record<string, unknown>[] = [];
+  const templates: Message[] = [];
+  batch.forEach(({ actor, conversationId, input }, i) => {
+    const key = input.clientMessageId && `${conversationId} ${actor.userId} ${input.clientMessageId}`;
+    // The same retry twice in one batch: the second is answered with what the first stored.
+    if (key && firstOfKey.has(key)) return;
+    if (key) firstOfKey.set(key, i);
+    const template = toMessage({
+      id: Bun.randomUUIDv7(),
       conversationId,
-      seq: counter.seq,
+      seq: 0,
       senderId: actor.userId,
       content: input.content ?? "",
       attachments: input.attachments ?? [],
       replyTo: input.replyTo ?? null,
       clientMessageId: input.clientMessageId ?? null,
       metadata: input.metadata ?? {},
-      createdAt: counter.at,
-      updatedAt: counter.at,
+      createdAt: new Date(0),
+      updatedAt: new Date(0),
+      editedAt: null,
+      deletedAt: null,
     });
-  }
-  if (inserts.length === 0) return outcomes as (SendResult | Error)[];
+    templates[i] = template;
+    rows.push({
+      i,
+      id: template.id,
+      c: conversationId,
+      s: actor.userId,
+      t: template.content,
+      a: template.attachments,
+      r: template.replyTo,
+      k: template.clientMessageId,
+      m: template.metadata,
+      e: webhooks ? newEventId() : null,
+      tpl: webhooks ? template : null,
+    });
+  });
 
-  const returned = new Map((await tx.insert(messages).values(inserts).returning()).map((row) => [row.id, row]));
-  // In arrival order, which within a conversation is seq order.
-  const rows = inserts.map((i) => returned.get(i.id!)!);
-  const changed = [...counters].filter(([, c]) => c.lastId);
-  await tx.execute(sql`
-    update ${conversations} as c
-    set last_seq = v.seq, last_message_id = v.message_id::uuid, last_message_at = v.at::timestamptz, last_activity_at = v.at::timestamptz
-    from (values ${sql.join(
-      changed.map(([id, c]) => sql`(${id}::uuid, ${c.seq}::int, ${c.lastId}, ${c.at.toISOString()})`),
-      sql`, `,
-    )}) as v(id, seq, message_id, at)
-    where c.id = v.id`);
-  const created: Message[] = rows.map((row) => toMessage(row));
-  await recordEvents(ctx, tx, created.map((data) => ({ type: "message.created" as const, data })));
-  after(() => {
-    for (const message of created) ctx.fanout.toConversation(message.conversationId, "message:new", message);
-  });
-  return outcomes.map((o) => {
-    if (o instanceof Error || !("pendingKey" in o)) return o;
-    const index = o.pendingKey.startsWith("#") ? Number(o.pendingKey.slice(1)) : insertedAt.get(o.pendingKey)!;
-    return { row: rows[index]!, created: o.pendingKey.startsWith("#") };
-  });
+  const written = await queryRows<{ i: number; seq: number; at: string }>(
+    ctx.db,
+    sql`
+    with input as (
+      select * from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb)
+        as t(i int, id uuid, c uuid, s text, t text, a jsonb, r uuid, k text, m jsonb, e text, tpl jsonb)
+    ),
+    ok as (
+      select input.* from input
+      where exists (select 1 from participants p where p.conversation_id = input.c and p.user_id = input.s)
+        and (input.r is null or exists (select 1 from messages x where x.id = input.r and x.conversation_id = input.c))
+        and (input.k is null or not exists (
+          select 1 from messages x where x.conversation_id = input.c and x.sender_id = input.s and x.client_message_id = input.k))
+    ),
+    locked as (
+      select v.id from conversations v where v.id in (select c from ok) order by v.id for update
+    ),
+    counts as (
+      select ok.c, count(*)::int as n, (array_agg(ok.id order by ok.i desc))[1] as last_id
+      from ok join locked on locked.id = ok.c group by ok.c
+    ),
+    bumped as (
+      update conversations v
+      set last_seq = v.last_seq + counts.n, last_message_id = counts.last_id,
+          last_message_at = clock_timestamp(), last_activity_at = clock_timestamp()
+      from counts where v.id = counts.c
+      returning v.id, v.last_seq - counts.n as base, v.last_message_at as at
+    ),
+    numbered as (
+      select ok.*, (b.base + row_number() over (partition by ok.c order by ok.i))::int as seq, b.at,
+        to_char(b.at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as iso
+      from ok join bumped b on b.id = ok.c
+    ),
+    inserted as (
+      insert into messages (id, conversation_id, seq, sender_id, content, attachments, reply_to, client_message_id, metadata, created_at, updated_at)
+      select id, c, seq, s, t, a, r, k, m, at, at from numbered
+      returning id
+    ),
+    outbox as (
+      insert into webhook_events (id, type, payload)
+      select e, 'message.created', jsonb_build_object('id', e, 'type', 'message.created', 'timestamp', ${timestamp}::text,
+        'data', jsonb_set(jsonb_set(jsonb_set(tpl, '{seq}', to_jsonb(seq)), '{createdAt}', to_jsonb(iso)), '{updatedAt}', to_jsonb(iso)))
+      from numbered where e is not null
+    )
+    select i, seq, iso as at from numbered`,
+  );
+
+  const outcomes: (SendResult | undefined)[] = new Array(batch.length);
+  for (const { i, seq, at } of written) {
+    outcomes[i] = { created: true, message: { ...templates[i]!, seq: Number(seq), createdAt: at, updatedAt: at } };
+  }
+  if (written.length) ctx.metrics?.count("messages_sent_total", undefined, written.length);
+  return outcomes;
+}
+
+/**
+ * Why the statement left a send out, in the order a single send is judged: not a participant
+ * (404), a retry of a stored message (200 with it), or a replyTo outside the conversation (400).
+ */
+async function explainRefusal(ctx: Context, { actor, conversationId, input }: QueuedSend): Promise<SendResult> {
+  await requireMembership(ctx.db, conversationId, actor.userId);
+  if (input.clientMessageId) {
+    const [row] = await ctx.db
+      .select()
+      .from(messages)
+      .where(and(eq(messages.conversationId, conversationId), eq(messages.senderId, actor.userId), eq(messages.clientMessageId, input.clientMessageId)));
+    if (row) return { row, created: false };
+  }
+  if (input.replyTo) throw invalid("replyTo must be a message of this conversation", [{ path: "/replyTo", message: "unknown message" }]);
+  // Nothing explains it: the conversation changed between the statement and now. Say so plainly.
+  throw notFound("Conversation");
 }

@@ -107,12 +107,9 @@ export async function sendMessage(
   checkStorable(attachments, "/attachments");
   checkStorable(input.clientMessageId, "/clientMessageId");
   checkMetadata(input.metadata);
-  const { row, created } = await sendQueueOf(ctx).send({ actor, conversationId, input });
-  if (created) {
-    ctx.metrics?.count("messages_sent_total");
-    return { message: toMessage(row), created };
-  }
-  return { message: (await withReactions(ctx.db, [row]))[0]!, created };
+  const result = await sendQueueOf(ctx).send({ actor, conversationId, input });
+  if (result.created) return { message: result.message, created: true };
+  return { message: (await withReactions(ctx.db, [result.row]))[0]!, created: false };
 }
 
 const queues = new WeakMap<Context, SendQueue>();
