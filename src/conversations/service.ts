@@ -4,6 +4,7 @@ import type { Context } from "../core/context";
 import type { Executor, Transaction } from "../core/db/client";
 import { isUniqueViolation } from "../core/db/errors";
 import { type ConversationRow, conversations, messages, type ParticipantRow, participants, users } from "../core/db/schema";
+import { usersInLockOrder } from "../core/db/lock-order";
 import { type AfterCommit, withTransaction } from "../core/db/transaction";
 import { AppError, conflict, forbidden, invalid, notFound } from "../core/errors";
 import { checkMetadata, checkStorable, iso, type List, listOf } from "../core/schemas";
@@ -68,6 +69,7 @@ async function missingUsers(tx: Transaction, userIds: string[]): Promise<string[
     .select({ id: users.externalId })
     .from(users)
     .where(and(inArray(users.externalId, userIds), isNull(users.deletedAt)))
+    .orderBy(usersInLockOrder)
     .for("share");
   const known = new Set(found.map((u) => u.id));
   return userIds.filter((id) => !known.has(id));
@@ -354,6 +356,8 @@ export async function removeUserEverywhere(ctx: Context, tx: Transaction, after:
     .from(participants)
     .innerJoin(conversations, eq(conversations.id, participants.conversationId))
     .where(eq(participants.userId, userId))
+    // In id order, as message sends lock them: two orders could deadlock.
+    .orderBy(asc(conversations.id))
     .for("update", { of: conversations });
   for (const { conversationId, role, type } of memberships) {
     await detach(ctx, tx, after, conversationId, userId, userId);

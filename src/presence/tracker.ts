@@ -1,6 +1,7 @@
 import { inArray } from "drizzle-orm";
 import type { Context } from "../core/context";
 import { participants, users } from "../core/db/schema";
+import { usersInLockOrder } from "../core/db/lock-order";
 import { withTransaction } from "../core/db/transaction";
 import type { ChatServer } from "../core/realtime/handlers";
 import type { Connection, PresenceChange } from "../core/store/types";
@@ -96,6 +97,9 @@ async function announce(ctx: Context, transitions: Transition[]): Promise<void> 
     .from(participants)
     .where(inArray(participants.userId, userIds));
   await withTransaction(ctx, async (tx, after) => {
+    // Locked first, in the one order users are locked in: an update takes rows in whatever
+    // order it finds them.
+    await tx.select({ id: users.externalId }).from(users).where(inArray(users.externalId, userIds)).orderBy(usersInLockOrder).for("update");
     await tx.update(users).set({ lastSeenAt: now }).where(inArray(users.externalId, userIds));
     await recordEvents(
       ctx,

@@ -1,6 +1,7 @@
 import { and, eq, inArray, isNull, sql } from "drizzle-orm";
 import type { Context } from "../core/context";
 import { type UserRow, users } from "../core/db/schema";
+import { byExternalId, usersInLockOrder } from "../core/db/lock-order";
 import { withTransaction } from "../core/db/transaction";
 import { AppError, invalid, notFound } from "../core/errors";
 import { checkMetadata, checkStorable } from "../core/schemas";
@@ -37,11 +38,13 @@ export async function syncUsers(ctx: Context, inputs: UserSync[]): Promise<{ dat
 
   return ctx.db.transaction(async (tx) => {
     const ids = inputs.map((u) => u.externalUserId);
+    // Existing rows here, new ones by the upsert: both in the one order users are locked in.
     const existing = new Map(
-      (await tx.select().from(users).where(inArray(users.externalId, ids)).for("update")).map((row) => [row.externalId, row]),
+      (await tx.select().from(users).where(inArray(users.externalId, ids)).orderBy(usersInLockOrder).for("update")).map((row) => [row.externalId, row]),
     );
     const now = new Date();
-    const values = inputs.map((input) => {
+    const inOrder = [...inputs].sort((a, b) => byExternalId(a.externalUserId, b.externalUserId));
+    const values = inOrder.map((input) => {
       const before = existing.get(input.externalUserId);
       return {
         externalId: input.externalUserId,

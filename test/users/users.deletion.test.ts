@@ -1,5 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import postgres from "postgres";
 import { mintToken, startService, type TestService } from "../helpers/service";
+import { eventually } from "../helpers/sockets";
+import { sharedDatabase } from "../webhooks/postgres";
 
 /** DELETE /api/users/:id: the user is gone for the API, their messages are not. */
 let svc: TestService;
@@ -127,4 +130,54 @@ describe("deleting a user", () => {
     expect(asUser.status).toBe(401);
     expect((await svc.internal("GET", "/api/users/safe")).status).toBe(200);
   });
+});
+
+describe("locking", () => {
+  /**
+   * Message sends lock the conversations of a batch in id order. A deletion taking them in
+   * another order could deadlock with them (and one side would fail after Postgres' deadlock
+   * timeout). Seen from a second connection: while the deletion waits for the conversation with
+   * the higher id, it already holds the lower one. Needs a real Postgres server in both modes.
+   */
+  test("a deletion locks the user's conversations in id order, like message sends", async () => {
+    const db = await sharedDatabase();
+    const pg = await startService({ DATABASE_URL: db.url });
+    const holder = postgres(db.url, { max: 1, onnotice: () => {} });
+    try {
+      await pg.syncUsers("lk-ann", "lk-bob", "lk-cat");
+      const ann = await pg.as("lk-ann");
+      // Ids are time-ordered: `low` is older. Bob joins `high` first and `low` afterwards, and
+      // a message to `low` writes its row anew after `high`'s: every order Postgres could find
+      // the rows in, other than by id, puts `high` first.
+      const low = (await ann.post("/api/conversations", { type: "group", participantIds: ["lk-cat"] })).body.id as string;
+      const high = (await ann.post("/api/conversations", { type: "group", participantIds: ["lk-bob"] })).body.id as string;
+      expect((await ann.post(`/api/conversations/${low}/participants`, { userIds: ["lk-bob"] })).status).toBe(200);
+      expect((await ann.post(`/api/conversations/${low}/messages`, { content: "moves the row" })).status).toBe(201);
+      expect(low < high).toBe(true);
+
+      const held = holder.reserve();
+      const conn = await held;
+      await conn`begin`;
+      await conn`select id from conversations where id = ${high} for update`;
+      const deletion = pg.internal("DELETE", "/api/users/lk-bob");
+      await eventually(
+        async () => (await db.sql`select 1 from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`).length > 0,
+        10_000,
+        "the deletion waiting for the held conversation",
+      );
+      const lowFree = await db.sql`select id from conversations where id = ${low} for update nowait`.then(
+        () => true,
+        (error: { code?: string }) => (error.code === "55P03" ? false : Promise.reject(error)),
+      );
+      expect(lowFree).toBe(false);
+      await conn`rollback`;
+      conn.release();
+      expect((await deletion).status).toBe(204);
+    } finally {
+      // Ends the holding transaction too, if an assertion failed while it was open.
+      await holder.end({ timeout: 1 });
+      await pg.stop();
+      await db.drop();
+    }
+  }, 60_000);
 });
