@@ -88,6 +88,7 @@ export async function startApp(config: Config, log: Logger = createLogger(config
   attachSocketHandlers(
     ctx,
     realtime.io,
+    realtime.publisher,
     [registerMessageHandlers, registerReactionHandlers, registerReceiptHandlers, registerConversationHandlers, registerPresenceHandlers],
     (userId) => conversationIdsOf(ctx, userId),
   );
@@ -98,10 +99,15 @@ export async function startApp(config: Config, log: Logger = createLogger(config
   // Long-polling requests are held up to pingInterval (25 s): idle timeouts must outlast them.
   // Bun answers bodies over its limit with a bare 413 before any of our code runs, so its limit
   // sits above MAX_BODY_BYTES: up to there REST answers in the contract's format (src/core/http.ts).
-  const serveOptions = { hostname: config.HOST, maxRequestBodySize: config.MAX_BODY_BYTES * 4, idleTimeout: 60, websocket: engineHandlers.websocket };
+  // A client that stops reading is disconnected once 4 MiB wait for it (it resyncs by seq when it
+  // reconnects), rather than buffering for it without bound.
+  const websocket = { ...engineHandlers.websocket, backpressureLimit: 4 * 1024 * 1024, closeOnBackpressureLimit: true };
+  const serveOptions = { hostname: config.HOST, maxRequestBodySize: config.MAX_BODY_BYTES * 4, idleTimeout: 60, websocket };
   http.listen({ ...serveOptions, port: config.PORT });
   // 0 asks for a free port, for each of the two: only two equal fixed ports mean one server.
   const wsServer = config.WS_PORT === 0 || config.WS_PORT !== config.PORT ? Bun.serve({ ...serveOptions, port: config.WS_PORT, fetch: engineHandlers.fetch }) : undefined;
+  realtime.publisher.attach(http.server!);
+  if (wsServer) realtime.publisher.attach(wsServer);
   const ports = { http: http.server!.port!, ws: wsServer?.port ?? null };
   log.info("listening", { port: ports.http, wsPort: ports.ws, database: storage.driver, store: store.kind, instanceId, startupMs: Math.round(performance.now() - startedAt) });
 

@@ -53,6 +53,8 @@ export interface ServerToClientEvents
 export interface InterServerEvents {
   "room:move": (move: { userIds: string[]; conversationId: string; join: boolean }) => void;
   "user:disconnect": (userId: string) => void;
+  /** A conversation-room event, encoded once by the instance that emitted it (see RoomPublisher). */
+  "room:publish": (room: string, encoded: { frame: string; packet: string }) => void;
 }
 
 export type SocketData = {

@@ -3,7 +3,8 @@ import type { ServerToClientEvents } from "./events";
 export type ServerEvent = keyof ServerToClientEvents;
 export type ServerPayload<E extends ServerEvent> = Parameters<ServerToClientEvents[E]>[0];
 
-export const conversationRoom = (conversationId: string) => `conv:${conversationId}`;
+export const CONVERSATION_ROOM_PREFIX = "conv:";
+export const conversationRoom = (conversationId: string) => `${CONVERSATION_ROOM_PREFIX}${conversationId}`;
 export const userRoom = (userId: string) => `user:${userId}`;
 
 /**

@@ -10,11 +10,12 @@ import { AppError, toErrorBody } from "../errors";
 import type { Fanout } from "./fanout";
 import { conversationRoom, userRoom } from "./fanout";
 import { type ChatServer, type ChatSocket, onEvent, refuseUnknownEvents } from "./handlers";
+import { RoomPublisher } from "./publisher";
 
 /** Adds one feature's event handlers to a freshly authenticated socket. */
 export type SocketFeature = (ctx: Context, socket: ChatSocket) => void;
 
-export type Realtime = { io: ChatServer; engine: Engine; fanout: Fanout; close(): Promise<void> };
+export type Realtime = { io: ChatServer; engine: Engine; fanout: Fanout; publisher: RoomPublisher; close(): Promise<void> };
 
 /**
  * The Socket.IO server on the Bun engine. With Redis, the adapter carries broadcasts and room
@@ -33,7 +34,11 @@ export function createRealtime(config: Config, redis: { pub: Redis; sub: Redis }
     adapter: redis ? createAdapter(redis.pub, redis.sub, { key: `${config.REDIS_PREFIX}socket.io` }) : undefined,
   });
   io.bind(engine);
+  const publisher = new RoomPublisher(io);
   if (redis) {
+    io.on("room:publish", (room, encoded) => {
+      if (typeof room === "string" && typeof encoded?.frame === "string" && typeof encoded.packet === "string") publisher.publish(room, encoded);
+    });
     // Runs inside the adapter's message handling, where a throw would go unhandled.
     io.on("room:move", (move) => {
       if (Array.isArray(move?.userIds) && typeof move.conversationId === "string") moveSockets(io, move.userIds, move.conversationId, move.join === true);
@@ -45,7 +50,8 @@ export function createRealtime(config: Config, redis: { pub: Redis; sub: Redis }
   return {
     io,
     engine,
-    fanout: socketFanout(io, Boolean(redis)),
+    fanout: socketFanout(io, Boolean(redis), publisher),
+    publisher,
     // Closes this instance's sockets only (io.disconnectSockets would reach every instance), and
     // without a disconnect packet, so that clients reconnect, to another instance if need be.
     async close() {
@@ -69,7 +75,7 @@ function moveSockets(io: ChatServer, userIds: string[], conversationId: string, 
  * broadcasts and these messages leave through one Redis connection, so the others see them in
  * the order they were made.
  */
-function socketFanout(io: ChatServer, clustered: boolean): Fanout {
+function socketFanout(io: ChatServer, clustered: boolean, publisher: RoomPublisher): Fanout {
   const move = (userIds: string[], conversationId: string, join: boolean) => {
     if (userIds.length === 0) return;
     moveSockets(io, userIds, conversationId, join);
@@ -77,8 +83,15 @@ function socketFanout(io: ChatServer, clustered: boolean): Fanout {
   };
   return {
     toConversation(conversationId, event, payload, exceptUserId) {
-      const target = exceptUserId ? io.to(conversationRoom(conversationId)).except(userRoom(exceptUserId)) : io.to(conversationRoom(conversationId));
-      (target.emit as (e: string, p: unknown) => boolean)(event, payload);
+      const room = conversationRoom(conversationId);
+      if (exceptUserId) {
+        (io.to(room).except(userRoom(exceptUserId)).emit as (e: string, p: unknown) => boolean)(event, payload);
+        return;
+      }
+      // Encoded once, written natively here and, through Redis, by every other instance.
+      const encoded = publisher.encode(event, payload);
+      publisher.publish(room, encoded);
+      if (clustered) io.serverSideEmit("room:publish", room, encoded);
     },
     toUsers(userIds, event, payload) {
       if (userIds.length === 0) return;
@@ -105,7 +118,13 @@ const MAX_TIMER_MS = 2_147_483_647;
  * Authenticates every handshake (auth.token, or an Authorization header for non-browser clients),
  * then hands the socket to each feature, joins the user's rooms and announces `connected`.
  */
-export function attachSocketHandlers(ctx: Context, io: ChatServer, features: SocketFeature[], conversationIdsOf: (userId: string) => Promise<string[]>): void {
+export function attachSocketHandlers(
+  ctx: Context,
+  io: ChatServer,
+  publisher: RoomPublisher,
+  features: SocketFeature[],
+  conversationIdsOf: (userId: string) => Promise<string[]>,
+): void {
   io.use(async (socket, next) => {
     try {
       const auth = socket.handshake.auth as { token?: unknown } | undefined;
@@ -124,6 +143,7 @@ export function attachSocketHandlers(ctx: Context, io: ChatServer, features: Soc
   io.on("connection", (socket) => {
     const { actor } = socket.data;
     try {
+      publisher.track(socket);
       // Handlers first and synchronously, so that no event the client sends at once is missed.
       socket.join(userRoom(actor.userId));
       if (actor.tokenExpiresAt !== null) expireAt(socket, actor.tokenExpiresAt);
