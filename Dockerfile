@@ -5,6 +5,8 @@
 FROM oven/bun:1.4 AS build
 WORKDIR /src
 COPY package.json bun.lock ./
+# Fixes applied to dependencies at install (see each file for why).
+COPY patches ./patches
 RUN bun install --frozen-lockfile --production --ignore-scripts
 COPY tsconfig.json ./
 COPY drizzle ./drizzle
