@@ -15,6 +15,8 @@ export const ENV = {
   WS_PORT: { schema: int(3001, 0, 65535), help: "Socket.IO only (same server, second port); set equal to PORT to disable" },
   DATABASE_URL: { schema: optionalString(), help: "postgres:// URL; unset: embedded PGlite in DATA_DIR" },
   DATABASE_POOL_SIZE: { schema: int(10, 1, 200), help: "postgres.js connections per instance" },
+  DATABASE_STATEMENT_TIMEOUT_MS: { schema: int(30000, 0, 3600000), help: "Postgres statement_timeout of the pool's connections (a stuck query answers 503); 0: none" },
+  DATABASE_LOCK_TIMEOUT_MS: { schema: int(10000, 0, 3600000), help: "Postgres lock_timeout of the pool's connections (a request waiting on a stuck lock answers 503); 0: none" },
   DATA_DIR: { schema: T.String({ default: "./data" }), help: "embedded PGlite data directory (`memory://` keeps nothing)" },
   REDIS_URL: { schema: optionalString(), help: "redis:// URL; unset: in-process store, single instance only" },
   REDIS_PREFIX: { schema: T.String({ default: "chat:", pattern: "^[A-Za-z0-9:_.-]{1,64}$" }), help: "prefix of every Redis key and channel" },

@@ -45,14 +45,52 @@ export const conflict = (message: string, details?: unknown) => new AppError("CO
 export const invalid = (message: string, details?: unknown) => new AppError("VALIDATION_ERROR", message, details);
 
 const INTERNAL_BODY: ErrorBody = { code: "INTERNAL", message: "Internal error" };
+const UNAVAILABLE_BODY: ErrorBody = { code: "UNAVAILABLE", message: "A backing service is unavailable or overloaded; retry shortly" };
 
 /**
  * Turns anything thrown into the contract's error body. Unknown errors become INTERNAL with no
  * details, so that no stack trace or SQL text ever reaches a client; the caller logs the original.
+ * An outage of the database or Redis is UNAVAILABLE (503): the same request may succeed later.
  */
 export function toErrorBody(error: unknown): { status: number; body: ErrorBody; expected: boolean } {
   if (error instanceof AppError) return { status: error.status, body: error.toBody(), expected: true };
+  if (isOutage(error)) return { status: 503, body: UNAVAILABLE_BODY, expected: false };
   return { status: 500, body: INTERNAL_BODY, expected: false };
+}
+
+/**
+ * Postgres SQLSTATEs of a server that cannot serve now: connection exceptions (class 08), admin
+ * or crash shutdown, "cannot connect now" (starting up), too many connections, and the lock and
+ * statement timeouts that bound a wait on something stuck.
+ */
+const UNAVAILABLE_SQLSTATES = new Set(["57P01", "57P02", "57P03", "53300", "55P03", "57014"]);
+/** Connection failures as postgres.js and Node's sockets report them. */
+const UNAVAILABLE_CONNECTION_CODES = new Set([
+  "CONNECTION_CLOSED",
+  "CONNECTION_ENDED",
+  "CONNECTION_DESTROYED",
+  "CONNECT_TIMEOUT",
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "EPIPE",
+  "ETIMEDOUT",
+  "EHOSTUNREACH",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+]);
+/** ioredis: the connection is gone, or a command gave up waiting for it to come back. */
+const REDIS_GONE = /^(Connection is closed\.|Stream isn't writeable)/;
+
+/** True when `error`, or an error it wraps (drizzle wraps the driver's), is an outage of a backing service. */
+function isOutage(error: unknown): boolean {
+  let e = error as { code?: unknown; name?: unknown; message?: unknown; cause?: unknown } | undefined;
+  for (let hops = 0; e && typeof e === "object" && hops < 5; hops++, e = e.cause as typeof e) {
+    const code = typeof e.code === "string" ? e.code : "";
+    if (UNAVAILABLE_SQLSTATES.has(code) || code.startsWith("08") || UNAVAILABLE_CONNECTION_CODES.has(code)) return true;
+    if (e.name === "MaxRetriesPerRequestError") return true;
+    if (typeof e.message === "string" && REDIS_GONE.test(e.message)) return true;
+  }
+  return false;
 }
 
 export type FieldError = { path: string; message: string; index?: number };

@@ -1,6 +1,10 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { sql } from "drizzle-orm";
+import net from "node:net";
+import postgres from "postgres";
 import { type ApiClient, INTERNAL_SECRET, type Reply, startService, type TestService } from "../helpers/service";
+import { eventually } from "../helpers/sockets";
+import { type SharedDatabase, sharedDatabase } from "../webhooks/postgres";
 
 const MAX_BODY_BYTES = 2048;
 let svc: TestService;
@@ -218,4 +222,140 @@ describe("unexpected failures", () => {
       await broken.stop();
     }
   });
+});
+
+/**
+ * A TCP relay to `target` that can be cut (every connection through it dropped, new ones closed at
+ * once) and restored: a backing service goes away for one service under test only.
+ */
+async function tcpRelay(target: URL) {
+  const sockets = new Set<net.Socket>();
+  let cut = false;
+  const track = (socket: net.Socket) => {
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+    socket.on("error", () => {});
+  };
+  const server = net.createServer((client) => {
+    track(client);
+    if (cut) return void client.destroy();
+    const upstream = net.connect(Number(target.port), target.hostname);
+    track(upstream);
+    client.pipe(upstream).pipe(client);
+    client.on("close", () => upstream.destroy());
+    upstream.on("close", () => client.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const url = new URL(target);
+  url.hostname = "127.0.0.1";
+  url.port = String((server.address() as net.AddressInfo).port);
+  return {
+    url: url.toString(),
+    cut() {
+      cut = true;
+      for (const socket of sockets) socket.destroy();
+    },
+    restore() {
+      cut = false;
+    },
+    close() {
+      server.close();
+      for (const socket of sockets) socket.destroy();
+    },
+  };
+}
+
+describe("outages of the database and Redis", () => {
+  /**
+   * A service on its own database of a real Postgres server (in both modes: an embedded database
+   * has no connections to lose), and a second connection that holds a conversation's lock, so
+   * that the service's next request on it waits in the database.
+   */
+  async function stuckBehindALock(env: Record<string, string> = {}) {
+    const db = await sharedDatabase();
+    const svc = await startService({ DATABASE_URL: db.url, ...env });
+    const holder = postgres(db.url, { max: 1, onnotice: () => {} });
+    await svc.syncUsers("ann", "bob");
+    const ann = await svc.as("ann");
+    const { id } = (await ann.post("/api/conversations", { type: "group", participantIds: ["bob"] })).body;
+    const conn = await holder.reserve();
+    await conn`begin`;
+    await conn`select id from conversations where id = ${id} for update`;
+    return {
+      db,
+      /** Changing a role locks the conversation first. */
+      promote: () => ann.patch(`/api/conversations/${id}/participants/bob`, { role: "admin" }),
+      release: async () => {
+        await conn`rollback`;
+        conn.release();
+      },
+      async stop() {
+        await holder.end({ timeout: 1 });
+        await svc.stop();
+        await db.drop();
+      },
+    };
+  }
+
+  const waitingBackends = (db: SharedDatabase) =>
+    db.sql<{ pid: number }[]>`select pid from pg_stat_activity where datname = current_database() and application_name = 'chat-service' and wait_event_type = 'Lock'`;
+
+  for (const [what, env] of [
+    ["lock_timeout", { DATABASE_LOCK_TIMEOUT_MS: "300" }],
+    ["statement_timeout", { DATABASE_LOCK_TIMEOUT_MS: "0", DATABASE_STATEMENT_TIMEOUT_MS: "300" }],
+  ] as const) {
+    test(`a request stuck behind a lock ends at ${what}: 503 UNAVAILABLE, and works once the lock is gone`, async () => {
+      const scene = await stuckBehindALock(env);
+      try {
+        const res = await scene.promote();
+        expectErrorShape(res, 503, "UNAVAILABLE");
+        expect(res.body.error.details).toBeUndefined();
+        await scene.release();
+        expect((await scene.promote()).status).toBe(200);
+      } finally {
+        await scene.stop();
+      }
+    }, 60_000);
+  }
+
+  test("a connection terminated by the server (administrator command) is 503 UNAVAILABLE; the pool reconnects", async () => {
+    const scene = await stuckBehindALock();
+    try {
+      const pending = scene.promote();
+      await eventually(async () => (await waitingBackends(scene.db)).length > 0, 10_000, "the request waiting on the lock");
+      // Every connection of the service, the waiting one included; the holder's is not its.
+      await scene.db.sql`select pg_terminate_backend(pid) from pg_stat_activity where datname = current_database() and application_name = 'chat-service'`;
+      const res = await pending;
+      expectErrorShape(res, 503, "UNAVAILABLE");
+      await scene.release();
+      expect((await scene.promote()).status).toBe(200);
+    } finally {
+      await scene.stop();
+    }
+  }, 60_000);
+
+  test("Redis out of reach is 503 UNAVAILABLE where a request needs it, until it is back", async () => {
+    // Cut between this service and a real Redis server (in both modes), the others unaffected.
+    const relay = await tcpRelay(new URL(process.env.REDIS_URL ?? "redis://127.0.0.1:6379"));
+    const svc = await startService({ REDIS_URL: relay.url });
+    try {
+      await svc.syncUsers("ann");
+      const client = await svc.as("ann");
+      expect((await client.get("/api/users/ann/presence")).status).toBe(200);
+      relay.cut();
+      const res = await client.get("/api/users/ann/presence");
+      expectErrorShape(res, 503, "UNAVAILABLE");
+      expect(JSON.stringify(res.body)).not.toMatch(/redis|retries|closed/i);
+      // What needs only the database keeps answering.
+      expect((await client.get("/api/conversations")).status).toBe(200);
+      relay.restore();
+      // Every Redis client of the service (store, adapter) is back once /ready says so.
+      await eventually(async () => (await svc.request("GET", "/ready")).status === 200, 15_000, "Redis reconnected");
+      expect((await client.get("/api/users/ann/presence")).status).toBe(200);
+    } finally {
+      relay.restore();
+      await svc.stop();
+      relay.close();
+    }
+  }, 60_000);
 });

@@ -37,7 +37,7 @@ export type Storage = {
 export type StorageOptions = { pgliteSeed?: Blob };
 
 export async function openStorage(config: Config, log: Logger, options: StorageOptions = {}): Promise<Storage> {
-  if (config.DATABASE_URL) return openPostgres(config.DATABASE_URL, config.DATABASE_POOL_SIZE, log);
+  if (config.DATABASE_URL) return openPostgres(config, config.DATABASE_URL, log);
   const client = await openPglite(config.DATA_DIR, options.pgliteSeed);
   log.info("embedded database", { driver: "pglite", dataDir: config.DATA_DIR });
   const db = drizzlePglite(client);
@@ -64,11 +64,18 @@ function drizzlePglite(client: PGlite): Database {
   return drizzlePgliteDriver(client, { schema }) as unknown as Database;
 }
 
-function openPostgres(url: string, max: number, log: Logger): Storage {
+function openPostgres(config: Config, url: string, log: Logger): Storage {
+  const max = config.DATABASE_POOL_SIZE;
   const sql = postgres(url, {
     max,
     onnotice: () => {},
-    connection: { application_name: "chat-service" },
+    // Sent at connect: no request waits forever behind a stuck lock or query. (The migration
+    // connection below has neither: it waits for other instances' migrations, however long.)
+    connection: {
+      application_name: "chat-service",
+      statement_timeout: config.DATABASE_STATEMENT_TIMEOUT_MS,
+      lock_timeout: config.DATABASE_LOCK_TIMEOUT_MS,
+    },
   });
   const db = drizzlePostgres(sql, { schema }) as unknown as Database;
   log.info("database", { driver: "postgres", host: safeHost(url), poolSize: max });
