@@ -7,12 +7,16 @@ import { users } from "./db/schema";
 import { AppError } from "./errors";
 
 /** The caller of a public endpoint or socket: an external user id the host synced. */
-export type Actor = { userId: string; tokenExpiresAt: number | null };
+export type Actor = {
+  userId: string;
+  /** Epoch ms when the token stops being accepted: `exp` plus the leeway. A socket ends then. */
+  tokenExpiresAt: number | null;
+};
 
 export const EXTERNAL_ID_PATTERN = "^[A-Za-z0-9_.:@-]{1,128}$";
 const EXTERNAL_ID = new RegExp(EXTERNAL_ID_PATTERN);
 
-/** Leeway for exp and nbf, as the contract allows. */
+/** Leeway for exp and nbf, as the contract allows; a socket's lifetime includes it too. */
 const CLOCK_TOLERANCE_S = 30;
 
 export type Authenticator = {
@@ -51,7 +55,7 @@ export function createAuthenticator(config: Config, db: Database): Authenticator
       if (typeof sub !== "string" || !EXTERNAL_ID.test(sub)) throw new AppError("UNAUTHORIZED", "Token has no valid sub claim");
       const found = await userExists.execute({ id: sub });
       if (found.length === 0) throw new AppError("USER_NOT_FOUND", "User is not registered with the chat service");
-      return { userId: sub, tokenExpiresAt: typeof payload.exp === "number" ? payload.exp * 1000 : null };
+      return { userId: sub, tokenExpiresAt: typeof payload.exp === "number" ? (payload.exp + CLOCK_TOLERANCE_S) * 1000 : null };
     },
     isInternalSecret(value) {
       if (!value) return false;
