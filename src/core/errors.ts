@@ -42,7 +42,8 @@ export class AppError extends Error {
 export const notFound = (what: string) => new AppError("NOT_FOUND", `${what} not found`);
 export const forbidden = (message: string) => new AppError("FORBIDDEN", message);
 export const conflict = (message: string, details?: unknown) => new AppError("CONFLICT", message, details);
-export const invalid = (message: string, details?: unknown) => new AppError("VALIDATION_ERROR", message, details);
+/** VALIDATION_ERROR; each field error names its list entry's `index` when its path is inside a list (`/users/3/…`). */
+export const invalid = (message: string, fields?: FieldError[]) => new AppError("VALIDATION_ERROR", message, fields && withIndex(fields));
 
 const INTERNAL_BODY: ErrorBody = { code: "INTERNAL", message: "Internal error" };
 const UNAVAILABLE_BODY: ErrorBody = { code: "UNAVAILABLE", message: "A backing service is unavailable or overloaded; retry shortly" };
@@ -97,11 +98,16 @@ export type FieldError = { path: string; message: string; index?: number };
 
 /** VALIDATION_ERROR naming each failing field, the same for REST bodies and socket payloads. */
 export function validationFailure(where: string, fields: FieldError[]): AppError {
-  const details = fields.map((f) => {
-    const index = /^\/\w+\/(\d+)(?:\/|$)/.exec(f.path)?.[1];
-    return index === undefined || f.index !== undefined ? f : { ...f, index: Number(index) };
-  });
+  const details = withIndex(fields);
   const first = details[0];
   const message = first ? `Invalid ${where}: ${first.message}${first.path === "/" ? "" : ` (${first.path})`}` : `Invalid ${where}`;
   return new AppError("VALIDATION_ERROR", message, details);
+}
+
+/** Batch callers learn which entry failed: `/users/3/name` is entry 3. */
+function withIndex(fields: FieldError[]): FieldError[] {
+  return fields.map((f) => {
+    const index = /^\/\w+\/(\d+)(?:\/|$)/.exec(f.path)?.[1];
+    return index === undefined || f.index !== undefined ? f : { ...f, index: Number(index) };
+  });
 }

@@ -1,7 +1,6 @@
 import type { Context } from "../core/context";
 import { conversationRoom } from "../core/realtime/fanout";
-import { type ChatSocket, onEvent, takeUserBudget } from "../core/realtime/handlers";
-import { OptionalEmpty } from "../core/realtime/server";
+import { type ChatSocket, OptionalEmpty, onEvent, takeUserBudget } from "../core/realtime/handlers";
 import { requireMembership } from "../conversations/membership";
 import { IndicatorPayload } from "./model";
 import { type IndicatorType, indicatorKey, startIndicator, stopIndicator } from "./indicators";

@@ -3,7 +3,7 @@ import type { Context } from "../core/context";
 import { type UserRow, users } from "../core/db/schema";
 import { byExternalId, usersInLockOrder } from "../core/db/lock-order";
 import { withTransaction } from "../core/db/transaction";
-import { AppError, invalid, notFound } from "../core/errors";
+import { invalid, notFound } from "../core/errors";
 import { checkMetadata, checkStorable } from "../core/schemas";
 import { removeUserEverywhere } from "../conversations/service";
 import type { User, UserSync } from "./model";
@@ -80,16 +80,11 @@ export async function syncUsers(ctx: Context, inputs: UserSync[]): Promise<{ dat
   });
 }
 
-/** Checks TypeBox cannot express; a failure names the entry's index, like a schema failure does. */
+/** Checks TypeBox cannot express; a failure's path names the entry, so its details carry the index as a schema failure's do. */
 function checkEntry(input: UserSync, index: number): void {
-  try {
-    checkMetadata(input.metadata, `users/${index}/metadata`);
-    checkStorable(input.name, `/users/${index}/name`);
-    checkStorable(input.avatarUrl, `/users/${index}/avatarUrl`);
-  } catch (error) {
-    if (!(error instanceof AppError) || !Array.isArray(error.details)) throw error;
-    throw new AppError(error.code, error.message, error.details.map((d: object) => ({ ...d, index })));
-  }
+  checkMetadata(input.metadata, `users/${index}/metadata`);
+  checkStorable(input.name, `/users/${index}/name`);
+  checkStorable(input.avatarUrl, `/users/${index}/avatarUrl`);
 }
 
 export async function syncUser(ctx: Context, input: UserSync): Promise<{ user: User; created: boolean }> {

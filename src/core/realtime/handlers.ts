@@ -1,10 +1,10 @@
-import type { Static, TSchema } from "@sinclair/typebox";
+import { type Static, type TSchema, Type } from "@sinclair/typebox";
 import { TypeCompiler } from "@sinclair/typebox/compiler";
 import type { Server, Socket } from "socket.io";
 import type { Context } from "../context";
-import { AppError, toErrorBody, validationFailure } from "../errors";
+import { AppError, type ErrorCode, toErrorBody, validationFailure } from "../errors";
 import { jsonSize, MAX_JSON_DEPTH } from "../json-size";
-import type { Ack, ClientToServerEvents, InterServerEvents, ServerToClientEvents, SocketData } from "./events";
+import type { Ack, ClientToServerEvents, InterServerEvents, ServerToClientEvents, SocketData, SocketError } from "./events";
 
 export type ChatServer = Server<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
 export type ChatSocket = Socket<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
@@ -30,6 +30,9 @@ function checker(schema: TSchema) {
   if (!c) compiled.set(schema, (c = TypeCompiler.Compile(schema)));
   return c;
 }
+
+/** Payload of events that take none: nothing, or an empty object. */
+export const OptionalEmpty = Type.Union([Type.Undefined(), Type.Null(), Type.Object({})]);
 
 /** Throws VALIDATION_ERROR unless `payload` matches `schema` (the schema REST validates with). */
 export function validatePayload<S extends TSchema>(schema: S, payload: unknown): Static<S> {
@@ -83,8 +86,12 @@ export async function takeUserBudget(ctx: Context, userId: string, what: string,
   if (counted.count > limit) throw rateLimited(limit, what, counted.resetMs);
 }
 
-function sendError(socket: ChatSocket, error: AppError | { code: AppError["code"]; message: string }) {
-  socket.emit("error", { code: error.code, message: error.message, timestamp: new Date().toISOString() });
+/** A socket, or a room of sockets (`io.to(room)`). */
+type ErrorTarget = { emit(event: "error", error: SocketError): unknown };
+
+/** The one place a socket `error` event is written, in the contract's `{ code, message, timestamp }`. */
+export function sendError(target: ErrorTarget, error: { code: ErrorCode; message: string }): void {
+  target.emit("error", { code: error.code, message: error.message, timestamp: new Date().toISOString() });
 }
 
 /** The contract's answer to a failure: through the ack callback, or as an `error` event. */

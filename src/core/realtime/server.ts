@@ -2,14 +2,13 @@ import { createAdapter } from "@socket.io/redis-adapter";
 import { Server as Engine } from "@socket.io/bun-engine";
 import type Redis from "ioredis";
 import { Server } from "socket.io";
-import { t } from "elysia";
 import type { Config } from "../../config";
 import { bearerToken } from "../auth";
 import type { Context } from "../context";
-import { AppError, toErrorBody } from "../errors";
+import { toErrorBody } from "../errors";
 import type { Fanout } from "./fanout";
 import { conversationRoom, userRoom } from "./fanout";
-import { type ChatServer, type ChatSocket, onEvent, refuseUnknownEvents } from "./handlers";
+import { type ChatServer, type ChatSocket, OptionalEmpty, onEvent, refuseUnknownEvents, sendError } from "./handlers";
 import { RoomPublisher } from "./publisher";
 
 /** Adds one feature's event handlers to a freshly authenticated socket. */
@@ -105,7 +104,7 @@ function socketFanout(io: ChatServer, clustered: boolean, publisher: RoomPublish
     },
     async disconnectUser(userId) {
       // The reason first, then the disconnect, in this order on every instance.
-      io.to(userRoom(userId)).emit("error", { code: "USER_NOT_FOUND", message: "The user was deleted", timestamp: new Date().toISOString() });
+      sendError(io.to(userRoom(userId)), { code: "USER_NOT_FOUND", message: "The user was deleted" });
       io.local.in(userRoom(userId)).disconnectSockets(true);
       if (clustered) io.serverSideEmit("user:disconnect", userId);
     },
@@ -188,18 +187,17 @@ async function joinConversationRooms(socket: ChatSocket, conversationIdsOf: (use
 
 function failSetup(ctx: Context, socket: ChatSocket, error: unknown) {
   ctx.log.error("socket setup failed", { userId: socket.data.actor?.userId, error });
-  socket.emit("error", { code: "INTERNAL", message: "Internal error", timestamp: new Date().toISOString() });
+  sendError(socket, toErrorBody(error).body);
   socket.disconnect(true);
 }
 
-/** Payload of events that take none: nothing, or an empty object. */
-export const OptionalEmpty = t.Union([t.Undefined(), t.Null(), t.Object({})]);
-
-/** A socket lives no longer than its token: at `exp` it is told why and disconnected. */
+/**
+ * A socket lives no longer than its token: when REST stops accepting it (`exp` plus the leeway,
+ * see Actor.tokenExpiresAt) it is told why and disconnected.
+ */
 function expireAt(socket: ChatSocket, expiresAt: number) {
   const expire = () => {
-    const error = new AppError("TOKEN_EXPIRED", "Token has expired; reconnect with a fresh one");
-    socket.emit("error", { code: error.code, message: error.message, timestamp: new Date().toISOString() });
+    sendError(socket, { code: "TOKEN_EXPIRED", message: "Token has expired; reconnect with a fresh one" });
     socket.disconnect(true);
   };
   let timer: ReturnType<typeof setTimeout>;
