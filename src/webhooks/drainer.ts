@@ -88,14 +88,37 @@ export function startWebhookDrainer(ctx: Context): WebhookDrainer | undefined {
     }
   }
 
+  /**
+   * 2xx answers are recorded together: one statement for every event answered while the previous
+   * one ran. The slot of an answered event frees at once; its lease keeps other instances off it
+   * until the mark commits (and if the mark is lost, the event is delivered again: at least once).
+   */
+  let answered: { id: string; status: number }[] = [];
+  let marking: Promise<void> | undefined;
+  function settleDelivered(): Promise<void> {
+    if (marking || answered.length === 0) return marking ?? Promise.resolve();
+    const batch = answered;
+    answered = [];
+    marking = markDelivered(db, owner, batch)
+      .then((latencies) => {
+        counters.delivered += latencies.length;
+        for (const ms of latencies) observeLatency(counters, ms);
+      })
+      .catch((error) => log.error("recording webhook deliveries failed; their leases end and they are sent again", { count: batch.length, error }))
+      .finally(() => {
+        marking = undefined;
+        void settleDelivered();
+      });
+    return marking;
+  }
+
   async function deliver(event: ClaimedEvent): Promise<void> {
     const outcome = await postEvent(url, key, event.payload, config.WEBHOOK_TIMEOUT_MS, shutdown.signal);
     if (!outcome.ok && outcome.interrupted) return;
     try {
       if (outcome.ok) {
-        const latencyMs = await markDelivered(db, owner, event.id, outcome.status);
-        counters.delivered += 1;
-        if (latencyMs !== null) observeLatency(counters, latencyMs);
+        answered.push({ id: event.id, status: outcome.status });
+        void settleDelivered();
         return;
       }
       counters.failedAttempts += 1;
@@ -149,6 +172,7 @@ export function startWebhookDrainer(ctx: Context): WebhookDrainer | undefined {
       const interrupt = setTimeout(() => shutdown.abort(), grace);
       await Promise.allSettled([...inFlight]);
       clearTimeout(interrupt);
+      while (marking || answered.length) await settleDelivered();
       try {
         const released = await releaseLeases(db, owner);
         if (released) log.info("released webhook events on shutdown", { released });

@@ -1,6 +1,6 @@
 import { and, asc, eq, inArray, isNull, lt, lte, or, sql } from "drizzle-orm";
 import type { Context } from "../core/context";
-import type { Database, Executor } from "../core/db/client";
+import { type Database, type Executor, queryRows } from "../core/db/client";
 import { type WebhookEventRow, webhookEvents } from "../core/db/schema";
 
 export const WEBHOOK_EVENT_TYPES = [
@@ -76,23 +76,22 @@ export async function claimDueEvents(db: Database, owner: string, limit: number,
 /** Only while `owner` still holds the lease: a lease lost to another instance is theirs to settle. */
 const heldBy = (id: string, owner: string) => and(eq(webhookEvents.id, id), eq(webhookEvents.lockedBy, owner));
 
-/** Marks a 2xx; returns milliseconds from the change's transaction to now, or null if the lease was lost. */
-export async function markDelivered(db: Database, owner: string, id: string, status: number): Promise<number | null> {
-  const [row] = await db
-    .update(webhookEvents)
-    .set({
-      status: "delivered",
-      attempts: sql`${webhookEvents.attempts} + 1`,
-      deliveredAt: sql`now()`,
-      lastStatus: status,
-      lastError: null,
-      lockedBy: null,
-      lockedUntil: null,
-      updatedAt: sql`now()`,
-    })
-    .where(heldBy(id, owner))
-    .returning({ latencyMs: sql<number>`(extract(epoch from now() - ${webhookEvents.createdAt}) * 1000)::float8` });
-  return row ? Number(row.latencyMs) : null;
+/**
+ * Marks 2xx answers, many in one statement; returns for each event still leased to `owner` the
+ * milliseconds from its change's transaction to now (an event whose lease was lost is left alone).
+ */
+export async function markDelivered(db: Database, owner: string, delivered: { id: string; status: number }[]): Promise<number[]> {
+  if (delivered.length === 0) return [];
+  const rows = await queryRows<{ latency_ms: number }>(
+    db,
+    sql`update ${webhookEvents} as w
+      set status = 'delivered', attempts = w.attempts + 1, delivered_at = now(), last_status = d.status,
+          last_error = null, locked_by = null, locked_until = null, updated_at = now()
+      from jsonb_to_recordset(${JSON.stringify(delivered)}::jsonb) as d(id text, status int)
+      where w.id = d.id and w.locked_by = ${owner}
+      returning (extract(epoch from now() - w.created_at) * 1000)::float8 as latency_ms`,
+  );
+  return rows.map((r) => Number(r.latency_ms));
 }
 
 /**
