@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, inArray, isNull, lt, ne, or } from "drizzle-orm";
+import { and, asc, desc, eq, inArray, isNull, lt, or } from "drizzle-orm";
 import type { Actor } from "../core/auth";
 import type { Context } from "../core/context";
 import type { Executor, Transaction } from "../core/db/client";
@@ -145,12 +145,15 @@ async function openExistingDirect(ctx: Context, actor: Actor, directKey: string)
       .where(eq(participants.conversationId, row.id));
     const missing = pair.filter((u) => !present.some((p) => p.userId === u));
     if (missing.length) {
-      // Only the other side can be missing: the caller is authenticated. No deletion can be
-      // waiting on this conversation's lock, as the missing user is not in it.
+      // Either side may have left, or the other been deleted: the caller is authenticated, so
+      // only the other is checked. No deletion can be waiting on this conversation's lock, as
+      // the missing user is not in it.
       requireNoneMissing(await missingUsers(tx, missing.filter((userId) => userId !== actor.userId)));
       await tx.insert(participants).values(missing.map((userId) => ({ conversationId: row.id, userId, role: "member" as const, lastReadSeq: row.lastSeq })));
       await announceAdded(ctx, tx, after, row.id, missing, actor.userId);
-      after(async () => ctx.fanout.toUsers(missing, "conversation:joined", await buildOne(ctx.db, row, missing[0]!)));
+      after(async () => {
+        for (const userId of missing) ctx.fanout.toUsers([userId], "conversation:joined", await buildOne(ctx.db, row, userId));
+      });
     }
     return buildOne(tx, row, actor.userId);
   });
@@ -314,23 +317,46 @@ export async function updateParticipantRole(ctx: Context, actor: Actor, conversa
 }
 
 /**
- * Removes a participant. Everyone may leave; owner/admin remove others (admins not owners). The
- * last owner of a group with other members stays (409): they hand over ownership first.
+ * A group left without an owner (its last one left or was deleted) goes to its longest-standing
+ * admin, else member, ties broken by user id, so that no group is ever without one.
+ */
+async function passOwnershipIfNone(tx: Transaction, conversationId: string): Promise<void> {
+  if ((await ownerCount(tx, conversationId)) > 0) return;
+  const [heir] = await tx
+    .select()
+    .from(participants)
+    .where(eq(participants.conversationId, conversationId))
+    // No owner is left, so alphabetical role order puts admins before members.
+    .orderBy(asc(participants.role), asc(participants.joinedAt), asc(participants.userId))
+    .limit(1);
+  if (!heir) return;
+  await tx
+    .update(participants)
+    .set({ role: "owner" })
+    .where(and(eq(participants.conversationId, conversationId), eq(participants.userId, heir.userId)));
+}
+
+/**
+ * Removes a participant, or leaves. Everyone may leave, the last owner of a group too (ownership
+ * passes on), and either side of a direct conversation (the other keeps it; asking for it again
+ * brings the leaver back). Owner/admin remove others from a group (admins not owners), never its
+ * last owner (409 before 403: no one could).
  */
 export async function removeParticipant(ctx: Context, actor: Actor, conversationId: string, userId: string): Promise<void> {
   await withTransaction(ctx, async (tx, after) => {
     const m = await requireMembership(tx, conversationId, actor.userId, { lock: true });
-    requireGroup(m, "lose a participant; delete it instead");
-    const target = userId === actor.userId ? m.participant : await requireTarget(tx, conversationId, userId);
-    if (target.role === "owner" && (await ownerCount(tx, conversationId)) === 1) {
-      const others = await tx.$count(participants, and(eq(participants.conversationId, conversationId), ne(participants.userId, userId)));
-      if (others > 0) throw conflict("The last owner cannot leave or be removed; make another participant owner first");
-    }
-    if (userId !== actor.userId) {
+    const leaving = userId === actor.userId;
+    if (!leaving) {
+      requireGroup(m, "lose a participant; leave or delete it instead");
+      const target = await requireTarget(tx, conversationId, userId);
+      if (target.role === "owner" && (await ownerCount(tx, conversationId)) === 1) {
+        throw conflict("The last owner cannot be removed; make another participant owner first");
+      }
       requireManager(m, "remove participants");
       if (target.role === "owner" && m.participant.role !== "owner") throw forbidden("Only an owner can remove an owner");
     }
     await detach(ctx, tx, after, conversationId, userId, actor.userId);
+    if (leaving && m.conversation.type === "group" && m.participant.role === "owner") await passOwnershipIfNone(tx, conversationId);
   });
 }
 
@@ -346,10 +372,7 @@ async function detach(ctx: Context, tx: Transaction, after: AfterCommit, convers
   });
 }
 
-/**
- * A deleted user leaves every conversation. Where they were a group's last owner, the longest
- * standing admin (or else member) becomes owner, so that no group is left without one.
- */
+/** A deleted user leaves every conversation; a group whose last owner they were passes on. */
 export async function removeUserEverywhere(ctx: Context, tx: Transaction, after: AfterCommit, userId: string): Promise<void> {
   const memberships = await tx
     .select({ conversationId: participants.conversationId, role: participants.role, type: conversations.type })
@@ -361,19 +384,6 @@ export async function removeUserEverywhere(ctx: Context, tx: Transaction, after:
     .for("update", { of: conversations });
   for (const { conversationId, role, type } of memberships) {
     await detach(ctx, tx, after, conversationId, userId, userId);
-    if (type !== "group" || role !== "owner" || (await ownerCount(tx, conversationId)) > 0) continue;
-    const [heir] = await tx
-      .select()
-      .from(participants)
-      .where(eq(participants.conversationId, conversationId))
-      // No owner is left, so alphabetical role order puts admins before members.
-      .orderBy(asc(participants.role), asc(participants.joinedAt), asc(participants.userId))
-      .limit(1);
-    if (heir) {
-      await tx
-        .update(participants)
-        .set({ role: "owner" })
-        .where(and(eq(participants.conversationId, conversationId), eq(participants.userId, heir.userId)));
-    }
+    if (type === "group" && role === "owner") await passOwnershipIfNone(tx, conversationId);
   }
 }

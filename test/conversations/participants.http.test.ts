@@ -27,10 +27,11 @@ async function team(): Promise<Conversation> {
   return (await as("own").get(`/api/conversations/${created.body.id}`)).body;
 }
 
-const rolesOf = async (id: string) => {
-  const conversation = (await as("own").get(`/api/conversations/${id}`)).body as Conversation;
+const rolesOfAs = async (viewer: string, id: string) => {
+  const conversation = (await as(viewer).get(`/api/conversations/${id}`)).body as Conversation;
   return Object.fromEntries(conversation.participants.map((p) => [p.userId, p.role]));
 };
+const rolesOf = (id: string) => rolesOfAs("own", id);
 
 function expectError(res: { status: number; body: any }, status: number, code: string) {
   expect({ status: res.status, code: res.body?.error?.code }).toEqual({ status, code });
@@ -192,25 +193,63 @@ describe("removing participants and leaving", () => {
     expect(Object.keys(await rolesOf(id)).sort()).toEqual(["adm", "mem", "mia", "own"]);
   });
 
-  test("anyone leaves; the last owner leaves only after handing over ownership", async () => {
+  test("anyone leaves, the last owner too: ownership passes to the longest-standing admin", async () => {
     const { id } = await team();
     expect((await as("mem").delete(`/api/conversations/${id}/participants/mem`)).status).toBe(204);
-    expect((await as("adm").delete(`/api/conversations/${id}/participants/adm`)).status).toBe(204);
-    expectError(await as("own").delete(`/api/conversations/${id}/participants/own`), 409, "CONFLICT");
-    await as("own").patch(`/api/conversations/${id}/participants/mia`, { role: "owner" });
+    // The last owner may leave a group that still has members: `adm` is its only admin.
     expect((await as("own").delete(`/api/conversations/${id}/participants/own`)).status).toBe(204);
-    const left = (await as("mia").get(`/api/conversations/${id}`)).body as Conversation;
-    expect(left.participants.map((p) => [p.userId, p.role])).toEqual([["mia", "owner"]]);
+    const left = (await as("adm").get(`/api/conversations/${id}`)).body as Conversation;
+    expect(left.participants.map((p) => [p.userId, p.role])).toEqual([
+      ["adm", "owner"],
+      ["mia", "member"],
+    ]);
+    expectError(await as("own").get(`/api/conversations/${id}`), 404, "NOT_FOUND");
     // The last one standing may leave too.
+    expect((await as("adm").delete(`/api/conversations/${id}/participants/adm`)).status).toBe(204);
+    expect((await as("mia").get(`/api/conversations/${id}`)).body.participants.map((p: { userId: string; role: string }) => [p.userId, p.role])).toEqual([["mia", "owner"]]);
     expect((await as("mia").delete(`/api/conversations/${id}/participants/mia`)).status).toBe(204);
     expectError(await as("mia").get(`/api/conversations/${id}`), 404, "NOT_FOUND");
   });
 
-  test("a direct conversation cannot lose a participant (409): delete it instead", async () => {
+  test("without admins, ownership passes to the longest-standing member, ties broken by user id", async () => {
+    const created = (await as("own").post("/api/conversations", { type: "group", participantIds: ["mia", "mem"] })).body;
+    await as("own").post(`/api/conversations/${created.id}/participants`, { userIds: ["new1"] });
+    expect((await as("own").delete(`/api/conversations/${created.id}/participants/own`)).status).toBe(204);
+    // mem and mia joined together, before new1: "mem" sorts first.
+    expect(await rolesOfAs("mia", created.id)).toEqual({ mem: "owner", mia: "member", new1: "member" });
+  });
+
+  test("with another owner left, nobody is promoted when an owner leaves", async () => {
+    const { id } = await team();
+    await as("own").patch(`/api/conversations/${id}/participants/mia`, { role: "owner" });
+    expect((await as("own").delete(`/api/conversations/${id}/participants/own`)).status).toBe(204);
+    expect(await rolesOfAs("mia", id)).toEqual({ adm: "admin", mem: "member", mia: "owner" });
+  });
+
+  test("either side leaves a direct conversation; the other keeps it, and asking for it again brings the leaver back", async () => {
     const direct = (await as("mem").post("/api/conversations", { type: "direct", participantIds: ["mia"] })).body;
-    expectError(await as("mem").delete(`/api/conversations/${direct.id}/participants/mem`), 409, "CONFLICT");
+    await as("mia").post(`/api/conversations/${direct.id}/messages`, { content: "are you there?" });
+    // Removing the other side is not leaving: still 409.
     expectError(await as("mem").delete(`/api/conversations/${direct.id}/participants/mia`), 409, "CONFLICT");
-    expect((await as("mia").get(`/api/conversations/${direct.id}`)).body.participants).toHaveLength(2);
+    expect((await as("mem").delete(`/api/conversations/${direct.id}/participants/mem`)).status).toBe(204);
+    expectError(await as("mem").get(`/api/conversations/${direct.id}`), 404, "NOT_FOUND");
+    const kept = (await as("mia").get(`/api/conversations/${direct.id}`)).body;
+    expect(kept.participants.map((p: { userId: string }) => p.userId)).toEqual(["mia"]);
+    expect((await as("mia").get(`/api/conversations/${direct.id}/messages`)).body.data).toHaveLength(1);
+
+    // The leaver asks for the pair's conversation again: the same one, history intact, already read.
+    const back = await as("mem").post("/api/conversations", { type: "direct", participantIds: ["mia"] });
+    expect(back.status).toBe(200);
+    expect(back.body.id).toBe(direct.id);
+    expect(back.body.participants.map((p: { userId: string }) => p.userId).sort()).toEqual(["mem", "mia"]);
+    expect(back.body.unreadCount).toBe(0);
+    expect((await as("mem").get(`/api/conversations/${direct.id}/messages`)).body.data.map((m: { content: string }) => m.content)).toEqual(["are you there?"]);
+
+    // The other side asking brings a leaver back too.
+    expect((await as("mia").delete(`/api/conversations/${direct.id}/participants/mia`)).status).toBe(204);
+    const again = await as("mem").post("/api/conversations", { type: "direct", participantIds: ["mia"] });
+    expect(again.body.id).toBe(direct.id);
+    expect((await as("mia").get(`/api/conversations/${direct.id}`)).status).toBe(200);
   });
 
   test("removing someone who is not in the group is 404; malformed ids are 400", async () => {
