@@ -50,6 +50,8 @@ export const ConversationParams = t.Object({ id: Uuid });
 export const ParticipantParams = t.Object({ id: Uuid, userId: ExternalId });
 
 export type ParticipantChange = { conversationId: string; userId: string; timestamp: string };
+/** A role changed: by PATCH, or because a group's last owner left and ownership passed on. */
+export type ParticipantUpdated = { conversationId: string; userId: string; role: Role; timestamp: string };
 export type ConversationRemoved = { conversationId: string };
 
 export const RoomPayload = t.Object({ conversationId: Uuid });
@@ -63,4 +65,6 @@ export interface ConversationServerEvents {
   "conversation:removed": (removed: ConversationRemoved) => void;
   "participant:added": (change: ParticipantChange) => void;
   "participant:removed": (change: ParticipantChange) => void;
+  /** Not in ARCHITECTURE.md's list: an extension of this service (README). */
+  "participant:updated": (change: ParticipantUpdated) => void;
 }

@@ -299,7 +299,7 @@ async function requireTarget(tx: Executor, conversationId: string, userId: strin
  * owner whoever asks (409 before 403: the request could never succeed).
  */
 export async function updateParticipantRole(ctx: Context, actor: Actor, conversationId: string, userId: string, role: Role): Promise<Participant> {
-  return withTransaction(ctx, async (tx) => {
+  return withTransaction(ctx, async (tx, after) => {
     const m = await requireMembership(tx, conversationId, actor.userId, { lock: true });
     requireGroup(m, "change roles");
     requireManager(m, "change roles");
@@ -312,15 +312,22 @@ export async function updateParticipantRole(ctx: Context, actor: Actor, conversa
       .set({ role })
       .where(and(eq(participants.conversationId, conversationId), eq(participants.userId, userId)))
       .returning();
+    announceRole(ctx, after, conversationId, userId, role);
     return toParticipant(row!);
   });
+}
+
+/** participant:updated to the room once committed (no webhook: the list of webhook types is fixed). */
+function announceRole(ctx: Context, after: AfterCommit, conversationId: string, userId: string, role: Role) {
+  const timestamp = new Date().toISOString();
+  after(() => ctx.fanout.toConversation(conversationId, "participant:updated", { conversationId, userId, role, timestamp }));
 }
 
 /**
  * A group left without an owner (its last one left or was deleted) goes to its longest-standing
  * admin, else member, ties broken by user id, so that no group is ever without one.
  */
-async function passOwnershipIfNone(tx: Transaction, conversationId: string): Promise<void> {
+async function passOwnershipIfNone(ctx: Context, tx: Transaction, after: AfterCommit, conversationId: string): Promise<void> {
   if ((await ownerCount(tx, conversationId)) > 0) return;
   const [heir] = await tx
     .select()
@@ -334,6 +341,7 @@ async function passOwnershipIfNone(tx: Transaction, conversationId: string): Pro
     .update(participants)
     .set({ role: "owner" })
     .where(and(eq(participants.conversationId, conversationId), eq(participants.userId, heir.userId)));
+  announceRole(ctx, after, conversationId, heir.userId, "owner");
 }
 
 /**
@@ -356,7 +364,7 @@ export async function removeParticipant(ctx: Context, actor: Actor, conversation
       if (target.role === "owner" && m.participant.role !== "owner") throw forbidden("Only an owner can remove an owner");
     }
     await detach(ctx, tx, after, conversationId, userId, actor.userId);
-    if (leaving && m.conversation.type === "group" && m.participant.role === "owner") await passOwnershipIfNone(tx, conversationId);
+    if (leaving && m.conversation.type === "group" && m.participant.role === "owner") await passOwnershipIfNone(ctx, tx, after, conversationId);
   });
 }
 
@@ -384,6 +392,6 @@ export async function removeUserEverywhere(ctx: Context, tx: Transaction, after:
     .for("update", { of: conversations });
   for (const { conversationId, role, type } of memberships) {
     await detach(ctx, tx, after, conversationId, userId, userId);
-    if (type === "group" && role === "owner") await passOwnershipIfNone(tx, conversationId);
+    if (type === "group" && role === "owner") await passOwnershipIfNone(ctx, tx, after, conversationId);
   }
 }

@@ -137,6 +137,46 @@ describe("participants added and removed", () => {
     expect(after.filter(inConversation(conversationId))).toEqual([]);
   });
 
+  test("a role change reaches the room as participant:updated; asking for the same role emits nothing", async () => {
+    const [ann, bob, cat] = await makeUsers(svc, "ann", "bob", "cat");
+    const conversationId = await group(svc, ann!, [bob!, cat!]);
+    const sBob = await connectAs(svc.url, svc, bob!);
+    const sCat = await connectAs(svc.wsUrl, svc, cat!);
+    const wall = await fence(svc, [
+      { userId: bob!, socket: sBob },
+      { userId: cat!, socket: sCat },
+    ]);
+    const updates = record(sCat, "participant:updated");
+    const promoted = [sBob, sCat].map((socket) => nextEvent(socket, "participant:updated", inConversation(conversationId)));
+    const owner = await svc.as(ann!);
+    expect((await owner.patch(`/api/conversations/${conversationId}/participants/${bob}`, { role: "admin" })).status).toBe(200);
+    for (const update of await Promise.all(promoted)) {
+      expect(update).toEqual({ conversationId, userId: bob, role: "admin", timestamp: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/) });
+    }
+    expect((await owner.patch(`/api/conversations/${conversationId}/participants/${bob}`, { role: "admin" })).status).toBe(200);
+    await wall.pass();
+    expect(updates.filter(inConversation(conversationId))).toHaveLength(1);
+  });
+
+  test("when the last owner leaves, or is deleted, the room hears who became owner", async () => {
+    const [ann, bob, cat] = await makeUsers(svc, "ann", "bob", "cat");
+    const conversationId = await group(svc, ann!, [bob!, cat!]);
+    await (await svc.as(ann!)).patch(`/api/conversations/${conversationId}/participants/${cat}`, { role: "admin" });
+    const sBob = await connectAs(svc.url, svc, bob!);
+    const sCat = await connectAs(svc.wsUrl, svc, cat!);
+
+    const left = nextEvent(sBob, "participant:removed", inConversation(conversationId));
+    const heir = nextEvent(sBob, "participant:updated", inConversation(conversationId));
+    expect((await (await svc.as(ann!)).delete(`/api/conversations/${conversationId}/participants/${ann}`)).status).toBe(204);
+    expect(await left).toMatchObject({ userId: ann });
+    expect(await heir).toEqual({ conversationId, userId: cat, role: "owner", timestamp: expect.any(String) });
+
+    // Cat, now the last owner, is deleted through the internal API: Bob is next.
+    const next = nextEvent(sBob, "participant:updated", (e: any) => e.conversationId === conversationId && e.userId === bob);
+    expect((await svc.internal("DELETE", `/api/users/${cat}`)).status).toBe(204);
+    expect(await next).toMatchObject({ conversationId, userId: bob, role: "owner" });
+  });
+
   test("deleting a conversation tells every participant and empties the room", async () => {
     const [ann, bob, cat] = await makeUsers(svc, "ann", "bob", "cat");
     const conversationId = await group(svc, ann!, [bob!, cat!]);
