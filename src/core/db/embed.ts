@@ -1,6 +1,7 @@
 /**
  * Writes drizzle/migrations.ts, which imports every migration drizzle-kit generated, so that the
- * compiled binary carries them (it cannot read drizzle/ from disk). Run by `bun run db:generate`.
+ * compiled binary carries them (it cannot read drizzle/ from disk). Run by `bun run db:generate`
+ * (generate.ts), after drizzle-kit.
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
