@@ -40,6 +40,10 @@ export const ENV = {
   MAX_GROUP_PARTICIPANTS: { schema: int(10000, 2, 1000000), help: "participants of one group conversation" },
   TYPING_TTL_MS: { schema: int(6000, 100, 600000), help: "typing/recording indicators end this long after the last start" },
   PRESENCE_TTL_MS: { schema: int(60000, 1000, 3600000), help: "a socket that has not pinged for this long counts as gone" },
+  PRESENCE_MAX_ROOM_SIZE: {
+    schema: int(1000, 0, 1000000),
+    help: "conversations with more participants get no user:online/user:offline room events (each would reach every member); their clients read GET /api/conversations/:id/presence",
+  },
   RATE_LIMIT_MESSAGES: { schema: int(30, 1, 100000), help: "message sends per user per 10 s (socket)" },
   RATE_LIMIT_EVENTS: { schema: int(120, 1, 100000), help: "other socket events per socket per 10 s" },
   SHUTDOWN_TIMEOUT_MS: { schema: int(10000, 0, 600000), help: "graceful shutdown bound" },

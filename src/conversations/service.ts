@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, inArray, isNull, lt, or } from "drizzle-orm";
+import { and, asc, desc, eq, inArray, isNull, lt, or, sql } from "drizzle-orm";
 import type { Actor } from "../core/auth";
 import type { Context } from "../core/context";
 import type { Executor, Transaction } from "../core/db/client";
@@ -107,7 +107,7 @@ export async function createConversation(ctx: Context, actor: Actor, input: Crea
       const id = Bun.randomUUIDv7();
       const [row] = await tx
         .insert(conversations)
-        .values({ id, type: input.type, name: input.name ?? null, metadata: input.metadata ?? {}, createdBy: actor.userId, directKey })
+        .values({ id, type: input.type, name: input.name ?? null, metadata: input.metadata ?? {}, createdBy: actor.userId, directKey, memberCount: others.length + 1 })
         .returning();
       const creatorRole: Role = input.type === "group" ? "owner" : "member";
       await tx.insert(participants).values([
@@ -150,6 +150,7 @@ async function openExistingDirect(ctx: Context, actor: Actor, directKey: string)
       // the missing user is not in it.
       requireNoneMissing(await missingUsers(tx, missing.filter((userId) => userId !== actor.userId)));
       await tx.insert(participants).values(missing.map((userId) => ({ conversationId: row.id, userId, role: "member" as const, lastReadSeq: row.lastSeq })));
+      await changeMemberCount(tx, row.id, missing.length);
       await announceAdded(ctx, tx, after, row.id, missing, actor.userId);
       after(async () => {
         for (const userId of missing) ctx.fanout.toUsers([userId], "conversation:joined", await buildOne(ctx.db, row, userId));
@@ -269,7 +270,7 @@ export async function addParticipants(ctx: Context, actor: Actor, conversationId
       .returning({ userId: participants.userId });
     const added = inserted.map((p) => p.userId);
     if (added.length) {
-      const total = await tx.$count(participants, eq(participants.conversationId, conversationId));
+      const total = await changeMemberCount(tx, conversationId, added.length);
       if (total > ctx.config.MAX_GROUP_PARTICIPANTS) throw invalid(`A group has at most ${ctx.config.MAX_GROUP_PARTICIPANTS} participants`);
       await announceAdded(ctx, tx, after, conversationId, added, actor.userId);
       after(async () => {
@@ -368,9 +369,20 @@ export async function removeParticipant(ctx: Context, actor: Actor, conversation
   });
 }
 
+/** Keeps conversations.member_count in step with the rows added or removed; returns the new count. */
+async function changeMemberCount(tx: Transaction, conversationId: string, by: number): Promise<number> {
+  const [row] = await tx
+    .update(conversations)
+    .set({ memberCount: sql`${conversations.memberCount} + ${by}` })
+    .where(eq(conversations.id, conversationId))
+    .returning({ memberCount: conversations.memberCount });
+  return row?.memberCount ?? 0;
+}
+
 /** Deletes the participant row, records participant.removed and moves their sockets out. */
 async function detach(ctx: Context, tx: Transaction, after: AfterCommit, conversationId: string, userId: string, by: string) {
   await tx.delete(participants).where(and(eq(participants.conversationId, conversationId), eq(participants.userId, userId)));
+  await changeMemberCount(tx, conversationId, -1);
   const timestamp = new Date().toISOString();
   await recordEvent(ctx, tx, "participant.removed", { conversationId, userId, removedBy: by, timestamp });
   after(async () => {

@@ -1,6 +1,6 @@
-import { inArray } from "drizzle-orm";
+import { and, eq, inArray, lte } from "drizzle-orm";
 import type { Context } from "../core/context";
-import { participants, users } from "../core/db/schema";
+import { conversations, participants, users } from "../core/db/schema";
 import { usersInLockOrder } from "../core/db/lock-order";
 import { withTransaction } from "../core/db/transaction";
 import type { ChatServer } from "../core/realtime/handlers";
@@ -92,10 +92,13 @@ async function announce(ctx: Context, transitions: Transition[]): Promise<void> 
   const userIds = current.map((t) => t.userId);
   const now = new Date();
   const timestamp = now.toISOString();
+  // A user coming online in a crowded room would be one delivery to every member, and a
+  // reconnect storm there quadratic: such rooms learn presence by asking instead.
   const memberships = await ctx.db
     .select({ userId: participants.userId, conversationId: participants.conversationId })
     .from(participants)
-    .where(inArray(participants.userId, userIds));
+    .innerJoin(conversations, eq(conversations.id, participants.conversationId))
+    .where(and(inArray(participants.userId, userIds), lte(conversations.memberCount, ctx.config.PRESENCE_MAX_ROOM_SIZE)));
   await withTransaction(ctx, async (tx, after) => {
     // Locked first, in the one order users are locked in: an update takes rows in whatever
     // order it finds them.

@@ -1,4 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { sql } from "drizzle-orm";
+import { queryRows } from "../../src/core/db/client";
 import { type ApiClient, startService, type TestService } from "../helpers/service";
 
 /**
@@ -258,5 +260,29 @@ describe("removing participants and leaving", () => {
     expectError(await as("own").delete(`/api/conversations/${id}/participants/nobody-at-all`), 404, "NOT_FOUND");
     expectError(await as("own").delete(`/api/conversations/${id}/participants/no%20way`), 400, "VALIDATION_ERROR");
     expectError(await as("own").delete("/api/conversations/123/participants/mem"), 400, "VALIDATION_ERROR");
+  });
+});
+
+describe("member counts", () => {
+  test("every conversation's member_count matches its participants through joins, leaves, removals and deletions", async () => {
+    await svc.syncUsers("mc-gone", "mc-back");
+    const { id } = await team();
+    await as("own").post(`/api/conversations/${id}/participants`, { userIds: ["new1", "new2", "mc-gone"] });
+    await as("own").delete(`/api/conversations/${id}/participants/new1`);
+    await as("new2").delete(`/api/conversations/${id}/participants/new2`);
+    await as("own").delete(`/api/conversations/${id}/participants/own`);
+    const direct = (await as("mem").post("/api/conversations", { type: "direct", participantIds: ["mc-back"] })).body;
+    await (await svc.as("mc-back")).delete(`/api/conversations/${direct.id}/participants/mc-back`);
+    await as("mem").post("/api/conversations", { type: "direct", participantIds: ["mc-back"] });
+    await as("own").post("/api/conversations", { type: "direct", participantIds: ["mc-gone"] });
+    expect((await svc.internal("DELETE", "/api/users/mc-gone")).status).toBe(204);
+
+    const counts = await queryRows<{ id: string; memberCount: number; actual: number }>(
+      svc.app.ctx.db,
+      sql`select c.id, c.member_count as "memberCount", (select count(*)::int from participants p where p.conversation_id = c.id) as actual from conversations c`,
+    );
+    expect(counts.length).toBeGreaterThan(3);
+    expect(counts.filter((c) => c.memberCount !== c.actual)).toEqual([]);
+    expect(counts.find((c) => c.id === id)).toMatchObject({ memberCount: 3 });
   });
 });

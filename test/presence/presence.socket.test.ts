@@ -202,3 +202,44 @@ describe("presence", () => {
     expect((await rest.get(`/api/users/${ann}/presence`)).body).toEqual({ userId: ann, status: "offline", lastSeen: offline.lastSeen });
   }, 20_000);
 });
+
+describe("presence in crowded conversations", () => {
+  /** Rooms of more than three participants hear no presence events. */
+  let crowded: TestService;
+  beforeAll(async () => {
+    crowded = await startService({ PRESENCE_MAX_ROOM_SIZE: "3" });
+  }, 60_000);
+  afterAll(() => crowded?.stop());
+
+  test("a 4-member group hears nothing of a user's presence while their 2-member conversation does; at 3 members it hears again", async () => {
+    const [ann, bob, cat, dan, eve] = await makeUsers(crowded, "ann", "bob", "cat", "dan", "eve");
+    const big = await group(crowded, bob!, [ann!, cat!, dan!]);
+    const pair = await group(crowded, eve!, [ann!]);
+    const sBob = await connectAs(crowded.wsUrl, crowded, bob!);
+    const sEve = await connectAs(crowded.wsUrl, crowded, eve!);
+    const wall = await fence(crowded, [
+      { userId: bob!, socket: sBob },
+      { userId: eve!, socket: sEve },
+    ]);
+    const atBob = [record(sBob, "user:online"), record(sBob, "user:offline")];
+
+    const online = nextEvent(sEve, "user:online", about(ann!));
+    const sAnn = await connectAs(crowded.url, crowded, ann!);
+    expect(await online).toMatchObject({ userId: ann, conversationId: pair });
+    const offline = nextEvent(sEve, "user:offline", about(ann!));
+    await closed(sAnn);
+    expect(await offline).toMatchObject({ userId: ann, conversationId: pair });
+    // Both rooms' events leave in one go: by the time Eve heard hers and the fence passed, Bob's would be here.
+    await wall.pass();
+    expect(atBob.flat().filter(about(ann!))).toEqual([]);
+    // The crowded room's members ask instead.
+    const asked = await (await crowded.as(bob!)).get(`/api/conversations/${big}/presence`);
+    expect(asked.body.data.find(about(ann!))).toMatchObject({ status: "offline", lastSeen: expect.any(String) });
+
+    // Dan leaves: three members, and the group hears Ann again.
+    expect((await (await crowded.as(dan!)).delete(`/api/conversations/${big}/participants/${dan}`)).status).toBe(204);
+    const heard = nextEvent(sBob, "user:online", (e: any) => e.userId === ann && e.conversationId === big);
+    await connectAs(crowded.url, crowded, ann!);
+    expect(await heard).toMatchObject({ userId: ann, conversationId: big });
+  });
+});

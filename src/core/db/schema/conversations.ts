@@ -16,6 +16,11 @@ export const conversations = pgTable(
     lastSeq: integer("last_seq").notNull().default(0),
     lastMessageId: uuid("last_message_id"),
     lastMessageAt: timestampMs("last_message_at"),
+    /**
+     * Participants, kept in the transactions that add or remove them, so that presence can tell a
+     * crowded room without counting it.
+     */
+    memberCount: integer("member_count").notNull().default(0),
     /** Creation or newest message: the order of a user's conversation list. */
     lastActivityAt: timestampMs("last_activity_at").notNull().defaultNow(),
     createdAt: createdAt(),
