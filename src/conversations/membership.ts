@@ -1,5 +1,6 @@
-import { and, eq } from "drizzle-orm";
+import { and, eq, type Placeholder, sql } from "drizzle-orm";
 import type { Executor } from "../core/db/client";
+import { preparedStatements } from "../core/db/prepared";
 import { type ConversationRow, conversations, type ParticipantRow, participants } from "../core/db/schema";
 import { forbidden, notFound } from "../core/errors";
 
@@ -10,15 +11,26 @@ export type Membership = { conversation: ConversationRow; participant: Participa
  * one that does not exist: outsiders learn nothing about it.
  */
 export async function requireMembership(db: Executor, conversationId: string, userId: string, opts: { lock?: boolean } = {}): Promise<Membership> {
-  const query = db
+  const prepared = opts.lock ? undefined : statements(db);
+  const [row] = prepared
+    ? await prepared.membership.execute({ conversationId, userId })
+    : opts.lock
+      ? await membershipQuery(db, conversationId, userId).for("update", { of: conversations })
+      : await membershipQuery(db, conversationId, userId);
+  if (!row) throw notFound("Conversation");
+  return row;
+}
+
+const membershipQuery = (db: Executor, conversationId: string | Placeholder, userId: string | Placeholder) =>
+  db
     .select({ conversation: conversations, participant: participants })
     .from(conversations)
     .innerJoin(participants, and(eq(participants.conversationId, conversations.id), eq(participants.userId, userId)))
     .where(eq(conversations.id, conversationId));
-  const [row] = opts.lock ? await query.for("update", { of: conversations }) : await query;
-  if (!row) throw notFound("Conversation");
-  return row;
-}
+
+const statements = preparedStatements((db) => ({
+  membership: membershipQuery(db, sql.placeholder("conversationId"), sql.placeholder("userId")).prepare("require_membership"),
+}));
 
 export const isManager = (p: ParticipantRow) => p.role === "owner" || p.role === "admin";
 

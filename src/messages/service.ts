@@ -1,7 +1,8 @@
-import { and, asc, desc, eq, gt, inArray, lt } from "drizzle-orm";
+import { and, asc, desc, eq, gt, inArray, lt, type Placeholder, sql } from "drizzle-orm";
 import type { Actor } from "../core/auth";
 import type { Context } from "../core/context";
-import type { Executor } from "../core/db/client";
+import type { Database, Executor } from "../core/db/client";
+import { preparedStatements } from "../core/db/prepared";
 import { type MessageRow, messages, reactions } from "../core/db/schema";
 import { withTransaction } from "../core/db/transaction";
 import { conflict, forbidden, invalid, notFound } from "../core/errors";
@@ -36,11 +37,8 @@ export function toMessage(row: MessageRow, reactionList: ReactionSummary[] = [])
 export async function reactionSummaries(db: Executor, messageIds: string[]): Promise<Map<string, ReactionSummary[]>> {
   const result = new Map<string, ReactionSummary[]>();
   if (messageIds.length === 0) return result;
-  const rows = await db
-    .select({ messageId: reactions.messageId, emoji: reactions.emoji, userId: reactions.userId })
-    .from(reactions)
-    .where(inArray(reactions.messageId, messageIds))
-    .orderBy(asc(reactions.createdAt), asc(reactions.userId));
+  const prepared = statements(db);
+  const rows = prepared ? await prepared.reactions.execute({ ids: messageIds }) : await reactionsQuery(db, messageIds);
   for (const row of rows) {
     let list = result.get(row.messageId);
     if (!list) result.set(row.messageId, (list = []));
@@ -51,6 +49,39 @@ export async function reactionSummaries(db: Executor, messageIds: string[]): Pro
   }
   return result;
 }
+
+const reactionsQuery = (db: Executor, ids: string[] | Placeholder) =>
+  db
+    .select({ messageId: reactions.messageId, emoji: reactions.emoji, userId: reactions.userId })
+    .from(reactions)
+    // A prepared statement takes the list as one array parameter; a built query lists them.
+    .where(Array.isArray(ids) ? inArray(reactions.messageId, ids) : sql`${reactions.messageId} = any(${ids}::uuid[])`)
+    .orderBy(asc(reactions.createdAt), asc(reactions.userId));
+
+/** A page of a conversation: newest first below `below`, or oldest first above `above`. */
+const pageQuery = (db: Executor, direction: "older" | "newer") =>
+  db
+    .select()
+    .from(messages)
+    .where(
+      and(
+        eq(messages.conversationId, sql.placeholder("conversationId")),
+        direction === "older" ? lt(messages.seq, sql.placeholder("seq")) : gt(messages.seq, sql.placeholder("seq")),
+      ),
+    )
+    .orderBy(direction === "older" ? desc(messages.seq) : asc(messages.seq))
+    .limit(sql.placeholder("limit"));
+
+const statements = preparedStatements((db) => ({
+  reactions: reactionsQuery(db, sql.placeholder("ids")).prepare("message_reactions"),
+  older: pageQuery(db, "older").prepare("messages_older"),
+  newer: pageQuery(db, "newer").prepare("messages_newer"),
+  seqOf: db
+    .select({ seq: messages.seq })
+    .from(messages)
+    .where(and(eq(messages.id, sql.placeholder("messageId")), eq(messages.conversationId, sql.placeholder("conversationId"))))
+    .prepare("message_seq"),
+}));
 
 export async function withReactions(db: Executor, rows: MessageRow[]): Promise<Message[]> {
   const summaries = await reactionSummaries(
@@ -127,25 +158,16 @@ export async function listMessages(ctx: Context, actor: Actor, conversationId: s
   await requireMembership(ctx.db, conversationId, actor.userId);
   const cursorId = page.before ?? page.after;
   const cursorSeq = cursorId ? await seqOf(ctx.db, conversationId, cursorId) : undefined;
-  const inConversation = eq(messages.conversationId, conversationId);
+  const query = statements(ctx.db)!;
 
   if (page.after) {
-    const rows = await ctx.db
-      .select()
-      .from(messages)
-      .where(and(inConversation, gt(messages.seq, cursorSeq!)))
-      .orderBy(asc(messages.seq))
-      .limit(limit + 1);
+    const rows = await query.newer.execute({ conversationId, seq: cursorSeq!, limit: limit + 1 });
     const hasMore = rows.length > limit;
     const data = await withReactions(ctx.db, rows.slice(0, limit));
     return listOf(data, hasMore, hasMore ? data[data.length - 1]!.id : null);
   }
-  const rows = await ctx.db
-    .select()
-    .from(messages)
-    .where(cursorSeq === undefined ? inConversation : and(inConversation, lt(messages.seq, cursorSeq)))
-    .orderBy(desc(messages.seq))
-    .limit(limit + 1);
+  // No cursor: below a seq no message can reach.
+  const rows = await query.older.execute({ conversationId, seq: cursorSeq ?? 2_147_483_647, limit: limit + 1 });
   const hasMore = rows.length > limit;
   const data = await withReactions(ctx.db, rows.slice(0, limit).reverse());
   return listOf(data, hasMore, hasMore ? data[0]!.id : null);
@@ -160,20 +182,12 @@ export async function syncMessages(
 ): Promise<{ messages: Message[]; hasMore: boolean }> {
   await requireMembership(ctx.db, conversationId, actor.userId);
   const fromSeq = lastMessageId ? await seqOf(ctx.db, conversationId, lastMessageId) : 0;
-  const rows = await ctx.db
-    .select()
-    .from(messages)
-    .where(and(eq(messages.conversationId, conversationId), gt(messages.seq, fromSeq)))
-    .orderBy(asc(messages.seq))
-    .limit(101);
+  const rows = await statements(ctx.db)!.newer.execute({ conversationId, seq: fromSeq, limit: 101 });
   return { messages: await withReactions(ctx.db, rows.slice(0, 100)), hasMore: rows.length > 100 };
 }
 
-async function seqOf(db: Executor, conversationId: string, messageId: string): Promise<number> {
-  const [row] = await db
-    .select({ seq: messages.seq })
-    .from(messages)
-    .where(and(eq(messages.id, messageId), eq(messages.conversationId, conversationId)));
+async function seqOf(db: Database, conversationId: string, messageId: string): Promise<number> {
+  const [row] = await statements(db)!.seqOf.execute({ messageId, conversationId });
   if (!row) throw notFound("Message");
   return row.seq;
 }
