@@ -3,7 +3,7 @@ import type { Actor } from "../core/auth";
 import type { Context } from "../core/context";
 import type { Executor, Transaction } from "../core/db/client";
 import { isUniqueViolation } from "../core/db/errors";
-import { type ConversationRow, conversations, messages, type ParticipantRow, participants, users } from "../core/db/schema";
+import { type ConversationRow, conversations, messages, type ParticipantRow, participants, readMarks, users } from "../core/db/schema";
 import { usersInLockOrder } from "../core/db/lock-order";
 import { type AfterCommit, withTransaction } from "../core/db/transaction";
 import { AppError, conflict, forbidden, invalid, notFound } from "../core/errors";
@@ -379,9 +379,13 @@ async function changeMemberCount(tx: Transaction, conversationId: string, by: nu
   return row?.memberCount ?? 0;
 }
 
-/** Deletes the participant row, records participant.removed and moves their sockets out. */
+/**
+ * Deletes the participant row and their read marks (a returning participant starts with the
+ * history read, from their new join time), records participant.removed and moves their sockets out.
+ */
 async function detach(ctx: Context, tx: Transaction, after: AfterCommit, conversationId: string, userId: string, by: string) {
   await tx.delete(participants).where(and(eq(participants.conversationId, conversationId), eq(participants.userId, userId)));
+  await tx.delete(readMarks).where(and(eq(readMarks.conversationId, conversationId), eq(readMarks.userId, userId)));
   await changeMemberCount(tx, conversationId, -1);
   const timestamp = new Date().toISOString();
   await recordEvent(ctx, tx, "participant.removed", { conversationId, userId, removedBy: by, timestamp });

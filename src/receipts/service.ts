@@ -1,4 +1,4 @@
-import { and, eq, gt, gte, inArray, isNull, lte, min, ne, sql } from "drizzle-orm";
+import { and, desc, eq, gt, gte, inArray, isNull, lt, lte, min, ne, sql } from "drizzle-orm";
 import type { Actor } from "../core/auth";
 import type { Context } from "../core/context";
 import type { Executor, Transaction } from "../core/db/client";
@@ -61,7 +61,28 @@ async function advance(tx: Transaction, conversationId: string, userId: string, 
     .set({ lastReadSeq: seq, lastReadAt: readAt })
     .where(and(eq(participants.conversationId, conversationId), eq(participants.userId, userId)));
   await tx.insert(readMarks).values({ conversationId, userId, seq, readAt }).onConflictDoNothing();
+  await forgetOldMarks(tx, conversationId, userId);
   return { readAt, from: before.lastReadSeq };
+}
+
+/**
+ * Watermark moves kept per participant and conversation. Older ones are deleted as new ones come,
+ * so that the table does not grow with every read; a message older than every kept move then
+ * reports the oldest kept one's time (later than the truth, never earlier).
+ */
+const MAX_READ_MARKS = 64;
+
+async function forgetOldMarks(tx: Transaction, conversationId: string, userId: string): Promise<void> {
+  const ofParticipant = and(eq(readMarks.conversationId, conversationId), eq(readMarks.userId, userId));
+  const oldestKept = tx
+    .select({ seq: readMarks.seq })
+    .from(readMarks)
+    .where(ofParticipant)
+    .orderBy(desc(readMarks.seq))
+    .offset(MAX_READ_MARKS - 1)
+    .limit(1);
+  // Fewer marks than that: the subquery is null and nothing is deleted.
+  await tx.delete(readMarks).where(and(ofParticipant, lt(readMarks.seq, sql`(${oldestKept})`)));
 }
 
 /** When `userId` first read message `seq`: the first watermark move at or above it. */

@@ -1,4 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { sql } from "drizzle-orm";
+import { queryRows } from "../../src/core/db/client";
 import { type ApiClient, startService, type TestService } from "../helpers/service";
 
 let svc: TestService;
@@ -190,5 +192,44 @@ describe("who has read a message", () => {
     expect((await eve.get(`/api/messages/${m[0]}/read`)).status).toBe(404);
     expect((await ann.get(`/api/messages/${UNKNOWN_ID}/read`)).status).toBe(404);
     expect((await ann.get("/api/messages/1/read")).status).toBe(400);
+  });
+});
+
+describe("bounded read history", () => {
+  const marksOf = async (conversationId: string, userId: string) =>
+    (
+      await queryRows<{ n: number }>(
+        svc.app.ctx.db,
+        sql`select count(*)::int as n from read_marks where conversation_id = ${conversationId} and user_id = ${userId}`,
+      )
+    )[0]!.n;
+
+  test("the newest 64 watermark moves are kept: recent messages report exact times, older ones the oldest kept", async () => {
+    const id = (await bob.post("/api/conversations", { type: "group", participantIds: ["ann"] })).body.id;
+    const m: string[] = [];
+    for (let i = 1; i <= 70; i++) m.push((await bob.post(`/api/conversations/${id}/messages`, { content: `n${i}` })).body.id);
+    // Ann reads one message at a time: 70 moves of her watermark.
+    const readAt: string[] = [];
+    for (const messageId of m) readAt.push((await ann.put(`/api/messages/${messageId}/read`)).body.readAt);
+    expect(await marksOf(id, "ann")).toBe(64);
+
+    const readerOf = async (i: number) => (await bob.get(`/api/messages/${m[i]}/read`)).body.data;
+    expect(await readerOf(69)).toEqual([{ userId: "ann", readAt: readAt[69] }]);
+    expect(await readerOf(6)).toEqual([{ userId: "ann", readAt: readAt[6] }]);
+    // Moves 1 to 6 are forgotten: the oldest kept (message 7's) stands in.
+    expect(await readerOf(0)).toEqual([{ userId: "ann", readAt: readAt[6] }]);
+    expect((await ann.put(`/api/messages/${m[0]}/read`)).body.readAt).toBe(readAt[6]);
+  });
+
+  test("leaving, or being removed, forgets the participant's read marks", async () => {
+    const { id } = await story();
+    await bob.put(`/api/messages/${(await ann.post(`/api/conversations/${id}/messages`, { content: "m6" })).body.id}/read`);
+    await cat.put(`/api/conversations/${id}/read`, {});
+    expect(await marksOf(id, "bob")).toBe(1);
+    expect(await marksOf(id, "cat")).toBe(1);
+    expect((await bob.delete(`/api/conversations/${id}/participants/bob`)).status).toBe(204);
+    expect((await ann.delete(`/api/conversations/${id}/participants/cat`)).status).toBe(204);
+    expect(await marksOf(id, "bob")).toBe(0);
+    expect(await marksOf(id, "cat")).toBe(0);
   });
 });

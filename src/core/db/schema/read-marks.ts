@@ -3,8 +3,9 @@ import { timestampMs } from "./columns";
 import { conversations } from "./conversations";
 
 /**
- * One row each time a participant's read watermark advances. The watermark itself lives on the
- * participant; these rows answer "when did X read message N" (the first mark at or above N).
+ * One row each time a participant's read watermark advances, the newest 64 per participant kept,
+ * none once they leave. The watermark itself lives on the participant; these rows answer "when
+ * did X read message N" (the first mark at or above N).
  */
 export const readMarks = pgTable(
   "read_marks",
