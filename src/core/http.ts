@@ -66,8 +66,12 @@ function mapHttpError(code: string | number, error: unknown) {
 function validationError(error: ValidationError): AppError {
   // "property" is a query parameter Elysia failed to coerce (a number that is not one, or out of range).
   const where = error.type === "params" ? "path parameter" : error.type === "property" ? "query parameter" : error.type;
+  // A parameter Elysia coerces is checked alone, so its failures are at the root; the schemas of
+  // such parameters carry their name as title (see Limit).
+  const title = error.type === "property" ? (error.validator as { title?: unknown } | undefined)?.title : undefined;
+  const under = typeof title === "string" ? `/${title}` : "";
   const fields = error.all.map((e) => ({
-    path: ("path" in e && e.path) || "/",
+    path: under + (("path" in e && e.path) || "") || "/",
     message: "summary" in e && e.summary ? e.summary : e.message,
   }));
   // A schema's own `error` text (for the first failure) is clearer than TypeBox's wording.

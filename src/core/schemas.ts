@@ -61,8 +61,9 @@ export function checkMetadata(value: Record<string, unknown> | undefined, field 
   checkStorable(value, `/${field}`);
 }
 
+/** `?limit=`. Its title names it in validation details: Elysia checks it on its own, unnamed (src/core/http.ts). */
 export const Limit = (def: number, max: number) =>
-  t.Optional(t.Integer({ minimum: 1, maximum: max, default: def, error: `limit must be an integer from 1 to ${max}` }));
+  t.Optional(t.Integer({ title: "limit", minimum: 1, maximum: max, default: def, error: `limit must be an integer from 1 to ${max}` }));
 
 /** `{ data, hasMore, nextCursor }`: the shape of every list. */
 export const ListOf = <T extends Parameters<typeof t.Array>[0]>(item: T) =>

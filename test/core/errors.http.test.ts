@@ -196,9 +196,13 @@ describe("error responses", () => {
     expect(paths.some((p: string) => p.startsWith("/attachments"))).toBe(true);
   });
 
-  test("a query parameter that is not a number, or out of range, is a validation error", async () => {
+  test("a query parameter that is not a number, or out of range, is a validation error naming it", async () => {
     for (const query of ["limit=abc", "limit=0", "limit=101", "limit=1.5"]) {
-      expectErrorShape(await ann.get(`/api/conversations/${conversationId}/messages?${query}`), 400, "VALIDATION_ERROR");
+      for (const path of [`/api/conversations/${conversationId}/messages`, "/api/conversations"]) {
+        const res = await ann.get(`${path}?${query}`);
+        expectErrorShape(res, 400, "VALIDATION_ERROR");
+        expect({ query, paths: res.body.error.details.map((d: { path: string }) => d.path) }).toEqual({ query, paths: ["/limit"] });
+      }
     }
   });
 });
