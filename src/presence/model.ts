@@ -18,7 +18,6 @@ export type UserOnline = { userId: string; conversationId?: string; timestamp: s
 export type UserOffline = { userId: string; conversationId?: string; lastSeen: string; timestamp: string };
 
 export const IndicatorPayload = t.Object({ conversationId: Uuid });
-export const ActivityPing = t.Optional(t.Object({}));
 export type Indicator = { conversationId: string; userId: string; type: "typing" | "recording"; isActive: boolean; timestamp: string };
 
 type IndicatorEvent = (payload: Static<typeof IndicatorPayload>, ack?: (res: Ack<Record<string, never>>) => void) => void;

@@ -36,7 +36,8 @@ export async function syncUsers(ctx: Context, inputs: UserSync[]): Promise<{ dat
     seen.set(input.externalUserId, index);
   });
 
-  return ctx.db.transaction(async (tx) => {
+  // Through withTransaction, like every write: a graceful stop waits for it.
+  return withTransaction(ctx, async (tx) => {
     const ids = inputs.map((u) => u.externalUserId);
     // Existing rows here, new ones by the upsert: both in the one order users are locked in.
     const existing = new Map(
