@@ -23,10 +23,15 @@ export function toUser(row: UserRow): User {
  * Upserts users, all or nothing. Fields left out keep their stored value; `null` clears them.
  * A deleted user synced again is restored and counts as created (it was gone to the API).
  */
-export async function syncUsers(ctx: Context, inputs: UserSync[]): Promise<{ data: User[]; created: number; updated: number }> {
+export async function syncUsers(
+  ctx: Context,
+  inputs: UserSync[],
+  /** Where entry `index` sits in the request body, for error details. */
+  entryPath: (index: number) => string = (index) => `/users/${index}`,
+): Promise<{ data: User[]; created: number; updated: number }> {
   const seen = new Map<string, number>();
   inputs.forEach((input, index) => {
-    checkEntry(input, index);
+    checkEntry(input, entryPath(index));
     const first = seen.get(input.externalUserId);
     if (first !== undefined) {
       throw invalid(`externalUserId ${input.externalUserId} appears twice in the batch`, [
@@ -81,15 +86,16 @@ export async function syncUsers(ctx: Context, inputs: UserSync[]): Promise<{ dat
   });
 }
 
-/** Checks TypeBox cannot express; a failure's path names the entry, so its details carry the index as a schema failure's do. */
-function checkEntry(input: UserSync, index: number): void {
-  checkMetadata(input.metadata, `users/${index}/metadata`);
-  checkStorable(input.name, `/users/${index}/name`);
-  checkStorable(input.avatarUrl, `/users/${index}/avatarUrl`);
+/** Checks TypeBox cannot express; in a batch the path names the entry, so its details carry the index as a schema failure's do. */
+function checkEntry(input: UserSync, at: string): void {
+  checkMetadata(input.metadata, `${at}/metadata`.slice(1));
+  checkStorable(input.name, `${at}/name`);
+  checkStorable(input.avatarUrl, `${at}/avatarUrl`);
 }
 
+/** One user: the body is the entry itself, so error paths start at its fields. */
 export async function syncUser(ctx: Context, input: UserSync): Promise<{ user: User; created: boolean }> {
-  const { data, created } = await syncUsers(ctx, [input]);
+  const { data, created } = await syncUsers(ctx, [input], () => "");
   return { user: data[0]!, created: created === 1 };
 }
 

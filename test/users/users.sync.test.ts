@@ -52,6 +52,13 @@ describe("single sync", () => {
     for (let i = 1; i <= 7; i++) expect((await getUser(`bad-${i}`)).status).toBe(404);
   });
 
+  test("error details name the field of the body itself, not a batch entry", async () => {
+    const unstorable = await svc.internal("POST", "/api/users/sync", { externalUserId: "bad-8", name: "nul\u0000" });
+    expect(unstorable.body.error.details).toEqual([{ path: "/name", message: "unstorable text" }]);
+    const large = await svc.internal("POST", "/api/users/sync", { externalUserId: "bad-9", metadata: { blob: "x".repeat(5000) } });
+    expect(large.body.error.details).toEqual([{ path: "/metadata", message: "too large" }]);
+  });
+
   test("malformed ids in the path are 400, unknown ones 404", async () => {
     expect((await svc.internal("GET", "/api/users/has%20space")).status).toBe(400);
     expect((await svc.internal("GET", "/api/users/never-synced")).status).toBe(404);
