@@ -1,8 +1,9 @@
-import { and, desc, eq, gt, gte, inArray, isNull, lt, lte, min, ne, sql } from "drizzle-orm";
+import { and, desc, eq, gt, gte, inArray, isNull, lt, lte, min, ne, type Placeholder, sql } from "drizzle-orm";
 import type { Actor } from "../core/auth";
 import type { Context } from "../core/context";
 import type { Executor, Transaction } from "../core/db/client";
 import { conversations, messages, participants, readMarks } from "../core/db/schema";
+import { preparedStatements } from "../core/db/prepared";
 import { withTransaction } from "../core/db/transaction";
 import { notFound } from "../core/errors";
 import { type List, listOf } from "../core/schemas";
@@ -13,7 +14,13 @@ import type { ConversationRead, MessageRead, Reader, UnreadCount } from "./model
 /** Messages from others, not deleted, after each of `userId`'s watermarks. */
 export async function unreadCounts(db: Executor, userId: string, conversationIds: string[]): Promise<Map<string, number>> {
   if (conversationIds.length === 0) return new Map();
-  const rows = await db
+  const prepared = statements(db);
+  const rows = prepared ? await prepared.unread.execute({ userId, conversationIds }) : await unreadQuery(db, userId, conversationIds);
+  return new Map(rows.map((r) => [r.conversationId, r.n]));
+}
+
+const unreadQuery = (db: Executor, userId: string | Placeholder, conversationIds: string[] | Placeholder) =>
+  db
     .select({ conversationId: participants.conversationId, n: sql<number>`count(${messages.id})::int` })
     .from(participants)
     .innerJoin(
@@ -25,10 +32,18 @@ export async function unreadCounts(db: Executor, userId: string, conversationIds
         isNull(messages.deletedAt),
       ),
     )
-    .where(and(eq(participants.userId, userId), inArray(participants.conversationId, conversationIds)))
+    .where(
+      and(
+        eq(participants.userId, userId),
+        // A prepared statement takes the list as one array parameter; a built query lists them.
+        Array.isArray(conversationIds) ? inArray(participants.conversationId, conversationIds) : sql`${participants.conversationId} = any(${conversationIds}::uuid[])`,
+      ),
+    )
     .groupBy(participants.conversationId);
-  return new Map(rows.map((r) => [r.conversationId, r.n]));
-}
+
+const statements = preparedStatements((db) => ({
+  unread: unreadQuery(db, sql.placeholder("userId"), sql.placeholder("conversationIds")).prepare("unread_counts"),
+}));
 
 /** Messages between two watermarks that count as unread for `userId`. */
 async function countBetween(tx: Executor, conversationId: string, userId: string, fromSeq: number, toSeq: number) {
