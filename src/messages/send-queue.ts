@@ -17,14 +17,22 @@ type Pending = QueuedSend & { resolve(result: SendResult): void; reject(error: u
 /** Sends written by one statement at most: bounds its size and the wait of the last one. */
 const MAX_BATCH = 256;
 /** Statements in flight per instance; each takes conversations no other one in flight has. */
-const MAX_IN_FLIGHT = 2;
+const MAX_IN_FLIGHT = 4;
+/**
+ * Another statement starts only when the newest one has run this long. One at a time gives the
+ * biggest batches and the lowest latency while the database keeps up (fewer, larger statements
+ * cost it less CPU); a statement stuck on a lock (a big conversation being deleted, say) must not
+ * hold up the sends of every other conversation.
+ */
+const STALL_MS = 20;
 /** Sends waiting beyond this are refused at once rather than queued behind a stalled database. */
 const MAX_WAITING = 20_000;
 
 /**
  * Group commit for message sends. Sends that arrive while statements are in flight wait and are
  * written together by the next one, so a busy instance pays one commit for many messages while an
- * idle one writes each send at once. A conversation is in at most one statement at a time, which
+ * idle one writes each send at once. Normally one statement runs at a time; more start only when
+ * the newest has stalled (STALL_MS). A conversation is in at most one statement at a time, which
  * keeps each socket's sends in the order it emitted them and spares statements of one instance
  * from waiting on each other's locks.
  */
@@ -32,6 +40,8 @@ export class SendQueue {
   private waiting: Pending[] = [];
   private inFlight = new Set<string>();
   private statements = 0;
+  private lastStartedAt = 0;
+  private stallTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(private readonly ctx: Context) {}
 
@@ -47,9 +57,18 @@ export class SendQueue {
 
   private pump(): void {
     while (this.statements < MAX_IN_FLIGHT && this.waiting.length) {
+      const sinceLast = performance.now() - this.lastStartedAt;
+      if (this.statements > 0 && sinceLast < STALL_MS) {
+        this.stallTimer ??= setTimeout(() => {
+          this.stallTimer = undefined;
+          this.pump();
+        }, STALL_MS - sinceLast);
+        return;
+      }
       const batch = this.take();
       if (batch.length === 0) return;
       this.statements++;
+      this.lastStartedAt = performance.now();
       const conversations = new Set(batch.map((b) => b.conversationId));
       for (const id of conversations) this.inFlight.add(id);
       this.ctx.drain?.track(
