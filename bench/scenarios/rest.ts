@@ -66,7 +66,7 @@ export async function rest({ quick }: ScenarioOptions): Promise<ScenarioResult> 
         figure("GET messages page req/s", round(page.rps), "req/s", base),
         figure("GET messages page p99", page.p99, "ms", { value: trivial.p99, label: "trivial route p99" }, false),
       ],
-      bottleneck: "the service's JS thread (JWT verify, validation, JSON) and one transaction per POST",
+      bottleneck: "the service's JS thread: JWT verification, validation, building and serialising 50 messages a page; POSTs are committed in groups",
       notes: [`errors: post ${post.errors}, page ${page.errors}, trivial ${trivial.errors}`],
     };
   } finally {
