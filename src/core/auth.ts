@@ -27,7 +27,8 @@ export type Authenticator = {
 };
 
 export function createAuthenticator(config: Config, db: Database): Authenticator {
-  const key = new TextEncoder().encode(config.AUTH_JWT_SECRET);
+  // Imported once: given raw bytes, jose would import the key again for every token.
+  const key = crypto.subtle.importKey("raw", new TextEncoder().encode(config.AUTH_JWT_SECRET), { name: "HMAC", hash: "SHA-256" }, false, ["verify"]);
   const internalDigest = digest(config.INTERNAL_API_SECRET);
   const userExists = db
     .select({ id: users.externalId })
@@ -41,7 +42,7 @@ export function createAuthenticator(config: Config, db: Database): Authenticator
       if (!token) throw new AppError("UNAUTHORIZED", "Missing bearer token");
       let payload;
       try {
-        ({ payload } = await jwtVerify(token, key, {
+        ({ payload } = await jwtVerify(token, await key, {
           algorithms: ["HS256"],
           clockTolerance: CLOCK_TOLERANCE_S,
           issuer: config.AUTH_JWT_ISSUER,
