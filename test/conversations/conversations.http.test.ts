@@ -1,15 +1,13 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { type ApiClient, startService, type TestService } from "../helpers/service";
+import { beforeAll, describe, expect, test } from "bun:test";
+import { type ApiClient, serviceForTests } from "../helpers/service";
 
-let svc: TestService;
+const svc = serviceForTests();
 let ann: ApiClient, bob: ApiClient, cat: ApiClient, dan: ApiClient;
 
 beforeAll(async () => {
-  svc = await startService();
   await svc.syncUsers("ann", "bob", "cat", "dan");
   [ann, bob, cat, dan] = [await svc.as("ann"), await svc.as("bob"), await svc.as("cat"), await svc.as("dan")];
 }, 60_000);
-afterAll(() => svc.stop(), 60_000);
 
 const ISO_MS = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
 const UNKNOWN_ID = "018f0000-0000-7000-8000-000000000000";

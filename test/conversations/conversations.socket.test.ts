@@ -1,18 +1,11 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import type { Context } from "../../src/core/context";
 import { participants } from "../../src/core/db/schema";
 import { call, connectAs, fence, group, makeUsers, ok } from "../helpers/realtime";
-import { startService, type TestService } from "../helpers/service";
-import { closeAllSockets, connectSocket, nextEvent, record } from "../helpers/sockets";
+import { serviceForTests } from "../helpers/service";
+import { connectSocket, nextEvent, record } from "../helpers/sockets";
 
-let svc: TestService;
-beforeAll(async () => {
-  svc = await startService();
-}, 60_000);
-afterAll(async () => {
-  closeAllSockets();
-  await svc.stop();
-});
+const svc = serviceForTests();
 
 /** Sends a message through REST and returns it; the room hears message:new. */
 async function say(userId: string, conversationId: string, content: string) {

@@ -1,23 +1,21 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { beforeAll, describe, expect, test } from "bun:test";
 import { sql } from "drizzle-orm";
 import { queryRows } from "../../src/core/db/client";
-import { type ApiClient, startService, type TestService } from "../helpers/service";
+import { type ApiClient, serviceForTests } from "../helpers/service";
 
 /**
  * Who may change a group's membership. Every test builds its own group:
  * owner "own", admin "adm", members "mem" and "mia"; "out" is in no conversation.
  */
-let svc: TestService;
+const svc = serviceForTests();
 const clients: Record<string, ApiClient> = {};
 const as = (id: string) => clients[id]!;
 
 beforeAll(async () => {
-  svc = await startService();
   const ids = ["own", "adm", "mem", "mia", "out", "new1", "new2", "co"];
   await svc.syncUsers(...ids);
   for (const id of ids) clients[id] = await svc.as(id);
 }, 60_000);
-afterAll(() => svc.stop(), 60_000);
 
 type Conversation = { id: string; participants: { userId: string; role: string; lastReadSeq: number }[] };
 

@@ -1,13 +1,11 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createHmac } from "node:crypto";
-import { INTERNAL_SECRET, JWT_SECRET, mintToken, startService, type TestService } from "../helpers/service";
+import { INTERNAL_SECRET, JWT_SECRET, mintToken, serviceForTests, startService, type TestService } from "../helpers/service";
 
-let svc: TestService;
+const svc = serviceForTests();
 beforeAll(async () => {
-  svc = await startService();
   await svc.syncUsers("ann", "bob");
 }, 60_000);
-afterAll(() => svc.stop(), 60_000);
 
 const now = () => Math.floor(Date.now() / 1000);
 const b64url = (value: unknown) => Buffer.from(typeof value === "string" ? value : JSON.stringify(value)).toString("base64url");

@@ -1,23 +1,21 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { beforeAll, describe, expect, test } from "bun:test";
 import { sql } from "drizzle-orm";
 import net from "node:net";
 import postgres from "postgres";
-import { type ApiClient, INTERNAL_SECRET, type Reply, startService, type TestService } from "../helpers/service";
+import { type ApiClient, INTERNAL_SECRET, type Reply, serviceForTests, startService } from "../helpers/service";
 import { eventually } from "../helpers/sockets";
 import { type SharedDatabase, sharedDatabase } from "../webhooks/postgres";
 
 const MAX_BODY_BYTES = 2048;
-let svc: TestService;
+const svc = serviceForTests({ MAX_BODY_BYTES: String(MAX_BODY_BYTES) });
 let ann: ApiClient;
 let conversationId: string;
 
 beforeAll(async () => {
-  svc = await startService({ MAX_BODY_BYTES: String(MAX_BODY_BYTES) });
   await svc.syncUsers("ann", "bob");
   ann = await svc.as("ann");
   conversationId = (await ann.post("/api/conversations", { type: "group", participantIds: ["bob"] })).body.id;
 }, 60_000);
-afterAll(() => svc.stop(), 60_000);
 
 /** What every error response must look like: the contract's body, JSON, nothing from inside. */
 function expectErrorShape(res: { status: number; body: any; headers: Headers }, status: number, code: string) {

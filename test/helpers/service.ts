@@ -3,6 +3,7 @@
  * when DATABASE_URL is set, else an embedded PGlite), its own Redis key prefix when REDIS_URL is
  * set, free ports, and clients that talk to it over real HTTP and real sockets.
  */
+import { afterAll, beforeAll } from "bun:test";
 import { SignJWT } from "jose";
 import postgres from "postgres";
 import { type App, startApp } from "../../src/app";
@@ -11,6 +12,7 @@ import { openStorage } from "../../src/core/db/client";
 import { migrate } from "../../src/core/db/migrate";
 import { createLogger } from "../../src/core/log";
 import Redis from "ioredis";
+import { closeAllSockets } from "./sockets";
 
 export const MODE = process.env.DATABASE_URL ? "postgres" : "pglite";
 export const JWT_SECRET = "test-jwt-secret-0123456789abcdefghijkl";
@@ -168,6 +170,30 @@ export async function startService(env: Record<string, string | undefined> = {})
     },
   };
   return service;
+}
+
+/**
+ * The service the tests of a file (or of the describe block it is called in) talk to: started
+ * before the first of them, stopped after the last, the sockets they opened closed first.
+ * Use it like what startService returns, but only inside tests and hooks: there is no service
+ * behind it until beforeAll has run.
+ */
+export function serviceForTests(env: Record<string, string | undefined> = {}): TestService {
+  let started: TestService | undefined;
+  beforeAll(async () => {
+    started = await startService(env);
+  }, 60_000);
+  afterAll(async () => {
+    closeAllSockets();
+    await started?.stop();
+  }, 60_000);
+  // A stand-in for the service rather than a getter, so that tests keep reading `svc.as(...)`.
+  return new Proxy({} as TestService, {
+    get(_, key) {
+      if (!started) throw new Error("the test service starts in beforeAll: use it inside tests and hooks");
+      return started[key as keyof TestService];
+    },
+  });
 }
 
 export async function dropRedisPrefix(url: string, prefix: string): Promise<void> {

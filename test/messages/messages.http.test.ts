@@ -1,8 +1,8 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { type ApiClient, startService, type TestService } from "../helpers/service";
+import { beforeAll, describe, expect, test } from "bun:test";
+import { type ApiClient, serviceForTests, startService } from "../helpers/service";
 
 /** "own" owns the group, "adm" is its admin, "mem" and "mia" members; "out" is in no conversation. */
-let svc: TestService;
+const svc = serviceForTests();
 const clients: Record<string, ApiClient> = {};
 const as = (id: string) => clients[id]!;
 const ISO_MS = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
@@ -10,12 +10,10 @@ const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f
 const UNKNOWN_ID = "018f0000-0000-7000-8000-000000000000";
 
 beforeAll(async () => {
-  svc = await startService();
   const ids = ["own", "adm", "mem", "mia", "out"];
   await svc.syncUsers(...ids);
   for (const id of ids) clients[id] = await svc.as(id);
 }, 60_000);
-afterAll(() => svc.stop(), 60_000);
 
 async function team(): Promise<string> {
   const created = await as("own").post("/api/conversations", { type: "group", participantIds: ["adm", "mem", "mia"], name: "Team" });

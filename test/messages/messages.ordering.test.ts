@@ -1,19 +1,17 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { type ApiClient, startService, type TestService } from "../helpers/service";
+import { beforeAll, describe, expect, test } from "bun:test";
+import { type ApiClient, serviceForTests } from "../helpers/service";
 import { connectSocket } from "../helpers/sockets";
 
 /** Seq numbering under concurrency, and idempotent retries with clientMessageId. */
-let svc: TestService;
+const svc = serviceForTests();
 const senders: ApiClient[] = [];
 const UNKNOWN_ID = "018f0000-0000-7000-8000-000000000000";
 
 beforeAll(async () => {
-  svc = await startService();
   const ids = ["s0", "s1", "s2", "s3", "s4"];
   await svc.syncUsers(...ids);
   for (const id of ids) senders.push(await svc.as(id));
 }, 60_000);
-afterAll(() => svc.stop(), 60_000);
 
 const first = () => senders[0]!;
 

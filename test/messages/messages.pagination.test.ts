@@ -1,25 +1,23 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { type ApiClient, startService, type TestService } from "../helpers/service";
+import { beforeAll, describe, expect, test } from "bun:test";
+import { type ApiClient, serviceForTests } from "../helpers/service";
 
 /**
  * Paging through a conversation of ten messages (seq 1..10) and one of 101. Pages are always in
  * ascending seq; nextCursor is the id to pass as `before` (from the newest page or a `before`
  * page) or as `after` (from an `after` page), and is null exactly when hasMore is false.
  */
-let svc: TestService;
+const svc = serviceForTests();
 let ann: ApiClient, bob: ApiClient, eve: ApiClient;
 let ten: string;
 let tenIds: string[] = [];
 const UNKNOWN_ID = "018f0000-0000-7000-8000-000000000000";
 
 beforeAll(async () => {
-  svc = await startService();
   await svc.syncUsers("ann", "bob", "eve");
   [ann, bob, eve] = [await svc.as("ann"), await svc.as("bob"), await svc.as("eve")];
   ten = (await ann.post("/api/conversations", { type: "group", participantIds: ["bob"] })).body.id;
   for (let i = 1; i <= 10; i++) tenIds.push((await (i % 2 ? ann : bob).post(`/api/conversations/${ten}/messages`, { content: `m${i}` })).body.id);
 }, 60_000);
-afterAll(() => svc.stop(), 60_000);
 
 type Page = { data: { id: string; seq: number }[]; hasMore: boolean; nextCursor: string | null };
 

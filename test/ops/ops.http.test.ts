@@ -1,19 +1,12 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { sql } from "drizzle-orm";
 import type { ShutdownDrain } from "../../src/ops/drain";
 import { call, group, makeUsers, ok } from "../helpers/realtime";
-import { startService, type TestService } from "../helpers/service";
-import { closeAllSockets, connectSocket, nextEvent } from "../helpers/sockets";
+import { serviceForTests, startService } from "../helpers/service";
+import { connectSocket, nextEvent } from "../helpers/sockets";
 import { parsePrometheus, total } from "./prometheus";
 
-let svc: TestService;
-beforeAll(async () => {
-  svc = await startService();
-}, 60_000);
-afterAll(async () => {
-  closeAllSockets();
-  await svc.stop();
-});
+const svc = serviceForTests();
 
 /** Every route of CONTRACT §3 (REST) and §4 (internal API), as METHOD path. */
 const CONTRACT_ROUTES = [

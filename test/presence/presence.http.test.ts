@@ -1,20 +1,18 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { type ApiClient, startService, type TestService } from "../helpers/service";
+import { beforeAll, describe, expect, test } from "bun:test";
+import { type ApiClient, serviceForTests } from "../helpers/service";
 
 /** Presence read over REST. Nobody here has a socket, so everyone reads as offline, never seen. */
-let svc: TestService;
+const svc = serviceForTests();
 let ann: ApiClient, eve: ApiClient;
 let conversationId: string;
 const UNKNOWN_ID = "018f0000-0000-7000-8000-000000000000";
 const offline = (userId: string) => ({ userId, status: "offline", lastSeen: null });
 
 beforeAll(async () => {
-  svc = await startService();
   await svc.syncUsers("ann", "bob", "cat", "eve");
   [ann, eve] = [await svc.as("ann"), await svc.as("eve")];
   conversationId = (await ann.post("/api/conversations", { type: "group", participantIds: ["bob", "cat"] })).body.id;
 }, 60_000);
-afterAll(() => svc.stop(), 60_000);
 
 describe("one user", () => {
   test("any synced user's presence, to any user", async () => {

@@ -1,23 +1,13 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { call, connectAs, fence, group, makeUsers, ok } from "../helpers/realtime";
-import { startService, type TestService } from "../helpers/service";
-import { type ClientSocket, closeAllSockets, nextEvent, record } from "../helpers/sockets";
+import { serviceForTests, type TestService } from "../helpers/service";
+import { type ClientSocket, nextEvent, record } from "../helpers/sockets";
 
 const SHORT_TYPING_TTL_MS = 2000;
 const SHORT_PRESENCE_TTL_MS = 1500;
-let svc: TestService;
+const svc = serviceForTests();
 /** The same service with short TTLs, for expiry. */
-let fast: TestService;
-beforeAll(async () => {
-  [svc, fast] = await Promise.all([
-    startService(),
-    startService({ TYPING_TTL_MS: String(SHORT_TYPING_TTL_MS), PRESENCE_TTL_MS: String(SHORT_PRESENCE_TTL_MS) }),
-  ]);
-}, 60_000);
-afterAll(async () => {
-  closeAllSockets();
-  await Promise.all([svc?.stop(), fast?.stop()]);
-});
+const fast = serviceForTests({ TYPING_TTL_MS: String(SHORT_TYPING_TTL_MS), PRESENCE_TTL_MS: String(SHORT_PRESENCE_TTL_MS) });
 
 const closed = (socket: ClientSocket) =>
   new Promise<void>((resolve) => {
@@ -205,11 +195,7 @@ describe("presence", () => {
 
 describe("presence in crowded conversations", () => {
   /** Rooms of more than three participants hear no presence events. */
-  let crowded: TestService;
-  beforeAll(async () => {
-    crowded = await startService({ PRESENCE_MAX_ROOM_SIZE: "3" });
-  }, 60_000);
-  afterAll(() => crowded?.stop());
+  const crowded = serviceForTests({ PRESENCE_MAX_ROOM_SIZE: "3" });
 
   test("a 4-member group hears nothing of a user's presence while their 2-member conversation does; at 3 members it hears again", async () => {
     const [ann, bob, cat, dan, eve] = await makeUsers(crowded, "ann", "bob", "cat", "dan", "eve");

@@ -1,18 +1,16 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { type ApiClient, startService, type TestService } from "../helpers/service";
+import { beforeAll, describe, expect, test } from "bun:test";
+import { type ApiClient, serviceForTests } from "../helpers/service";
 
-let svc: TestService;
+const svc = serviceForTests();
 let ann: ApiClient, bob: ApiClient, cat: ApiClient, eve: ApiClient;
 let conversationId: string;
 const UNKNOWN_ID = "018f0000-0000-7000-8000-000000000000";
 
 beforeAll(async () => {
-  svc = await startService();
   await svc.syncUsers("ann", "bob", "cat", "eve");
   [ann, bob, cat, eve] = [await svc.as("ann"), await svc.as("bob"), await svc.as("cat"), await svc.as("eve")];
   conversationId = (await ann.post("/api/conversations", { type: "group", participantIds: ["bob", "cat"] })).body.id;
 }, 60_000);
-afterAll(() => svc.stop(), 60_000);
 
 async function message(content = "react to me"): Promise<string> {
   return (await ann.post(`/api/conversations/${conversationId}/messages`, { content })).body.id;

@@ -1,22 +1,15 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { call, connectAs, group, makeUsers } from "../helpers/realtime";
-import { startService, type TestService } from "../helpers/service";
-import { closeAllSockets, connectSocket, nextEvent } from "../helpers/sockets";
+import { serviceForTests } from "../helpers/service";
+import { connectSocket, nextEvent } from "../helpers/sockets";
 
 const EVENTS_PER_SOCKET = 40;
 const MESSAGES_PER_USER = 3;
 const MAX_BODY_BYTES = 600_000;
-let svc: TestService;
-beforeAll(async () => {
-  svc = await startService({
-    RATE_LIMIT_EVENTS: String(EVENTS_PER_SOCKET),
-    RATE_LIMIT_MESSAGES: String(MESSAGES_PER_USER),
-    MAX_BODY_BYTES: String(MAX_BODY_BYTES),
-  });
-}, 60_000);
-afterAll(async () => {
-  closeAllSockets();
-  await svc.stop();
+const svc = serviceForTests({
+  RATE_LIMIT_EVENTS: String(EVENTS_PER_SOCKET),
+  RATE_LIMIT_MESSAGES: String(MESSAGES_PER_USER),
+  MAX_BODY_BYTES: String(MAX_BODY_BYTES),
 });
 
 /** The service still answers: REST health, and a fresh socket's ping. */

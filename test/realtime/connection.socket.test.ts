@@ -1,17 +1,10 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { call, connectAs, group, makeUsers, ok } from "../helpers/realtime";
-import { mintToken, startService, type TestService } from "../helpers/service";
-import { closeAllSockets, connectError, connectSocket, nextEvent } from "../helpers/sockets";
+import { mintToken, serviceForTests } from "../helpers/service";
+import { connectError, connectSocket, nextEvent } from "../helpers/sockets";
 
 const ORIGIN = "https://app.example.com";
-let svc: TestService;
-beforeAll(async () => {
-  svc = await startService({ CORS_ORIGINS: `${ORIGIN},https://admin.example.com` });
-}, 60_000);
-afterAll(async () => {
-  closeAllSockets();
-  await svc.stop();
-});
+const svc = serviceForTests({ CORS_ORIGINS: `${ORIGIN},https://admin.example.com` });
 
 describe("connecting", () => {
   for (const port of ["PORT", "WS_PORT"] as const) {

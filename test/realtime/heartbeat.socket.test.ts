@@ -1,18 +1,11 @@
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import type { Connection } from "../../src/core/store/types";
 import { connectAs, makeUsers } from "../helpers/realtime";
-import { startService, type TestService } from "../helpers/service";
-import { closeAllSockets, eventually } from "../helpers/sockets";
+import { serviceForTests } from "../helpers/service";
+import { eventually } from "../helpers/sockets";
 
 const PRESENCE_TTL_MS = 3000;
-let svc: TestService;
-beforeAll(async () => {
-  svc = await startService({ PRESENCE_TTL_MS: String(PRESENCE_TTL_MS) });
-}, 60_000);
-afterAll(async () => {
-  closeAllSockets();
-  await svc.stop();
-});
+const svc = serviceForTests({ PRESENCE_TTL_MS: String(PRESENCE_TTL_MS) });
 
 test("the heartbeat refreshes every socket of the instance in one store call, not one per socket", async () => {
   const [ann, bob] = await makeUsers(svc, "ann", "bob");

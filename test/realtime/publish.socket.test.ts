@@ -1,21 +1,14 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { connectAs, fence, group, makeUsers } from "../helpers/realtime";
-import { startService, type TestService } from "../helpers/service";
-import { closeAllSockets, nextEvent, record } from "../helpers/sockets";
+import { serviceForTests } from "../helpers/service";
+import { nextEvent, record } from "../helpers/sockets";
 
 /**
  * Conversation-room events leave through Bun's native publish for websocket sockets and are
  * written one by one to sockets on long-polling: every member gets each event once, whatever its
  * transport and port, and room moves apply to both kinds.
  */
-let svc: TestService;
-beforeAll(async () => {
-  svc = await startService();
-}, 60_000);
-afterAll(async () => {
-  closeAllSockets();
-  await svc.stop();
-}, 60_000);
+const svc = serviceForTests();
 
 describe("room events on every transport", () => {
   test("websocket sockets on both ports and a long-polling socket each get a message once", async () => {

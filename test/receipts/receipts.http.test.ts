@@ -1,19 +1,17 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { beforeAll, describe, expect, test } from "bun:test";
 import { sql } from "drizzle-orm";
 import { queryRows } from "../../src/core/db/client";
-import { type ApiClient, startService, type TestService } from "../helpers/service";
+import { type ApiClient, serviceForTests } from "../helpers/service";
 
-let svc: TestService;
+const svc = serviceForTests();
 let ann: ApiClient, bob: ApiClient, cat: ApiClient, eve: ApiClient;
 const ISO_MS = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
 const UNKNOWN_ID = "018f0000-0000-7000-8000-000000000000";
 
 beforeAll(async () => {
-  svc = await startService();
   await svc.syncUsers("ann", "bob", "cat", "eve");
   [ann, bob, cat, eve] = [await svc.as("ann"), await svc.as("bob"), await svc.as("cat"), await svc.as("eve")];
 }, 60_000);
-afterAll(() => svc.stop(), 60_000);
 
 /** A group of ann, bob and cat with messages m1..m5: m4 is bob's, the others ann's. */
 async function story(): Promise<{ id: string; m: string[] }> {

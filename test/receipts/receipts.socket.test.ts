@@ -1,16 +1,9 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { call, connectAs, fence, group, makeUsers, ok } from "../helpers/realtime";
-import { startService, type TestService } from "../helpers/service";
-import { closeAllSockets, nextEvent, record } from "../helpers/sockets";
+import { serviceForTests } from "../helpers/service";
+import { nextEvent, record } from "../helpers/sockets";
 
-let svc: TestService;
-beforeAll(async () => {
-  svc = await startService();
-}, 60_000);
-afterAll(async () => {
-  closeAllSockets();
-  await svc.stop();
-});
+const svc = serviceForTests();
 
 async function scene() {
   const [ann, bob, eve] = await makeUsers(svc, "ann", "bob", "eve");

@@ -1,15 +1,11 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import postgres from "postgres";
-import { mintToken, startService, type TestService } from "../helpers/service";
+import { mintToken, serviceForTests, startService } from "../helpers/service";
 import { eventually } from "../helpers/sockets";
 import { sharedDatabase } from "../webhooks/postgres";
 
 /** DELETE /api/users/:id: the user is gone for the API, their messages are not. */
-let svc: TestService;
-beforeAll(async () => {
-  svc = await startService();
-}, 60_000);
-afterAll(() => svc.stop(), 60_000);
+const svc = serviceForTests();
 
 type Conversation = { id: string; participants: { userId: string; role: string }[] };
 const members = (c: Conversation) => Object.fromEntries(c.participants.map((p) => [p.userId, p.role]));

@@ -1,11 +1,7 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { startService, type TestService } from "../helpers/service";
+import { describe, expect, test } from "bun:test";
+import { serviceForTests } from "../helpers/service";
 
-let svc: TestService;
-beforeAll(async () => {
-  svc = await startService();
-});
-afterAll(() => svc.stop());
+const svc = serviceForTests();
 
 describe("internal user API", () => {
   test("sync creates (201) then updates (200), keeping fields left out", async () => {

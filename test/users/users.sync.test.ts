@@ -1,12 +1,8 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { startService, type TestService } from "../helpers/service";
+import { describe, expect, test } from "bun:test";
+import { serviceForTests } from "../helpers/service";
 
 /** The host keeps its users in step with POST /api/users/sync and /sync/batch. */
-let svc: TestService;
-beforeAll(async () => {
-  svc = await startService();
-}, 60_000);
-afterAll(() => svc.stop(), 60_000);
+const svc = serviceForTests();
 
 const getUser = (id: string) => svc.internal("GET", `/api/users/${encodeURIComponent(id)}`);
 const batch = (users: unknown[]) => svc.internal("POST", "/api/users/sync/batch", { users });
