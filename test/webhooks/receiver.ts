@@ -1,9 +1,14 @@
 /**
  * A real webhook receiver for tests: a Bun HTTP server that records every request, checks its
  * signature with the `standardwebhooks` package (as a host would), and answers as the test says.
+ * Also the service that sends to it, and the outbox rows tests follow.
  */
+import { afterAll } from "bun:test";
 import type { Server } from "bun";
+import { eq } from "drizzle-orm";
 import { Webhook } from "standardwebhooks";
+import { webhookEvents } from "../../src/core/db/schema";
+import { type ApiClient, serviceForTests, type TestService } from "../helpers/service";
 import { eventually } from "../helpers/sockets";
 
 /** A `whsec_` secret (base64 key) and a raw one (its UTF-8 bytes are the key): both kinds hosts use. */
@@ -101,3 +106,30 @@ export function startReceiver(secret: string, options: { port?: number; listenin
 
 /** Resolves after `ms`; for receivers that answer late. */
 export const answerAfter = (ms: number, status = 200) => Bun.sleep(ms).then(() => new Response(status === 200 ? "ok" : "no", { status }));
+
+/**
+ * A receiver and a service that sends it webhooks signed with `secret`, drained every 50 ms, for
+ * the tests of a file or describe block. The receiver listens from now on; after the tests the
+ * service stops first, so that it is not left sending to a closed port.
+ */
+export function serviceWithReceiver(secret: string, env: Record<string, string> = {}): { svc: TestService; receiver: Receiver } {
+  const receiver = startReceiver(secret);
+  const svc = serviceForTests({ WEBHOOK_URL: receiver.url, WEBHOOK_SECRET: secret, WEBHOOK_DRAIN_INTERVAL_MS: "50", ...env });
+  afterAll(() => receiver.stop()); // runs after serviceForTests' own afterAll
+  return { svc, receiver };
+}
+
+/** Ann's direct conversation with Bob, once its conversation.created reached the receiver. */
+export async function deliveredConversation(svc: TestService, receiver: Receiver): Promise<{ ann: ApiClient; conversationId: string }> {
+  await svc.syncUsers("ann", "bob");
+  const ann = await svc.as("ann");
+  const conversationId = (await ann.post("/api/conversations", { type: "direct", participantIds: ["bob"] })).body.id;
+  await receiver.waitForAccepted(1);
+  return { ann, conversationId };
+}
+
+/** The id of the message.created event written for a message, from the outbox table. */
+export async function messageCreatedEventId(svc: TestService, messageId: string): Promise<string | undefined> {
+  const rows = await svc.app.ctx.db.select().from(webhookEvents).where(eq(webhookEvents.type, "message.created"));
+  return rows.find((r) => (r.payload.data as { id: string }).id === messageId)?.id;
+}

@@ -1,9 +1,8 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { beforeAll, describe, expect, test } from "bun:test";
 import { eq } from "drizzle-orm";
 import { webhookEvents } from "../../src/core/db/schema";
-import { startService, type TestService } from "../helpers/service";
-import { closeAllSockets, connectSocket, eventually } from "../helpers/sockets";
-import { type Delivery, RAW_SECRET, type Receiver, startReceiver, WHSEC_SECRET } from "./receiver";
+import { connectSocket, eventually } from "../helpers/sockets";
+import { type Delivery, RAW_SECRET, serviceWithReceiver, WHSEC_SECRET } from "./receiver";
 
 const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
 
@@ -24,18 +23,8 @@ function expectWellFormed(d: Delivery) {
 }
 
 describe("every event type reaches the host once, signed (whsec_ secret)", () => {
-  let svc: TestService;
-  let receiver: Receiver;
-  beforeAll(async () => {
-    receiver = startReceiver(WHSEC_SECRET);
-    svc = await startService({ WEBHOOK_URL: receiver.url, WEBHOOK_SECRET: WHSEC_SECRET, WEBHOOK_DRAIN_INTERVAL_MS: "50" });
-    await svc.syncUsers("ann", "bob", "cid");
-  }, 30000);
-  afterAll(async () => {
-    closeAllSockets();
-    await svc.stop();
-    receiver.stop();
-  });
+  const { svc, receiver } = serviceWithReceiver(WHSEC_SECRET);
+  beforeAll(() => svc.syncUsers("ann", "bob", "cid"), 30000);
 
   test("chat changes and presence produce their events with the documented data", async () => {
     const ann = await svc.as("ann");
@@ -103,17 +92,8 @@ describe("every event type reaches the host once, signed (whsec_ secret)", () =>
 });
 
 describe("a raw (non-whsec_) secret", () => {
-  let svc: TestService;
-  let receiver: Receiver;
-  beforeAll(async () => {
-    receiver = startReceiver(RAW_SECRET);
-    svc = await startService({ WEBHOOK_URL: receiver.url, WEBHOOK_SECRET: RAW_SECRET, WEBHOOK_DRAIN_INTERVAL_MS: "50" });
-    await svc.syncUsers("dan", "eve");
-  }, 30000);
-  afterAll(async () => {
-    await svc.stop();
-    receiver.stop();
-  });
+  const { svc, receiver } = serviceWithReceiver(RAW_SECRET);
+  beforeAll(() => svc.syncUsers("dan", "eve"), 30000);
 
   test("signs with the secret's UTF-8 bytes, which standardwebhooks verifies", async () => {
     const dan = await svc.as("dan");

@@ -1,43 +1,25 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { beforeAll, describe, expect, test } from "bun:test";
 import { eq, sql } from "drizzle-orm";
 import { webhookEvents } from "../../src/core/db/schema";
 import { webhookStats } from "../../src/webhooks/stats";
-import { type ApiClient, INTERNAL_SECRET, startService, type TestService } from "../helpers/service";
+import { type ApiClient, INTERNAL_SECRET } from "../helpers/service";
 import { eventually } from "../helpers/sockets";
-import { accept, type Receiver, startReceiver, WHSEC_SECRET } from "./receiver";
+import { accept, deliveredConversation, messageCreatedEventId, serviceWithReceiver, WHSEC_SECRET } from "./receiver";
 
-let svc: TestService;
-let receiver: Receiver;
+const { svc, receiver } = serviceWithReceiver(WHSEC_SECRET, { WEBHOOK_BACKOFF_BASE_MS: "50", WEBHOOK_BACKOFF_MAX_MS: "100", WEBHOOK_MAX_ATTEMPTS: "3" });
 let ann: ApiClient;
 let conversationId: string;
 /** Contents the receiver refuses, as a host whose handler is broken for them would. */
 const refused = new Set<string>();
+receiver.behaviour = (d) => (refused.has(d.payload.data.content) ? new Response("handler crashed", { status: 500 }) : accept(d));
 
 beforeAll(async () => {
-  receiver = startReceiver(WHSEC_SECRET);
-  receiver.behaviour = (d) => (refused.has(d.payload.data.content) ? new Response("handler crashed", { status: 500 }) : accept(d));
-  svc = await startService({
-    WEBHOOK_URL: receiver.url,
-    WEBHOOK_SECRET: WHSEC_SECRET,
-    WEBHOOK_DRAIN_INTERVAL_MS: "50",
-    WEBHOOK_BACKOFF_BASE_MS: "50",
-    WEBHOOK_BACKOFF_MAX_MS: "100",
-    WEBHOOK_MAX_ATTEMPTS: "3",
-  });
-  await svc.syncUsers("ann", "bob");
-  ann = await svc.as("ann");
-  conversationId = (await ann.post("/api/conversations", { type: "direct", participantIds: ["bob"] })).body.id;
-  await receiver.waitForAccepted(1);
+  ({ ann, conversationId } = await deliveredConversation(svc, receiver));
 }, 30000);
-afterAll(async () => {
-  await svc.stop();
-  receiver.stop();
-});
 
 async function send(content: string): Promise<string> {
   const message = (await ann.post(`/api/conversations/${conversationId}/messages`, { content })).body;
-  const rows = await svc.app.ctx.db.select().from(webhookEvents).where(eq(webhookEvents.type, "message.created"));
-  return rows.find((r) => (r.payload.data as { id: string }).id === message.id)!.id;
+  return (await messageCreatedEventId(svc, message.id))!;
 }
 const eventView = async (id: string) => (await svc.internal("GET", `/api/webhooks/events/${id}`)).body;
 const acceptedCount = (id: string) => receiver.accepted().filter((d) => d.payload.id === id).length;

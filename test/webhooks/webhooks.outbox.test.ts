@@ -1,27 +1,18 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { beforeAll, describe, expect, test } from "bun:test";
 import { loadConfig } from "../../src/config";
 import { webhookEvents } from "../../src/core/db/schema";
 import { withTransaction } from "../../src/core/db/transaction";
 import { JITTER, retryDelayMs, shortestRetrySpanMs } from "../../src/webhooks/backoff";
 import { recordEvent } from "../../src/webhooks/outbox";
-import { startService, type TestService } from "../helpers/service";
-import { closeAllSockets, connectSocket, eventually } from "../helpers/sockets";
-import { type Receiver, startReceiver, WHSEC_SECRET } from "./receiver";
+import { serviceForTests } from "../helpers/service";
+import { connectSocket, eventually } from "../helpers/sockets";
+import { serviceWithReceiver, WHSEC_SECRET } from "./receiver";
 
 const HOUR = 3_600_000;
 
 describe("the outbox commits with the change it reports", () => {
-  let svc: TestService;
-  let receiver: Receiver;
-  beforeAll(async () => {
-    receiver = startReceiver(WHSEC_SECRET);
-    svc = await startService({ WEBHOOK_URL: receiver.url, WEBHOOK_SECRET: WHSEC_SECRET, WEBHOOK_DRAIN_INTERVAL_MS: "50" });
-    await svc.syncUsers("ann", "bob");
-  }, 30000);
-  afterAll(async () => {
-    await svc.stop();
-    receiver.stop();
-  });
+  const { svc, receiver } = serviceWithReceiver(WHSEC_SECRET);
+  beforeAll(() => svc.syncUsers("ann", "bob"), 30000);
 
   test("a rolled-back transaction leaves no event, and nothing is sent for it", async () => {
     const ctx = svc.app.ctx;
@@ -49,15 +40,8 @@ describe("the outbox commits with the change it reports", () => {
 });
 
 describe("without WEBHOOK_URL", () => {
-  let svc: TestService;
-  beforeAll(async () => {
-    svc = await startService({ WEBHOOK_URL: undefined });
-    await svc.syncUsers("ann", "bob");
-  }, 30000);
-  afterAll(async () => {
-    closeAllSockets();
-    await svc.stop();
-  });
+  const svc = serviceForTests({ WEBHOOK_URL: undefined });
+  beforeAll(() => svc.syncUsers("ann", "bob"), 30000);
 
   test("nothing is written to the outbox and no drainer runs", async () => {
     expect(svc.app.webhooks).toBeUndefined();

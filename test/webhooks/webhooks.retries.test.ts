@@ -1,43 +1,25 @@
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { beforeAll, expect, test } from "bun:test";
 import { eq } from "drizzle-orm";
 import { webhookEvents } from "../../src/core/db/schema";
 import { webhookStats } from "../../src/webhooks/stats";
-import { type ApiClient, startService, type TestService } from "../helpers/service";
+import type { ApiClient } from "../helpers/service";
 import { eventually } from "../helpers/sockets";
-import { accept, answerAfter, type Receiver, startReceiver, WHSEC_SECRET } from "./receiver";
+import { accept, answerAfter, deliveredConversation, messageCreatedEventId, serviceWithReceiver, WHSEC_SECRET } from "./receiver";
 
-let svc: TestService;
-let receiver: Receiver;
+const { svc, receiver } = serviceWithReceiver(WHSEC_SECRET, { WEBHOOK_TIMEOUT_MS: "500", WEBHOOK_BACKOFF_BASE_MS: "100", WEBHOOK_BACKOFF_MAX_MS: "400" });
 let ann: ApiClient;
 let conversationId: string;
 
 beforeAll(async () => {
-  receiver = startReceiver(WHSEC_SECRET);
-  svc = await startService({
-    WEBHOOK_URL: receiver.url,
-    WEBHOOK_SECRET: WHSEC_SECRET,
-    WEBHOOK_DRAIN_INTERVAL_MS: "50",
-    WEBHOOK_TIMEOUT_MS: "500",
-    WEBHOOK_BACKOFF_BASE_MS: "100",
-    WEBHOOK_BACKOFF_MAX_MS: "400",
-  });
-  await svc.syncUsers("ann", "bob");
-  ann = await svc.as("ann");
-  conversationId = (await ann.post("/api/conversations", { type: "direct", participantIds: ["bob"] })).body.id;
-  await receiver.waitForAccepted(1);
+  ({ ann, conversationId } = await deliveredConversation(svc, receiver));
 }, 30000);
-afterAll(async () => {
-  await svc.stop();
-  receiver.stop();
-});
 
 /** Sends a message and returns the webhook event id of its message.created. */
 async function sendAndFindEvent(content: string): Promise<string> {
   const message = (await ann.post(`/api/conversations/${conversationId}/messages`, { content })).body;
-  const rows = await svc.app.ctx.db.select().from(webhookEvents).where(eq(webhookEvents.type, "message.created"));
-  const row = rows.find((r) => (r.payload.data as { id: string }).id === message.id);
-  expect(row).toBeDefined();
-  return row!.id;
+  const eventId = await messageCreatedEventId(svc, message.id);
+  expect(eventId).toBeDefined();
+  return eventId!;
 }
 
 const attemptsOf = (id: string) => receiver.deliveries.filter((d) => d.payload.id === id);
