@@ -4,7 +4,7 @@ import net from "node:net";
 import postgres from "postgres";
 import { type ApiClient, INTERNAL_SECRET, type Reply, serviceForTests, startService } from "../helpers/service";
 import { eventually } from "../helpers/sockets";
-import { type SharedDatabase, sharedDatabase } from "../webhooks/postgres";
+import { type SharedDatabase, sharedDatabase } from "../helpers/postgres";
 
 const MAX_BODY_BYTES = 2048;
 const svc = serviceForTests({ MAX_BODY_BYTES: String(MAX_BODY_BYTES) });

@@ -5,42 +5,22 @@
  */
 import { afterAll, beforeAll } from "bun:test";
 import { SignJWT } from "jose";
-import postgres from "postgres";
 import { type App, startApp } from "../../src/app";
 import { type Config, loadConfig } from "../../src/config";
 import { openStorage } from "../../src/core/db/client";
 import { migrate } from "../../src/core/db/migrate";
 import { createLogger } from "../../src/core/log";
 import Redis from "ioredis";
+import { createDatabase } from "./postgres";
 import { closeAllSockets } from "./sockets";
 
 export const MODE = process.env.DATABASE_URL ? "postgres" : "pglite";
 export const JWT_SECRET = "test-jwt-secret-0123456789abcdefghijkl";
 export const INTERNAL_SECRET = "test-internal-secret-0123456789abcdefgh";
 
-/** A database that exists only for one service (or a group of instances sharing it). */
+/** A database that exists only for one service (or a group of instances sharing it); none without a server. */
 export async function freshDatabase(base = process.env.DATABASE_URL): Promise<{ url: string | undefined; drop(): Promise<void> }> {
-  if (!base) return { url: undefined, drop: async () => {} };
-  const name = `chat_test_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 8)}`;
-  const admin = postgres(base, { max: 1, onnotice: () => {} });
-  try {
-    await admin.unsafe(`create database "${name}"`);
-  } finally {
-    await admin.end();
-  }
-  const url = new URL(base);
-  url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    async drop() {
-      const a = postgres(base, { max: 1, onnotice: () => {} });
-      try {
-        await a.unsafe(`drop database if exists "${name}" with (force)`);
-      } finally {
-        await a.end();
-      }
-    },
-  };
+  return base ? createDatabase(base) : { url: undefined, drop: async () => {} };
 }
 
 let pgliteSeed: Promise<Blob> | undefined;

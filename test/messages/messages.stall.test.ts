@@ -1,6 +1,6 @@
 import { expect, test } from "bun:test";
 import { startService } from "../helpers/service";
-import { sharedDatabase } from "../webhooks/postgres";
+import { sharedDatabase } from "../helpers/postgres";
 
 /**
  * Sends are written in batches, normally one statement at a time. A statement stuck behind a

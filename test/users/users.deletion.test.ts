@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import postgres from "postgres";
 import { mintToken, serviceForTests, startService } from "../helpers/service";
 import { eventually } from "../helpers/sockets";
-import { sharedDatabase } from "../webhooks/postgres";
+import { sharedDatabase } from "../helpers/postgres";
 
 /** DELETE /api/users/:id: the user is gone for the API, their messages are not. */
 const svc = serviceForTests();

@@ -6,7 +6,7 @@ import { recordEvents } from "../../src/webhooks/outbox";
 import { INTERNAL_SECRET, JWT_SECRET, mintToken, startService, type TestService } from "../helpers/service";
 import { eventually } from "../helpers/sockets";
 import { accept, type Receiver, startReceiver, WHSEC_SECRET } from "./receiver";
-import { type SharedDatabase, sharedDatabase } from "./postgres";
+import { type SharedDatabase, sharedDatabase } from "../helpers/postgres";
 
 /** Everything a test started, torn down after it whatever happened. */
 const cleanups: (() => unknown)[] = [];
