@@ -39,6 +39,14 @@ export async function group(svc: TestService, ownerId: string, others: string[],
   return res.body.id;
 }
 
+/** Ann and Bob in a group, Eve outside it; a socket each (Ann's on the HTTP port, the others on the socket port). */
+export async function groupWithOutsider(svc: TestService) {
+  const [ann, bob, eve] = await makeUsers(svc, "ann", "bob", "eve");
+  const conversationId = await group(svc, ann!, [bob!]);
+  const sockets = { ann: await connectAs(svc.url, svc, ann!), bob: await connectAs(svc.wsUrl, svc, bob!), eve: await connectAs(svc.wsUrl, svc, eve!) };
+  return { ann: ann!, bob: bob!, eve: eve!, conversationId, sockets };
+}
+
 /**
  * A conversation every watched socket is in. `pass()` sends a message there and waits until each
  * watched socket still connected received it: events the service emitted before (from the same

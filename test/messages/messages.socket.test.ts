@@ -1,21 +1,19 @@
 import { describe, expect, test } from "bun:test";
-import { call, connectAs, fence, group, makeUsers, ok } from "../helpers/realtime";
+import { call, connectAs, fence, group, groupWithOutsider, ok } from "../helpers/realtime";
 import { serviceForTests } from "../helpers/service";
 import { nextEvent, record } from "../helpers/sockets";
 
 const svc = serviceForTests();
 
-/** Ann and Bob in a group, Eve outside it; a socket each (Ann's on the other port). */
+/** Ann and Bob in a group, Eve outside it, the three sockets behind one fence. */
 async function scene() {
-  const [ann, bob, eve] = await makeUsers(svc, "ann", "bob", "eve");
-  const conversationId = await group(svc, ann!, [bob!]);
-  const sockets = { ann: await connectAs(svc.url, svc, ann!), bob: await connectAs(svc.wsUrl, svc, bob!), eve: await connectAs(svc.wsUrl, svc, eve!) };
+  const { ann, bob, eve, conversationId, sockets } = await groupWithOutsider(svc);
   const wall = await fence(svc, [
-    { userId: ann!, socket: sockets.ann },
-    { userId: bob!, socket: sockets.bob },
-    { userId: eve!, socket: sockets.eve },
+    { userId: ann, socket: sockets.ann },
+    { userId: bob, socket: sockets.bob },
+    { userId: eve, socket: sockets.eve },
   ]);
-  return { ann: ann!, bob: bob!, eve: eve!, conversationId, sockets, wall };
+  return { ann, bob, eve, conversationId, sockets, wall };
 }
 
 const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;

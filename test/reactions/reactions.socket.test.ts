@@ -1,20 +1,18 @@
 import { describe, expect, test } from "bun:test";
-import { call, connectAs, fence, group, makeUsers, ok } from "../helpers/realtime";
+import { call, fence, groupWithOutsider, ok } from "../helpers/realtime";
 import { serviceForTests } from "../helpers/service";
 import { nextEvent, record } from "../helpers/sockets";
 
 const svc = serviceForTests();
 
 async function scene() {
-  const [ann, bob, eve] = await makeUsers(svc, "ann", "bob", "eve");
-  const conversationId = await group(svc, ann!, [bob!]);
-  const s = { ann: await connectAs(svc.url, svc, ann!), bob: await connectAs(svc.wsUrl, svc, bob!), eve: await connectAs(svc.wsUrl, svc, eve!) };
+  const { ann, bob, eve, conversationId, sockets: s } = await groupWithOutsider(svc);
   const wall = await fence(svc, [
-    { userId: ann!, socket: s.ann },
-    { userId: eve!, socket: s.eve },
+    { userId: ann, socket: s.ann },
+    { userId: eve, socket: s.eve },
   ]);
   const message = await ok(s.ann, "message:send", { conversationId, content: "react to me" });
-  return { ann: ann!, bob: bob!, conversationId, s, wall, messageId: message.id as string };
+  return { ann, bob, conversationId, s, wall, messageId: message.id as string };
 }
 
 describe("reaction:add and reaction:remove", () => {

@@ -1,21 +1,19 @@
 import { describe, expect, test } from "bun:test";
-import { call, connectAs, fence, group, makeUsers, ok } from "../helpers/realtime";
+import { call, fence, groupWithOutsider, ok } from "../helpers/realtime";
 import { serviceForTests } from "../helpers/service";
 import { nextEvent, record } from "../helpers/sockets";
 
 const svc = serviceForTests();
 
 async function scene() {
-  const [ann, bob, eve] = await makeUsers(svc, "ann", "bob", "eve");
-  const conversationId = await group(svc, ann!, [bob!]);
-  const s = { ann: await connectAs(svc.url, svc, ann!), bob: await connectAs(svc.wsUrl, svc, bob!), eve: await connectAs(svc.wsUrl, svc, eve!) };
+  const { ann, bob, eve, conversationId, sockets: s } = await groupWithOutsider(svc);
   const wall = await fence(svc, [
-    { userId: ann!, socket: s.ann },
-    { userId: eve!, socket: s.eve },
+    { userId: ann, socket: s.ann },
+    { userId: eve, socket: s.eve },
   ]);
   const messages = [];
   for (const content of ["one", "two", "three"]) messages.push(await ok(s.ann, "message:send", { conversationId, content }));
-  return { ann: ann!, bob: bob!, conversationId, s, wall, messages };
+  return { ann, bob, conversationId, s, wall, messages };
 }
 
 const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
