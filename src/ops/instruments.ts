@@ -1,5 +1,5 @@
 import type Redis from "ioredis";
-import type { Context, MetricFamily, MetricsSink } from "../core/context";
+import type { Context, MetricFamily, MetricSample, MetricsSink } from "../core/context";
 import type { Logger } from "../core/log";
 import type { ChatServer } from "../core/realtime/handlers";
 import type { Fanout } from "../core/realtime/fanout";
@@ -12,6 +12,10 @@ const gauge = (name: string, help: string, value: number, labels?: Record<string
   help,
   samples: [{ labels, value }],
 });
+
+/** One sample per value of `label`, in the order given. */
+const byLabel = (label: string, values: Record<string, number>): MetricSample[] =>
+  Object.entries(values).map(([labelValue, value]) => ({ labels: { [label]: labelValue }, value }));
 
 /**
  * Send-to-fan-out latency, measured where every `message:new` leaves: from the message's
@@ -87,11 +91,7 @@ export function instrumentService(metrics: MetricsSink, { ctx, io, redis, versio
         name: "chat_webhook_deliveries_total",
         kind: "counter",
         help: "Webhook outcomes on this instance: delivered (2xx), failed_attempt (each attempt without a 2xx), dead (gave up)",
-        samples: [
-          { labels: { outcome: "delivered" }, value: stats.delivered },
-          { labels: { outcome: "failed_attempt" }, value: stats.failedAttempts },
-          { labels: { outcome: "dead" }, value: stats.dead },
-        ],
+        samples: byLabel("outcome", { delivered: stats.delivered, failed_attempt: stats.failedAttempts, dead: stats.dead }),
       },
       {
         name: "chat_webhook_delivery_latency_seconds",
@@ -108,11 +108,7 @@ export function instrumentService(metrics: MetricsSink, { ctx, io, redis, versio
         name: "chat_webhook_outbox_events",
         kind: "gauge",
         help: "Events in the outbox shared by every instance: pending (due now or later), due (pending and due now), dead",
-        samples: [
-          { labels: { state: "pending" }, value: outbox.pending },
-          { labels: { state: "due" }, value: outbox.due },
-          { labels: { state: "dead" }, value: outbox.dead },
-        ],
+        samples: byLabel("state", { pending: outbox.pending, due: outbox.due, dead: outbox.dead }),
       },
       gauge("chat_webhook_outbox_oldest_pending_seconds", "Age of the oldest pending event (0 when none)", (outbox.oldestPendingAgeMs ?? 0) / 1000),
     ];
