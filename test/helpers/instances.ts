@@ -7,7 +7,7 @@
  */
 import { join } from "node:path";
 import Redis from "ioredis";
-import { dropRedisPrefix, freshDatabase, INTERNAL_SECRET, JWT_SECRET, mintToken, uniquePrefix } from "./service";
+import { dropRedisPrefix, freshDatabase, INTERNAL_SECRET, JWT_SECRET, mintToken, sendRequest, uniquePrefix } from "./service";
 
 const ROOT = join(import.meta.dir, "../..");
 const POSTGRES = process.env.CI_DATABASE_URL ?? process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
@@ -170,28 +170,16 @@ export async function startCluster(shared: Record<string, string> = {}): Promise
   };
 }
 
-type Reply = { status: number; body: any };
-
-async function send(url: string, method: string, path: string, body: unknown, headers: Record<string, string>): Promise<Reply> {
-  const res = await fetch(url + path, {
-    method,
-    headers: body === undefined ? headers : { ...headers, "content-type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : undefined };
-}
-
 /** The internal API of one instance. */
 export const internal = (instance: Instance, method: string, path: string, body?: unknown) =>
-  send(instance.url, method, path, body, { "x-internal-secret": INTERNAL_SECRET });
+  sendRequest(instance.url, method, path, { body, headers: { "x-internal-secret": INTERNAL_SECRET } });
 
 /** A user's REST client against one instance. */
 export async function restAs(instance: Instance, userId: string) {
   const headers = { authorization: `Bearer ${await mintToken(userId)}` };
   return {
-    get: (path: string) => send(instance.url, "GET", path, undefined, headers),
-    post: (path: string, body?: unknown) => send(instance.url, "POST", path, body, headers),
-    delete: (path: string) => send(instance.url, "DELETE", path, undefined, headers),
+    get: (path: string) => sendRequest(instance.url, "GET", path, { headers }),
+    post: (path: string, body?: unknown) => sendRequest(instance.url, "POST", path, { body, headers }),
+    delete: (path: string) => sendRequest(instance.url, "DELETE", path, { headers }),
   };
 }

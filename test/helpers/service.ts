@@ -93,7 +93,8 @@ export type ApiClient = {
   delete<T = any>(path: string): Promise<Reply<T>>;
 };
 
-async function send<T>(base: string, method: string, path: string, init: { body?: unknown; headers?: Record<string, string> } = {}): Promise<Reply<T>> {
+/** One HTTP request: a body that is not a string goes as JSON; a JSON answer is parsed, any other kept as text. */
+export async function sendRequest<T = any>(base: string, method: string, path: string, init: { body?: unknown; headers?: Record<string, string> } = {}): Promise<Reply<T>> {
   const headers: Record<string, string> = { ...init.headers };
   let body: string | undefined;
   if (init.body !== undefined) {
@@ -119,8 +120,8 @@ export async function startService(env: Record<string, string | undefined> = {})
     config,
     url,
     wsUrl: app.ports.ws ? `http://127.0.0.1:${app.ports.ws}` : url,
-    request: (method, path, init) => send(url, method, path, init),
-    internal: (method, path, body) => send(url, method, path, { body, headers: { "x-internal-secret": INTERNAL_SECRET } }),
+    request: (method, path, init) => sendRequest(url, method, path, init),
+    internal: (method, path, body) => sendRequest(url, method, path, { body, headers: { "x-internal-secret": INTERNAL_SECRET } }),
     async syncUser(externalUserId, extra = {}) {
       const res = await service.internal("POST", "/api/users/sync", { externalUserId, ...extra });
       if (res.status !== 200 && res.status !== 201) throw new Error(`sync ${externalUserId}: ${res.status} ${JSON.stringify(res.body)}`);
@@ -136,11 +137,11 @@ export async function startService(env: Record<string, string | undefined> = {})
       return {
         userId,
         token,
-        get: (path) => send(url, "GET", path, { headers: auth }),
-        post: (path, body) => send(url, "POST", path, { body, headers: auth }),
-        put: (path, body) => send(url, "PUT", path, { body, headers: auth }),
-        patch: (path, body) => send(url, "PATCH", path, { body, headers: auth }),
-        delete: (path) => send(url, "DELETE", path, { headers: auth }),
+        get: (path) => sendRequest(url, "GET", path, { headers: auth }),
+        post: (path, body) => sendRequest(url, "POST", path, { body, headers: auth }),
+        put: (path, body) => sendRequest(url, "PUT", path, { body, headers: auth }),
+        patch: (path, body) => sendRequest(url, "PATCH", path, { body, headers: auth }),
+        delete: (path) => sendRequest(url, "DELETE", path, { headers: auth }),
       };
     },
     async stop() {

@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { closeAllSockets, connectSocket, type ClientSocket, nextEvent } from "../helpers/sockets";
-import { dropRedisPrefix, freshDatabase, INTERNAL_SECRET, JWT_SECRET, mintToken, uniquePrefix } from "../helpers/service";
+import { dropRedisPrefix, freshDatabase, INTERNAL_SECRET, JWT_SECRET, mintToken, sendRequest, uniquePrefix } from "../helpers/service";
 import { binaryEnv, isolatedBinary, type RunningBinary, startBinary, runBinary, waitFor200 } from "./binary";
 import { has, parsePrometheus, total } from "./prometheus";
 
@@ -16,16 +16,7 @@ afterAll(async () => {
   for (const cleanup of cleanups.reverse()) await cleanup();
 });
 
-type Reply = { status: number; body: any };
-async function call(base: string, method: string, path: string, headers: Record<string, string>, body?: unknown): Promise<Reply> {
-  const res = await fetch(base + path, {
-    method,
-    headers: body === undefined ? headers : { ...headers, "content-type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : undefined };
-}
+const call = (base: string, method: string, path: string, headers: Record<string, string>, body?: unknown) => sendRequest(base, method, path, { body, headers });
 
 /** Every message of a conversation, paging back from the newest. */
 async function allMessages(base: string, auth: Record<string, string>, conversationId: string): Promise<{ id: string; seq: number }[]> {
