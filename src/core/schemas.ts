@@ -5,7 +5,15 @@ import { jsonSize, MAX_JSON_DEPTH } from "./json-size";
 
 /** Schemas shared by several features; each feature's model.ts holds the rest. */
 export const ExternalId = t.String({ pattern: EXTERNAL_ID_PATTERN, description: "External user id of the host application" });
-export const Uuid = t.String({ format: "uuid" });
+/**
+ * A UUID in its canonical 8-4-4-4-12 form (the `uuid` format alone also takes a `urn:uuid:`
+ * prefix), of either case, decoded to lowercase: the ids the database returns, the room names and
+ * the echoed payloads then all agree, whichever case a client sent.
+ */
+export const Uuid = t
+  .Transform(t.String({ format: "uuid", pattern: "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$" }))
+  .Decode((id) => id.toLowerCase())
+  .Encode((id) => id);
 /** An absolute http(s) URL: no whitespace or control characters. */
 export const HttpUrl = t.String({ pattern: "^https?://[^\\s\\x00-\\x1f\\x7f]+$", maxLength: 2048 });
 

@@ -81,15 +81,24 @@ export class SendQueue {
     }
   }
 
-  /** The oldest waiting sends whose conversations are not in flight, in arrival order. */
+  /**
+   * The oldest waiting sends whose conversations are not in flight, in arrival order. A retry of a
+   * send already in the batch (same clientMessageId) waits for the next statement, which then
+   * finds what the first stored, or judges it on its own if the first was refused.
+   */
   private take(): Pending[] {
     const batch: Pending[] = [];
     const rest: Pending[] = [];
     const skipped = new Set<string>();
+    const keys = new Set<string>();
     for (const item of this.waiting) {
+      const key = item.input.clientMessageId && `${item.conversationId} ${item.actor.userId} ${item.input.clientMessageId}`;
       // Once one send of a conversation waits, later ones of it wait too: order is kept.
-      if (batch.length < MAX_BATCH && !this.inFlight.has(item.conversationId) && !skipped.has(item.conversationId)) batch.push(item);
-      else {
+      const free = batch.length < MAX_BATCH && !this.inFlight.has(item.conversationId) && !skipped.has(item.conversationId);
+      if (free && !(key && keys.has(key))) {
+        batch.push(item);
+        if (key) keys.add(key);
+      } else {
         skipped.add(item.conversationId);
         rest.push(item);
       }
@@ -103,11 +112,9 @@ export class SendQueue {
     try {
       outcomes = await writeBatch(this.ctx, batch);
     } catch (error) {
-      // Only errors that rolled the statement back for something one send did (a constraint, a
-      // deadlock) are worth retrying alone; anything else (the database is gone, or the commit's
-      // answer was lost) fails every send, whose client may retry with its clientMessageId.
-      if (batch.length > 1 && rolledBackByData(error)) {
-        for (const item of batch) await this.run([item]);
+      const retry = retryPlan(error, batch);
+      if (retry) {
+        for (const part of retry) await this.run(part);
         return;
       }
       for (const item of batch) item.reject(error);
@@ -133,12 +140,30 @@ export class SendQueue {
   }
 }
 
-/** SQLSTATE classes 23 (integrity) and 40 (transaction rollback): the statement wrote nothing. */
-function rolledBackByData(error: unknown): boolean {
+const sqlState = (error: unknown): string | undefined => {
   for (let e = error as { code?: unknown; cause?: unknown } | undefined; e; e = e.cause as typeof e) {
-    if (typeof e.code === "string" && /^(23|40)/.test(e.code)) return true;
+    if (typeof e.code === "string" && /^[0-9A-Z]{5}$/.test(e.code)) return e.code;
   }
-  return false;
+  return undefined;
+};
+
+/**
+ * How to retry a batch whose statement failed (it wrote nothing), so that only the sends at fault
+ * fail: one at a time after an error one send's data can cause (SQLSTATE classes 22 data, 23
+ * integrity, 40 rollback/deadlock); one conversation at a time after a lock or statement timeout
+ * (one conversation held by another transaction must not fail the others). Anything else (the
+ * database is gone, or the commit's answer was lost) fails every send: its client may retry with
+ * its clientMessageId.
+ */
+function retryPlan(error: unknown, batch: Pending[]): Pending[][] | undefined {
+  const state = sqlState(error);
+  if (!state) return undefined;
+  if (/^(22|23|40)/.test(state) && batch.length > 1) return batch.map((item) => [item]);
+  if (state === "55P03" || state === "57014") {
+    const byConversation = Map.groupBy(batch, (item) => item.conversationId);
+    if (byConversation.size > 1) return [...byConversation.values()];
+  }
+  return undefined;
 }
 
 /**
@@ -150,15 +175,9 @@ function rolledBackByData(error: unknown): boolean {
  */
 async function writeBatch(ctx: Context, batch: Pending[]): Promise<(SendResult | undefined)[]> {
   const webhooks = Boolean(ctx.config.WEBHOOK_URL);
-  const timestamp = new Date().toISOString();
-  const firstOfKey = new Map<string, number>();
   const rows: Record<string, unknown>[] = [];
   const templates: Message[] = [];
   batch.forEach(({ actor, conversationId, input }, i) => {
-    const key = input.clientMessageId && `${conversationId} ${actor.userId} ${input.clientMessageId}`;
-    // The same retry twice in one batch: the second is answered with what the first stored.
-    if (key && firstOfKey.has(key)) return;
-    if (key) firstOfKey.set(key, i);
     const template = toMessage({
       id: Bun.randomUUIDv7(),
       conversationId,
@@ -230,7 +249,7 @@ async function writeBatch(ctx: Context, batch: Pending[]): Promise<(SendResult |
     ),
     outbox as (
       insert into webhook_events (id, type, payload)
-      select e, 'message.created', jsonb_build_object('id', e, 'type', 'message.created', 'timestamp', ${timestamp}::text,
+      select e, 'message.created', jsonb_build_object('id', e, 'type', 'message.created', 'timestamp', iso,
         'data', jsonb_set(jsonb_set(jsonb_set(tpl, '{seq}', to_jsonb(seq)), '{createdAt}', to_jsonb(iso)), '{updatedAt}', to_jsonb(iso)))
       from numbered where e is not null
     )

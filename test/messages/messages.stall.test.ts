@@ -1,6 +1,7 @@
 import { expect, test } from "bun:test";
 import { startService } from "../helpers/service";
 import { sharedDatabase } from "../helpers/postgres";
+import { connectSocket } from "../helpers/sockets";
 
 /**
  * Sends are written in batches, normally one statement at a time. A statement stuck behind a
@@ -33,6 +34,38 @@ test("a send stuck behind a lock on its conversation does not hold up other conv
     const late = await blocked;
     expect(late.status).toBe(201);
     expect(late.body.seq).toBe(1);
+  } finally {
+    await svc.stop();
+    await db.drop();
+  }
+}, 60_000);
+
+test("a statement that times out waiting for one conversation's lock fails only that conversation's sends", async () => {
+  const db = await sharedDatabase();
+  const svc = await startService({ DATABASE_URL: db.url, DATABASE_LOCK_TIMEOUT_MS: "1000" });
+  try {
+    await svc.syncUsers("lt-ann", "lt-bob", "lt-cat", "lt-dan");
+    const ann = await svc.as("lt-ann");
+    const direct = async (other: string) => (await ann.post("/api/conversations", { type: "direct", participantIds: [other] })).body.id as string;
+    const [held, alsoHeld, free] = [await direct("lt-bob"), await direct("lt-cat"), await direct("lt-dan")];
+
+    const conn = await db.sql.reserve();
+    await conn`begin`;
+    await conn`select id from conversations where id in ${db.sql([held, alsoHeld])} for update`;
+    const { socket } = await connectSocket(svc.url, ann.token);
+    // Back to back: the first opens a statement that waits on its lock; the other two wait
+    // together for the next one, which then waits on the second lock too.
+    const [first, second, third] = await Promise.all([
+      socket.emitWithAck("message:send", { conversationId: held, content: "held" }),
+      socket.emitWithAck("message:send", { conversationId: alsoHeld, content: "also held" }),
+      socket.emitWithAck("message:send", { conversationId: free, content: "free" }),
+    ]);
+    expect(third).toMatchObject({ ok: true, data: { conversationId: free, seq: 1 } });
+    expect(first).toMatchObject({ ok: false, error: { code: "UNAVAILABLE" } });
+    expect(second).toMatchObject({ ok: false, error: { code: "UNAVAILABLE" } });
+    await conn`rollback`;
+    conn.release();
+    socket.close();
   } finally {
     await svc.stop();
     await db.drop();

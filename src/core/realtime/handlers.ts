@@ -34,10 +34,13 @@ function checker(schema: TSchema) {
 /** Payload of events that take none: nothing, or an empty object. */
 export const OptionalEmpty = Type.Union([Type.Undefined(), Type.Null(), Type.Object({})]);
 
-/** Throws VALIDATION_ERROR unless `payload` matches `schema` (the schema REST validates with). */
+/**
+ * Throws VALIDATION_ERROR unless `payload` matches `schema` (the schema REST validates with), and
+ * decodes it as REST does (ids to lowercase).
+ */
 export function validatePayload<S extends TSchema>(schema: S, payload: unknown): Static<S> {
   const check = checker(schema);
-  if (check.Check(payload)) return payload as Static<S>;
+  if (check.Check(payload)) return check.Decode(payload) as Static<S>;
   throw validationFailure(
     "payload",
     [...check.Errors(payload)].slice(0, 10).map((e) => ({ path: e.path || "/", message: e.message })),
