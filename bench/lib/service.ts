@@ -3,8 +3,8 @@
  * and key prefix per run), and gives the load generator what it needs to drive it.
  */
 import { SignJWT } from "jose";
-import postgres from "postgres";
-import Redis from "ioredis";
+import { createDatabase } from "../../test/helpers/postgres";
+import { dropRedisPrefix } from "../../test/helpers/redis";
 
 export const BENCH_JWT_SECRET = "bench-jwt-secret-0123456789abcdefghijklmn";
 export const BENCH_INTERNAL_SECRET = "bench-internal-secret-0123456789abcdefgh";
@@ -19,22 +19,8 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-export async function createDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
-  const name = `chat_bench_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 6)}`;
-  const admin = postgres(ADMIN_DATABASE_URL, { max: 1, onnotice: () => {} });
-  await admin.unsafe(`create database "${name}"`);
-  await admin.end();
-  const url = new URL(ADMIN_DATABASE_URL);
-  url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    async drop() {
-      const a = postgres(ADMIN_DATABASE_URL, { max: 1, onnotice: () => {} });
-      await a.unsafe(`drop database if exists "${name}" with (force)`);
-      await a.end();
-    },
-  };
-}
+/** A fresh database on the bench's server (the one the tests use too). */
+const createBenchDatabase = () => createDatabase(ADMIN_DATABASE_URL);
 
 export async function waitForHealth(url: string, timeoutMs = 30_000, proc?: { exitCode: number | null }): Promise<void> {
   const end = Date.now() + timeoutMs;
@@ -74,7 +60,7 @@ export type ChatService = {
 };
 
 export async function startChatService(env: Record<string, string> = {}): Promise<ChatService> {
-  const db = await createDatabase();
+  const db = await createBenchDatabase();
   const port = await freePort();
   const prefix = `bench${Date.now().toString(36)}:`;
   // BENCH_SERVICE_ARGS: extra Bun flags for the service, e.g. "--cpu-prof-md --cpu-prof-dir=/tmp/prof".
@@ -137,14 +123,7 @@ export async function startChatService(env: Record<string, string> = {}): Promis
       await Promise.race([proc.exited, Bun.sleep(15_000)]);
       if (proc.exitCode === null) proc.kill("SIGKILL");
       await db.drop();
-      const redis = new Redis(REDIS_URL);
-      let cursor = "0";
-      do {
-        const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 1000);
-        cursor = next;
-        if (keys.length) await redis.del(...keys);
-      } while (cursor !== "0");
-      redis.disconnect();
+      await dropRedisPrefix(REDIS_URL, prefix);
     },
   };
   return service;

@@ -10,8 +10,10 @@ import { type Config, loadConfig } from "../../src/config";
 import { openStorage } from "../../src/core/db/client";
 import { migrate } from "../../src/core/db/migrate";
 import { createLogger } from "../../src/core/log";
-import Redis from "ioredis";
 import { createDatabase } from "./postgres";
+import { dropRedisPrefix } from "./redis";
+
+export { dropRedisPrefix };
 import { closeAllSockets } from "./sockets";
 
 export const MODE = process.env.DATABASE_URL ? "postgres" : "pglite";
@@ -177,16 +179,3 @@ export function serviceForTests(env: Record<string, string | undefined> = {}): T
   });
 }
 
-export async function dropRedisPrefix(url: string, prefix: string): Promise<void> {
-  const redis = new Redis(url);
-  try {
-    let cursor = "0";
-    do {
-      const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 500);
-      cursor = next;
-      if (keys.length) await redis.del(...keys);
-    } while (cursor !== "0");
-  } finally {
-    redis.disconnect();
-  }
-}
