@@ -6,6 +6,11 @@ export const UserSync = t.Object({
   name: t.Optional(t.Union([t.String({ maxLength: 200 }), t.Null()])),
   avatarUrl: t.Optional(t.Union([HttpUrl, t.Null()])),
   metadata: t.Optional(Metadata),
+  /**
+   * Grows with each change on the host (its updated-at in ms, say): a sync whose version is not
+   * above the stored one changes nothing, so that syncs arriving out of order cannot undo newer ones.
+   */
+  version: t.Optional(t.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER })),
 });
 export type UserSync = Static<typeof UserSync>;
 

@@ -15,15 +15,25 @@ export const userRoutes = (ctx: Context) =>
         set.status = created ? 201 : 200;
         return user;
       },
-      { body: UserSync, response: { 200: User, 201: User }, detail: { summary: "Create or update a user" } },
+      {
+        body: UserSync,
+        response: { 200: User, 201: User },
+        detail: {
+          summary: "Create or update a user",
+          description: "A `version` not above the stored one changes nothing: 200 with the stored user, or 404 when it is deleted.",
+        },
+      },
     )
     .post(
       "/sync/batch",
       ({ body }) => syncUsers(ctx, body.users),
       {
         body: UserSyncBatch,
-        response: t.Object({ data: t.Array(User), created: t.Integer(), updated: t.Integer() }),
-        detail: { summary: "Create or update up to 1000 users, all or nothing" },
+        response: t.Object({ data: t.Array(User), created: t.Integer(), updated: t.Integer(), stale: t.Integer() }),
+        detail: {
+          summary: "Create or update up to 1000 users, all or nothing",
+          description: "Entries whose `version` is not above the stored one change nothing and count as `stale`; `data` lists the stored users in the order given, leaving out those that stay deleted.",
+        },
       },
     )
     .get("/:userId", ({ params }) => getUser(ctx, params.userId), {

@@ -22,13 +22,15 @@ export function toUser(row: UserRow): User {
 /**
  * Upserts users, all or nothing. Fields left out keep their stored value; `null` clears them.
  * A deleted user synced again is restored and counts as created (it was gone to the API).
+ * An entry whose `version` is not above the stored one is stale: it changes nothing, answers the
+ * stored user, or nothing when that user is deleted, and counts as stale.
  */
 export async function syncUsers(
   ctx: Context,
   inputs: UserSync[],
   /** Where entry `index` sits in the request body, for error details. */
   entryPath: (index: number) => string = (index) => `/users/${index}`,
-): Promise<{ data: User[]; created: number; updated: number }> {
+): Promise<{ data: User[]; created: number; updated: number; stale: number }> {
   const seen = new Map<string, number>();
   inputs.forEach((input, index) => {
     checkEntry(input, entryPath(index));
@@ -48,8 +50,13 @@ export async function syncUsers(
     const existing = new Map(
       (await tx.select().from(users).where(inArray(users.externalId, ids)).orderBy(usersInLockOrder).for("update")).map((row) => [row.externalId, row]),
     );
+    const isStale = (input: UserSync) => {
+      const stored = existing.get(input.externalUserId)?.syncVersion;
+      return input.version !== undefined && stored != null && input.version <= stored;
+    };
+    const applied = inputs.filter((input) => !isStale(input));
     const now = new Date();
-    const inOrder = [...inputs].sort((a, b) => byExternalId(a.externalUserId, b.externalUserId));
+    const inOrder = [...applied].sort((a, b) => byExternalId(a.externalUserId, b.externalUserId));
     const values = inOrder.map((input) => {
       const before = existing.get(input.externalUserId);
       return {
@@ -57,32 +64,40 @@ export async function syncUsers(
         name: input.name !== undefined ? input.name : (before?.name ?? null),
         avatarUrl: input.avatarUrl !== undefined ? input.avatarUrl : (before?.avatarUrl ?? null),
         metadata: input.metadata ?? before?.metadata ?? {},
+        // A sync without a version keeps the stored one: later versioned syncs still compare against it.
+        syncVersion: input.version ?? before?.syncVersion ?? null,
         createdAt: before && !before.deletedAt ? before.createdAt : now,
         updatedAt: now,
         deletedAt: null,
       };
     });
-    const rows = await tx
-      .insert(users)
-      .values(values)
-      .onConflictDoUpdate({
-        target: users.externalId,
-        set: {
-          name: sql`excluded.name`,
-          avatarUrl: sql`excluded.avatar_url`,
-          metadata: sql`excluded.metadata`,
-          createdAt: sql`excluded.created_at`,
-          updatedAt: sql`excluded.updated_at`,
-          deletedAt: sql`null`,
-        },
-      })
-      .returning();
-    const byId = new Map(rows.map((r) => [r.externalId, r]));
-    const created = inputs.filter((u) => {
+    const rows =
+      values.length === 0
+        ? []
+        : await tx
+            .insert(users)
+            .values(values)
+            .onConflictDoUpdate({
+              target: users.externalId,
+              set: {
+                name: sql`excluded.name`,
+                avatarUrl: sql`excluded.avatar_url`,
+                metadata: sql`excluded.metadata`,
+                syncVersion: sql`excluded.sync_version`,
+                createdAt: sql`excluded.created_at`,
+                updatedAt: sql`excluded.updated_at`,
+                deletedAt: sql`null`,
+              },
+            })
+            .returning();
+    const byId = new Map([...existing, ...rows.map((r) => [r.externalId, r] as const)]);
+    const live = ids.map((id) => byId.get(id)!).filter((row) => row.deletedAt === null);
+    const created = applied.filter((u) => {
       const before = existing.get(u.externalUserId);
       return !before || before.deletedAt !== null;
     }).length;
-    return { data: ids.map((id) => toUser(byId.get(id)!)), created, updated: inputs.length - created };
+    const stale = inputs.length - applied.length;
+    return { data: live.map(toUser), created, updated: applied.length - created, stale };
   });
 }
 
@@ -96,6 +111,8 @@ function checkEntry(input: UserSync, at: string): void {
 /** One user: the body is the entry itself, so error paths start at its fields. */
 export async function syncUser(ctx: Context, input: UserSync): Promise<{ user: User; created: boolean }> {
   const { data, created } = await syncUsers(ctx, [input], () => "");
+  // Only a stale sync of a deleted user answers no user.
+  if (data.length === 0) throw notFound("User");
   return { user: data[0]!, created: created === 1 };
 }
 

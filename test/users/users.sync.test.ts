@@ -112,7 +112,7 @@ describe("batch sync", () => {
     expect((await getUser("over-0")).status).toBe(404);
     const full = await batch(many(1000, "full"));
     expect(full.status).toBe(200);
-    expect(full.body).toMatchObject({ created: 1000, updated: 0 });
+    expect(full.body).toMatchObject({ created: 1000, updated: 0, stale: 0 });
     expect(full.body.data).toHaveLength(1000);
     const again = await batch(many(1000, "full"));
     expect(again.body).toMatchObject({ created: 0, updated: 1000 });
@@ -127,5 +127,71 @@ describe("batch sync", () => {
     expect(res.body.data[0]).toMatchObject({ externalUserId: "phoenix", name: "Phoenix", metadata: { tier: "gold" } });
     expect(Date.parse(res.body.data[0].createdAt)).toBeGreaterThanOrEqual(Date.parse(original.createdAt));
     expect((await svc.internal("POST", "/api/users/sync", { externalUserId: "phoenix" })).status).toBe(200);
+  });
+});
+
+describe("sync ordering by version", () => {
+  const sync = (body: Record<string, unknown>) => svc.internal("POST", "/api/users/sync", body);
+
+  test("a version not above the stored one changes nothing and answers the stored user", async () => {
+    expect((await sync({ externalUserId: "ver-a", name: "v10", version: 10 })).status).toBe(201);
+    const newer = await sync({ externalUserId: "ver-a", name: "v20", version: 20 });
+    expect(newer.status).toBe(200);
+    expect(newer.body.name).toBe("v20");
+    for (const version of [20, 15, 0]) {
+      const late = await sync({ externalUserId: "ver-a", name: `late ${version}`, avatarUrl: "https://cdn.example.com/late.png", version });
+      expect({ version, status: late.status, body: late.body }).toEqual({ version, status: 200, body: newer.body });
+    }
+    expect((await getUser("ver-a")).body).toEqual(newer.body);
+  });
+
+  test("a sync without version always applies and keeps the stored version", async () => {
+    await sync({ externalUserId: "ver-b", name: "v5", version: 5 });
+    const unversioned = await sync({ externalUserId: "ver-b", name: "plain" });
+    expect(unversioned.body.name).toBe("plain");
+    expect((await sync({ externalUserId: "ver-b", name: "old", version: 4 })).body.name).toBe("plain");
+    expect((await sync({ externalUserId: "ver-b", name: "v6", version: 6 })).body.name).toBe("v6");
+  });
+
+  test("a late, older sync after a delete neither restores nor updates the user; a newer one does", async () => {
+    await sync({ externalUserId: "ver-c", name: "v100", version: 100 });
+    expect((await svc.internal("DELETE", "/api/users/ver-c")).status).toBe(204);
+    for (const version of [100, 99]) {
+      const late = await sync({ externalUserId: "ver-c", name: "late", version });
+      expect({ version, status: late.status, code: late.body.error?.code }).toEqual({ version, status: 404, code: "NOT_FOUND" });
+    }
+    expect((await getUser("ver-c")).status).toBe(404);
+    const lateBatch = await batch([{ externalUserId: "ver-c", name: "late", version: 50 }]);
+    expect(lateBatch.body).toEqual({ data: [], created: 0, updated: 0, stale: 1 });
+    expect((await getUser("ver-c")).status).toBe(404);
+    const restored = await sync({ externalUserId: "ver-c", version: 101 });
+    expect(restored.status).toBe(201);
+    expect(restored.body.name).toBe("v100");
+  });
+
+  test("in a batch, stale entries are counted and answered as stored, the others applied", async () => {
+    await batch([
+      { externalUserId: "ver-d1", name: "d1 v5", version: 5 },
+      { externalUserId: "ver-d2", name: "d2 v5", version: 5 },
+    ]);
+    const res = await batch([
+      { externalUserId: "ver-d1", name: "d1 v4", version: 4 },
+      { externalUserId: "ver-d3", name: "d3 v1", version: 1 },
+      { externalUserId: "ver-d2", name: "d2 v6", version: 6 },
+    ]);
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ created: 1, updated: 1, stale: 1 });
+    expect(res.body.data.map((u: { externalUserId: string; name: string }) => [u.externalUserId, u.name])).toEqual([
+      ["ver-d1", "d1 v5"],
+      ["ver-d3", "d3 v1"],
+      ["ver-d2", "d2 v6"],
+    ]);
+  });
+
+  test("version is a non-negative integer", async () => {
+    for (const version of [-1, 1.5, "seven", null, 2 ** 53]) {
+      const res = await sync({ externalUserId: "ver-e", version });
+      expect({ version, status: res.status }).toEqual({ version, status: 400 });
+    }
   });
 });

@@ -1,4 +1,4 @@
-import { jsonb, pgTable, text } from "drizzle-orm/pg-core";
+import { bigint, jsonb, pgTable, text } from "drizzle-orm/pg-core";
 import { createdAt, timestampMs, updatedAt } from "./columns";
 
 /** Users are owned by the host application; we keep what we need to show them and their presence. */
@@ -10,6 +10,11 @@ export const users = pgTable("users", {
   lastSeenAt: timestampMs("last_seen_at"),
   /** Soft delete: the user's messages keep their sender; syncing the id again restores the user. */
   deletedAt: timestampMs("deleted_at"),
+  /**
+   * The host's `version` of the last sync that carried one. Kept through a delete, so that a late
+   * sync older than the delete cannot bring the user back.
+   */
+  syncVersion: bigint("sync_version", { mode: "number" }),
   createdAt: createdAt(),
   updatedAt: updatedAt(),
 });
