@@ -5,6 +5,7 @@ import m0 from "./0000_init.sql" with { type: "text" };
 import m1 from "./0001_webhook_events_status_index.sql" with { type: "text" };
 import m2 from "./0002_conversation_member_count.sql" with { type: "text" };
 import m3 from "./0003_user_sync_version.sql" with { type: "text" };
+import m4 from "./0004_user_tokens_revoked_before.sql" with { type: "text" };
 
 export { journal };
 export const migrationSql: Record<string, string> = {
@@ -12,4 +13,5 @@ export const migrationSql: Record<string, string> = {
   "0001_webhook_events_status_index": m1,
   "0002_conversation_member_count": m2,
   "0003_user_sync_version": m3,
+  "0004_user_tokens_revoked_before": m4,
 };

@@ -11,7 +11,13 @@ export type Actor = {
   userId: string;
   /** Epoch ms when the token stops being accepted: `exp` plus the leeway. A socket ends then. */
   tokenExpiresAt: number | null;
+  /** The token's `iat` (Unix seconds), compared with a later revocation of the user's tokens. */
+  issuedAt: number | null;
 };
+
+/** Whether a revocation of the tokens issued up to `revokedBefore` covers a token issued at `issuedAt`. */
+export const isRevoked = (issuedAt: number | null, revokedBefore: number | null) =>
+  revokedBefore !== null && (issuedAt === null || issuedAt <= revokedBefore);
 
 export const EXTERNAL_ID_PATTERN = "^[A-Za-z0-9_.:@-]{1,128}$";
 const EXTERNAL_ID = new RegExp(EXTERNAL_ID_PATTERN);
@@ -31,7 +37,7 @@ export function createAuthenticator(config: Config, db: Database): Authenticator
   const key = crypto.subtle.importKey("raw", new TextEncoder().encode(config.AUTH_JWT_SECRET), { name: "HMAC", hash: "SHA-256" }, false, ["verify"]);
   const internalDigest = digest(config.INTERNAL_API_SECRET);
   const userExists = db
-    .select({ id: users.externalId })
+    .select({ revokedBefore: users.revokedBefore })
     .from(users)
     .where(and(eq(users.externalId, sql.placeholder("id")), isNull(users.deletedAt)))
     .limit(1)
@@ -54,9 +60,12 @@ export function createAuthenticator(config: Config, db: Database): Authenticator
       }
       const sub = payload.sub;
       if (typeof sub !== "string" || !EXTERNAL_ID.test(sub)) throw new AppError("UNAUTHORIZED", "Token has no valid sub claim");
-      const found = await userExists.execute({ id: sub });
-      if (found.length === 0) throw new AppError("USER_NOT_FOUND", "User is not registered with the chat service");
-      return { userId: sub, tokenExpiresAt: typeof payload.exp === "number" ? (payload.exp + CLOCK_TOLERANCE_S) * 1000 : null };
+      // Read at every call, never cached: a revocation or a deletion holds on every instance at once.
+      const [user] = await userExists.execute({ id: sub });
+      if (!user) throw new AppError("USER_NOT_FOUND", "User is not registered with the chat service");
+      const issuedAt = typeof payload.iat === "number" ? payload.iat : null;
+      if (isRevoked(issuedAt, user.revokedBefore)) throw new AppError("UNAUTHORIZED", "Token was revoked");
+      return { userId: sub, tokenExpiresAt: typeof payload.exp === "number" ? (payload.exp + CLOCK_TOLERANCE_S) * 1000 : null, issuedAt };
     },
     isInternalSecret(value) {
       if (!value) return false;

@@ -27,3 +27,14 @@ export const User = t.Object({
 export type User = Static<typeof User>;
 
 export const UserParams = t.Object({ userId: ExternalId });
+
+/** Unix seconds, as a JWT's `iat`. */
+const UnixSeconds = t.Integer({ minimum: 0, maximum: 253402300799 });
+
+export const RevokeTokens = t.Object({
+  /** Tokens issued at or before this are refused; default now. */
+  before: t.Optional(UnixSeconds),
+});
+
+export const TokenRevocation = t.Object({ userId: t.String(), revokedBefore: UnixSeconds });
+export type TokenRevocation = Static<typeof TokenRevocation>;

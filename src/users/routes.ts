@@ -1,8 +1,8 @@
 import { Elysia, t } from "elysia";
 import type { Context } from "../core/context";
 import { internalOnly } from "../core/http";
-import { User, UserParams, UserSync, UserSyncBatch } from "./model";
-import { deleteUser, getUser, syncUser, syncUsers } from "./service";
+import { RevokeTokens, TokenRevocation, User, UserParams, UserSync, UserSyncBatch } from "./model";
+import { deleteUser, getUser, revokeTokens, syncUser, syncUsers } from "./service";
 
 /** The internal API: called by the host application with X-Internal-Secret, never by browsers. */
 export const userRoutes = (ctx: Context) =>
@@ -40,6 +40,16 @@ export const userRoutes = (ctx: Context) =>
       params: UserParams,
       response: User,
       detail: { summary: "Get a user" },
+    })
+    .post("/:userId/revoke-tokens", ({ params, body }) => revokeTokens(ctx, params.userId, body.before), {
+      params: UserParams,
+      body: RevokeTokens,
+      response: TokenRevocation,
+      detail: {
+        summary: "Refuse the user's tokens issued at or before `before` (Unix seconds, default now)",
+        description:
+          "Tokens without `iat` are refused too. REST answers them 401 UNAUTHORIZED at once; sockets holding them get `error` UNAUTHORIZED and are disconnected, on every instance. The mark only moves forward: the answer gives the one in force.",
+      },
     })
     .delete(
       "/:userId",

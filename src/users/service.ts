@@ -6,7 +6,7 @@ import { withTransaction } from "../core/db/transaction";
 import { invalid, notFound } from "../core/errors";
 import { checkMetadata, checkStorable } from "../core/schemas";
 import { removeUserEverywhere } from "../conversations/service";
-import type { User, UserSync } from "./model";
+import type { TokenRevocation, User, UserSync } from "./model";
 
 export function toUser(row: UserRow): User {
   return {
@@ -123,6 +123,26 @@ export async function getUser(ctx: Context, externalUserId: string): Promise<Use
     .where(and(eq(users.externalId, externalUserId), isNull(users.deletedAt)));
   if (!row) throw notFound("User");
   return toUser(row);
+}
+
+/**
+ * Refuses the user's tokens issued at or before `before` (Unix seconds, default now), and those
+ * without `iat`, from now on: REST reads the mark at every call, and the user's sockets holding
+ * such a token are told and disconnected on every instance. A revocation never narrows an earlier
+ * one: the mark only moves forward, and the answer gives the mark in force.
+ */
+export async function revokeTokens(ctx: Context, externalUserId: string, before = Math.floor(Date.now() / 1000)): Promise<TokenRevocation> {
+  return withTransaction(ctx, async (tx, after) => {
+    const [row] = await tx
+      .update(users)
+      .set({ revokedBefore: sql`greatest(${users.revokedBefore}, ${before})` })
+      .where(and(eq(users.externalId, externalUserId), isNull(users.deletedAt)))
+      .returning({ revokedBefore: users.revokedBefore });
+    if (!row) throw notFound("User");
+    const revokedBefore = row.revokedBefore!;
+    after(() => ctx.fanout.disconnectRevoked(externalUserId, revokedBefore));
+    return { userId: externalUserId, revokedBefore };
+  });
 }
 
 /**

@@ -73,10 +73,21 @@ export type TestService = {
   stop(): Promise<void>;
 };
 
-export type TokenOptions = { expiresIn?: number | string; notBefore?: number; issuer?: string; audience?: string; secret?: string; alg?: string; claims?: Record<string, unknown> };
+export type TokenOptions = {
+  expiresIn?: number | string;
+  notBefore?: number;
+  /** `iat` in Unix seconds; null leaves it out; default now. */
+  issuedAt?: number | null;
+  issuer?: string;
+  audience?: string;
+  secret?: string;
+  alg?: string;
+  claims?: Record<string, unknown>;
+};
 
 export async function mintToken(sub: string, opts: TokenOptions = {}): Promise<string> {
-  const jwt = new SignJWT({ ...opts.claims }).setProtectedHeader({ alg: opts.alg ?? "HS256" }).setSubject(sub).setIssuedAt();
+  const jwt = new SignJWT({ ...opts.claims }).setProtectedHeader({ alg: opts.alg ?? "HS256" }).setSubject(sub);
+  if (opts.issuedAt !== null) jwt.setIssuedAt(opts.issuedAt);
   if (opts.expiresIn !== undefined) jwt.setExpirationTime(opts.expiresIn);
   else jwt.setExpirationTime("1h");
   if (opts.notBefore !== undefined) jwt.setNotBefore(opts.notBefore);

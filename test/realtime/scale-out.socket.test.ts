@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { type Cluster, type Instance, internal, restAs, startCluster } from "../helpers/instances";
 import { call, ok } from "../helpers/realtime";
-import { mintToken } from "../helpers/service";
+import { mintToken, sendRequest } from "../helpers/service";
 import { type ClientSocket, closeAllSockets, connectSocket, nextEvent, record } from "../helpers/sockets";
 
 const PRESENCE_TTL_MS = 3000;
@@ -165,6 +165,25 @@ describe("two instances", () => {
     expect((await internal(a, "DELETE", `/api/users/${dan}`)).status).toBe(204);
     expect(await error).toMatchObject({ code: "USER_NOT_FOUND" });
     expect(await gone).toBe("io server disconnect");
+  });
+
+  test("a token revocation made through one instance cuts the sockets holding it on both within a second", async () => {
+    const [eve] = await makeUsers("eve");
+    const mark = Math.floor(Date.now() / 1000) - 10;
+    const old = await mintToken(eve!, { issuedAt: mark - 1 });
+    const [onA, onB] = [await connectSocket(a.wsUrl, old), await connectSocket(b.wsUrl, old)].map((c) => c.socket);
+    const fresh = (await connectSocket(b.wsUrl, await mintToken(eve!, { issuedAt: mark + 1 }))).socket;
+    const cut = [onA!, onB!].map((socket) =>
+      Promise.all([nextEvent(socket, "error", () => true, 1000), new Promise<string>((resolve) => socket.once("disconnect", resolve))]),
+    );
+    expect((await internal(a, "POST", `/api/users/${eve}/revoke-tokens`, { before: mark })).status).toBe(200);
+    for (const [error, reason] of await Promise.all(cut)) {
+      expect(error).toMatchObject({ code: "UNAUTHORIZED" });
+      expect(reason).toBe("io server disconnect");
+    }
+    expect(fresh.connected).toBe(true);
+    const refused = await sendRequest(b.url, "GET", "/api/conversations", { headers: { authorization: `Bearer ${old}` } });
+    expect(refused.status).toBe(401);
   });
 
   test("an instance stopped with SIGTERM announces its users offline at once; their clients may reconnect", async () => {

@@ -53,6 +53,7 @@ export interface ServerToClientEvents
 export interface InterServerEvents {
   "room:move": (move: { userIds: string[]; conversationId: string; join: boolean }) => void;
   "user:disconnect": (userId: string) => void;
+  "user:revoke": (userId: string, revokedBefore: number) => void;
   /** A conversation-room event, encoded once by the instance that emitted it (see RoomPublisher). */
   "room:publish": (room: string, encoded: { frame: string; packet: string }) => void;
 }

@@ -19,4 +19,6 @@ export interface Fanout {
   leaveConversation(userIds: string[], conversationId: string): Promise<void>;
   /** Ends every socket of the user (deleted through the internal API). */
   disconnectUser(userId: string): Promise<void>;
+  /** Ends the user's sockets whose token a revocation up to `revokedBefore` (Unix seconds) covers. */
+  disconnectRevoked(userId: string, revokedBefore: number): void;
 }

@@ -3,7 +3,7 @@ import { Server as Engine } from "@socket.io/bun-engine";
 import type Redis from "ioredis";
 import { Server } from "socket.io";
 import type { Config } from "../../config";
-import { bearerToken } from "../auth";
+import { bearerToken, isRevoked } from "../auth";
 import type { Context } from "../context";
 import { toErrorBody } from "../errors";
 import type { Fanout } from "./fanout";
@@ -45,6 +45,9 @@ export function createRealtime(config: Config, redis: { pub: Redis; sub: Redis }
     io.on("user:disconnect", (userId) => {
       if (typeof userId === "string") io.local.in(userRoom(userId)).disconnectSockets(true);
     });
+    io.on("user:revoke", (userId, revokedBefore) => {
+      if (typeof userId === "string" && typeof revokedBefore === "number") disconnectRevoked(io, userId, revokedBefore);
+    });
   }
   return {
     io,
@@ -57,6 +60,16 @@ export function createRealtime(config: Config, redis: { pub: Redis; sub: Redis }
       await new Promise<void>((resolve) => io.close(() => resolve()));
     },
   };
+}
+
+/** Tells this instance's sockets of the user whose token is revoked why, then ends them. */
+function disconnectRevoked(io: ChatServer, userId: string, revokedBefore: number) {
+  for (const id of io.of("/").adapter.rooms.get(userRoom(userId)) ?? []) {
+    const socket = io.of("/").sockets.get(id);
+    if (!socket || !isRevoked(socket.data.actor.issuedAt, revokedBefore)) continue;
+    sendError(socket, { code: "UNAUTHORIZED", message: "Token was revoked" });
+    socket.disconnect(true);
+  }
 }
 
 /** Joins (or leaves) the conversation room with every socket of these users on this instance. */
@@ -107,6 +120,10 @@ function socketFanout(io: ChatServer, clustered: boolean, publisher: RoomPublish
       sendError(io.to(userRoom(userId)), { code: "USER_NOT_FOUND", message: "The user was deleted" });
       io.local.in(userRoom(userId)).disconnectSockets(true);
       if (clustered) io.serverSideEmit("user:disconnect", userId);
+    },
+    disconnectRevoked(userId, revokedBefore) {
+      disconnectRevoked(io, userId, revokedBefore);
+      if (clustered) io.serverSideEmit("user:revoke", userId, revokedBefore);
     },
   };
 }

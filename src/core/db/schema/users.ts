@@ -15,6 +15,8 @@ export const users = pgTable("users", {
    * sync older than the delete cannot bring the user back.
    */
   syncVersion: bigint("sync_version", { mode: "number" }),
+  /** Unix seconds: tokens of this user issued at or before it (or without `iat`) are refused. */
+  revokedBefore: bigint("tokens_revoked_before", { mode: "number" }),
   createdAt: createdAt(),
   updatedAt: updatedAt(),
 });
