@@ -20,12 +20,18 @@ export const ENV = {
   DATA_DIR: { schema: T.String({ default: "./data" }), help: "embedded PGlite data directory (`memory://` keeps nothing)" },
   REDIS_URL: { schema: optionalString(), help: "redis:// URL; unset: in-process store, single instance only" },
   REDIS_PREFIX: { schema: T.String({ default: "chat:", pattern: "^[A-Za-z0-9:_.-]{1,64}$" }), help: "prefix of every Redis key and channel" },
-  AUTH_JWT_SECRET: { schema: optionalString(), help: "HS256 secret shared with the host application (>= 32 bytes)" },
+  AUTH_JWT_SECRET: {
+    schema: optionalString(),
+    help: "HS256 secret shared with the host application (>= 32 bytes); several, separated by spaces, during a rotation: a token signed with any of them is accepted",
+  },
   AUTH_JWT_ISSUER: { schema: optionalString(), help: "required `iss` claim, when set" },
   AUTH_JWT_AUDIENCE: { schema: optionalString(), help: "required `aud` claim, when set" },
   INTERNAL_API_SECRET: { schema: optionalString(), help: "X-Internal-Secret for the internal API (>= 32 bytes)" },
   WEBHOOK_URL: { schema: optionalString(), help: "where events are POSTed; unset: no webhooks are recorded" },
-  WEBHOOK_SECRET: { schema: optionalString(), help: "Standard Webhooks signing secret (`whsec_<base64>` or raw, >= 32 bytes)" },
+  WEBHOOK_SECRET: {
+    schema: optionalString(),
+    help: "Standard Webhooks signing secret (`whsec_<base64>` or raw, >= 32 bytes); several, separated by spaces, during a rotation: each delivery carries one signature per secret",
+  },
   WEBHOOK_TIMEOUT_MS: { schema: int(5000, 100, 60000), help: "a delivery attempt fails after this long" },
   WEBHOOK_MAX_ATTEMPTS: { schema: int(40, 1, 1000), help: "attempts before an event is dead (40 with the default backoff span about 31 h, at least 25 h with jitter)" },
   WEBHOOK_BACKOFF_BASE_MS: { schema: int(10000, 10, 3600000), help: "wait after the first failed attempt; doubles after each further failure (±20% jitter)" },
@@ -53,11 +59,14 @@ type EnvSchemas = { [K in keyof typeof ENV]: (typeof ENV)[K]["schema"] };
 const EnvSchema = T.Object(Object.fromEntries(Object.entries(ENV).map(([k, v]) => [k, v.schema])) as EnvSchemas);
 type Env = Static<typeof EnvSchema>;
 
-export type Config = Omit<Env, "CORS_ORIGINS"> & {
+export type Config = Omit<Env, "CORS_ORIGINS" | "AUTH_JWT_SECRET" | "WEBHOOK_SECRET"> & {
   production: boolean;
   corsOrigins: string[] | "*";
-  AUTH_JWT_SECRET: string;
+  /** One or more (a rotation in progress): tokens signed with any of them are accepted. */
+  AUTH_JWT_SECRET: string[];
   INTERNAL_API_SECRET: string;
+  /** One or more: each webhook delivery is signed with every one of them. */
+  WEBHOOK_SECRET: string[] | undefined;
   /** Names of secrets replaced by development defaults, for the start-up warning. */
   devSecrets: string[];
 };
@@ -89,34 +98,39 @@ export function loadConfig(source: Record<string, string | undefined> = process.
   const env = withDefaults as Env;
   const production = env.NODE_ENV === "production";
   const devSecrets: string[] = [];
-  const secret = (name: keyof typeof DEV_SECRETS, required: boolean) => {
+  /** The secrets a variable holds: one, or several separated by spaces for those that rotate. */
+  const secrets = (name: keyof typeof DEV_SECRETS, rotates: boolean): string[] => {
     const value = env[name];
-    if (value !== undefined) {
-      const bytes = secretBytes(name, value);
-      if (production && bytes < MIN_SECRET_BYTES) {
-        throw new ConfigError(`${name} is ${bytes} bytes; production needs at least ${MIN_SECRET_BYTES}.`);
-      }
-      return value;
+    const given = value === undefined ? [] : rotates ? value.split(/\s+/).filter(Boolean) : [value];
+    if (given.length > 0) {
+      given.forEach((one, index) => {
+        const bytes = secretBytes(name, one);
+        if (production && bytes < MIN_SECRET_BYTES) {
+          const which = given.length > 1 ? ` (secret ${index + 1} of ${given.length})` : "";
+          throw new ConfigError(`${name}${which} is ${bytes} bytes; production needs at least ${MIN_SECRET_BYTES}.`);
+        }
+      });
+      return given;
     }
-    if (production && required) throw new ConfigError(`${name} is not set; production mode needs it (at least ${MIN_SECRET_BYTES} bytes).`);
+    if (production) throw new ConfigError(`${name} is not set; production mode needs it (at least ${MIN_SECRET_BYTES} bytes).`);
     devSecrets.push(name);
-    return DEV_SECRETS[name];
+    return [DEV_SECRETS[name]];
   };
-  const jwtSecret = secret("AUTH_JWT_SECRET", true);
-  const internalSecret = secret("INTERNAL_API_SECRET", true);
-  const webhookSecret = env.WEBHOOK_URL ? secret("WEBHOOK_SECRET", true) : env.WEBHOOK_SECRET;
+  const jwtSecrets = secrets("AUTH_JWT_SECRET", true);
+  const [internalSecret] = secrets("INTERNAL_API_SECRET", false) as [string];
+  const webhookSecrets = env.WEBHOOK_URL ? secrets("WEBHOOK_SECRET", true) : env.WEBHOOK_SECRET?.split(/\s+/).filter(Boolean);
   if (env.WEBHOOK_URL && !/^https?:\/\//.test(env.WEBHOOK_URL)) {
     throw new ConfigError(`WEBHOOK_URL must be an http(s) URL (got ${JSON.stringify(env.WEBHOOK_URL)}).`);
   }
   const corsOrigins = env.CORS_ORIGINS.trim() === "*" ? "*" : env.CORS_ORIGINS.split(",").map((o) => o.trim()).filter(Boolean);
-  const { CORS_ORIGINS: _, ...rest } = env;
+  const { CORS_ORIGINS: _, AUTH_JWT_SECRET: __, WEBHOOK_SECRET: ___, ...rest } = env;
   return {
     ...rest,
     production,
     corsOrigins,
-    AUTH_JWT_SECRET: jwtSecret,
+    AUTH_JWT_SECRET: jwtSecrets,
     INTERNAL_API_SECRET: internalSecret,
-    WEBHOOK_SECRET: webhookSecret,
+    WEBHOOK_SECRET: webhookSecrets,
     devSecrets,
   };
 }

@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import { and, eq, isNull, sql } from "drizzle-orm";
-import { errors as joseErrors, jwtVerify } from "jose";
+import { errors as joseErrors, type JWTVerifyOptions, jwtVerify } from "jose";
 import type { Config } from "../config";
 import type { Database } from "./db/client";
 import { users } from "./db/schema";
@@ -34,7 +34,10 @@ export type Authenticator = {
 
 export function createAuthenticator(config: Config, db: Database): Authenticator {
   // Imported once: given raw bytes, jose would import the key again for every token.
-  const key = crypto.subtle.importKey("raw", new TextEncoder().encode(config.AUTH_JWT_SECRET), { name: "HMAC", hash: "SHA-256" }, false, ["verify"]);
+  const keys = Promise.all(
+    config.AUTH_JWT_SECRET.map((secret) => crypto.subtle.importKey("raw", new TextEncoder().encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["verify"])),
+  );
+  const options = { algorithms: ["HS256"], clockTolerance: CLOCK_TOLERANCE_S, issuer: config.AUTH_JWT_ISSUER, audience: config.AUTH_JWT_AUDIENCE };
   const internalDigest = digest(config.INTERNAL_API_SECRET);
   const userExists = db
     .select({ revokedBefore: users.revokedBefore })
@@ -48,12 +51,7 @@ export function createAuthenticator(config: Config, db: Database): Authenticator
       if (!token) throw new AppError("UNAUTHORIZED", "Missing bearer token");
       let payload;
       try {
-        ({ payload } = await jwtVerify(token, await key, {
-          algorithms: ["HS256"],
-          clockTolerance: CLOCK_TOLERANCE_S,
-          issuer: config.AUTH_JWT_ISSUER,
-          audience: config.AUTH_JWT_AUDIENCE,
-        }));
+        ({ payload } = await verifyWithAny(token, await keys, options));
       } catch (error) {
         if (error instanceof joseErrors.JWTExpired) throw new AppError("TOKEN_EXPIRED", "Token has expired");
         throw new AppError("UNAUTHORIZED", "Invalid token");
@@ -72,6 +70,21 @@ export function createAuthenticator(config: Config, db: Database): Authenticator
       return timingSafeEqual(digest(value), internalDigest);
     },
   };
+}
+
+/**
+ * During a rotation a token may be signed with any of the secrets. Only a signature that does not
+ * match moves on to the next key: a bad claim (expired, wrong audience) fails whatever the key.
+ */
+async function verifyWithAny(token: string, keys: CryptoKey[], options: JWTVerifyOptions) {
+  for (const [index, key] of keys.entries()) {
+    try {
+      return await jwtVerify(token, key, options);
+    } catch (error) {
+      if (!(error instanceof joseErrors.JWSSignatureVerificationFailed) || index === keys.length - 1) throw error;
+    }
+  }
+  throw new Error("no verification key");
 }
 
 /** Hashing first gives both sides the same length, which timingSafeEqual requires. */

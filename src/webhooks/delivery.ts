@@ -16,13 +16,13 @@ export const deliveryBody = (payload: WebhookPayload) =>
  * followed (a 3xx is a misconfigured URL, and following it would drop the body). `interrupted`
  * says the instance is shutting down: the attempt does not count and the event goes back.
  */
-export async function postEvent(url: string, key: Buffer, payload: WebhookPayload, timeoutMs: number, shutdown: AbortSignal): Promise<AttemptOutcome> {
+export async function postEvent(url: string, keys: Buffer[], payload: WebhookPayload, timeoutMs: number, shutdown: AbortSignal): Promise<AttemptOutcome> {
   const body = deliveryBody(payload);
   const timeout = AbortSignal.timeout(timeoutMs);
   try {
     const res = await fetch(url, {
       method: "POST",
-      headers: deliveryHeaders(key, payload, body),
+      headers: deliveryHeaders(keys, payload, body),
       body,
       redirect: "manual",
       signal: AbortSignal.any([timeout, shutdown]),

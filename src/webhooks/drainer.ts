@@ -34,7 +34,7 @@ export function startWebhookDrainer(ctx: Context): WebhookDrainer | undefined {
   if (!config.WEBHOOK_URL || !config.WEBHOOK_SECRET) return undefined;
   const url: string = config.WEBHOOK_URL;
   const log = ctx.log.child({ component: "webhooks" });
-  const key = signingKey(config.WEBHOOK_SECRET);
+  const keys = config.WEBHOOK_SECRET.map(signingKey);
   const owner = ctx.instanceId;
   const lease = leaseMs(config.WEBHOOK_TIMEOUT_MS);
   const counters = newCounters();
@@ -113,7 +113,7 @@ export function startWebhookDrainer(ctx: Context): WebhookDrainer | undefined {
   }
 
   async function deliver(event: ClaimedEvent): Promise<void> {
-    const outcome = await postEvent(url, key, event.payload, config.WEBHOOK_TIMEOUT_MS, shutdown.signal);
+    const outcome = await postEvent(url, keys, event.payload, config.WEBHOOK_TIMEOUT_MS, shutdown.signal);
     if (!outcome.ok && outcome.interrupted) return;
     try {
       if (outcome.ok) {

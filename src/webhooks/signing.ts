@@ -8,9 +8,12 @@ export function signingKey(secret: string): Buffer {
   return secret.startsWith("whsec_") ? Buffer.from(secret.slice("whsec_".length), "base64") : Buffer.from(secret, "utf8");
 }
 
-/** `v1,<base64 HMAC-SHA256(key, "<id>.<timestamp>.<body>")>` */
-export function signDelivery(key: Buffer, id: string, timestampSeconds: number, body: string): string {
-  return `v1,${createHmac("sha256", key).update(`${id}.${timestampSeconds}.${body}`).digest("base64")}`;
+/**
+ * `v1,<base64 HMAC-SHA256(key, "<id>.<timestamp>.<body>")>`, one per key, separated by spaces as
+ * Standard Webhooks allows: during a rotation the host verifies with the old secret or the new one.
+ */
+export function signDelivery(keys: Buffer[], id: string, timestampSeconds: number, body: string): string {
+  return keys.map((key) => `v1,${createHmac("sha256", key).update(`${id}.${timestampSeconds}.${body}`).digest("base64")}`).join(" ");
 }
 
 /**
@@ -18,9 +21,9 @@ export function signDelivery(key: Buffer, id: string, timestampSeconds: number, 
  * the signature is computed afresh each time; the id stays that of the event. The X- names are
  * ARCHITECTURE.md's, the lowercase ones the Standard Webhooks names libraries verify.
  */
-export function deliveryHeaders(key: Buffer, event: { id: string; type: string }, body: string, now = Date.now()): Record<string, string> {
+export function deliveryHeaders(keys: Buffer[], event: { id: string; type: string }, body: string, now = Date.now()): Record<string, string> {
   const timestamp = Math.floor(now / 1000);
-  const signature = signDelivery(key, event.id, timestamp, body);
+  const signature = signDelivery(keys, event.id, timestamp, body);
   return {
     "content-type": "application/json",
     "user-agent": "chat-service-webhooks",

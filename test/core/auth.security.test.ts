@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createHmac } from "node:crypto";
 import { INTERNAL_SECRET, JWT_SECRET, mintToken, serviceForTests, startService, type TestService } from "../helpers/service";
+import { connectError, connectSocket } from "../helpers/sockets";
 
 const svc = serviceForTests();
 beforeAll(async () => {
@@ -204,5 +205,33 @@ describe("issuer and audience", () => {
 
   test("without the settings, iss and aud are not checked", async () => {
     expect((await listWith(`Bearer ${await mintToken("ann", { issuer: "anyone", audience: "anything" })}`)).status).toBe(200);
+  });
+});
+
+describe("rotating AUTH_JWT_SECRET", () => {
+  const NEXT_SECRET = "next-jwt-secret-0123456789abcdefghijklmn";
+  let rotating: TestService;
+  beforeAll(async () => {
+    rotating = await startService({ AUTH_JWT_SECRET: `${JWT_SECRET} ${NEXT_SECRET}` });
+    await rotating.syncUsers("ann");
+  }, 60_000);
+  afterAll(() => rotating.stop(), 60_000);
+
+  const list = async (token: string) => rotating.request("GET", "/api/conversations", { headers: { authorization: `Bearer ${token}` } });
+
+  test("tokens signed with either secret are accepted, over REST and sockets; any other secret is refused", async () => {
+    for (const secret of [JWT_SECRET, NEXT_SECRET]) {
+      const token = await mintToken("ann", { secret });
+      expect((await list(token)).status).toBe(200);
+      const { connected } = await connectSocket(rotating.wsUrl, token);
+      expect(connected.userId).toBe("ann");
+    }
+    expectRefused(await list(await mintToken("ann", { secret: "some-other-secret-0123456789abcdefghij" })), "UNAUTHORIZED");
+    expect((await connectError(rotating.wsUrl, await mintToken("ann", { secret: "some-other-secret-0123456789abcdefghij" }))).data?.code).toBe("UNAUTHORIZED");
+  });
+
+  test("a token whose signature matches the second secret still has its claims checked", async () => {
+    expectRefused(await list(await mintToken("ann", { secret: NEXT_SECRET, expiresIn: now() - 120 })), "TOKEN_EXPIRED");
+    expectRefused(await list(await mintToken("ghost", { secret: NEXT_SECRET })), "USER_NOT_FOUND");
   });
 });

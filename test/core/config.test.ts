@@ -29,7 +29,7 @@ describe("defaults", () => {
       WEBHOOK_TIMEOUT_MS: 5000,
       production: false,
       corsOrigins: "*",
-      AUTH_JWT_SECRET: DEV_SECRETS.AUTH_JWT_SECRET,
+      AUTH_JWT_SECRET: [DEV_SECRETS.AUTH_JWT_SECRET],
       INTERNAL_API_SECRET: DEV_SECRETS.INTERNAL_API_SECRET,
     });
     expect(config.devSecrets).toEqual(["AUTH_JWT_SECRET", "INTERNAL_API_SECRET"]);
@@ -72,7 +72,7 @@ describe("production mode", () => {
     const config = production();
     expect(config.production).toBe(true);
     expect(config.devSecrets).toEqual([]);
-    expect(config.AUTH_JWT_SECRET).toBe(SECRET);
+    expect(config.AUTH_JWT_SECRET).toEqual([SECRET]);
   });
 
   test("refuses a missing or short secret, naming it", () => {
@@ -82,14 +82,29 @@ describe("production mode", () => {
     expect(short).toContain("AUTH_JWT_SECRET");
     expect(short).toContain("31 bytes");
     // Bytes, not characters: 11 three-byte characters are 33 bytes.
-    expect(production({ AUTH_JWT_SECRET: "€".repeat(11) }).AUTH_JWT_SECRET).toBe("€".repeat(11));
+    expect(production({ AUTH_JWT_SECRET: "€".repeat(11) }).AUTH_JWT_SECRET).toEqual(["€".repeat(11)]);
   });
 
   test("webhooks need their own strong secret; a whsec_ secret counts its decoded bytes", () => {
     expect(refusal({ NODE_ENV: "production", AUTH_JWT_SECRET: SECRET, INTERNAL_API_SECRET: SECRET, WEBHOOK_URL: "https://host.example.com/hook" })).toContain("WEBHOOK_SECRET");
     const key = (bytes: number) => `whsec_${Buffer.alloc(bytes, 7).toString("base64")}`;
     expect(() => production({ WEBHOOK_URL: "https://host.example.com/hook", WEBHOOK_SECRET: key(24) })).toThrow(ConfigError);
-    expect(production({ WEBHOOK_URL: "https://host.example.com/hook", WEBHOOK_SECRET: key(32) }).WEBHOOK_SECRET).toBe(key(32));
+    expect(production({ WEBHOOK_URL: "https://host.example.com/hook", WEBHOOK_SECRET: key(32) }).WEBHOOK_SECRET).toEqual([key(32)]);
+  });
+
+  test("the JWT and webhook secrets rotate: several separated by spaces, each of them strong", () => {
+    const next = "n".repeat(32);
+    expect(production({ AUTH_JWT_SECRET: ` ${SECRET}  ${next} ` }).AUTH_JWT_SECRET).toEqual([SECRET, next]);
+    const weakSecond = refusal({ NODE_ENV: "production", AUTH_JWT_SECRET: `${SECRET} ${"n".repeat(31)}`, INTERNAL_API_SECRET: SECRET });
+    expect(weakSecond).toContain("AUTH_JWT_SECRET (secret 2 of 2) is 31 bytes");
+    const key = (bytes: number) => `whsec_${Buffer.alloc(bytes, 7).toString("base64")}`;
+    const hook = { WEBHOOK_URL: "https://host.example.com/hook" };
+    expect(production({ ...hook, WEBHOOK_SECRET: `${key(32)} ${next}` }).WEBHOOK_SECRET).toEqual([key(32), next]);
+    expect(() => production({ ...hook, WEBHOOK_SECRET: `${key(32)} ${key(16)}` })).toThrow("WEBHOOK_SECRET (secret 2 of 2) is 16 bytes");
+    // The internal secret does not rotate this way: a space is part of it.
+    expect(production({ INTERNAL_API_SECRET: `${SECRET} ${next}` }).INTERNAL_API_SECRET).toBe(`${SECRET} ${next}`);
+    // Development mode takes short secrets, rotating ones too.
+    expect(loadConfig({ AUTH_JWT_SECRET: "a b" }).AUTH_JWT_SECRET).toEqual(["a", "b"]);
   });
 
   test("any other NODE_ENV is development mode", () => {

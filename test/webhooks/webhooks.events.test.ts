@@ -107,3 +107,24 @@ describe("a raw (non-whsec_) secret", () => {
     await eventually(async () => (await statusOf()) === "delivered", 5000, "the event marked delivered");
   });
 });
+
+describe("a rotating WEBHOOK_SECRET (old and new, separated by a space)", () => {
+  const { svc, receiver } = serviceWithReceiver(WHSEC_SECRET, { WEBHOOK_SECRET: `${WHSEC_SECRET} ${RAW_SECRET}` });
+  beforeAll(() => svc.syncUsers("fay", "gus"), 30000);
+
+  test("each delivery carries one signature per secret, and standardwebhooks accepts it with either", async () => {
+    const fay = await svc.as("fay");
+    await fay.post("/api/conversations", { type: "direct", participantIds: ["gus"] });
+    const [d] = await receiver.waitForAccepted(1);
+    expect(d!.verifyError).toBeNull();
+    expect(d!.headers["webhook-signature"]).toMatch(/^v1,[A-Za-z0-9+/]{43}= v1,[A-Za-z0-9+/]{43}=$/);
+    expect(d!.headers["x-webhook-signature"]).toBe(d!.headers["webhook-signature"]!);
+    const { Webhook } = await import("standardwebhooks");
+    const withOld = new Webhook(WHSEC_SECRET);
+    const withNew = new Webhook(new TextEncoder().encode(RAW_SECRET), { format: "raw" });
+    const withOther = new Webhook(new TextEncoder().encode("another-webhook-secret-0123456789abcdef"), { format: "raw" });
+    expect(withOld.verify(d!.body, d!.headers)).toMatchObject({ id: d!.payload.id });
+    expect(withNew.verify(d!.body, d!.headers)).toMatchObject({ id: d!.payload.id });
+    expect(() => withOther.verify(d!.body, d!.headers)).toThrow();
+  });
+});
