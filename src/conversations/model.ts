@@ -1,6 +1,5 @@
 import { type Static, t } from "elysia";
 import { ExternalId, Limit, ListOf, Metadata, Uuid } from "../core/schemas";
-import type { Ack } from "../core/realtime/ack";
 import { Message } from "../messages/model";
 
 export const Role = t.Union([t.Literal("owner"), t.Literal("admin"), t.Literal("member")]);
@@ -49,22 +48,6 @@ export const UpdateParticipant = t.Object({ role: Role });
 export const ConversationParams = t.Object({ id: Uuid });
 export const ParticipantParams = t.Object({ id: Uuid, userId: ExternalId });
 
-export type ParticipantChange = { conversationId: string; userId: string; timestamp: string };
-/** A role changed: by PATCH, or because a group's last owner left and ownership passed on. */
-export type ParticipantUpdated = { conversationId: string; userId: string; role: Role; timestamp: string };
-export type ConversationRemoved = { conversationId: string };
+export type { ConversationRemoved, ParticipantChange, ParticipantUpdated } from "../client/wire";
 
 export const RoomPayload = t.Object({ conversationId: Uuid });
-export interface ConversationClientEvents {
-  "room:join": (payload: Static<typeof RoomPayload>, ack?: (res: Ack<{ conversationId: string }>) => void) => void;
-  "room:leave": (payload: Static<typeof RoomPayload>, ack?: (res: Ack<{ conversationId: string }>) => void) => void;
-}
-export interface ConversationServerEvents {
-  "conversation:new": (conversation: Conversation) => void;
-  "conversation:joined": (conversation: Conversation) => void;
-  "conversation:removed": (removed: ConversationRemoved) => void;
-  "participant:added": (change: ParticipantChange) => void;
-  "participant:removed": (change: ParticipantChange) => void;
-  /** Not in ARCHITECTURE.md's list: an extension of this service (README). */
-  "participant:updated": (change: ParticipantUpdated) => void;
-}

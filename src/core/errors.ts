@@ -1,4 +1,8 @@
-/** The closed set of error codes of the contract, with the HTTP status each one answers. */
+import type { ErrorBody, ErrorCode } from "../client/wire";
+
+export type { ErrorBody, ErrorCode };
+
+/** The closed set of error codes of the contract (src/client/wire.ts), with the HTTP status each one answers. */
 export const ERROR_STATUS = {
   VALIDATION_ERROR: 400,
   UNAUTHORIZED: 401,
@@ -11,11 +15,7 @@ export const ERROR_STATUS = {
   RATE_LIMITED: 429,
   INTERNAL: 500,
   UNAVAILABLE: 503,
-} as const;
-
-export type ErrorCode = keyof typeof ERROR_STATUS;
-
-export type ErrorBody = { code: ErrorCode; message: string; details?: unknown };
+} as const satisfies Record<ErrorCode, number>;
 
 /** The one error type of the service: thrown anywhere, turned into the contract's format at the edge. */
 export class AppError extends Error {

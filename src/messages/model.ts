@@ -1,5 +1,4 @@
 import { type Static, t } from "elysia";
-import type { Ack } from "../core/realtime/ack";
 import { HttpUrl, Limit, ListOf, Metadata, Uuid } from "../core/schemas";
 
 export const Attachment = t.Object({
@@ -74,24 +73,4 @@ export const SocketEditMessage = t.Object({ messageId: Uuid, content: Content })
 export const SocketDeleteMessage = t.Object({ messageId: Uuid });
 export const SocketSyncMessages = t.Object({ conversationId: Uuid, lastMessageId: t.Optional(t.Union([Uuid, t.Null()])) });
 
-export type MessageUpdated = {
-  messageId: string;
-  conversationId: string;
-  content: string;
-  isEdited: boolean;
-  updatedAt: string;
-  editedAt: string | null;
-};
-
-type SocketSendMessage = Static<typeof SocketSendMessage>;
-export interface MessageClientEvents {
-  "message:send": (payload: SocketSendMessage, ack?: (res: Ack<Message>) => void) => void;
-  "message:edit": (payload: Static<typeof SocketEditMessage>, ack?: (res: Ack<Message>) => void) => void;
-  "message:delete": (payload: Static<typeof SocketDeleteMessage>, ack?: (res: Ack<MessageDeleted>) => void) => void;
-  "messages:sync": (payload: Static<typeof SocketSyncMessages>, ack?: (res: Ack<{ messages: Message[]; hasMore: boolean }>) => void) => void;
-}
-export interface MessageServerEvents {
-  "message:new": (message: Message) => void;
-  "message:updated": (update: MessageUpdated) => void;
-  "message:deleted": (deleted: MessageDeleted) => void;
-}
+export type { MessageUpdated } from "../client/wire";

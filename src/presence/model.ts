@@ -1,5 +1,4 @@
 import { type Static, t } from "elysia";
-import type { Ack } from "../core/realtime/ack";
 import { ExternalId, ListOf, Uuid } from "../core/schemas";
 
 export const Presence = t.Object({
@@ -14,23 +13,8 @@ export const PresenceBatch = t.Object({ userIds: t.Array(ExternalId, { minItems:
 export const UserPresenceParams = t.Object({ userId: ExternalId });
 export const ConversationPresenceParams = t.Object({ id: Uuid });
 
-export type UserOnline = { userId: string; conversationId?: string; timestamp: string };
-export type UserOffline = { userId: string; conversationId?: string; lastSeen: string; timestamp: string };
+export type { Indicator, UserOffline, UserOnline } from "../client/wire";
 
 export const IndicatorPayload = t.Object({ conversationId: Uuid });
-export type Indicator = { conversationId: string; userId: string; type: "typing" | "recording"; isActive: boolean; timestamp: string };
-
-type IndicatorEvent = (payload: Static<typeof IndicatorPayload>, ack?: (res: Ack<Record<string, never>>) => void) => void;
-export interface PresenceClientEvents {
-  "typing:start": IndicatorEvent;
-  "typing:stop": IndicatorEvent;
-  "recording:start": IndicatorEvent;
-  "recording:stop": IndicatorEvent;
-  "activity:ping": (payload?: Record<string, never>, ack?: (res: Ack<Record<string, never>>) => void) => void;
-}
-export interface PresenceServerEvents {
-  "user:typing": (indicator: Indicator) => void;
-  "user:recording": (indicator: Indicator) => void;
-  "user:online": (online: UserOnline) => void;
-  "user:offline": (offline: UserOffline) => void;
-}
+/** `presence:get`: the presence of a conversation's participants. */
+export const PresencePayload = IndicatorPayload;

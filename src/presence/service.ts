@@ -28,10 +28,17 @@ export async function userPresence(ctx: Context, userId: string): Promise<Presen
   return (await presenceOf(ctx, [userId]))[0]!;
 }
 
-export async function conversationPresence(ctx: Context, actor: Actor, conversationId: string): Promise<List<Presence>> {
+/** Participants' presence, in user id order; with a `limit`, the first that many and whether there are more. */
+export async function conversationPresence(ctx: Context, actor: Actor, conversationId: string, limit?: number): Promise<List<Presence>> {
   await requireMembership(ctx.db, conversationId, actor.userId);
-  const members = await ctx.db.select({ userId: participants.userId }).from(participants).where(eq(participants.conversationId, conversationId));
-  return listOf(await presenceOf(ctx, members.map((m) => m.userId)));
+  const query = ctx.db
+    .select({ userId: participants.userId })
+    .from(participants)
+    .where(eq(participants.conversationId, conversationId))
+    .orderBy(participants.userId);
+  const members = limit === undefined ? await query : await query.limit(limit + 1);
+  const hasMore = limit !== undefined && members.length > limit;
+  return listOf(await presenceOf(ctx, members.slice(0, limit).map((m) => m.userId)), hasMore);
 }
 
 export async function batchPresence(ctx: Context, userIds: string[]): Promise<List<Presence>> {

@@ -2,9 +2,13 @@ import type { Context } from "../core/context";
 import { conversationRoom } from "../core/realtime/fanout";
 import { type ChatSocket, OptionalEmpty, onEvent, takeUserBudget } from "../core/realtime/handlers";
 import { requireMembership } from "../conversations/membership";
-import { IndicatorPayload } from "./model";
+import { IndicatorPayload, PresencePayload } from "./model";
+import { conversationPresence } from "./service";
 import { type IndicatorType, indicatorKey, startIndicator, stopIndicator } from "./indicators";
 import { connectionClosed, connectionsAlive, presenceWork } from "./tracker";
+
+/** Rows of one `presence:get` answer; a bigger conversation answers `hasMore: true`. */
+export const PRESENCE_SNAPSHOT_MAX = 1000;
 
 /**
  * Presence and typing/recording for one socket: it counts as a live connection from now until it
@@ -37,6 +41,11 @@ export function registerPresenceHandlers(ctx: Context, socket: ChatSocket): void
   onEvent(ctx, socket, "typing:stop", IndicatorPayload, indicator("typing", false));
   onEvent(ctx, socket, "recording:start", IndicatorPayload, indicator("recording", true));
   onEvent(ctx, socket, "recording:stop", IndicatorPayload, indicator("recording", false));
+  onEvent(ctx, socket, "presence:get", PresencePayload, async ({ conversationId }) => {
+    await takeUserBudget(ctx, actor.userId, "presence reads", ctx.config.RATE_LIMIT_EVENTS);
+    const { data, hasMore } = await conversationPresence(ctx, actor, conversationId, PRESENCE_SNAPSHOT_MAX);
+    return { data, hasMore };
+  });
   onEvent(ctx, socket, "activity:ping", OptionalEmpty, async () => {
     if (socket.connected) await connectionsAlive(ctx, [connection]);
     return {};

@@ -1,5 +1,4 @@
 import { type Static, t } from "elysia";
-import type { Ack } from "../core/realtime/ack";
 import { ListOf, Uuid } from "../core/schemas";
 import { ReactionSummary } from "../messages/model";
 
@@ -20,12 +19,3 @@ export const ReactionList = ListOf(ReactionSummary);
 export const ReactionParams = t.Object({ id: Uuid });
 export const ReactionEmojiParams = t.Object({ id: Uuid, emoji: Emoji });
 export const SocketReaction = t.Object({ messageId: Uuid, emoji: Emoji });
-
-export interface ReactionClientEvents {
-  "reaction:add": (payload: Static<typeof SocketReaction>, ack?: (res: Ack<ReactionChange>) => void) => void;
-  "reaction:remove": (payload: Static<typeof SocketReaction>, ack?: (res: Ack<ReactionChange>) => void) => void;
-}
-export interface ReactionServerEvents {
-  "reaction:added": (change: ReactionChange) => void;
-  "reaction:removed": (change: ReactionChange) => void;
-}

@@ -1,5 +1,4 @@
 import { type Static, t } from "elysia";
-import type { Ack } from "../core/realtime/ack";
 import { Uuid } from "../core/schemas";
 
 export const MessageRead = t.Object({ messageId: t.String(), conversationId: t.String(), userId: t.String(), readAt: t.String({ format: "date-time" }) });
@@ -27,12 +26,3 @@ export const SocketConversationRead = t.Object({ conversationId: Uuid, upToMessa
 
 export const ReadMessageParams = t.Object({ id: Uuid });
 export const ReadConversationParams = t.Object({ id: Uuid });
-
-export interface ReceiptClientEvents {
-  "message:read": (payload: Static<typeof SocketMessageRead>, ack?: (res: Ack<MessageRead>) => void) => void;
-  "conversation:read": (payload: Static<typeof SocketConversationRead>, ack?: (res: Ack<ConversationRead>) => void) => void;
-}
-export interface ReceiptServerEvents {
-  "message:read": (read: MessageRead) => void;
-  "conversation:read": (read: ConversationRead) => void;
-}

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { call, connectAs, fence, group, makeUsers, ok } from "../helpers/realtime";
+import { call, connectAs, fence, group, groupWithOutsider, makeUsers, ok } from "../helpers/realtime";
 import { serviceForTests, type TestService } from "../helpers/service";
 import { type ClientSocket, nextEvent, record } from "../helpers/sockets";
 
@@ -227,5 +227,29 @@ describe("presence in crowded conversations", () => {
     const heard = nextEvent(sBob, "user:online", (e: any) => e.userId === ann && e.conversationId === big);
     await connectAs(crowded.url, crowded, ann!);
     expect(await heard).toMatchObject({ userId: ann, conversationId: big });
+  });
+});
+
+describe("presence:get", () => {
+  test("the participants' presence, in user id order, for participants only", async () => {
+    const { ann, bob, conversationId, sockets } = await groupWithOutsider(svc);
+    const snapshot = await ok(sockets.bob, "presence:get", { conversationId });
+    const rest = (await (await svc.as(bob)).get(`/api/conversations/${conversationId}/presence`)).body;
+    expect(snapshot).toEqual({ data: [ann, bob].sort().map((userId) => ({ userId, status: "online", lastSeen: expect.any(String) })), hasMore: false });
+    expect(snapshot.data).toEqual(rest.data);
+    expect(await call(sockets.eve, "presence:get", { conversationId })).toEqual({ ok: false, error: { code: "NOT_FOUND", message: expect.any(String) } });
+    expect(await call(sockets.eve, "presence:get", { conversationId: "zzz" })).toMatchObject({ ok: false, error: { code: "VALIDATION_ERROR" } });
+  });
+
+  test("at most 1,000 rows, and hasMore when there are more participants", async () => {
+    const [owner] = await makeUsers(svc, "owner");
+    const members = Array.from({ length: 1000 }, (_, i) => `${owner}-m${String(i).padStart(4, "0")}`);
+    await svc.syncUsers(...members);
+    const conversationId = await group(svc, owner!, members);
+    const socket = await connectAs(svc.url, svc, owner!);
+    const snapshot = await ok(socket, "presence:get", { conversationId });
+    expect(snapshot.hasMore).toBe(true);
+    expect(snapshot.data).toHaveLength(1000);
+    expect(snapshot.data.map((p: { userId: string }) => p.userId)).toEqual([owner, ...members].sort().slice(0, 1000));
   });
 });

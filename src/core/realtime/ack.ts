@@ -1,4 +1,2 @@
-import type { ErrorCode } from "../errors";
-
-/** The answer to every client→server event that passes a callback. */
-export type Ack<T> = { ok: true; data: T } | { ok: false; error: { code: ErrorCode; message: string; details?: unknown } };
+/** The answer to every client→server event that passes a callback: defined with the rest of the wire types. */
+export type { Ack } from "../../client/wire";

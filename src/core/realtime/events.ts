@@ -1,49 +1,29 @@
 /**
- * The typed Socket.IO event maps, composed from every feature. A TypeScript front end imports
- * these types for `io<ServerToClientEvents, ClientToServerEvents>(url)`.
+ * The typed Socket.IO event maps. They are defined once, with the objects they carry, in the wire
+ * module the client SDK is built on (src/client/wire.ts); the TypeBox models are checked against
+ * them in ./wire-conformance.ts. Only what stays inside the server is defined here.
  */
-import type { ConversationClientEvents, ConversationServerEvents } from "../../conversations/model";
-import type { MessageClientEvents, MessageServerEvents } from "../../messages/model";
-import type { PresenceClientEvents, PresenceServerEvents } from "../../presence/model";
-import type { ReactionClientEvents, ReactionServerEvents } from "../../reactions/model";
-import type { ReceiptClientEvents, ReceiptServerEvents } from "../../receipts/model";
 import type { Actor } from "../auth";
-import type { ErrorCode } from "../errors";
-import type { Ack } from "./ack";
 
-export type { Ack } from "./ack";
-export type { Conversation, Participant } from "../../conversations/model";
-export type { Message, MessageDeleted, MessageUpdated } from "../../messages/model";
-export type { Indicator, Presence, UserOffline, UserOnline } from "../../presence/model";
-export type { ReactionChange } from "../../reactions/model";
-export type { ConversationRead, MessageRead } from "../../receipts/model";
-
-export type Connected = { userId: string; socketId: string; rooms: string[]; timestamp: string };
-export type SocketError = { code: ErrorCode; message: string; timestamp: string };
-
-interface CoreClientEvents {
-  ping: (payload?: Record<string, never>, ack?: (res: Ack<{ timestamp: string }>) => void) => void;
-}
-interface CoreServerEvents {
-  connected: (info: Connected) => void;
-  error: (error: SocketError) => void;
-}
-
-export interface ClientToServerEvents
-  extends CoreClientEvents,
-    MessageClientEvents,
-    ReactionClientEvents,
-    ReceiptClientEvents,
-    PresenceClientEvents,
-    ConversationClientEvents {}
-
-export interface ServerToClientEvents
-  extends CoreServerEvents,
-    MessageServerEvents,
-    ReactionServerEvents,
-    ReceiptServerEvents,
-    PresenceServerEvents,
-    ConversationServerEvents {}
+export type {
+  Ack,
+  ClientToServerEvents,
+  Connected,
+  Conversation,
+  ConversationRead,
+  Indicator,
+  Message,
+  MessageDeleted,
+  MessageRead,
+  MessageUpdated,
+  Participant,
+  Presence,
+  ReactionChange,
+  ServerToClientEvents,
+  SocketError,
+  UserOffline,
+  UserOnline,
+} from "../../client/wire";
 
 /**
  * Between instances (through the Redis adapter): room moves and disconnects made on one instance,

@@ -4,14 +4,13 @@ import type { Server, Socket } from "socket.io";
 import type { Context } from "../context";
 import { AppError, type ErrorCode, toErrorBody, validationFailure } from "../errors";
 import { jsonSize, MAX_JSON_DEPTH } from "../json-size";
+import type { AckDataOf } from "../../client/wire";
 import type { Ack, ClientToServerEvents, InterServerEvents, ServerToClientEvents, SocketData, SocketError } from "./events";
 
 export type ChatServer = Server<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
 export type ChatSocket = Socket<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
 
 type EventName = keyof ClientToServerEvents;
-type AckOf<E extends EventName> = NonNullable<Parameters<ClientToServerEvents[E]>[1]>;
-type DataOf<E extends EventName> = Parameters<AckOf<E>>[0] extends infer R ? (R extends { ok: true; data: infer D } ? D : never) : never;
 type AnyAck = (res: Ack<unknown>) => void;
 
 /**
@@ -122,7 +121,7 @@ export function onEvent<E extends EventName, S extends TSchema>(
   socket: ChatSocket,
   event: E,
   schema: S,
-  handler: (payload: Static<S>) => Promise<DataOf<E>> | DataOf<E>,
+  handler: (payload: Static<S>) => Promise<AckDataOf<E>> | AckDataOf<E>,
 ): void {
   // Typed at the call site through E; Socket.IO's own listener type cannot express the ack.
   (socket as unknown as { on(event: string, listener: (...args: unknown[]) => void): void }).on(event, async (...args: unknown[]) => {

@@ -1,0 +1,8 @@
+/**
+ * The browser (and Bun/Node) client of the chat service: `import { createChatClient } from
+ * "chat-service/client"`. It depends on socket.io-client only, never on server code.
+ */
+export { type ChatClient, type ChatClientOptions, type ChatSocket, type ConnectionStatus, createChatClient } from "./client";
+export { ConversationState, type Draft, type PendingMessage, TYPING_IDLE_MS, TYPING_RESEND_MS } from "./conversation";
+export { ChatError, type ChatErrorCode } from "./errors";
+export type * from "./wire";

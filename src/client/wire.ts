@@ -1,0 +1,176 @@
+/**
+ * The wire contract as plain TypeScript types: the objects, the error codes, the ack and every
+ * Socket.IO event in both directions. Both sides import this module: the browser SDK (it must not
+ * import anything else of the server) and the server, whose event maps are these and whose TypeBox
+ * models are checked against them at compile time (src/core/realtime/wire-conformance.ts).
+ */
+
+/** The closed set of error codes of the contract. */
+export type ErrorCode =
+  | "VALIDATION_ERROR"
+  | "UNAUTHORIZED"
+  | "USER_NOT_FOUND"
+  | "TOKEN_EXPIRED"
+  | "FORBIDDEN"
+  | "NOT_FOUND"
+  | "CONFLICT"
+  | "PAYLOAD_TOO_LARGE"
+  | "RATE_LIMITED"
+  | "INTERNAL"
+  | "UNAVAILABLE";
+
+export type ErrorBody = { code: ErrorCode; message: string; details?: unknown };
+
+/** The answer to every client→server event that passes a callback. */
+export type Ack<T> = { ok: true; data: T } | { ok: false; error: ErrorBody };
+
+export type Metadata = Record<string, unknown>;
+
+export type Attachment = {
+  url: string;
+  type?: string;
+  name?: string;
+  mimeType?: string;
+  size?: number;
+  width?: number;
+  height?: number;
+  duration?: number;
+};
+
+export type ReactionSummary = { emoji: string; count: number; userIds: string[] };
+
+export type Message = {
+  id: string;
+  conversationId: string;
+  /** Per conversation 1, 2, 3, … with no gaps, in commit order: the ordering and sync key. */
+  seq: number;
+  senderId: string;
+  content: string;
+  attachments: Attachment[];
+  replyTo: string | null;
+  clientMessageId: string | null;
+  metadata: Metadata;
+  reactions: ReactionSummary[];
+  isEdited: boolean;
+  isDeleted: boolean;
+  createdAt: string;
+  updatedAt: string;
+  editedAt: string | null;
+  deletedAt: string | null;
+};
+
+export type Role = "owner" | "admin" | "member";
+export type Participant = { userId: string; role: Role; joinedAt: string; lastReadSeq: number };
+
+export type Conversation = {
+  id: string;
+  type: "direct" | "group";
+  name: string | null;
+  metadata: Metadata;
+  createdBy: string;
+  createdAt: string;
+  updatedAt: string;
+  lastMessage: Message | null;
+  lastMessageAt: string | null;
+  participants: Participant[];
+  /** The reader's own count. */
+  unreadCount: number;
+};
+
+export type Presence = { userId: string; status: "online" | "offline"; lastSeen: string | null };
+
+export type MessageUpdated = {
+  messageId: string;
+  conversationId: string;
+  content: string;
+  isEdited: boolean;
+  updatedAt: string;
+  editedAt: string | null;
+};
+export type MessageDeleted = { messageId: string; conversationId: string; deletedAt: string };
+export type ReactionChange = { messageId: string; conversationId: string; emoji: string; userId: string; totalCount: number };
+export type MessageRead = { messageId: string; conversationId: string; userId: string; readAt: string };
+export type ConversationRead = { conversationId: string; userId: string; upToMessageId: string | null; count: number; readAt: string };
+export type ParticipantChange = { conversationId: string; userId: string; timestamp: string };
+/** A role changed: by PATCH, or because a group's last owner left and ownership passed on. */
+export type ParticipantUpdated = { conversationId: string; userId: string; role: Role; timestamp: string };
+export type ConversationRemoved = { conversationId: string };
+export type UserOnline = { userId: string; conversationId?: string; timestamp: string };
+export type UserOffline = { userId: string; conversationId?: string; lastSeen: string; timestamp: string };
+export type Indicator = { conversationId: string; userId: string; type: "typing" | "recording"; isActive: boolean; timestamp: string };
+export type Connected = { userId: string; socketId: string; rooms: string[]; timestamp: string };
+export type SocketError = { code: ErrorCode; message: string; timestamp: string };
+
+/** Client→server payloads. */
+export type SendMessagePayload = {
+  conversationId: string;
+  content?: string;
+  attachments?: Attachment[];
+  replyTo?: string | null;
+  clientMessageId?: string;
+  metadata?: Metadata;
+};
+export type EditMessagePayload = { messageId: string; content: string };
+export type MessageIdPayload = { messageId: string };
+export type SyncMessagesPayload = { conversationId: string; lastMessageId?: string | null };
+export type SyncedMessages = { messages: Message[]; hasMore: boolean };
+export type ReactionPayload = { messageId: string; emoji: string };
+export type ConversationReadPayload = { conversationId: string; upToMessageId?: string | null };
+export type ConversationIdPayload = { conversationId: string };
+/** At most 1,000 participants' presence; `hasMore` when the conversation has more. */
+export type PresenceSnapshot = { data: Presence[]; hasMore: boolean };
+type Empty = Record<string, never>;
+
+type Call<P, R> = (payload: P, ack?: (res: Ack<R>) => void) => void;
+type OptionalCall<P, R> = (payload?: P, ack?: (res: Ack<R>) => void) => void;
+
+export interface ClientToServerEvents {
+  ping: OptionalCall<Empty, { timestamp: string }>;
+  "message:send": Call<SendMessagePayload, Message>;
+  "message:edit": Call<EditMessagePayload, Message>;
+  "message:delete": Call<MessageIdPayload, MessageDeleted>;
+  "messages:sync": Call<SyncMessagesPayload, SyncedMessages>;
+  "reaction:add": Call<ReactionPayload, ReactionChange>;
+  "reaction:remove": Call<ReactionPayload, ReactionChange>;
+  "message:read": Call<MessageIdPayload, MessageRead>;
+  "conversation:read": Call<ConversationReadPayload, ConversationRead>;
+  "typing:start": Call<ConversationIdPayload, Empty>;
+  "typing:stop": Call<ConversationIdPayload, Empty>;
+  "recording:start": Call<ConversationIdPayload, Empty>;
+  "recording:stop": Call<ConversationIdPayload, Empty>;
+  "activity:ping": OptionalCall<Empty, Empty>;
+  "presence:get": Call<ConversationIdPayload, PresenceSnapshot>;
+  "room:join": Call<ConversationIdPayload, ConversationIdPayload>;
+  "room:leave": Call<ConversationIdPayload, ConversationIdPayload>;
+}
+
+export interface ServerToClientEvents {
+  connected: (info: Connected) => void;
+  error: (error: SocketError) => void;
+  "message:new": (message: Message) => void;
+  "message:updated": (update: MessageUpdated) => void;
+  "message:deleted": (deleted: MessageDeleted) => void;
+  "reaction:added": (change: ReactionChange) => void;
+  "reaction:removed": (change: ReactionChange) => void;
+  "message:read": (read: MessageRead) => void;
+  "conversation:read": (read: ConversationRead) => void;
+  "user:typing": (indicator: Indicator) => void;
+  "user:recording": (indicator: Indicator) => void;
+  "user:online": (online: UserOnline) => void;
+  "user:offline": (offline: UserOffline) => void;
+  "conversation:new": (conversation: Conversation) => void;
+  "conversation:joined": (conversation: Conversation) => void;
+  "conversation:removed": (removed: ConversationRemoved) => void;
+  "participant:added": (change: ParticipantChange) => void;
+  "participant:removed": (change: ParticipantChange) => void;
+  /** Not in ARCHITECTURE.md's list: an extension of this service (README). */
+  "participant:updated": (change: ParticipantUpdated) => void;
+}
+
+export type ClientEvent = keyof ClientToServerEvents;
+export type ServerEvent = keyof ServerToClientEvents;
+/** What a client sends with an event. */
+export type PayloadOf<E extends ClientEvent> = Parameters<ClientToServerEvents[E]>[0];
+/** The `data` of a successful ack of an event. */
+export type AckDataOf<E extends ClientEvent> =
+  NonNullable<Parameters<ClientToServerEvents[E]>[1]> extends (res: Ack<infer D>) => void ? D : never;

@@ -1,0 +1,40 @@
+/**
+ * Compile-time proof that the TypeBox models (what the service validates and returns) and the wire
+ * types (what the client SDK and the event maps are written against) describe the same shapes:
+ * each pair must be assignable both ways, so a field added, removed or retyped on one side only
+ * fails `tsc`. Nothing here runs.
+ */
+import type { Static } from "@sinclair/typebox";
+import type * as Wire from "../../client/wire";
+import type { Conversation, Participant, RoomPayload } from "../../conversations/model";
+import type { Attachment, Message, MessageDeleted, ReactionSummary, SocketEditMessage, SocketDeleteMessage, SocketSendMessage, SocketSyncMessages } from "../../messages/model";
+import type { IndicatorPayload, Presence, PresencePayload } from "../../presence/model";
+import type { ReactionChange, SocketReaction } from "../../reactions/model";
+import type { ConversationRead, MessageRead, SocketConversationRead, SocketMessageRead } from "../../receipts/model";
+
+/** Compiles only when A and B are assignable to each other. */
+type Same<A extends B, B extends C, C = A> = [A, B, C];
+
+export type WireConformance = [
+  Same<Message, Wire.Message>,
+  Same<Static<typeof Attachment>, Wire.Attachment>,
+  Same<ReactionSummary, Wire.ReactionSummary>,
+  Same<MessageDeleted, Wire.MessageDeleted>,
+  Same<Conversation, Wire.Conversation>,
+  Same<Participant, Wire.Participant>,
+  Same<Presence, Wire.Presence>,
+  Same<ReactionChange, Wire.ReactionChange>,
+  Same<MessageRead, Wire.MessageRead>,
+  Same<ConversationRead, Wire.ConversationRead>,
+  // Socket payloads: what the SDK sends is what the service validates.
+  Same<Static<typeof SocketSendMessage>, Wire.SendMessagePayload>,
+  Same<Static<typeof SocketEditMessage>, Wire.EditMessagePayload>,
+  Same<Static<typeof SocketDeleteMessage>, Wire.MessageIdPayload>,
+  Same<Static<typeof SocketSyncMessages>, Wire.SyncMessagesPayload>,
+  Same<Static<typeof SocketReaction>, Wire.ReactionPayload>,
+  Same<Static<typeof SocketMessageRead>, Wire.MessageIdPayload>,
+  Same<Static<typeof SocketConversationRead>, Wire.ConversationReadPayload>,
+  Same<Static<typeof IndicatorPayload>, Wire.ConversationIdPayload>,
+  Same<Static<typeof PresencePayload>, Wire.ConversationIdPayload>,
+  Same<Static<typeof RoomPayload>, Wire.ConversationIdPayload>,
+];
