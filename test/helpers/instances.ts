@@ -99,9 +99,10 @@ export async function startCluster(shared: Record<string, string> = {}): Promise
   const mine = new Set<Instance>();
 
   const start = async (env: Record<string, string> = {}): Promise<Instance> => {
-    const port = freePort();
-    let wsPort = freePort();
-    while (wsPort === port) wsPort = freePort();
+    // Fixed ports (PORT/WS_PORT in env) start an instance where another one was, as a restart does.
+    const port = env.PORT ? Number(env.PORT) : freePort();
+    let wsPort = env.WS_PORT ? Number(env.WS_PORT) : freePort();
+    while (wsPort === port && !env.WS_PORT) wsPort = freePort();
     const proc = Bun.spawn([process.execPath, "src/main.ts"], {
       cwd: ROOT,
       env: {

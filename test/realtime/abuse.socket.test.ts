@@ -38,6 +38,7 @@ const CLIENT_EVENTS = [
   "messages:sync",
   "room:join",
   "room:leave",
+  "presence:get",
 ];
 const GARBAGE: unknown[] = ["text", 42, true, null, [1, 2], {}, { conversationId: 5, messageId: ["x"] }, { conversationId: "not-a-uuid", messageId: "nope" }];
 
