@@ -57,9 +57,23 @@ describe("connecting", () => {
       });
       expect(preflight.status).toBe(204);
       expect(preflight.headers.get("access-control-allow-origin")).toBe(ORIGIN);
+    }
+  });
+
+  test("another origin is refused with 403 and no session, over polling and websocket, on both ports", async () => {
+    const [ann] = await makeUsers(svc, "ann");
+    const token = await svc.token(ann!);
+    for (const base of [svc.url, svc.wsUrl]) {
       const other = await fetch(`${base}/socket.io/?EIO=4&transport=polling`, { headers: { origin: "https://evil.example.com" } });
+      expect(other.status).toBe(403);
       expect(other.headers.get("access-control-allow-origin")).not.toBe("https://evil.example.com");
-      await other.text();
+      expect(await other.text()).not.toContain("sid");
+      for (const transport of ["websocket", "polling"]) {
+        const refused = await connectError(base, token, { transports: [transport], extraHeaders: { origin: "https://evil.example.com" } });
+        expect(refused.message).not.toBe("");
+        const { connected } = await connectSocket(base, token, { transports: [transport], extraHeaders: { origin: ORIGIN } });
+        expect(connected.userId).toBe(ann!);
+      }
     }
   });
 });

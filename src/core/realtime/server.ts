@@ -27,6 +27,7 @@ export function createRealtime(config: Config, redis: { pub: Redis; sub: Redis }
     pingInterval: 25_000,
     pingTimeout: 20_000,
     cors: { origin: config.corsOrigins === "*" ? "*" : config.corsOrigins, credentials: config.corsOrigins !== "*" },
+    allowRequest: allowedOrigins(config.corsOrigins),
   });
   const io: ChatServer = new Server({
     serveClient: false,
@@ -70,6 +71,20 @@ function disconnectRevoked(io: ChatServer, userId: string, revokedBefore: number
     sendError(socket, { code: "UNAUTHORIZED", message: "Token was revoked" });
     socket.disconnect(true);
   }
+}
+
+/**
+ * CORS headers only stop a browser from reading a polling answer, and a WebSocket upgrade is not
+ * subject to CORS at all: a request whose Origin is not allowed is refused outright (403, no
+ * session), whatever the transport. Requests without an Origin come from non-browser clients.
+ */
+function allowedOrigins(origins: string[] | "*") {
+  if (origins === "*") return undefined;
+  const allowed = new Set(origins);
+  return async (req: Request) => {
+    const origin = req.headers.get("origin");
+    if (origin !== null && !allowed.has(origin)) throw "Origin not allowed";
+  };
 }
 
 /** Joins (or leaves) the conversation room with every socket of these users on this instance. */
