@@ -1,9 +1,10 @@
 import { toOpenAPISchema, unwrapSchema } from "@elysiajs/openapi/openapi";
 import type { AnyElysia } from "elysia";
+import { ERROR_STATUS } from "../core/errors";
 
 type Json = Record<string, unknown>;
 type Operation = Json & { tags?: string[]; responses?: Record<string, unknown>; requestBody?: { content?: Record<string, unknown> } };
-export type OpenApiDocument = { openapi: string; info: Json; tags: Json[]; paths: Record<string, Record<string, Operation>>; components: Json };
+export type OpenApiDocument = { openapi: string; info: Json; servers: Json[]; tags: Json[]; paths: Record<string, Record<string, Operation>>; components: Json };
 
 const ERROR_SCHEMA = {
   type: "object",
@@ -15,7 +16,7 @@ const ERROR_SCHEMA = {
       properties: {
         code: {
           type: "string",
-          enum: ["VALIDATION_ERROR", "UNAUTHORIZED", "USER_NOT_FOUND", "TOKEN_EXPIRED", "FORBIDDEN", "NOT_FOUND", "CONFLICT", "PAYLOAD_TOO_LARGE", "RATE_LIMITED", "INTERNAL", "UNAVAILABLE"],
+          enum: Object.keys(ERROR_STATUS),
         },
         message: { type: "string" },
         details: {},
@@ -42,11 +43,17 @@ Every response carries an X-Request-Id header (the caller's, when it sent a vali
 /**
  * Elysia stores integers as "a number, or a string holding one" so that query strings coerce; on
  * the wire of a JSON body or response they are plain integers, which is what clients should see.
+ * TypeBox's custom `error` message (see Limit in src/core/schemas.ts) is not a JSON Schema
+ * keyword: it stays out of the document.
  */
 function plainNumbers(node: unknown): unknown {
   if (Array.isArray(node)) return node.map(plainNumbers);
   if (node === null || typeof node !== "object") return node;
-  const obj = node as Json;
+  let obj = node as Json;
+  if (typeof obj.error === "string" && "type" in obj) {
+    const { error: _, ...schema } = obj;
+    obj = schema;
+  }
   const anyOf = obj.anyOf as Json[] | undefined;
   if (anyOf?.length === 2) {
     const text = anyOf.findIndex((s) => s.type === "string" && (s.format === "integer" || s.format === "numeric"));
@@ -110,7 +117,8 @@ export function openApiDocument(app: AnyElysia, version: string): OpenApiDocumen
   const tags = [...TAGS.filter((t) => used.delete(t.name)), ...[...used].map((name) => ({ name }))];
   return {
     openapi: "3.1.0",
-    info: { title: "Chat Service API", version, description: DESCRIPTION, license: { name: "MIT" } },
+    info: { title: "Chat Service API", version, description: DESCRIPTION, license: { name: "MIT", identifier: "MIT" } },
+    servers: [{ url: "/", description: "The instance serving this document (PORT)" }],
     tags,
     paths,
     components: {
