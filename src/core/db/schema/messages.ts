@@ -2,16 +2,9 @@ import { integer, jsonb, pgTable, text, unique, uuid } from "drizzle-orm/pg-core
 import { createdAt, timestampMs, updatedAt } from "./columns";
 import { conversations } from "./conversations";
 
-export type Attachment = {
-  url: string;
-  type?: string;
-  name?: string;
-  mimeType?: string;
-  size?: number;
-  width?: number;
-  height?: number;
-  duration?: number;
-};
+import type { Attachment } from "../../../client/wire";
+
+export type { Attachment };
 
 export const messages = pgTable(
   "messages",
