@@ -209,7 +209,8 @@ export function createChatClient(options: ChatClientOptions): ChatClient {
   route("message:read", (s, r) => s.onRead(r));
   route("conversation:read", (s, r) => s.onRead(r));
   route("user:typing", (s, i) => s.onIndicator(i));
-  socket.on("user:online", (u) => setPresence({ userId: u.userId, status: "online", lastSeen: presence.get(u.userId)?.lastSeen ?? null }, true));
+  // lastSeen is when the user last came online or went offline, as the service reports it.
+  socket.on("user:online", (u) => setPresence({ userId: u.userId, status: "online", lastSeen: u.timestamp }, true));
   socket.on("user:offline", (u) => setPresence({ userId: u.userId, status: "offline", lastSeen: u.lastSeen }, true));
 
   socket.connect();

@@ -167,6 +167,9 @@ describe("client SDK", () => {
   test("opening a conversation loads who is online; live events keep it current", async () => {
     const { ann, bob, conversationId } = await pair(svc);
     const bobSocket = await connectAs(svc.wsUrl, svc, bob);
+    const rest = await svc.as(ann);
+    // Online before Ann connects: no user:online will tell her, only the snapshot.
+    await eventually(async () => (await rest.get(`/api/users/${bob}/presence`)).body.status === "online", 5000, "bob online");
     const { client } = clientOf(svc.url, ann);
     const seen: string[] = [];
     client.onPresence((p) => seen.push(`${p.userId === bob ? "bob" : "ann"} ${p.status}`));
