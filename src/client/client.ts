@@ -121,9 +121,11 @@ export function createChatClient(options: ChatClientOptions): ChatClient {
 
   const setPresence = (p: Presence, live: boolean) => {
     const held = presence.get(p.userId);
-    if (held && held.status === p.status && held.lastSeen === p.lastSeen) return;
     presence.set(p.userId, p);
     if (live) liveAt.set(p.userId, ++clock);
+    // While online, when the user came online matters to nobody: only a change of status, or of
+    // the time an offline user was last seen, is news.
+    if (held && held.status === p.status && (p.status === "online" || held.lastSeen === p.lastSeen)) return;
     presenceListeners.emit(p);
   };
 
