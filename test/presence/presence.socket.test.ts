@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { call, connectAs, fence, group, groupWithOutsider, makeUsers, ok } from "../helpers/realtime";
 import { serviceForTests, type TestService } from "../helpers/service";
-import { type ClientSocket, nextEvent, record } from "../helpers/sockets";
+import { type ClientSocket, eventually, nextEvent, record } from "../helpers/sockets";
 
 const SHORT_TYPING_TTL_MS = 2000;
 const SHORT_PRESENCE_TTL_MS = 1500;
@@ -233,8 +233,12 @@ describe("presence in crowded conversations", () => {
 describe("presence:get", () => {
   test("the participants' presence, in user id order, for participants only", async () => {
     const { ann, bob, conversationId, sockets } = await groupWithOutsider(svc);
+    const bobRest = await svc.as(bob);
+    const restPresence = async () => (await bobRest.get(`/api/conversations/${conversationId}/presence`)).body;
+    // lastSeen is written just after a user comes online: wait until both have one.
+    await eventually(async () => (await restPresence()).data.every((p: { lastSeen: string | null }) => p.lastSeen !== null), 5000, "lastSeen written");
     const snapshot = await ok(sockets.bob, "presence:get", { conversationId });
-    const rest = (await (await svc.as(bob)).get(`/api/conversations/${conversationId}/presence`)).body;
+    const rest = await restPresence();
     expect(snapshot).toEqual({ data: [ann, bob].sort().map((userId) => ({ userId, status: "online", lastSeen: expect.any(String) })), hasMore: false });
     expect(snapshot.data).toEqual(rest.data);
     expect(await call(sockets.eve, "presence:get", { conversationId })).toEqual({ ok: false, error: { code: "NOT_FOUND", message: expect.any(String) } });
