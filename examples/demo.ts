@@ -8,6 +8,7 @@
  */
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
+import type { Log } from "./host/log";
 import { startHost } from "./host/server";
 
 const ROOT = join(import.meta.dir, "..");
@@ -18,6 +19,8 @@ export type DemoOptions = {
   chatSocketPort: number;
   /** Environment of the chat service beyond ports and secrets: DATA_DIR or DATABASE_URL, LOG_LEVEL… */
   chatEnv: Record<string, string>;
+  /** The host's log lines (default: JSON lines on stdout). */
+  log?: Log;
 };
 
 export type ChatProcess = {
@@ -39,7 +42,7 @@ export async function startDemo(options: DemoOptions) {
     jwtSecret: secrets.jwt,
     internalSecret: secrets.internal,
     webhookSecret: secrets.webhook,
-  });
+  }, options.log);
   const chatEnv = {
     PATH: process.env.PATH ?? "",
     HOME: process.env.HOME ?? "",
@@ -50,6 +53,8 @@ export async function startDemo(options: DemoOptions) {
     INTERNAL_API_SECRET: secrets.internal,
     WEBHOOK_URL: new URL("/webhooks/chat", host.url).href,
     WEBHOOK_SECRET: secrets.webhook,
+    // Only the host's pages may open sockets (by either name of this machine).
+    CORS_ORIGINS: `${host.url.origin},http://127.0.0.1:${host.port}`,
     ...options.chatEnv,
   };
 

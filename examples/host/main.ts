@@ -1,8 +1,8 @@
 #!/usr/bin/env bun
 /** `bun examples/host/main.ts`: the host alone, beside a chat service started with the same secrets. */
 import { loadHostConfig } from "./config";
-import { log } from "./log";
+import { jsonLog } from "./log";
 import { startHost } from "./server";
 
 const server = startHost(loadHostConfig());
-log("host listening", { url: server.url.href });
+jsonLog("host listening", { url: server.url.href });

@@ -13,25 +13,31 @@
 import page from "../web/index.html";
 import { chatService } from "./chat";
 import type { HostConfig } from "./config";
-import { log } from "./log";
+import { jsonLog, type Log } from "./log";
 import { webhookReceiver } from "./webhooks";
 
 type User = { id: string; name: string };
 
 const COOKIE = "sid";
 
-/** The host's user id for a name: "Ann Lee" → "ann-lee" (the chat service takes [A-Za-z0-9_.:@-]). */
-const userIdFor = (name: string) =>
-  name
+/**
+ * The host's user id for a name: "Zoë Lee" → "zoe-lee"; a name with no Latin letter or digit gets
+ * its UTF-8 bytes in hex (the chat service takes 1–128 characters of [A-Za-z0-9_.:@-]).
+ */
+function userIdFor(name: string): string {
+  const slug = name
+    .normalize("NFKD")
+    .replace(/\p{Diacritic}/gu, "")
     .toLowerCase()
     .replace(/[^a-z0-9]+/g, "-")
-    .replace(/^-|-$/g, "")
-    .slice(0, 40);
+    .replace(/^-|-$/g, "");
+  return slug || (name && `u-${Buffer.from(name).toString("hex").slice(0, 120)}`);
+}
 
 const unauthorized = () => Response.json({ error: { code: "UNAUTHORIZED", message: "Sign in first" } }, { status: 401 });
 const crossOrigin = () => Response.json({ error: { code: "FORBIDDEN", message: "Cross-origin request" } }, { status: 403 });
 
-export function startHost(config: HostConfig) {
+export function startHost(config: HostConfig, log: Log = jsonLog) {
   const chat = chatService(config);
   // In memory: a real host has its users table and session store.
   const users = new Map<string, User>();
@@ -60,7 +66,7 @@ export function startHost(config: HostConfig) {
           const { name } = (await req.json().catch(() => ({}))) as { name?: unknown };
           const trimmed = typeof name === "string" ? name.trim().slice(0, 40) : "";
           const id = userIdFor(trimmed);
-          if (!id) return Response.json({ error: { code: "VALIDATION_ERROR", message: "Type a name with a letter or digit" } }, { status: 400 });
+          if (!id) return Response.json({ error: { code: "VALIDATION_ERROR", message: "Type your name" } }, { status: 400 });
           const user = users.get(id) ?? { id, name: trimmed };
           await chat.syncUser(user);
           users.set(id, user);
@@ -97,7 +103,7 @@ export function startHost(config: HostConfig) {
         return chat.proxy(req, user.id);
       },
 
-      "/webhooks/chat": { POST: webhookReceiver(config.webhookSecret) },
+      "/webhooks/chat": { POST: webhookReceiver(config.webhookSecret, log) },
     },
     fetch: () => new Response("Not found", { status: 404 }),
     error(error) {

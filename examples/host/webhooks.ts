@@ -4,11 +4,11 @@
  * sends push notifications (APNs, FCM, e-mail); this one logs them.
  */
 import { Webhook } from "standardwebhooks";
-import { log } from "./log";
+import type { Log } from "./log";
 
 type ChatEvent = { id: string; type: string; timestamp: string; data: any };
 
-export function webhookReceiver(secret: string) {
+export function webhookReceiver(secret: string, log: Log) {
   const webhook = secret.startsWith("whsec_") ? new Webhook(secret) : new Webhook(new TextEncoder().encode(secret), { format: "raw" });
   // A database table with a unique key in a real host; the last few thousand ids are enough here.
   const seen = new Set<string>();

@@ -50,7 +50,7 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
  * A port nobody listens on, taken below the kernel's ephemeral range: a port the kernel hands
  * out for port 0 could be given to another process between this check and the child's bind.
  */
-function freePort(): number {
+export function freePort(): number {
   for (let attempt = 0; attempt < 200; attempt++) {
     const port = 20_000 + Math.floor(Math.random() * 12_000);
     try {

@@ -1,0 +1,316 @@
+/**
+ * The web chat: the host application signs the user in and hands out chat tokens; the client SDK
+ * keeps the live state (messages by seq, pending sends, typing, presence, reads); this file turns
+ * that state into the page and the page's actions into SDK calls.
+ */
+import { type ChatClient, type Conversation, type ConversationState, createChatClient, type Message, type PendingMessage } from "chat-service/client";
+import { host, HostError, type User } from "./host-api";
+import { type ConversationRow, type MessageView, renderConversations, upsertMessage } from "./view";
+
+const PAGE_SIZE = 30;
+
+const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
+const ui = {
+  signInView: $("sign-in-view"),
+  signIn: $<HTMLFormElement>("sign-in"),
+  signInName: $<HTMLInputElement>("sign-in-name"),
+  signInError: $("sign-in-error"),
+  me: $("me"),
+  meName: $("me-name"),
+  signOut: $("sign-out"),
+  banner: $("banner"),
+  chatView: $("chat-view"),
+  openDirect: $<HTMLFormElement>("open-direct"),
+  peer: $<HTMLInputElement>("peer"),
+  people: $<HTMLDataListElement>("people"),
+  openDirectError: $("open-direct-error"),
+  conversations: $<HTMLUListElement>("conversations"),
+  noThread: $("no-thread"),
+  thread: $("thread"),
+  threadName: $("thread-name"),
+  threadPresence: $("thread-presence"),
+  older: $<HTMLButtonElement>("older"),
+  messages: $<HTMLOListElement>("messages"),
+  typing: $("typing"),
+  threadError: $("thread-error"),
+  composer: $<HTMLFormElement>("composer"),
+  draft: $<HTMLInputElement>("draft"),
+  draftLabel: $("draft-label"),
+  send: $<HTMLButtonElement>("send"),
+  cancelEdit: $<HTMLButtonElement>("cancel-edit"),
+};
+
+const me = await host.me().catch(() => null);
+if (me) startChat(me);
+else showSignIn();
+
+function showSignIn(): void {
+  ui.signInView.hidden = false;
+  ui.signInName.focus();
+  ui.signIn.onsubmit = async (event) => {
+    event.preventDefault();
+    try {
+      await host.signIn(ui.signInName.value);
+      location.reload();
+    } catch (error) {
+      ui.signInError.textContent = error instanceof HostError ? error.message : "Could not sign in";
+    }
+  };
+}
+
+async function startChat(user: User): Promise<void> {
+  ui.me.hidden = false;
+  ui.meName.textContent = user.name;
+  ui.chatView.hidden = false;
+
+  const { url } = await host.chatToken();
+  // The SDK asks for a fresh token on every (re)connect: tokens are short-lived.
+  const client: ChatClient = createChatClient({ url, token: async () => (await host.chatToken()).token });
+  ui.signOut.onclick = async () => {
+    client.close();
+    await host.signOut();
+    location.reload();
+  };
+
+  const names = new Map<string, string>();
+  const nameOf = (userId: string) => names.get(userId) ?? userId;
+  const loadPeople = async () => {
+    for (const person of await host.people()) names.set(person.id, person.name);
+    ui.people.replaceChildren(...[...names.values()].filter((n) => n !== user.name).map((name) => Object.assign(document.createElement("option"), { value: name })));
+  };
+  await loadPeople();
+
+  /** Every conversation of the list, kept live by the SDK (which also loads its participants' presence). */
+  const conversations = new Map<string, { conversation: Conversation; state: ConversationState; unread: number; countedSeq: number }>();
+  let current: { id: string; hasOlder: boolean } | null = null;
+  let editing: Message | null = null;
+
+  const peerOf = (c: Conversation) => c.participants.find((p) => p.userId !== user.id)?.userId ?? user.id;
+  const titleOf = (c: Conversation) => c.name ?? nameOf(peerOf(c));
+  const isOnline = (userId: string) => client.presence(userId)?.status === "online";
+
+  const drawList = () => {
+    const rows: ConversationRow[] = [...conversations.values()]
+      .sort((a, b) => lastActivity(b) - lastActivity(a))
+      .map(({ conversation, unread }) => ({ id: conversation.id, title: titleOf(conversation), unread, online: isOnline(peerOf(conversation)) }));
+    renderConversations(ui.conversations, rows, current?.id ?? null, (id) => void open(id));
+  };
+  const lastActivity = ({ conversation, state }: { conversation: Conversation; state: ConversationState }) =>
+    Date.parse(state.messages.at(-1)?.createdAt ?? conversation.lastMessageAt ?? conversation.createdAt);
+
+  const track = (conversation: Conversation) => {
+    if (conversations.has(conversation.id)) return;
+    const state = client.conversation(conversation);
+    const entry = { conversation, state, unread: conversation.unreadCount, countedSeq: conversation.lastMessage?.seq ?? 0 };
+    conversations.set(conversation.id, entry);
+    state.onChange(() => {
+      // Messages from others that arrived since the last look count as unread unless on screen.
+      const fresh = state.messages.filter((m) => m.seq > entry.countedSeq);
+      entry.countedSeq = Math.max(entry.countedSeq, ...state.messages.map((m) => m.seq));
+      if ((state.reads.get(user.id) ?? 0) >= entry.countedSeq || onScreen(conversation.id)) entry.unread = 0;
+      else entry.unread += fresh.filter((m) => m.senderId !== user.id && !m.isDeleted).length;
+      if (current?.id === conversation.id) {
+        drawThread();
+        markRead();
+      }
+      drawList();
+    });
+  };
+
+  // ----- the open conversation -----
+
+  const currentState = () => (current ? conversations.get(current.id)?.state : undefined);
+  const onScreen = (id: string) => current?.id === id && document.visibilityState === "visible";
+
+  async function open(id: string): Promise<void> {
+    const entry = conversations.get(id);
+    if (!entry) return;
+    cancelEdit();
+    current = { id, hasOlder: false };
+    entry.unread = 0;
+    ui.threadError.textContent = "";
+    ui.noThread.hidden = true;
+    ui.thread.hidden = false;
+    ui.messages.replaceChildren();
+    drawList();
+    drawThread();
+    await loadPage(entry.state, "");
+    ui.draft.focus();
+  }
+
+  ui.older.onclick = () => {
+    const state = currentState();
+    const oldest = state?.messages[0];
+    if (state && oldest) void loadPage(state, `&before=${oldest.id}`);
+  };
+
+  /** History is read over REST (through the host); the SDK keeps everything after it live. */
+  async function loadPage(state: ConversationState, cursor: string): Promise<void> {
+    try {
+      const page = await host.get<{ data: Message[]; hasMore: boolean }>(`/api/conversations/${state.id}/messages?limit=${PAGE_SIZE}${cursor}`);
+      if (current?.id !== state.id) return;
+      current.hasOlder = page.hasMore;
+      state.merge(page.data);
+    } catch (error) {
+      report(error as Error);
+    }
+  }
+
+  function drawThread(): void {
+    const entry = current && conversations.get(current.id);
+    if (!entry) return;
+    const { conversation, state } = entry;
+    const peer = peerOf(conversation);
+    ui.threadName.textContent = titleOf(conversation);
+    ui.threadPresence.className = isOnline(peer) ? "dot online" : "dot";
+    ui.threadPresence.title = isOnline(peer) ? "online" : "offline";
+    ui.threadPresence.ariaLabel = ui.threadPresence.title;
+    ui.older.hidden = !current!.hasOlder;
+
+    const views = [...state.messages.map((m) => messageView(m, state)), ...state.pending.map((p, i) => pendingView(p, i))];
+    const keys = new Set(views.map((v) => v.key));
+    for (const item of [...ui.messages.children] as HTMLElement[]) if (!keys.has(item.dataset.key!)) item.remove();
+    const newest = ui.messages.lastElementChild;
+    for (const view of views) upsertMessage(ui.messages, view, actions);
+    // Follow new messages at the bottom; stay put when older ones are added at the top.
+    if (ui.messages.lastElementChild !== newest) ui.messages.scrollTop = ui.messages.scrollHeight;
+
+    const typing = state.typingUsers.map(nameOf);
+    ui.typing.textContent = typing.length ? `${typing.join(", ")} ${typing.length > 1 ? "are" : "is"} typing…` : "";
+  }
+
+  /** A sent message keeps its clientMessageId as key, so its pending copy is updated in place. */
+  const messageView = (m: Message, state: ConversationState): MessageView => ({
+    key: m.clientMessageId ?? m.id,
+    order: m.seq,
+    mine: m.senderId === user.id,
+    from: nameOf(m.senderId),
+    content: m.content,
+    time: new Date(m.createdAt).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }),
+    isEdited: m.isEdited,
+    isDeleted: m.isDeleted,
+    status: m.senderId !== user.id ? null : state.readBy(m.seq).length ? "read" : "sent",
+    reactions: m.reactions.map((r) => ({ emoji: r.emoji, count: r.count, mine: r.userIds.includes(user.id) })),
+  });
+
+  const pendingView = (p: PendingMessage, i: number): MessageView => ({
+    key: p.clientMessageId,
+    order: Number.MAX_SAFE_INTEGER - 1000 + i,
+    mine: true,
+    from: user.name,
+    content: p.status === "failed" ? `${p.content} (not sent: ${p.error?.message})` : (p.content ?? ""),
+    time: new Date(p.createdAt).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }),
+    isEdited: false,
+    isDeleted: false,
+    status: "sending",
+    reactions: [],
+  });
+
+  /** Reads up to the newest message while the conversation is on screen. */
+  function markRead(): void {
+    const state = currentState();
+    const newest = state?.messages.at(-1);
+    if (!state || !newest || document.visibilityState !== "visible") return;
+    if ((state.reads.get(user.id) ?? 0) >= newest.seq || newest.senderId === user.id) return;
+    client.emit("conversation:read", { conversationId: state.id, upToMessageId: newest.id }).catch(() => {});
+  }
+  document.addEventListener("visibilitychange", markRead);
+
+  /** The message a key of the log stands for (a key is a clientMessageId or an id). */
+  const messageFor = (key: string) => currentState()?.messages.find((m) => m.clientMessageId === key || m.id === key);
+
+  const actions = {
+    react(key: string, emoji: string, add: boolean) {
+      const m = messageFor(key);
+      if (m) client.emit(add ? "reaction:add" : "reaction:remove", { messageId: m.id, emoji }).catch(report);
+    },
+    edit(key: string) {
+      editing = messageFor(key) ?? null;
+      if (!editing) return;
+      ui.draft.value = editing.content;
+      ui.draftLabel.textContent = "Edit message";
+      ui.send.textContent = "Save";
+      ui.cancelEdit.hidden = false;
+      ui.composer.classList.add("editing");
+      ui.draft.focus();
+    },
+    remove(key: string) {
+      const m = messageFor(key);
+      if (m) client.emit("message:delete", { messageId: m.id }).catch(report);
+    },
+  };
+
+  function cancelEdit(): void {
+    editing = null;
+    ui.draft.value = "";
+    ui.draftLabel.textContent = "Message";
+    ui.send.textContent = "Send";
+    ui.cancelEdit.hidden = true;
+    ui.composer.classList.remove("editing");
+  }
+  ui.cancelEdit.onclick = cancelEdit;
+
+  const report = (error: Error) => {
+    ui.threadError.textContent = error.message;
+  };
+
+  ui.draft.oninput = () => {
+    if (!editing) currentState()?.typing();
+  };
+
+  ui.composer.onsubmit = (event) => {
+    event.preventDefault();
+    const state = currentState();
+    const content = ui.draft.value.trim();
+    if (!state || !content) return;
+    if (editing) client.emit("message:edit", { messageId: editing.id, content }).catch(report);
+    else void state.send({ content }); // shown at once as pending; the SDK retries it until stored
+    cancelEdit();
+  };
+
+  // ----- starting a conversation -----
+
+  ui.openDirect.onsubmit = async (event) => {
+    event.preventDefault();
+    ui.openDirectError.textContent = "";
+    const wanted = ui.peer.value.trim().toLowerCase();
+    await loadPeople();
+    const peer = [...names].find(([id, name]) => name.toLowerCase() === wanted || id === wanted)?.[0];
+    if (!peer || peer === user.id) {
+      ui.openDirectError.textContent = peer ? "That is you." : `No one called “${ui.peer.value}” has signed in yet.`;
+      return;
+    }
+    try {
+      const conversation = await host.post<Conversation>("/api/conversations", { type: "direct", participantIds: [peer] });
+      track(conversation);
+      ui.peer.value = "";
+      await open(conversation.id);
+    } catch (error) {
+      ui.openDirectError.textContent = error instanceof Error ? error.message : String(error);
+    }
+  };
+
+  // ----- live events beyond the open conversations -----
+
+  client.on("conversation:new", (conversation) => {
+    void loadPeople().then(() => {
+      track(conversation);
+      drawList();
+    });
+  });
+  client.onPresence(() => {
+    drawList();
+    drawThread();
+  });
+  client.onStatus((status) => {
+    ui.banner.hidden = status !== "reconnecting";
+  });
+  client.onRefused((error) => {
+    ui.banner.textContent = `The chat service refused this account: ${error.message}`;
+    ui.banner.hidden = false;
+  });
+
+  const list = await host.get<{ data: Conversation[] }>("/api/conversations?limit=50");
+  for (const conversation of list.data) track(conversation);
+  drawList();
+}

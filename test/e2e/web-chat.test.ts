@@ -1,0 +1,135 @@
+/**
+ * The example web chat in a real browser: two people sign in at the example host (each in their
+ * own browser context), open a direct conversation and use everything the page offers, then the
+ * chat service restarts under them. It runs `startDemo`, what `bun run demo` runs, on free ports:
+ * the service keeps its data on disk (a PGlite directory) or, when the suite runs on Postgres, in
+ * a fresh database of the test server, so the restart keeps it.
+ */
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Browser, Page } from "playwright-core";
+import { startDemo } from "../../examples/demo";
+import { freePort } from "../helpers/instances";
+import { freshDatabase, uniquePrefix } from "../helpers/service";
+import { launchChromium, pageErrors, screenshot, signedIn } from "./browser";
+
+let demo: Awaited<ReturnType<typeof startDemo>>;
+let browser: Browser;
+let cleanup: () => Promise<void>;
+/** What the host logged: the webhooks it verified, among others. */
+const hostLog: { msg: string; type?: string }[] = [];
+
+beforeAll(async () => {
+  const database = await freshDatabase();
+  const dataDir = mkdtempSync(join(tmpdir(), "chat-e2e-"));
+  const storage: Record<string, string> = database.url
+    ? { DATABASE_URL: database.url, ...(process.env.REDIS_URL ? { REDIS_URL: process.env.REDIS_URL, REDIS_PREFIX: uniquePrefix() } : {}) }
+    : { DATA_DIR: dataDir };
+  demo = await startDemo({
+    hostPort: freePort(),
+    chatPort: freePort(),
+    chatSocketPort: freePort(),
+    chatEnv: { ...storage, NODE_ENV: "test", LOG_LEVEL: "warn", SHUTDOWN_TIMEOUT_MS: "5000", WEBHOOK_DRAIN_INTERVAL_MS: "50" },
+    log: (msg, fields) => hostLog.push({ msg, ...fields }),
+  });
+  browser = await launchChromium();
+  cleanup = async () => {
+    await browser?.close();
+    await demo?.stop();
+    await database.drop();
+    rmSync(dataDir, { recursive: true, force: true });
+  };
+  // A first embedded start creates its database (initdb): slow on a loaded machine.
+}, 60_000);
+
+afterAll(() => cleanup?.(), 30_000);
+
+/** The message log's item whose body says `text`. */
+const message = (page: Page, text: string) => page.getByRole("log").getByRole("listitem").filter({ has: page.getByText(text, { exact: true }) });
+
+test("two people chat through the example host, across a restart of the chat service", async () => {
+  const ann = await signedIn(browser, demo.url, "Ann");
+  const bob = await signedIn(browser, demo.url, "Bob");
+
+  // Ann opens a direct conversation with Bob by name; it appears in Bob's list, online and unread.
+  await ann.getByLabel("Chat with").fill("Bob");
+  await ann.getByRole("button", { name: "Open" }).click();
+  await ann.getByRole("heading", { name: "Bob" }).waitFor();
+  await ann.getByRole("img", { name: "online" }).waitFor();
+
+  await ann.getByRole("textbox", { name: "Message" }).pressSequentially("Hello Bob");
+  await ann.getByRole("button", { name: "Send" }).click();
+  await message(ann, "Hello Bob").getByText("sent").waitFor();
+  await bob.getByRole("button", { name: "Ann, online, 1 unread" }).waitFor();
+
+  // Bob opens it: the message is there, and Ann sees it read.
+  await bob.getByRole("button", { name: /^Ann/ }).click();
+  await message(bob, "Hello Bob").waitFor();
+  await bob.getByRole("button", { name: "Ann, online", exact: true }).waitFor();
+  await message(ann, "Hello Bob").getByText("read").waitFor();
+
+  // Bob types: Ann sees it; Bob answers.
+  await bob.getByRole("textbox", { name: "Message" }).pressSequentially("Hi Ann");
+  await ann.getByText("Bob is typing…").waitFor();
+  await bob.getByRole("button", { name: "Send" }).click();
+  await message(ann, "Hi Ann").waitFor();
+  await ann.getByText("Bob is typing…").waitFor({ state: "hidden" });
+
+  // Reactions, edits and deletes reach the other side.
+  await message(bob, "Hello Bob").getByRole("button", { name: "👍 0" }).click();
+  await message(ann, "Hello Bob").getByRole("button", { name: "👍 1" }).waitFor();
+  await message(ann, "Hello Bob").getByRole("button", { name: "Edit" }).click();
+  await ann.getByRole("textbox", { name: "Edit message" }).fill("Hello Bob, edited");
+  await ann.getByRole("button", { name: "Save" }).click();
+  await message(bob, "Hello Bob, edited").getByText("edited", { exact: true }).waitFor();
+  await message(bob, "Hi Ann").getByRole("button", { name: "Delete" }).click();
+  await message(ann, "Message deleted").waitFor();
+
+  // The chat service restarts; a message Ann sends meanwhile shows as sending, then reaches both, once.
+  const restart = demo.restartChat();
+  await ann.getByRole("status").filter({ hasText: "reconnecting" }).waitFor();
+  await bob.getByRole("status").filter({ hasText: "reconnecting" }).waitFor();
+  await ann.getByRole("textbox", { name: "Message" }).fill("Sent while the service restarts");
+  await ann.getByRole("button", { name: "Send" }).click();
+  await message(ann, "Sent while the service restarts").getByText("sending").waitFor();
+  await restart;
+  await message(ann, "Sent while the service restarts").getByText("read").waitFor({ timeout: 20_000 });
+  await message(bob, "Sent while the service restarts").waitFor();
+  for (const page of [ann, bob]) {
+    await page.getByRole("status").filter({ hasText: "reconnecting" }).waitFor({ state: "hidden" });
+    expect(await message(page, "Sent while the service restarts").count()).toBe(1);
+  }
+
+  const shots = [await screenshot(ann, "ann"), await screenshot(bob, "bob")];
+
+  // A longer history (sent through the host's proxy, as the page would) while Bob looks at no
+  // conversation: he sees it unread, live and after a reload, then the newest page first, and
+  // pages back to the start.
+  await bob.reload();
+  await bob.getByRole("button", { name: "Ann, online", exact: true }).waitFor();
+  await ann.evaluate(async (conversationId) => {
+    for (let i = 1; i <= 35; i++) {
+      await fetch(`/api/conversations/${conversationId}/messages`, { method: "POST", body: JSON.stringify({ content: `Number ${i}` }) });
+    }
+  }, await ann.getByRole("button", { name: /^Bob/ }).getAttribute("data-conversation-id"));
+  await bob.getByRole("button", { name: "Ann, online, 35 unread" }).waitFor();
+  await bob.reload();
+  await bob.getByRole("button", { name: "Ann, online, 35 unread" }).waitFor();
+  const unreadShot = await screenshot(bob, "bob-unread");
+  await bob.getByRole("button", { name: /^Ann/ }).click();
+  await message(bob, "Number 35").waitFor();
+  expect(await message(bob, "Hello Bob, edited").count()).toBe(0);
+  await bob.getByRole("button", { name: "Load older messages" }).click();
+  await message(bob, "Hello Bob, edited").waitFor();
+  await bob.getByRole("button", { name: "Load older messages" }).waitFor({ state: "hidden" });
+  expect(await bob.getByRole("log").getByRole("listitem").count()).toBe(38);
+
+  // The host verified the service's webhooks, the restart's included.
+  for (const type of ["conversation.created", "message.created", "message.updated", "message.deleted", "reaction.added"]) {
+    expect(hostLog).toContainEqual(expect.objectContaining({ msg: "chat event", type }));
+  }
+  expect(pageErrors).toEqual([]);
+  console.log(`screenshots: ${[...shots, unreadShot].join(", ")}`);
+}, 60_000);
