@@ -6,6 +6,8 @@ import m1 from "./0001_webhook_events_status_index.sql" with { type: "text" };
 import m2 from "./0002_conversation_member_count.sql" with { type: "text" };
 import m3 from "./0003_user_sync_version.sql" with { type: "text" };
 import m4 from "./0004_user_tokens_revoked_before.sql" with { type: "text" };
+import m5 from "./0005_search_text_function.sql" with { type: "text" };
+import m6 from "./0006_message_search_index.sql" with { type: "text" };
 
 export { journal };
 export const migrationSql: Record<string, string> = {
@@ -14,4 +16,6 @@ export const migrationSql: Record<string, string> = {
   "0002_conversation_member_count": m2,
   "0003_user_sync_version": m3,
   "0004_user_tokens_revoked_before": m4,
+  "0005_search_text_function": m5,
+  "0006_message_search_index": m6,
 };

@@ -32,6 +32,10 @@ const statements = preparedStatements((db) => ({
   membership: membershipQuery(db, sql.placeholder("conversationId"), sql.placeholder("userId")).prepare("require_membership"),
 }));
 
+/** The ids of the conversations `userId` is a participant of now, as a subquery for other features' queries. */
+export const conversationIdsOfUser = (db: Executor, userId: string) =>
+  db.select({ id: participants.conversationId }).from(participants).where(eq(participants.userId, userId));
+
 export const isManager = (p: ParticipantRow) => p.role === "owner" || p.role === "admin";
 
 export function requireManager(m: Membership, action: string): void {

@@ -1,5 +1,5 @@
 import { type Static, t } from "elysia";
-import { HttpUrl, Limit, ListOf, Metadata, Uuid } from "../core/schemas";
+import { ExternalId, HttpUrl, Limit, ListOf, Metadata, Uuid } from "../core/schemas";
 
 export const Attachment = t.Object({
   url: HttpUrl,
@@ -60,6 +60,16 @@ export const MessagePage = t.Object({
   after: t.Optional(Uuid),
 });
 export type MessagePage = Static<typeof MessagePage>;
+
+/** `q` is 1–200 characters; TypeBox counts UTF-16 units, so its bound allows two per character (the service counts). */
+export const SearchMessages = t.Object({
+  q: t.String({ minLength: 1, maxLength: 400, description: "1–200 characters: every word must match a whole word, the last one a prefix" }),
+  conversationId: t.Optional(Uuid),
+  senderId: t.Optional(ExternalId),
+  limit: Limit(20, 100),
+  cursor: t.Optional(Uuid),
+});
+export type SearchMessages = Static<typeof SearchMessages>;
 
 export const ConversationMessagesParams = t.Object({ id: Uuid });
 export const MessageParams = t.Object({ id: Uuid });

@@ -1,7 +1,8 @@
 import { Elysia } from "elysia";
 import type { Context } from "../core/context";
 import { authenticated } from "../core/http";
-import { ConversationMessagesParams, EditMessage, Message, MessageList, MessagePage, MessageParams, SendMessage } from "./model";
+import { ConversationMessagesParams, EditMessage, Message, MessageList, MessagePage, MessageParams, SearchMessages, SendMessage } from "./model";
+import { searchMessages } from "./search";
 import { deleteMessage, editMessage, getMessage, listMessages, sendMessage } from "./service";
 
 export const messageRoutes = (ctx: Context) =>
@@ -26,6 +27,11 @@ export const messageRoutes = (ctx: Context) =>
       query: MessagePage,
       response: MessageList,
       detail: { summary: "A page of messages in ascending seq" },
+    })
+    .get("/search/messages", ({ actor, query }) => searchMessages(ctx, actor, query), {
+      query: SearchMessages,
+      response: MessageList,
+      detail: { summary: "Search the messages of the caller's conversations, newest first" },
     })
     .get("/messages/:id", ({ actor, params }) => getMessage(ctx, actor, params.id), {
       params: MessageParams,

@@ -70,6 +70,10 @@ describe.each(modes)("compiled binary on $name", ({ postgres }) => {
       const sent = await call(first.url, "POST", `/api/conversations/${conversationId}/messages`, alice, { content: "over REST" });
       expect(sent.status).toBe(201);
       expect((await delivered).id).toBe(sent.body.id);
+      // Search folds accents with the unaccent extension, which the binary carries for PGlite.
+      const searchAccents = async (base: string) => (await call(base, "GET", "/api/search/messages?q=CREME%20brul", alice)).body;
+      expect((await call(first.url, "POST", `/api/conversations/${conversationId}/messages`, alice, { content: "Crème brûlée" })).status).toBe(201);
+      expect((await searchAccents(first.url)).data.map((m: { content: string }) => m.content)).toEqual(["Crème brûlée"]);
 
       const metrics = parsePrometheus(await (await fetch(`${first.url}/metrics`)).text());
       expect(total(metrics, "chat_messages_sent_total")).toBeGreaterThanOrEqual(1);
@@ -135,6 +139,7 @@ describe.each(modes)("compiled binary on $name", ({ postgres }) => {
       expect(lost).toEqual([]);
       expect(acked.size).toBeGreaterThanOrEqual(40);
       expect(stored.map((m) => m.seq)).toEqual(stored.map((_, i) => i + 1));
+      expect((await searchAccents(second.url)).data).toHaveLength(1);
       second.kill("SIGTERM");
       expect(await second.exited).toBe(0);
       running = undefined;

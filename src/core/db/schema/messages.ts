@@ -1,10 +1,19 @@
-import { integer, jsonb, pgTable, text, unique, uuid } from "drizzle-orm/pg-core";
+import { type SQL, sql } from "drizzle-orm";
+import { type AnyPgColumn, index, integer, jsonb, pgTable, text, unique, uuid } from "drizzle-orm/pg-core";
 import { createdAt, timestampMs, updatedAt } from "./columns";
 import { conversations } from "./conversations";
 
 import type { Attachment } from "../../../client/wire";
 
 export type { Attachment };
+
+/**
+ * The words of a message's content as message search sees them: accents folded, ASCII punctuation
+ * a separator, each word lowercased, no stemming or stop words (`simple`). chat_search_text is
+ * the IMMUTABLE wrapper over unaccent of the search_text_function migration. The index and the search query both use
+ * this expression, which is what lets the planner match them.
+ */
+export const searchDocument = (content: AnyPgColumn): SQL => sql`to_tsvector('simple', chat_search_text(${content}))`;
 
 export const messages = pgTable(
   "messages",
@@ -31,6 +40,10 @@ export const messages = pgTable(
     unique("messages_conversation_seq_key").on(t.conversationId, t.seq),
     // Idempotent retries: one message per client id per sender per conversation.
     unique("messages_client_id_key").on(t.conversationId, t.senderId, t.clientMessageId),
+    // Message search. Not partial (say, on deleted_at is null): the planner keeps statistics on
+    // the words of a whole-table expression index only, and needs them to choose between this
+    // index (rare words) and walking ids backwards (common words). Tombstones have no words.
+    index("messages_search_idx").using("gin", searchDocument(t.content)),
   ],
 );
 

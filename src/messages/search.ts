@@ -1,0 +1,69 @@
+import { and, desc, eq, isNull, lt, type SQL, sql } from "drizzle-orm";
+import type { Actor } from "../core/auth";
+import type { Context } from "../core/context";
+import { messages, searchDocument } from "../core/db/schema";
+import { invalid } from "../core/errors";
+import { type List, listOf } from "../core/schemas";
+import { conversationIdsOfUser, requireMembership } from "../conversations/membership";
+import type { Message, SearchMessages } from "./model";
+import { withReactions } from "./service";
+
+export const SEARCH_QUERY_MAX = 200;
+
+/**
+ * The words of a search: runs of letters and digits (any script), combining marks kept with their
+ * letter. Everything else separates words, so operators and quotes of the tsquery syntax never
+ * reach it.
+ */
+export const searchWords = (q: string): string[] => q.match(/[\p{L}\p{N}][\p{L}\p{M}\p{N}]*/gu) ?? [];
+
+/**
+ * Every word must be a whole word of the content, the last one a prefix when it has at least two
+ * characters. Each word goes through chat_search_text, as the content does in the index; what
+ * comes out has no quote or backslash (it turns ASCII punctuation into spaces), so quoting it
+ * makes it one tsquery operand whatever it holds.
+ */
+function tsQuery(words: string[]): SQL {
+  const operands = words.map((word, i) => {
+    const prefix = i === words.length - 1 && [...word].length >= 2 ? ":*" : "";
+    return sql`'''' || chat_search_text(${word}) || ${`'${prefix}`}`;
+  });
+  return sql`to_tsquery('simple', ${sql.join(operands, sql` || ' & ' || `)})`;
+}
+
+/**
+ * Messages of the caller's conversations matching `q`, newest first. The conversation filter is
+ * `= any(array(subquery))`, not `in (subquery)`: as an array it can join the word index in one
+ * bitmap (BitmapAnd with messages_conversation_seq_key), whereas a semi-join is planned as one
+ * bitmap per conversation, each reading the word's whole posting list. For words common enough,
+ * the planner walks ids backwards instead and stops after a page. The statement is not prepared,
+ * so that each search is planned with its own words.
+ */
+export async function searchMessages(ctx: Context, actor: Actor, search: SearchMessages): Promise<List<Message>> {
+  const length = [...search.q].length;
+  if (length > SEARCH_QUERY_MAX) {
+    throw invalid(`q is ${length} characters; at most ${SEARCH_QUERY_MAX} are allowed`, [{ path: "/q", message: "too long" }]);
+  }
+  if (search.conversationId) await requireMembership(ctx.db, search.conversationId, actor.userId);
+  const words = searchWords(search.q);
+  if (words.length === 0) return listOf([]);
+  const limit = search.limit ?? 20;
+  const rows = await ctx.db
+    .select()
+    .from(messages)
+    .where(
+      and(
+        sql`${searchDocument(messages.content)} @@ ${tsQuery(words)}`,
+        isNull(messages.deletedAt),
+        sql`${messages.conversationId} = any(array(${conversationIdsOfUser(ctx.db, actor.userId)}))`,
+        search.conversationId ? eq(messages.conversationId, search.conversationId) : undefined,
+        search.senderId ? eq(messages.senderId, search.senderId) : undefined,
+        search.cursor ? lt(messages.id, search.cursor) : undefined,
+      ),
+    )
+    .orderBy(desc(messages.id))
+    .limit(limit + 1);
+  const hasMore = rows.length > limit;
+  const data = await withReactions(ctx.db, rows.slice(0, limit));
+  return listOf(data, hasMore, hasMore ? data[data.length - 1]!.id : null);
+}
