@@ -6,11 +6,11 @@ const svc = serviceForTests();
 
 let n = 0;
 /** Fresh users for one story, so that no other test's messages show up in its searches. */
-async function people(...names: string[]): Promise<ApiClient[]> {
+async function people<const Names extends string[]>(...names: Names): Promise<{ [K in keyof Names]: ApiClient }> {
   const run = `${++n}${Math.random().toString(36).slice(2, 6)}`;
   const ids = names.map((name) => `${name}-s${run}`);
   await svc.syncUsers(...ids);
-  return Promise.all(ids.map((id) => svc.as(id)));
+  return (await Promise.all(ids.map((id) => svc.as(id)))) as { [K in keyof Names]: ApiClient };
 }
 
 async function group(owner: ApiClient, ...others: ApiClient[]): Promise<string> {
@@ -26,7 +26,7 @@ async function send(who: ApiClient, conversationId: string, content: string) {
 }
 
 const search = (who: ApiClient, params: Record<string, string | number>) =>
-  who.get(`/api/search/messages?${new URLSearchParams(Object.entries(params).map(([k, v]) => [k, String(v)]))}`);
+  who.get(`/api/search/messages?${new URLSearchParams(Object.entries(params).map(([k, v]): [string, string] => [k, String(v)]))}`);
 
 /** The contents found for `q`, newest first. */
 async function found(who: ApiClient, q: string, extra: Record<string, string | number> = {}): Promise<string[]> {
@@ -179,6 +179,7 @@ describe("paging", () => {
     const one = await group(ann, bob);
     const two = await group(ann, bob);
     const sent: string[] = [];
+    const id = (i: number) => sent[i]!;
     for (let i = 1; i <= 5; i++) {
       sent.push((await send(i % 2 ? ann : bob, i % 2 ? one : two, `standup note ${i}`)).id);
       await send(ann, one, `unrelated ${i}`);
@@ -197,9 +198,9 @@ describe("paging", () => {
       cursor = res.body.nextCursor;
     }
     expect(pages).toEqual([
-      [sent[4], sent[3]],
-      [sent[2], sent[1]],
-      [sent[0]],
+      [id(4), id(3)],
+      [id(2), id(1)],
+      [id(0)],
     ]);
     const all = await search(bob, { q: "standup" });
     expect(all.body).toMatchObject({ hasMore: false, nextCursor: null });

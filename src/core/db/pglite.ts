@@ -1,3 +1,6 @@
+import { renameSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { basename, join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { type Extension, PGlite } from "@electric-sql/pglite";
 // Imported as files so that `bun build --compile` embeds them in the binary; at run time each is a
@@ -22,7 +25,23 @@ function compileModules() {
  * `contrib/unaccent` finds its bundle relative to the package, which a compiled binary does not
  * have; this one points at the embedded copy.
  */
-const unaccent: Extension = { name: "unaccent", setup: async () => ({ bundlePath: pathToFileURL(unaccentBundle) }) };
+const unaccent: Extension = { name: "unaccent", setup: async () => ({ bundlePath: await onDisk(unaccentBundle) }) };
+
+/**
+ * PGlite reads extension bundles with node:fs streams, which cannot open the files embedded in a
+ * compiled binary: the bundle is copied to the temp folder, under a hash of its content (a copy
+ * already there under that name is this one).
+ */
+async function onDisk(path: string): Promise<URL> {
+  const bytes = await Bun.file(path).bytes();
+  const copy = join(tmpdir(), `chat-service-${Bun.hash(bytes).toString(36)}-${basename(path)}`);
+  if (!(await Bun.file(copy).exists())) {
+    const partial = `${copy}.${process.pid}`;
+    await Bun.write(partial, bytes);
+    renameSync(partial, copy);
+  }
+  return pathToFileURL(copy);
+}
 
 /** `seed`: a data directory dump to start from (tests clone one migrated database many times). */
 export async function openPglite(dataDir: string, seed?: Blob): Promise<PGlite> {
