@@ -1,6 +1,7 @@
 import { and, desc, eq, isNull, lt, type SQL, sql } from "drizzle-orm";
 import type { Actor } from "../core/auth";
 import type { Context } from "../core/context";
+import type { Executor } from "../core/db/client";
 import { messages, searchDocument } from "../core/db/schema";
 import { invalid } from "../core/errors";
 import { type List, listOf } from "../core/schemas";
@@ -32,13 +33,31 @@ function tsQuery(words: string[]): SQL {
 }
 
 /**
- * Messages of the caller's conversations matching `q`, newest first. The conversation filter is
- * `= any(array(subquery))`, not `in (subquery)`: as an array it can join the word index in one
+ * Messages of `userId`'s conversations matching `words`, newest first. The conversation filter
+ * is `= any(array(subquery))`, not `in (subquery)`: as an array it joins the word index in one
  * bitmap (BitmapAnd with messages_conversation_seq_key), whereas a semi-join is planned as one
  * bitmap per conversation, each reading the word's whole posting list. For words common enough,
  * the planner walks ids backwards instead and stops after a page. The statement is not prepared,
  * so that each search is planned with its own words.
  */
+export const searchQuery = (db: Executor, userId: string, words: string[], filters: Omit<SearchMessages, "q">) =>
+  db
+    .select()
+    .from(messages)
+    .where(
+      and(
+        sql`${searchDocument(messages.content)} @@ ${tsQuery(words)}`,
+        isNull(messages.deletedAt),
+        sql`${messages.conversationId} = any(array(${conversationIdsOfUser(db, userId)}))`,
+        filters.conversationId ? eq(messages.conversationId, filters.conversationId) : undefined,
+        filters.senderId ? eq(messages.senderId, filters.senderId) : undefined,
+        filters.cursor ? lt(messages.id, filters.cursor) : undefined,
+      ),
+    )
+    .orderBy(desc(messages.id))
+    .limit((filters.limit ?? 20) + 1);
+
+/** GET /api/search/messages: a page of the caller's messages matching `q`, newest first. */
 export async function searchMessages(ctx: Context, actor: Actor, search: SearchMessages): Promise<List<Message>> {
   const length = [...search.q].length;
   if (length > SEARCH_QUERY_MAX) {
@@ -48,21 +67,7 @@ export async function searchMessages(ctx: Context, actor: Actor, search: SearchM
   const words = searchWords(search.q);
   if (words.length === 0) return listOf([]);
   const limit = search.limit ?? 20;
-  const rows = await ctx.db
-    .select()
-    .from(messages)
-    .where(
-      and(
-        sql`${searchDocument(messages.content)} @@ ${tsQuery(words)}`,
-        isNull(messages.deletedAt),
-        sql`${messages.conversationId} = any(array(${conversationIdsOfUser(ctx.db, actor.userId)}))`,
-        search.conversationId ? eq(messages.conversationId, search.conversationId) : undefined,
-        search.senderId ? eq(messages.senderId, search.senderId) : undefined,
-        search.cursor ? lt(messages.id, search.cursor) : undefined,
-      ),
-    )
-    .orderBy(desc(messages.id))
-    .limit(limit + 1);
+  const rows = await searchQuery(ctx.db, actor.userId, words, search);
   const hasMore = rows.length > limit;
   const data = await withReactions(ctx.db, rows.slice(0, limit));
   return listOf(data, hasMore, hasMore ? data[data.length - 1]!.id : null);
