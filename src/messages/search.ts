@@ -32,6 +32,9 @@ function tsQuery(words: string[]): SQL {
   return sql`to_tsquery('simple', ${sql.join(operands, sql` || ' & ' || `)})`;
 }
 
+/** The condition on the words, in the form messages_search_idx answers. */
+export const matchesWords = (words: string[]) => sql`${searchDocument(messages.content)} @@ ${tsQuery(words)}`;
+
 /**
  * Messages of `userId`'s conversations matching `words`, newest first. The conversation filter
  * is `= any(array(subquery))`, not `in (subquery)`: as an array it joins the word index in one
@@ -46,7 +49,7 @@ export const searchQuery = (db: Executor, userId: string, words: string[], filte
     .from(messages)
     .where(
       and(
-        sql`${searchDocument(messages.content)} @@ ${tsQuery(words)}`,
+        matchesWords(words),
         isNull(messages.deletedAt),
         sql`${messages.conversationId} = any(array(${conversationIdsOfUser(db, userId)}))`,
         filters.conversationId ? eq(messages.conversationId, filters.conversationId) : undefined,

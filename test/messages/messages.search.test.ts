@@ -1,4 +1,8 @@
 import { describe, expect, test } from "bun:test";
+import { sql } from "drizzle-orm";
+import { queryRows } from "../../src/core/db/client";
+import { messages } from "../../src/core/db/schema";
+import { matchesWords, searchWords } from "../../src/messages/search";
 import { type ApiClient, serviceForTests } from "../helpers/service";
 
 /** GET /api/search/messages: whole words of the caller's conversations, newest first. */
@@ -170,6 +174,23 @@ describe("whose messages", () => {
     await send(ann, await group(ann, bob), "anything");
     expect((await svc.internal("DELETE", `/api/users/${ann.userId}`)).status).toBe(204);
     expectError(await search(ann, { q: "anything" }), 401, "USER_NOT_FOUND");
+  });
+});
+
+describe("the index", () => {
+  test("the condition on the words is answered from the word index (its expression is the index's)", async () => {
+    const [ann, bob] = await people("ann", "bob");
+    await send(ann, await group(ann, bob), "indexed words only");
+    const db = svc.app.ctx.db;
+    const statement = db.select({ id: messages.id }).from(messages).where(matchesWords(searchWords("indexed wor")));
+    // A table this small is read whole; with that and index scans off, only the word index's bitmap is left.
+    const plan = await svc.app.ctx.db.transaction(async (tx) => {
+      await tx.execute(sql`set local enable_seqscan = off`);
+      await tx.execute(sql`set local enable_indexscan = off`);
+      return queryRows<Record<string, string>>(tx, sql`explain ${statement}`);
+    });
+    expect(plan.map((row) => Object.values(row)[0]).join("\n")).toContain("Bitmap Index Scan on messages_search_idx");
+    expect(await found(bob, "indexed wor")).toEqual(["indexed words only"]);
   });
 });
 
