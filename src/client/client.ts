@@ -2,6 +2,7 @@ import { io, type ManagerOptions, type Socket, type SocketOptions } from "socket
 import { ConversationState } from "./conversation";
 import { ChatError, FINAL_REFUSALS, TOKEN_REFUSALS } from "./errors";
 import { backoff, Listeners } from "./listeners";
+import { ReadQueue } from "./queue";
 import type { Ack, AckDataOf, ClientEvent, ClientToServerEvents, Conversation, Message, PayloadOf, Presence, ServerEvent, ServerToClientEvents } from "./wire";
 
 export type ChatSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
@@ -109,6 +110,10 @@ export function createChatClient(options: ChatClientOptions): ChatClient {
       });
     });
 
+  const reads = new ReadQueue();
+  const read = <E extends ClientEvent>(event: E, payload: PayloadOf<E>): Promise<AckDataOf<E>> =>
+    reads.run(() => (status === "connected" ? emit(event, payload) : Promise.reject(new ChatError("DISCONNECTED", "Not connected"))));
+
   const link = {
     get connected() {
       return status === "connected";
@@ -117,6 +122,7 @@ export function createChatClient(options: ChatClientOptions): ChatClient {
       return userId;
     },
     emit,
+    read,
   };
 
   const setPresence = (p: Presence, live: boolean) => {
@@ -132,7 +138,7 @@ export function createChatClient(options: ChatClientOptions): ChatClient {
   const loadPresence = async (conversationId: string) => {
     const asked = clock;
     try {
-      const snapshot = await emit("presence:get", { conversationId });
+      const snapshot = await read("presence:get", { conversationId });
       for (const p of snapshot.data) if ((liveAt.get(p.userId) ?? -1) <= asked) setPresence(p, false);
     } catch {
       // Disconnected or no longer a participant: the next connect asks again.

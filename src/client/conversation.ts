@@ -21,6 +21,8 @@ export interface ClientLink {
   readonly connected: boolean;
   readonly userId: string | null;
   emit<E extends ClientEvent>(event: E, payload: PayloadOf<E>): Promise<AckDataOf<E>>;
+  /** The same for the client's own reads: queued a few at a time, retried when rate-limited. */
+  read<E extends ClientEvent>(event: E, payload: PayloadOf<E>): Promise<AckDataOf<E>>;
 }
 
 export type Draft = { content?: string; attachments?: Attachment[]; replyTo?: string | null; metadata?: Metadata };
@@ -58,6 +60,8 @@ export class ConversationState {
   private syncedSeq: number | undefined;
   private syncing: Promise<void> | undefined;
   private syncAgain = false;
+  private syncFailures = 0;
+  private syncRetry: ReturnType<typeof setTimeout> | undefined;
   private pumping = false;
   private readonly typers = new Map<string, ReturnType<typeof setTimeout>>();
   private readonly readSeq = new Map<string, number>();
@@ -190,8 +194,15 @@ export class ConversationState {
           this.syncAgain = false;
           await this.syncOnce();
         } while (this.syncAgain && this.link.connected && !this.closed);
-      } catch {
-        // Disconnected or refused: the next connect syncs again.
+        this.syncFailures = 0;
+      } catch (error) {
+        // Disconnected: the next connect syncs again. A passing failure: try again shortly.
+        // Refused (no longer a participant, say): left as it is.
+        const code = error instanceof ChatError ? error.code : "INTERNAL";
+        if (RETRYABLE.has(code) && code !== "DISCONNECTED" && this.link.connected && !this.closed) {
+          clearTimeout(this.syncRetry);
+          this.syncRetry = setTimeout(() => void this.sync(), backoff(this.syncFailures++));
+        }
       } finally {
         this.syncing = undefined;
       }
@@ -203,7 +214,7 @@ export class ConversationState {
     let hasMore = true;
     while (hasMore && this.link.connected && !this.closed) {
       const from = this.syncedSeq ? this.bySeq.get(this.syncedSeq)?.id : undefined;
-      const page = await this.link.emit("messages:sync", { conversationId: this.id, lastMessageId: from ?? null });
+      const page = await this.link.read("messages:sync", { conversationId: this.id, lastMessageId: from ?? null });
       for (const m of page.messages) this.put(m);
       // A page is contiguous from where it started: everything up to its last message is held.
       const last = page.messages[page.messages.length - 1];
@@ -303,6 +314,7 @@ export class ConversationState {
 
   close(): void {
     this.closed = true;
+    clearTimeout(this.syncRetry);
     this.stopTyping();
     this.onDisconnect();
   }

@@ -265,3 +265,29 @@ describe("client SDK across a restart of the service", () => {
     }
   }, 120_000);
 });
+
+describe("client SDK with many conversations", () => {
+  /** A socket may send 10 events per 10 s here, and is cut at twice that. */
+  const tight = serviceForTests({ RATE_LIMIT_EVENTS: "10" });
+
+  test("opening more conversations than the socket's event budget syncs them all without being cut off", async () => {
+    const [ann, bob] = await makeUsers(tight, "ann", "bob");
+    const owner = await tight.as(bob!);
+    const ids: string[] = [];
+    for (let i = 0; i < 12; i++) {
+      const id = await group(tight, bob!, [ann!], `g${i}`);
+      await owner.post(`/api/conversations/${id}/messages`, { content: `in g${i}` });
+      ids.push(id);
+    }
+    const { client, calls } = clientOf(tight.url, ann!);
+    const statuses: string[] = [];
+    client.onStatus((s) => statuses.push(s));
+    // A sync and a presence snapshot each: 24 reads, more than twice the budget.
+    const conversations = ids.map((id) => client.conversation(id));
+    await eventually(() => conversations.every((c) => c.messages.length === 1), 40_000, "every conversation synced");
+    await eventually(() => client.presence(ann!)?.status === "online", 5000, "snapshots loaded");
+    expect(conversations.map((c) => c.messages[0]!.content)).toEqual(ids.map((_, i) => `in g${i}`));
+    expect(statuses).toEqual(["connected"]);
+    expect(calls.token).toBe(1);
+  }, 60_000);
+});
