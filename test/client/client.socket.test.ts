@@ -169,7 +169,8 @@ describe("client SDK", () => {
     const bobSocket = await connectAs(svc.wsUrl, svc, bob);
     const rest = await svc.as(ann);
     // Online before Ann connects: no user:online will tell her, only the snapshot.
-    await eventually(async () => (await rest.get(`/api/users/${bob}/presence`)).body.status === "online", 5000, "bob online");
+    const bobPresence = async () => (await rest.get(`/api/users/${bob}/presence`)).body;
+    await eventually(async () => ((p) => p.status === "online" && p.lastSeen !== null)(await bobPresence()), 5000, "bob online, lastSeen written");
     const { client } = clientOf(svc.url, ann);
     const seen: string[] = [];
     client.onPresence((p) => seen.push(`${p.userId === bob ? "bob" : "ann"} ${p.status}`));
