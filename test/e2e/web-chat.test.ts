@@ -3,7 +3,8 @@
  * own browser context), open a direct conversation and use everything the page offers, then the
  * chat service restarts under them. It runs `startDemo`, what `bun run demo` runs, on free ports:
  * the service keeps its data on disk (a PGlite directory) or, when the suite runs on Postgres, in
- * a fresh database of the test server, so the restart keeps it.
+ * a fresh database of the test server, so the restart keeps it. A last test checks, without a
+ * browser, what the host refuses to pass on.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -133,3 +134,34 @@ test("two people chat through the example host, across a restart of the chat ser
   expect(pageErrors).toEqual([]);
   console.log(`screenshots: ${[...shots, unreadShot].join(", ")}`);
 }, 60_000);
+
+test("the host lets a browser reach only the public API, as the session's user", async () => {
+  const url = (path: string) => new URL(path, demo.url).href;
+  for (const path of ["/session", "/session/token", "/people", "/api/conversations"]) {
+    expect((await fetch(url(path))).status).toBe(401);
+  }
+  const signIn = await fetch(url("/session"), { method: "POST", body: JSON.stringify({ name: "Eve" }) });
+  const cookie = signIn.headers.get("set-cookie")!.split(";")[0]!;
+  expect(await signIn.json()).toEqual({ id: "eve", name: "Eve" });
+
+  // Signed in: the public API answers as Eve, whatever the browser claims.
+  const mine = await fetch(url("/api/conversations"), { headers: { cookie, authorization: "Bearer forged" } });
+  expect(mine.status).toBe(200);
+  expect(((await mine.json()) as { data: unknown[] }).data).toEqual([]);
+  // Never the internal API, nor a call from another site's page.
+  const internal = await fetch(url("/api/users/sync"), { method: "POST", headers: { cookie }, body: JSON.stringify({ externalUserId: "eve", name: "Admin" }) });
+  expect(internal.status).toBe(404);
+  expect((await fetch(url("/api/users/eve"), { headers: { cookie } })).status).toBe(404);
+  const crossSite = await fetch(url("/api/conversations"), { method: "POST", headers: { cookie, origin: "https://elsewhere.example" }, body: "{}" });
+  expect(crossSite.status).toBe(403);
+
+  // A webhook without a valid signature is refused and not handled.
+  const logged = hostLog.length;
+  const forged = await fetch(url("/webhooks/chat"), {
+    method: "POST",
+    headers: { "webhook-id": "evt_1", "webhook-timestamp": String(Math.floor(Date.now() / 1000)), "webhook-signature": "v1,Zm9yZ2Vk" },
+    body: JSON.stringify({ id: "evt_1", type: "notification.message", timestamp: new Date().toISOString(), data: {} }),
+  });
+  expect(forged.status).toBe(401);
+  expect(hostLog.slice(logged).map((line) => line.msg)).not.toContain("push notification");
+});
