@@ -14,6 +14,8 @@ import type { Store } from "./core/store";
 import { conversationRoutes } from "./conversations/routes";
 import { conversationIdsOf, registerConversationHandlers } from "./conversations/socket";
 import { messageRoutes } from "./messages/routes";
+import { SendQueue } from "./messages/send-queue";
+import { writeSends } from "./messages/service";
 import { registerMessageHandlers } from "./messages/socket";
 import { presenceRoutes } from "./presence/routes";
 import { registerPresenceHandlers } from "./presence/socket";
@@ -71,6 +73,8 @@ export async function startApp(config: Config, log: Logger = createLogger(config
   const realtime = createRealtime(config, redis);
   const metrics = createMetrics({ onCollectorError: (error) => log.warn("metrics source failed", { error }) });
   const drain = createDrain();
+  // One queue per instance: sends commit in groups.
+  const sends = new SendQueue((batch) => writeSends(ctx, batch), drain);
   const ctx: Context = {
     config,
     log,
@@ -79,6 +83,7 @@ export async function startApp(config: Config, log: Logger = createLogger(config
     store,
     auth: createAuthenticator(config, storage.db),
     fanout: timedFanout(realtime.fanout, metrics),
+    sends,
     metrics,
     drain,
     instanceId,

@@ -4,6 +4,7 @@ import type { Database, Storage } from "./db/client";
 import type { Logger } from "./log";
 import type { Fanout } from "./realtime/fanout";
 import type { Store } from "./store";
+import type { SendQueue } from "../messages/send-queue";
 
 /** Counters that features report into; the metrics module publishes them (as `chat_<name>`). */
 export interface MetricsSink {
@@ -39,6 +40,8 @@ export type Context = {
   store: Store;
   auth: Authenticator;
   fanout: Fanout;
+  /** Message sends of this instance, written in groups (see SendQueue). */
+  sends: SendQueue;
   metrics?: MetricsSink;
   drain?: Drain;
   /** Unique per process start; names this instance in outbox leases and presence entries. */

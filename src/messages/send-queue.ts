@@ -1,16 +1,16 @@
-import { and, eq, sql } from "drizzle-orm";
 import type { Actor } from "../core/auth";
-import type { Context } from "../core/context";
-import { queryRows } from "../core/db/client";
-import { type MessageRow, messages } from "../core/db/schema";
-import { AppError, invalid, notFound } from "../core/errors";
-import { requireMembership } from "../conversations/membership";
-import { newEventId } from "../webhooks/outbox";
+import type { Drain } from "../core/context";
+import { AppError } from "../core/errors";
 import type { Message, SendMessage } from "./model";
-import { toMessage } from "./service";
 
 export type QueuedSend = { actor: Actor; conversationId: string; input: SendMessage };
-export type SendResult = { message: Message; created: true } | { row: MessageRow; created: false };
+/** `created: false`: a retry (same clientMessageId) of a message stored before. */
+export type SendResult = { message: Message; created: boolean };
+/**
+ * Writes a batch of sends in one transaction. Resolves with each send's result, or the error that
+ * refuses it, in batch order; rejects when the transaction failed, having written nothing.
+ */
+export type WriteSends = (batch: QueuedSend[]) => Promise<(SendResult | AppError)[]>;
 
 type Pending = QueuedSend & { resolve(result: SendResult): void; reject(error: unknown): void };
 
@@ -43,7 +43,11 @@ export class SendQueue {
   private lastStartedAt = 0;
   private stallTimer: ReturnType<typeof setTimeout> | undefined;
 
-  constructor(private readonly ctx: Context) {}
+  constructor(
+    private readonly write: WriteSends,
+    /** Shutdown waits for the statements it tracks. */
+    private readonly drain?: Drain,
+  ) {}
 
   send(item: QueuedSend): Promise<SendResult> {
     if (this.waiting.length >= MAX_WAITING) {
@@ -71,13 +75,12 @@ export class SendQueue {
       this.lastStartedAt = performance.now();
       const conversations = new Set(batch.map((b) => b.conversationId));
       for (const id of conversations) this.inFlight.add(id);
-      this.ctx.drain?.track(
-        this.run(batch).finally(() => {
-          this.statements--;
-          for (const id of conversations) this.inFlight.delete(id);
-          this.pump();
-        }),
-      );
+      const statement = this.run(batch).finally(() => {
+        this.statements--;
+        for (const id of conversations) this.inFlight.delete(id);
+        this.pump();
+      });
+      this.drain?.track(statement);
     }
   }
 
@@ -108,9 +111,9 @@ export class SendQueue {
   }
 
   private async run(batch: Pending[]): Promise<void> {
-    let outcomes: (SendResult | undefined)[];
+    let outcomes: (SendResult | AppError)[];
     try {
-      outcomes = await writeBatch(this.ctx, batch);
+      outcomes = await this.write(batch);
     } catch (error) {
       const retry = retryPlan(error, batch);
       if (retry) {
@@ -120,23 +123,11 @@ export class SendQueue {
       for (const item of batch) item.reject(error);
       return;
     }
-    const created = outcomes.filter((o): o is Extract<SendResult, { created: true }> => o?.created === true).map((o) => o.message);
-    for (const message of created) {
-      try {
-        this.ctx.fanout.toConversation(message.conversationId, "message:new", message);
-      } catch (error) {
-        this.ctx.log.error("message fan-out failed", { error });
-      }
-    }
-    await Promise.all(
-      batch.map(async (item, i) => {
-        try {
-          item.resolve(outcomes[i] ?? (await explainRefusal(this.ctx, item)));
-        } catch (error) {
-          item.reject(error);
-        }
-      }),
-    );
+    batch.forEach((item, i) => {
+      const outcome = outcomes[i]!;
+      if (outcome instanceof AppError) item.reject(outcome);
+      else item.resolve(outcome);
+    });
   }
 }
 
@@ -164,120 +155,4 @@ function retryPlan(error: unknown, batch: Pending[]): Pending[][] | undefined {
     if (byConversation.size > 1) return [...byConversation.values()];
   }
   return undefined;
-}
-
-/**
- * One statement writes the batch: it keeps the sends whose sender is a participant (and whose
- * replyTo and clientMessageId allow it), locks their conversations in id order, bumps each
- * conversation's counter by its number of sends, numbers them in arrival order, inserts them and
- * their outbox events. It commits or fails as a whole, so seqs stay gapless. Returns each send's
- * outcome, or undefined for a send the statement left out.
- */
-async function writeBatch(ctx: Context, batch: Pending[]): Promise<(SendResult | undefined)[]> {
-  const webhooks = Boolean(ctx.config.WEBHOOK_URL);
-  const rows: Record<string, unknown>[] = [];
-  const templates: Message[] = [];
-  batch.forEach(({ actor, conversationId, input }, i) => {
-    const template = toMessage({
-      id: Bun.randomUUIDv7(),
-      conversationId,
-      seq: 0,
-      senderId: actor.userId,
-      content: input.content ?? "",
-      attachments: input.attachments ?? [],
-      replyTo: input.replyTo ?? null,
-      clientMessageId: input.clientMessageId ?? null,
-      metadata: input.metadata ?? {},
-      createdAt: new Date(0),
-      updatedAt: new Date(0),
-      editedAt: null,
-      deletedAt: null,
-    });
-    templates[i] = template;
-    rows.push({
-      i,
-      id: template.id,
-      c: conversationId,
-      s: actor.userId,
-      t: template.content,
-      a: template.attachments,
-      r: template.replyTo,
-      k: template.clientMessageId,
-      m: template.metadata,
-      e: webhooks ? newEventId() : null,
-      tpl: webhooks ? template : null,
-    });
-  });
-
-  const written = await queryRows<{ i: number; seq: number; at: string }>(
-    ctx.db,
-    sql`
-    with input as (
-      select * from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb)
-        as t(i int, id uuid, c uuid, s text, t text, a jsonb, r uuid, k text, m jsonb, e text, tpl jsonb)
-    ),
-    ok as (
-      select input.* from input
-      where exists (select 1 from participants p where p.conversation_id = input.c and p.user_id = input.s)
-        and (input.r is null or exists (select 1 from messages x where x.id = input.r and x.conversation_id = input.c))
-        and (input.k is null or not exists (
-          select 1 from messages x where x.conversation_id = input.c and x.sender_id = input.s and x.client_message_id = input.k))
-    ),
-    locked as (
-      select v.id from conversations v where v.id in (select c from ok) order by v.id for update
-    ),
-    counts as (
-      select ok.c, count(*)::int as n, (array_agg(ok.id order by ok.i desc))[1] as last_id
-      from ok join locked on locked.id = ok.c group by ok.c
-    ),
-    bumped as (
-      update conversations v
-      set last_seq = v.last_seq + counts.n, last_message_id = counts.last_id,
-          last_message_at = clock_timestamp(), last_activity_at = clock_timestamp()
-      from counts where v.id = counts.c
-      returning v.id, v.last_seq - counts.n as base, v.last_message_at as at
-    ),
-    numbered as (
-      select ok.*, (b.base + row_number() over (partition by ok.c order by ok.i))::int as seq, b.at,
-        to_char(b.at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as iso
-      from ok join bumped b on b.id = ok.c
-    ),
-    inserted as (
-      insert into messages (id, conversation_id, seq, sender_id, content, attachments, reply_to, client_message_id, metadata, created_at, updated_at)
-      select id, c, seq, s, t, a, r, k, m, at, at from numbered
-      returning id
-    ),
-    outbox as (
-      insert into webhook_events (id, type, payload)
-      select e, 'message.created', jsonb_build_object('id', e, 'type', 'message.created', 'timestamp', iso,
-        'data', jsonb_set(jsonb_set(jsonb_set(tpl, '{seq}', to_jsonb(seq)), '{createdAt}', to_jsonb(iso)), '{updatedAt}', to_jsonb(iso)))
-      from numbered where e is not null
-    )
-    select i, seq, iso as at from numbered`,
-  );
-
-  const outcomes: (SendResult | undefined)[] = new Array(batch.length);
-  for (const { i, seq, at } of written) {
-    outcomes[i] = { created: true, message: { ...templates[i]!, seq: Number(seq), createdAt: at, updatedAt: at } };
-  }
-  if (written.length) ctx.metrics?.count("messages_sent_total", undefined, written.length);
-  return outcomes;
-}
-
-/**
- * Why the statement left a send out, in the order a single send is judged: not a participant
- * (404), a retry of a stored message (200 with it), or a replyTo outside the conversation (400).
- */
-async function explainRefusal(ctx: Context, { actor, conversationId, input }: QueuedSend): Promise<SendResult> {
-  await requireMembership(ctx.db, conversationId, actor.userId);
-  if (input.clientMessageId) {
-    const [row] = await ctx.db
-      .select()
-      .from(messages)
-      .where(and(eq(messages.conversationId, conversationId), eq(messages.senderId, actor.userId), eq(messages.clientMessageId, input.clientMessageId)));
-    if (row) return { row, created: false };
-  }
-  if (input.replyTo) throw invalid("replyTo must be a message of this conversation", [{ path: "/replyTo", message: "unknown message" }]);
-  // Nothing explains it: the conversation changed between the statement and now. Say so plainly.
-  throw notFound("Conversation");
 }

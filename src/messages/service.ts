@@ -4,13 +4,14 @@ import type { Context } from "../core/context";
 import type { Database, Executor } from "../core/db/client";
 import { preparedStatements } from "../core/db/prepared";
 import { type MessageRow, messages, reactions } from "../core/db/schema";
-import { withTransaction } from "../core/db/transaction";
-import { conflict, forbidden, invalid, notFound } from "../core/errors";
+import { runCommitted, withTransaction } from "../core/db/transaction";
+import { AppError, conflict, forbidden, invalid, notFound } from "../core/errors";
 import { checkMetadata, checkStorable, iso, type List, listOf } from "../core/schemas";
 import { isManager, type Membership, requireMembership } from "../conversations/membership";
-import { recordEvent } from "../webhooks/outbox";
+import { recordEvent, recordEvents } from "../webhooks/outbox";
 import type { Message, MessageDeleted, MessagePage, ReactionSummary, SendMessage } from "./model";
-import { SendQueue } from "./send-queue";
+import type { QueuedSend, SendResult } from "./send-queue";
+import { storeSends } from "./store";
 
 export function toMessage(row: MessageRow, reactionList: ReactionSummary[] = []): Message {
   return {
@@ -126,29 +127,34 @@ function checkContent(ctx: Context, content: string, hasAttachments: boolean): v
  * that stores it (one transaction may carry many sends: see SendQueue), so seqs are gapless and in
  * commit order. A repeated clientMessageId returns the stored message (`created: false`).
  */
-export async function sendMessage(
-  ctx: Context,
-  actor: Actor,
-  conversationId: string,
-  input: SendMessage,
-): Promise<{ message: Message; created: boolean }> {
+export async function sendMessage(ctx: Context, actor: Actor, conversationId: string, input: SendMessage): Promise<SendResult> {
   const content = input.content ?? "";
   const attachments = input.attachments ?? [];
   checkContent(ctx, content, attachments.length > 0);
   checkStorable(attachments, "/attachments");
   checkStorable(input.clientMessageId, "/clientMessageId");
   checkMetadata(input.metadata);
-  const result = await sendQueueOf(ctx).send({ actor, conversationId, input });
-  if (result.created) return { message: result.message, created: true };
-  return { message: (await withReactions(ctx.db, [result.row]))[0]!, created: false };
+  const result = await ctx.sends.send({ actor, conversationId, input });
+  if (result.created) await runCommitted(ctx, [() => ctx.fanout.toConversation(conversationId, "message:new", result.message)]);
+  return result;
 }
 
-const queues = new WeakMap<Context, SendQueue>();
-/** One queue per service instance: sends commit in groups (see SendQueue). */
-function sendQueueOf(ctx: Context): SendQueue {
-  let queue = queues.get(ctx);
-  if (!queue) queues.set(ctx, (queue = new SendQueue(ctx)));
-  return queue;
+/**
+ * Writes a batch of sends (the send queue's writer): the messages and their outbox events in one
+ * transaction, then a retry's stored message with its reactions.
+ */
+export async function writeSends(ctx: Context, batch: QueuedSend[]): Promise<(SendResult | AppError)[]> {
+  const results = await withTransaction(ctx, async (tx) => {
+    const stored = await storeSends(tx, batch);
+    const built = stored.map((s) => (s instanceof AppError || !s.created ? s : { message: toMessage(s.row), created: true }));
+    const created = built.flatMap((b) => ("message" in b ? [b.message] : []));
+    await recordEvents(ctx, tx, created.map((data) => ({ type: "message.created", data })));
+    if (created.length) ctx.metrics?.count("messages_sent_total", undefined, created.length);
+    return built;
+  });
+  const retries = results.flatMap((r) => ("row" in r ? [r.row] : []));
+  const found = new Map((await withReactions(ctx.db, retries)).map((m) => [m.id, m]));
+  return results.map((r) => ("row" in r ? { message: found.get(r.row.id)!, created: false } : r));
 }
 
 /** A page in ascending seq: the newest `limit`, or older than `before`, or newer than `after`. */

@@ -18,6 +18,12 @@ export function withTransaction<T>(ctx: Context, work: (tx: Transaction, after: 
 async function commitThenEffects<T>(ctx: Context, work: (tx: Transaction, after: AfterCommit) => Promise<T>): Promise<T> {
   const effects: (() => void | Promise<void>)[] = [];
   const result = await ctx.db.transaction((tx) => work(tx, (effect) => effects.push(effect)));
+  await runCommitted(ctx, effects);
+  return result;
+}
+
+/** Runs the effects of a change that committed, in order: one that fails is logged, never thrown. */
+export async function runCommitted(ctx: Context, effects: (() => void | Promise<void>)[]): Promise<void> {
   for (const effect of effects) {
     try {
       await effect();
@@ -25,5 +31,4 @@ async function commitThenEffects<T>(ctx: Context, work: (tx: Transaction, after:
       ctx.log.error("after-commit effect failed", { error });
     }
   }
-  return result;
 }
