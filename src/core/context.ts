@@ -42,8 +42,8 @@ export type Context = {
   fanout: Fanout;
   /** Message sends of this instance, written in groups (see SendQueue). */
   sends: SendQueue;
-  metrics?: MetricsSink;
-  drain?: Drain;
+  metrics: MetricsSink;
+  drain: Drain;
   /** Unique per process start; names this instance in outbox leases and presence entries. */
   instanceId: string;
 };

@@ -41,7 +41,7 @@ export function httpCore(ctx: Context) {
     .onAfterResponse({ as: "global" }, ({ request, set, route }) => {
       const info = requests.get(request);
       if (!info) return;
-      ctx.metrics?.observeHttp(request.method, route || "unmatched", Number(set.status ?? 200), performance.now() - info.start);
+      ctx.metrics.observeHttp(request.method, route || "unmatched", Number(set.status ?? 200), performance.now() - info.start);
       log.debug("request", {
         requestId: info.id,
         method: request.method,

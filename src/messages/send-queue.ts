@@ -46,7 +46,7 @@ export class SendQueue {
   constructor(
     private readonly write: WriteSends,
     /** Shutdown waits for the statements it tracks. */
-    private readonly drain?: Drain,
+    private readonly drain: Drain,
   ) {}
 
   send(item: QueuedSend): Promise<SendResult> {
@@ -80,7 +80,7 @@ export class SendQueue {
         for (const id of conversations) this.inFlight.delete(id);
         this.pump();
       });
-      this.drain?.track(statement);
+      this.drain.track(statement);
     }
   }
 

@@ -149,7 +149,7 @@ export async function writeSends(ctx: Context, batch: QueuedSend[]): Promise<(Se
     const built = stored.map((s) => (s instanceof AppError || !s.created ? s : { message: toMessage(s.row), created: true }));
     const created = built.flatMap((b) => ("message" in b ? [b.message] : []));
     await recordEvents(ctx, tx, created.map((data) => ({ type: "message.created", data })));
-    if (created.length) ctx.metrics?.count("messages_sent_total", undefined, created.length);
+    if (created.length) ctx.metrics.count("messages_sent_total", undefined, created.length);
     return built;
   });
   const retries = results.flatMap((r) => ("row" in r ? [r.row] : []));

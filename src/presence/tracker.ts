@@ -23,7 +23,7 @@ export function presenceWork(ctx: Context, what: string, work: () => Promise<voi
   if (!pending) inFlight.set(ctx, (pending = new Set()));
   const running = work().catch((error) => ctx.log.warn(`${what} failed`, { error }));
   pending.add(running);
-  ctx.drain?.track(running);
+  ctx.drain.track(running);
   void running.finally(() => pending.delete(running));
 }
 

@@ -11,8 +11,7 @@ export type AfterCommit = (effect: () => void | Promise<void>) => void;
  */
 export function withTransaction<T>(ctx: Context, work: (tx: Transaction, after: AfterCommit) => Promise<T>): Promise<T> {
   // Counted while in flight, so that a shutdown closes the pool only after it committed or failed.
-  const run = commitThenEffects(ctx, work);
-  return ctx.drain ? ctx.drain.track(run) : run;
+  return ctx.drain.track(commitThenEffects(ctx, work));
 }
 
 async function commitThenEffects<T>(ctx: Context, work: (tx: Transaction, after: AfterCommit) => Promise<T>): Promise<T> {

@@ -134,15 +134,15 @@ export function onEvent<E extends EventName, S extends TSchema>(
       if (size.bytes > SOCKET_PAYLOAD_MAX_BYTES) throw new AppError("PAYLOAD_TOO_LARGE", `Payload exceeds ${SOCKET_PAYLOAD_MAX_BYTES} bytes`);
       // Shutting down: refuse rather than start work the instance may not finish; the client
       // retries after reconnecting to another instance.
-      if (ctx.drain?.draining) throw new AppError("UNAVAILABLE", "Server is shutting down; reconnect and retry");
+      if (ctx.drain.draining) throw new AppError("UNAVAILABLE", "Server is shutting down; reconnect and retry");
       const work = Promise.resolve().then(() => handler(validatePayload(schema, payload)));
-      const data = await (ctx.drain ? ctx.drain.track(work) : work);
+      const data = await ctx.drain.track(work);
       ack?.({ ok: true, data });
     } catch (error) {
       answerFailure(ctx, socket, event, ack, error);
     } finally {
-      ctx.metrics?.count("socket_events_total", { event });
-      ctx.metrics?.observe("socket_event_ms", performance.now() - started);
+      ctx.metrics.count("socket_events_total", { event });
+      ctx.metrics.observe("socket_event_ms", performance.now() - started);
     }
   });
 }

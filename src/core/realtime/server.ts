@@ -181,7 +181,7 @@ export function attachSocketHandlers(
       onEvent(ctx, socket, "ping", OptionalEmpty, () => ({ timestamp: new Date().toISOString() }));
       for (const feature of features) feature(ctx, socket);
       refuseUnknownEvents(ctx, socket);
-      ctx.metrics?.count("socket_connections_total");
+      ctx.metrics.count("socket_connections_total");
     } catch (error) {
       return failSetup(ctx, socket, error);
     }
