@@ -19,7 +19,7 @@ import { writeSends } from "./messages/service";
 import { registerMessageHandlers } from "./messages/socket";
 import { presenceRoutes } from "./presence/routes";
 import { registerPresenceHandlers } from "./presence/socket";
-import { startPresenceTimers } from "./presence/tracker";
+import { PresenceTracker } from "./presence/tracker";
 import { reactionRoutes } from "./reactions/routes";
 import { registerReactionHandlers } from "./reactions/socket";
 import { receiptRoutes } from "./receipts/routes";
@@ -90,14 +90,21 @@ export async function startApp(config: Config, log: Logger = createLogger(config
   };
   const redisClients = redis && { store: redis.main, adapter_pub: redis.pub, adapter_sub: redis.sub };
   instrumentService(metrics, { ctx, io: realtime.io, redis: redisClients, version: pkg.version });
+  const presence = new PresenceTracker(ctx);
   attachSocketHandlers(
     ctx,
     realtime.io,
     realtime.publisher,
-    [registerMessageHandlers, registerReactionHandlers, registerReceiptHandlers, registerConversationHandlers, registerPresenceHandlers],
+    [
+      registerMessageHandlers,
+      registerReactionHandlers,
+      registerReceiptHandlers,
+      registerConversationHandlers,
+      (ctx, socket) => registerPresenceHandlers(ctx, presence, socket),
+    ],
     (userId) => conversationIdsOf(ctx, userId),
   );
-  const stopPresence = startPresenceTimers(ctx, realtime.io);
+  presence.start(realtime.io);
   const webhooks = startWebhookDrainer(ctx);
   const http = buildHttp(ctx, realtime, { metrics, version: pkg.version, readiness: { ctx, redis: redisClients, draining: () => drain.draining } });
   const engineHandlers = realtime.engine.handler();
@@ -124,7 +131,7 @@ export async function startApp(config: Config, log: Logger = createLogger(config
         drain,
         servers: [http.server!, ...(wsServer ? [wsServer] : [])],
         realtime,
-        workers: [stopPresence, () => webhooks?.stop()],
+        workers: [() => presence.stop(), () => webhooks?.stop()],
         pools: [() => store.close(), () => redis && (redis.pub.disconnect(), redis.sub.disconnect()), () => storage.close()],
       },
       config.SHUTDOWN_TIMEOUT_MS,

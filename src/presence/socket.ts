@@ -5,7 +5,7 @@ import { requireMembership } from "../conversations/membership";
 import { IndicatorPayload, PresencePayload } from "./model";
 import { conversationPresence } from "./service";
 import { type IndicatorType, indicatorKey, startIndicator, stopIndicator } from "./indicators";
-import { connectionClosed, connectionsAlive, presenceWork } from "./tracker";
+import type { PresenceTracker } from "./tracker";
 
 /** Rows of one `presence:get` answer; a bigger conversation answers `hasMore: true`. */
 export const PRESENCE_SNAPSHOT_MAX = 1000;
@@ -18,10 +18,10 @@ export const PRESENCE_SNAPSHOT_MAX = 1000;
  * handler that first checks `socket.connected`, so that the disconnect's removal always reaches
  * the store after them and no stale entry or indicator outlives the socket.
  */
-export function registerPresenceHandlers(ctx: Context, socket: ChatSocket): void {
+export function registerPresenceHandlers(ctx: Context, presence: PresenceTracker, socket: ChatSocket): void {
   const { actor, connectionId } = socket.data;
   const connection = { userId: actor.userId, connectionId };
-  presenceWork(ctx, "presence connect", () => connectionsAlive(ctx, [connection]));
+  presence.work("presence connect", () => presence.connectionsAlive([connection]));
 
   const indicator = (type: IndicatorType, active: boolean) => async ({ conversationId }: { conversationId: string }) => {
     await takeUserBudget(ctx, actor.userId, "indicator changes", ctx.config.RATE_LIMIT_EVENTS);
@@ -47,14 +47,14 @@ export function registerPresenceHandlers(ctx: Context, socket: ChatSocket): void
     return { data, hasMore };
   });
   onEvent(ctx, socket, "activity:ping", OptionalEmpty, async () => {
-    if (socket.connected) await connectionsAlive(ctx, [connection]);
+    if (socket.connected) await presence.connectionsAlive([connection]);
     return {};
   });
 
   socket.on("disconnect", () =>
-    presenceWork(ctx, "presence disconnect", async () => {
+    presence.work("presence disconnect", async () => {
       await Promise.all([...socket.data.indicators].map((key) => stopIndicator(ctx, key)));
-      await connectionClosed(ctx, connection);
+      await presence.connectionClosed(connection);
     }),
   );
 }

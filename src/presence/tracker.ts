@@ -11,38 +11,6 @@ import { expireIndicators } from "./indicators";
 /** Rows per IN (…) list when a heartbeat or a sweep announces many users at once. */
 const BATCH = 500;
 
-/**
- * Presence work still running per instance (connects, disconnects, timers): shutdown waits for it,
- * so that the users of an instance that stops gracefully are announced offline before it exits.
- */
-const inFlight = new WeakMap<Context, Set<Promise<void>>>();
-
-/** Runs presence work in the background: errors are logged, never thrown at a socket. */
-export function presenceWork(ctx: Context, what: string, work: () => Promise<void>): void {
-  let pending = inFlight.get(ctx);
-  if (!pending) inFlight.set(ctx, (pending = new Set()));
-  const running = work().catch((error) => ctx.log.warn(`${what} failed`, { error }));
-  pending.add(running);
-  ctx.drain.track(running);
-  void running.finally(() => pending.delete(running));
-}
-
-/**
- * Registers or refreshes connections (a new socket, an activity:ping, or the heartbeat of every
- * socket of the instance, in one store round trip) and announces the users who came online.
- * The store commands are issued before this returns its promise, so a later disconnect's
- * removal is ordered after them.
- */
-export async function connectionsAlive(ctx: Context, connections: Connection[]): Promise<void> {
-  if (connections.length === 0) return;
-  await announceSoon(ctx, await ctx.store.presenceTouch(connections, ctx.config.PRESENCE_TTL_MS), true);
-}
-
-export async function connectionClosed(ctx: Context, connection: Connection): Promise<void> {
-  const change = await ctx.store.presenceRemove(connection);
-  if (change) await announceSoon(ctx, [change], false);
-}
-
 type Transition = PresenceChange & { online: boolean };
 
 /**
@@ -51,28 +19,108 @@ type Transition = PresenceChange & { online: boolean };
  * statements instead of three per user.
  */
 const ANNOUNCE_WINDOW_MS = 20;
-const queues = new WeakMap<Context, { due: Map<string, Transition>; flushing?: Promise<void> }>();
 
-/** Queues transitions for the next batch; resolves once that batch was announced. */
-function announceSoon(ctx: Context, changes: PresenceChange[], online: boolean): Promise<void> {
-  if (changes.length === 0) return Promise.resolve();
-  let queue = queues.get(ctx);
-  if (!queue) queues.set(ctx, (queue = { due: new Map() }));
-  // Only a user's latest transition can still be announced.
-  for (const change of changes) {
-    const queued = queue.due.get(change.userId);
-    if (!queued || queued.generation < change.generation) queue.due.set(change.userId, { ...change, online });
+/**
+ * The presence of one instance's connections: registers and refreshes them, announces who came
+ * online or went offline (in batches), and runs the timers of every instance.
+ */
+export class PresenceTracker {
+  /**
+   * Presence work still running (connects, disconnects, timers): stop() waits for it, so that the
+   * users of an instance that stops gracefully are announced offline before it exits.
+   */
+  private readonly inFlight = new Set<Promise<void>>();
+  private due = new Map<string, Transition>();
+  private flushing: Promise<void> | undefined;
+  private timers: ReturnType<typeof setInterval>[] = [];
+
+  constructor(private readonly ctx: Context) {}
+
+  /** Runs presence work in the background: errors are logged, never thrown at a socket. */
+  work(what: string, work: () => Promise<void>): void {
+    const running = work().catch((error) => this.ctx.log.warn(`${what} failed`, { error }));
+    this.inFlight.add(running);
+    this.ctx.drain.track(running);
+    void running.finally(() => this.inFlight.delete(running));
   }
-  const q = queue;
-  return (q.flushing ??= (async () => {
-    await Bun.sleep(ANNOUNCE_WINDOW_MS);
-    const batch = [...q.due.values()];
-    q.due = new Map();
-    q.flushing = undefined;
-    for (let i = 0; i < batch.length; i += BATCH) {
-      await announce(ctx, batch.slice(i, i + BATCH)).catch((error) => ctx.log.warn("presence announcement failed", { users: batch.length, error }));
+
+  /**
+   * Registers or refreshes connections (a new socket, an activity:ping, or the heartbeat of every
+   * socket of the instance, in one store round trip) and announces the users who came online.
+   * The store commands are issued before this returns its promise, so a later disconnect's
+   * removal is ordered after them.
+   */
+  async connectionsAlive(connections: Connection[]): Promise<void> {
+    if (connections.length === 0) return;
+    await this.announceSoon(await this.ctx.store.presenceTouch(connections, this.ctx.config.PRESENCE_TTL_MS), true);
+  }
+
+  async connectionClosed(connection: Connection): Promise<void> {
+    const change = await this.ctx.store.presenceRemove(connection);
+    if (change) await this.announceSoon([change], false);
+  }
+
+  /**
+   * Timers: refresh this instance's live sockets, mark offline the users whose every connection
+   * expired (an instance died without saying goodbye), and end stale indicators.
+   */
+  start(io: ChatServer): void {
+    const { ctx } = this;
+    const every = (what: string, ms: number, work: () => Promise<void>) => {
+      let running = false;
+      return setInterval(() => {
+        // A slow round must not pile up behind itself.
+        if (running) return;
+        running = true;
+        this.work(what, () => work().finally(() => (running = false)));
+      }, ms);
+    };
+    this.timers = [
+      every("presence heartbeat", Math.max(500, Math.floor(ctx.config.PRESENCE_TTL_MS / 3)), () => {
+        const live: Connection[] = [];
+        for (const socket of io.of("/").sockets.values()) {
+          if (socket.connected) live.push({ userId: socket.data.actor.userId, connectionId: socket.data.connectionId });
+        }
+        return this.connectionsAlive(live);
+      }),
+      every("presence sweep", Math.max(250, Math.min(2000, Math.floor(ctx.config.PRESENCE_TTL_MS / 4))), () => this.sweepExpired()),
+      every("indicator sweep", Math.max(50, Math.min(250, Math.floor(ctx.config.TYPING_TTL_MS / 4))), () => expireIndicators(ctx)),
+    ];
+  }
+
+  /** Stops the timers and waits for presence work still running. */
+  async stop(): Promise<void> {
+    for (const timer of this.timers) clearInterval(timer);
+    while (this.inFlight.size) await Promise.all(this.inFlight);
+  }
+
+  /** Queues transitions for the next batch; resolves once that batch was announced. */
+  private announceSoon(changes: PresenceChange[], online: boolean): Promise<void> {
+    if (changes.length === 0) return Promise.resolve();
+    // Only a user's latest transition can still be announced.
+    for (const change of changes) {
+      const queued = this.due.get(change.userId);
+      if (!queued || queued.generation < change.generation) this.due.set(change.userId, { ...change, online });
     }
-  })());
+    return (this.flushing ??= (async () => {
+      await Bun.sleep(ANNOUNCE_WINDOW_MS);
+      const batch = [...this.due.values()];
+      this.due = new Map();
+      this.flushing = undefined;
+      for (let i = 0; i < batch.length; i += BATCH) {
+        await announce(this.ctx, batch.slice(i, i + BATCH)).catch((error) => this.ctx.log.warn("presence announcement failed", { users: batch.length, error }));
+      }
+    })());
+  }
+
+  /** Marks offline the users whose every connection expired, as many as are due. */
+  private async sweepExpired(): Promise<void> {
+    for (;;) {
+      const gone = await this.ctx.store.presenceSweep(BATCH);
+      await this.announceSoon(gone, false);
+      if (gone.length < BATCH) return;
+    }
+  }
 }
 
 /** The transitions that are still each user's latest; older ones were overtaken. */
@@ -120,46 +168,4 @@ async function announce(ctx: Context, transitions: Transition[]): Promise<void> 
       }
     });
   });
-}
-
-/** Marks offline the users whose every connection expired, as many as are due. */
-async function sweepExpired(ctx: Context): Promise<void> {
-  for (;;) {
-    const gone = await ctx.store.presenceSweep(BATCH);
-    await announceSoon(ctx, gone, false);
-    if (gone.length < BATCH) return;
-  }
-}
-
-/**
- * Timers of every instance: refresh this instance's live sockets, mark offline the users whose
- * every connection expired (an instance died without saying goodbye), and end stale indicators.
- * The returned stop waits for presence work still running.
- */
-export function startPresenceTimers(ctx: Context, io: ChatServer): () => Promise<void> {
-  const every = (what: string, ms: number, work: () => Promise<void>) => {
-    let running = false;
-    return setInterval(() => {
-      // A slow round must not pile up behind itself.
-      if (running) return;
-      running = true;
-      presenceWork(ctx, what, () => work().finally(() => (running = false)));
-    }, ms);
-  };
-  const heartbeat = every("presence heartbeat", Math.max(500, Math.floor(ctx.config.PRESENCE_TTL_MS / 3)), () => {
-    const live: Connection[] = [];
-    for (const socket of io.of("/").sockets.values()) {
-      if (socket.connected) live.push({ userId: socket.data.actor.userId, connectionId: socket.data.connectionId });
-    }
-    return connectionsAlive(ctx, live);
-  });
-  const sweep = every("presence sweep", Math.max(250, Math.min(2000, Math.floor(ctx.config.PRESENCE_TTL_MS / 4))), () => sweepExpired(ctx));
-  const indicators = every("indicator sweep", Math.max(50, Math.min(250, Math.floor(ctx.config.TYPING_TTL_MS / 4))), () => expireIndicators(ctx));
-  return async () => {
-    clearInterval(heartbeat);
-    clearInterval(sweep);
-    clearInterval(indicators);
-    const pending = inFlight.get(ctx);
-    while (pending?.size) await Promise.all(pending);
-  };
 }
