@@ -14,7 +14,7 @@ import type { Store } from "./core/store";
 import { conversationRoutes } from "./conversations/routes";
 import { conversationIdsOf, registerConversationHandlers } from "./conversations/socket";
 import { messageRoutes } from "./messages/routes";
-import { SendQueue } from "./messages/send-queue";
+import { SendQueue, type WriteSends } from "./messages/send-queue";
 import { writeSends } from "./messages/service";
 import { registerMessageHandlers } from "./messages/socket";
 import { presenceRoutes } from "./presence/routes";
@@ -62,8 +62,13 @@ function buildHttp(ctx: Context, realtime: Realtime, ops: Omit<Ops, "app">) {
   return app;
 }
 
+export type AppOptions = StorageOptions & {
+  /** Wraps the writer of message sends: tests watch the batches the queue hands it. */
+  sendWriter?: (write: WriteSends) => WriteSends;
+};
+
 /** Boots one instance: storage (migrated), store, Socket.IO, REST; then listens on PORT and WS_PORT. */
-export async function startApp(config: Config, log: Logger = createLogger(config.LOG_LEVEL), options: StorageOptions = {}): Promise<App> {
+export async function startApp(config: Config, log: Logger = createLogger(config.LOG_LEVEL), options: AppOptions = {}): Promise<App> {
   const startedAt = performance.now();
   const instanceId = Bun.randomUUIDv7().slice(-12);
   const storage: Storage = await openStorage(config, log, options);
@@ -74,7 +79,8 @@ export async function startApp(config: Config, log: Logger = createLogger(config
   const metrics = createMetrics({ onCollectorError: (error) => log.warn("metrics source failed", { error }) });
   const drain = createDrain();
   // One queue per instance: sends commit in groups.
-  const sends = new SendQueue((batch) => writeSends(ctx, batch), drain);
+  const write: WriteSends = (batch) => writeSends(ctx, batch);
+  const sends = new SendQueue(options.sendWriter?.(write) ?? write, drain);
   const ctx: Context = {
     config,
     log,

@@ -49,6 +49,11 @@ export class SendQueue {
     private readonly drain: Drain,
   ) {}
 
+  /** Sends accepted and not yet handed to a statement. */
+  get waitingCount(): number {
+    return this.waiting.length;
+  }
+
   send(item: QueuedSend): Promise<SendResult> {
     if (this.waiting.length >= MAX_WAITING) {
       return Promise.reject(new AppError("UNAVAILABLE", "Too many messages waiting to be stored; retry shortly"));

@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll } from "bun:test";
 import { SignJWT } from "jose";
-import { type App, startApp } from "../../src/app";
+import { type App, type AppOptions, startApp } from "../../src/app";
 import { type Config, loadConfig } from "../../src/config";
 import { openStorage } from "../../src/core/db/client";
 import { migrate } from "../../src/core/db/migrate";
@@ -123,10 +123,10 @@ export async function sendRequest<T = any>(base: string, method: string, path: s
   return { status: res.status, body: parsed as T, headers: res.headers };
 }
 
-export async function startService(env: Record<string, string | undefined> = {}): Promise<TestService> {
+export async function startService(env: Record<string, string | undefined> = {}, options: AppOptions = {}): Promise<TestService> {
   const database = env.DATABASE_URL === undefined ? await freshDatabase() : { url: env.DATABASE_URL, drop: async () => {} };
   const config = loadConfig(testEnv({ DATABASE_URL: database.url, ...env }));
-  const app = await startApp(config, createLogger(config.LOG_LEVEL), MODE === "pglite" ? { pgliteSeed: await migratedSeed() } : {});
+  const app = await startApp(config, createLogger(config.LOG_LEVEL), MODE === "pglite" ? { ...options, pgliteSeed: await migratedSeed() } : options);
   const url = `http://127.0.0.1:${app.ports.http}`;
   const service: TestService = {
     app,
@@ -172,10 +172,10 @@ export async function startService(env: Record<string, string | undefined> = {})
  * Use it like what startService returns, but only inside tests and hooks: there is no service
  * behind it until beforeAll has run.
  */
-export function serviceForTests(env: Record<string, string | undefined> = {}): TestService {
+export function serviceForTests(env: Record<string, string | undefined> = {}, options: AppOptions = {}): TestService {
   let started: TestService | undefined;
   beforeAll(async () => {
-    started = await startService(env);
+    started = await startService(env, options);
   }, 60_000);
   afterAll(async () => {
     closeAllSockets();

@@ -1,0 +1,144 @@
+import { describe, expect, test } from "bun:test";
+import { AppError } from "../../src/core/errors";
+import type { Message } from "../../src/messages/model";
+import { type QueuedSend, SendQueue, type SendResult } from "../../src/messages/send-queue";
+import { createDrain } from "../../src/ops/drain";
+
+/**
+ * The queue's scheduling on its own, over a writer that stores nothing: each statement it is
+ * handed waits until the test settles it, so what goes together is decided by the test, not by
+ * timing.
+ */
+type Statement = { batch: QueuedSend[]; settle(outcomes?: (SendResult | AppError)[] | Error): void };
+
+function fakeWriter() {
+  const statements: Statement[] = [];
+  const stored = (send: QueuedSend): SendResult => ({ message: { conversationId: send.conversationId, content: send.input.content } as Message, created: true });
+  const write = (batch: QueuedSend[]) =>
+    new Promise<(SendResult | AppError)[]>((resolve, reject) =>
+      statements.push({
+        batch,
+        settle: (outcomes = batch.map(stored)) => (outcomes instanceof Error ? reject(outcomes) : resolve(outcomes)),
+      }),
+    );
+  return { statements, write };
+}
+
+const send = (conversationId: string, content: string, clientMessageId?: string): QueuedSend => ({
+  actor: { userId: "ann" } as QueuedSend["actor"],
+  conversationId,
+  input: { content, clientMessageId },
+});
+const contents = (s: Statement | undefined) => s?.batch.map((b) => `${b.conversationId}:${b.input.content}`);
+/** Lets the queue start the next statement once the previous one settled. */
+const tick = () => Bun.sleep(0);
+const sqlError = (code: string) => Object.assign(new Error(`failed (${code})`), { code });
+
+describe("SendQueue", () => {
+  test("an idle queue writes a send at once; sends arriving meanwhile go together in the next statement", async () => {
+    const { statements, write } = fakeWriter();
+    const queue = new SendQueue(write, createDrain());
+    const first = queue.send(send("c1", "a"));
+    expect(statements.map(contents)).toEqual([["c1:a"]]);
+    const rest = [queue.send(send("c1", "b")), queue.send(send("c2", "x")), queue.send(send("c1", "c"))];
+    expect(statements).toHaveLength(1);
+    expect(queue.waitingCount).toBe(3);
+    statements[0]!.settle();
+    expect((await first).message.content).toBe("a");
+    await tick();
+    expect(statements.map(contents)).toEqual([["c1:a"], ["c1:b", "c2:x", "c1:c"]]);
+    statements[1]!.settle();
+    expect((await Promise.all(rest)).map((r) => r.message.content)).toEqual(["b", "x", "c"]);
+  });
+
+  test("a stalled statement lets another start, without the stalled statement's conversations", async () => {
+    const { statements, write } = fakeWriter();
+    const queue = new SendQueue(write, createDrain());
+    const held = queue.send(send("c1", "stuck"));
+    const behind = queue.send(send("c1", "behind it"));
+    const other = queue.send(send("c2", "elsewhere"));
+    expect(statements).toHaveLength(1);
+    await Bun.sleep(60);
+    // The second statement takes c2 only: c1 is in the first, and its next send keeps its order.
+    expect(statements.map(contents)).toEqual([["c1:stuck"], ["c2:elsewhere"]]);
+    statements[1]!.settle();
+    expect((await other).message.content).toBe("elsewhere");
+    statements[0]!.settle();
+    await held;
+    await tick();
+    expect(contents(statements[2])).toEqual(["c1:behind it"]);
+    statements[2]!.settle();
+    await behind;
+  });
+
+  test("a retry (same clientMessageId) never goes in the statement of its first copy", async () => {
+    const { statements, write } = fakeWriter();
+    const queue = new SendQueue(write, createDrain());
+    const sends = [queue.send(send("c1", "opens")), queue.send(send("c1", "once", "k")), queue.send(send("c1", "again", "k"))];
+    for (let i = 0; i < 3; i++) {
+      await tick();
+      statements[i]!.settle();
+    }
+    await Promise.all(sends);
+    expect(statements.map(contents)).toEqual([["c1:opens"], ["c1:once"], ["c1:again"]]);
+  });
+
+  test("a refusal fails its own send only", async () => {
+    const { statements, write } = fakeWriter();
+    const queue = new SendQueue(write, createDrain());
+    const opening = queue.send(send("c1", "opens"));
+    const refused = queue.send(send("c2", "refused")).catch((error: unknown) => error);
+    const stored = queue.send(send("c3", "stored"));
+    statements[0]!.settle();
+    await opening;
+    await tick();
+    const [batch] = statements.slice(1);
+    batch!.settle([new AppError("NOT_FOUND", "Conversation not found"), { message: { content: "stored" } as Message, created: true }]);
+    expect(await refused).toMatchObject({ code: "NOT_FOUND" });
+    expect((await stored).message.content).toBe("stored");
+  });
+
+  test("a statement that failed on one send's data is written again one send at a time", async () => {
+    const { statements, write } = fakeWriter();
+    const queue = new SendQueue(write, createDrain());
+    const opening = queue.send(send("c1", "opens"));
+    const sends = Promise.allSettled([queue.send(send("c1", "good")), queue.send(send("c2", "bad")), queue.send(send("c2", "good too"))]);
+    statements[0]!.settle();
+    await opening;
+    await tick();
+    statements[1]!.settle(sqlError("22P05"));
+    for (let i = 2; i < 5; i++) {
+      await tick();
+      if (i === 3) statements[i]!.settle(sqlError("22P05"));
+      else statements[i]!.settle();
+    }
+    const outcomes = await sends;
+    expect(outcomes.map((o) => o.status)).toEqual(["fulfilled", "rejected", "fulfilled"]);
+    expect(statements.slice(1).map(contents)).toEqual([["c1:good", "c2:bad", "c2:good too"], ["c1:good"], ["c2:bad"], ["c2:good too"]]);
+  });
+
+  test("a lock timeout is retried one conversation at a time; the database gone fails every send", async () => {
+    const { statements, write } = fakeWriter();
+    const queue = new SendQueue(write, createDrain());
+    const opening = queue.send(send("c1", "opens"));
+    const sends = Promise.allSettled([queue.send(send("c1", "held")), queue.send(send("c2", "free")), queue.send(send("c1", "held too"))]);
+    statements[0]!.settle();
+    await opening;
+    await tick();
+    statements[1]!.settle(sqlError("55P03"));
+    await tick();
+    expect(contents(statements[2])).toEqual(["c1:held", "c1:held too"]);
+    statements[2]!.settle(sqlError("55P03"));
+    await tick();
+    expect(contents(statements[3])).toEqual(["c2:free"]);
+    statements[3]!.settle();
+    const outcomes = await sends;
+    expect(outcomes.map((o) => o.status)).toEqual(["rejected", "fulfilled", "rejected"]);
+
+    const gone = Promise.allSettled([queue.send(send("c1", "x")), queue.send(send("c2", "y"))]);
+    await Bun.sleep(30);
+    expect(contents(statements[4])).toEqual(["c1:x", "c2:y"]);
+    statements[4]!.settle(new Error("connection closed"));
+    expect((await gone).map((o) => o.status)).toEqual(["rejected", "rejected"]);
+  });
+});
