@@ -3,8 +3,7 @@ import type { Context, MetricFamily, MetricSample, MetricsSink } from "../core/c
 import type { Logger } from "../core/log";
 import type { ChatServer } from "../core/realtime/handlers";
 import type { Fanout } from "../core/realtime/fanout";
-import { LATENCY_BUCKETS_MS, webhookStats } from "../webhooks/stats";
-import { histogramSamples } from "./metrics";
+import { outboxDepth } from "../webhooks/stats";
 
 const gauge = (name: string, help: string, value: number, labels?: Record<string, string>): MetricFamily => ({
   name,
@@ -83,27 +82,10 @@ export function instrumentService(metrics: MetricsSink, { ctx, io, redis, versio
     ]);
   }
 
+  // The drainer reports its outcomes and latencies to the sink; the outbox is shared, read at each scrape.
   metrics.collect(async () => {
-    const stats = await webhookStats(ctx);
-    const { latency, outbox } = stats;
+    const outbox = await outboxDepth(ctx);
     return [
-      {
-        name: "chat_webhook_deliveries_total",
-        kind: "counter",
-        help: "Webhook outcomes on this instance: delivered (2xx), failed_attempt (each attempt without a 2xx), dead (gave up)",
-        samples: byLabel("outcome", { delivered: stats.delivered, failed_attempt: stats.failedAttempts, dead: stats.dead }),
-      },
-      {
-        name: "chat_webhook_delivery_latency_seconds",
-        kind: "histogram",
-        help: "From the change's transaction to the receiver's 2xx",
-        samples: histogramSamples(
-          LATENCY_BUCKETS_MS.map((ms) => ms / 1000),
-          latency.buckets,
-          latency.count,
-          latency.sumMs / 1000,
-        ),
-      },
       {
         name: "chat_webhook_outbox_events",
         kind: "gauge",

@@ -14,9 +14,13 @@ const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5
 
 /**
  * What features report, by the name they use with the sink. A name not listed here is still
- * published: `chat_<name>`, or for `<name>_ms` a histogram `chat_<name>_seconds`.
+ * published: `chat_<name>`, or for `<name>_ms` a histogram `chat_<name>_seconds` with
+ * LATENCY_BUCKETS. `buckets` (seconds) suit a histogram whose values span another range;
+ * `initial` series are published at zero before anything is reported, so that a dashboard sees
+ * every outcome from the start.
  */
-const KNOWN: Record<string, { name: string; help: string }> = {
+type Known = { name: string; help: string; buckets?: readonly number[]; initial?: Labels[] };
+const KNOWN: Record<string, Known> = {
   http_request_ms: { name: "chat_http_request_duration_seconds", help: "REST request latency by method, route and status" },
   messages_sent_total: { name: "chat_messages_sent_total", help: "Messages stored by this instance (REST and socket sends; idempotent retries excluded)" },
   socket_connections_total: { name: "chat_socket_connections_total", help: "Socket.IO connections accepted by this instance" },
@@ -26,17 +30,40 @@ const KNOWN: Record<string, { name: string; help: string }> = {
     name: "chat_message_fanout_seconds",
     help: "Send-to-fan-out latency: from the moment a message got its seq (database clock) to its emit to the conversation room",
   },
+  webhook_deliveries_total: {
+    name: "chat_webhook_deliveries_total",
+    help: "Webhook outcomes on this instance: delivered (2xx), failed_attempt (each attempt without a 2xx), dead (gave up)",
+    initial: [{ outcome: "delivered" }, { outcome: "failed_attempt" }, { outcome: "dead" }],
+  },
+  webhook_delivery_latency_ms: {
+    name: "chat_webhook_delivery_latency_seconds",
+    help: "From the change's transaction to the receiver's 2xx",
+    // A receiver that was down for an hour is still counted in a bucket of its own.
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600],
+    initial: [{}],
+  },
 };
 
 type Histogram = { labels: Labels; buckets: number[]; sum: number; count: number };
-type Family = { name: string; kind: "counter" | "histogram"; help: string; series: Map<string, { labels: Labels; value: number } | Histogram> };
+type Family = {
+  name: string;
+  kind: "counter" | "histogram";
+  help: string;
+  bounds: readonly number[];
+  series: Map<string, { labels: Labels; value: number } | Histogram>;
+};
 
 /** Prometheus wants base units: features speak milliseconds, the exposition seconds. */
-function published(reported: string, kind: "counter" | "histogram"): { name: string; kind: "counter" | "histogram"; help: string } {
+function published(reported: string, kind: "counter" | "histogram"): Omit<Family, "series"> {
   const known = KNOWN[reported];
-  if (known) return { ...known, kind };
+  if (known) return { name: known.name, help: known.help, kind, bounds: known.buckets ?? LATENCY_BUCKETS };
   const clean = reported.replace(/[^a-zA-Z0-9_]/g, "_");
-  return { name: kind === "histogram" ? `chat_${clean.replace(/_ms$/, "")}_seconds` : `chat_${clean}`, kind, help: `Reported by the service as ${reported}` };
+  return {
+    name: kind === "histogram" ? `chat_${clean.replace(/_ms$/, "")}_seconds` : `chat_${clean}`,
+    kind,
+    help: `Reported by the service as ${reported}`,
+    bounds: LATENCY_BUCKETS,
+  };
 }
 
 const keyOf = (labels: Labels) =>
@@ -61,16 +88,37 @@ export function createMetrics(opts: { collectorTimeoutMs?: number; onCollectorEr
     return f;
   };
 
-  const observe = (reported: string, ms: number, labels: Labels = {}) => {
+  const histogram = (reported: string, labels: Labels): Histogram => {
     const f = family(reported, "histogram");
     const key = keyOf(labels);
     let h = f.series.get(key) as Histogram | undefined;
-    if (!h) f.series.set(key, (h = { labels, buckets: LATENCY_BUCKETS.map(() => 0), sum: 0, count: 0 }));
+    if (!h) f.series.set(key, (h = { labels, buckets: f.bounds.map(() => 0), sum: 0, count: 0 }));
+    return h;
+  };
+
+  const observe = (reported: string, ms: number, labels: Labels = {}) => {
+    const h = histogram(reported, labels);
+    const bounds = family(reported, "histogram").bounds;
     const seconds = ms / 1000;
     h.sum += seconds;
     h.count += 1;
-    for (let i = 0; i < LATENCY_BUCKETS.length; i++) if (seconds <= LATENCY_BUCKETS[i]!) h.buckets[i]! += 1;
+    for (let i = 0; i < bounds.length; i++) if (seconds <= bounds[i]!) h.buckets[i]! += 1;
   };
+
+  const count = (reported: string, labels: Labels = {}, by = 1) => {
+    const f = family(reported, "counter");
+    const key = keyOf(labels);
+    const s = f.series.get(key) as { labels: Labels; value: number } | undefined;
+    if (s) s.value += by;
+    else f.series.set(key, { labels, value: by });
+  };
+
+  for (const [reported, known] of Object.entries(KNOWN)) {
+    for (const labels of known.initial ?? []) {
+      if (reported.endsWith("_ms")) histogram(reported, labels);
+      else count(reported, labels, 0);
+    }
+  }
 
   const snapshot = (): MetricFamily[] =>
     [...families.values()].map((f) => ({
@@ -78,7 +126,7 @@ export function createMetrics(opts: { collectorTimeoutMs?: number; onCollectorEr
       kind: f.kind,
       help: f.help,
       samples: [...f.series.values()].flatMap((s): MetricSample[] =>
-        "buckets" in s ? histogramSamples(LATENCY_BUCKETS, s.buckets, s.count, s.sum, s.labels) : [{ labels: s.labels, value: s.value }],
+        "buckets" in s ? histogramSamples(f.bounds, s.buckets, s.count, s.sum, s.labels) : [{ labels: s.labels, value: s.value }],
       ),
     }));
 
@@ -96,13 +144,7 @@ export function createMetrics(opts: { collectorTimeoutMs?: number; onCollectorEr
     observeHttp(method, route, status, ms) {
       observe("http_request_ms", ms, { method, route, status: String(status) });
     },
-    count(reported, labels = {}, by = 1) {
-      const f = family(reported, "counter");
-      const key = keyOf(labels);
-      const s = f.series.get(key) as { labels: Labels; value: number } | undefined;
-      if (s) s.value += by;
-      else f.series.set(key, { labels, value: by });
-    },
+    count,
     observe,
     collect(collector) {
       collectors.push(collector);
@@ -115,7 +157,7 @@ export function createMetrics(opts: { collectorTimeoutMs?: number; onCollectorEr
 }
 
 /** Cumulative `_bucket` samples (the last one `+Inf`), then `_sum` and `_count`. */
-export function histogramSamples(bounds: readonly number[], cumulative: readonly number[], count: number, sum: number, labels: Labels = {}): MetricSample[] {
+function histogramSamples(bounds: readonly number[], cumulative: readonly number[], count: number, sum: number, labels: Labels = {}): MetricSample[] {
   return [
     ...bounds.map((le, i) => ({ suffix: "_bucket" as const, labels: { ...labels, le: String(le) }, value: cumulative[i] ?? 0 })),
     { suffix: "_bucket", labels: { ...labels, le: "+Inf" }, value: count },

@@ -3,7 +3,6 @@ import { retryDelayMs } from "./backoff";
 import { postEvent } from "./delivery";
 import { type ClaimedEvent, claimDueEvents, markDelivered, markFailed, purgeDelivered, releaseLeases } from "./outbox";
 import { signingKey } from "./signing";
-import { newCounters, observeLatency, registerCounters, type WebhookCounters } from "./stats";
 
 /**
  * A claim must outlive the attempt it covers (the POST and recording its result), or another
@@ -15,7 +14,6 @@ export const leaseMs = (timeoutMs: number) => timeoutMs + LEASE_MARGIN_MS;
 const MS_PER_HOUR = 3_600_000;
 
 export type WebhookDrainer = {
-  counters: WebhookCounters;
   /** Claims and starts what is due now (the timer calls it; tests and operators may too). */
   drain(): Promise<void>;
   /** Purges delivered events older than WEBHOOK_RETENTION_HOURS (also on a slow timer). */
@@ -37,8 +35,8 @@ export function startWebhookDrainer(ctx: Context): WebhookDrainer | undefined {
   const keys = config.WEBHOOK_SECRET.map(signingKey);
   const owner = ctx.instanceId;
   const lease = leaseMs(config.WEBHOOK_TIMEOUT_MS);
-  const counters = newCounters();
-  registerCounters(ctx, counters);
+  const { metrics } = ctx;
+  const tally = (name: "delivered" | "failed_attempt" | "dead", by = 1) => metrics.count("webhook_deliveries_total", { outcome: name }, by);
 
   const inFlight = new Set<Promise<void>>();
   const shutdown = new AbortController();
@@ -101,8 +99,8 @@ export function startWebhookDrainer(ctx: Context): WebhookDrainer | undefined {
     answered = [];
     marking = markDelivered(db, owner, batch)
       .then((latencies) => {
-        counters.delivered += latencies.length;
-        for (const ms of latencies) observeLatency(counters, ms);
+        tally("delivered", latencies.length);
+        for (const ms of latencies) metrics.observe("webhook_delivery_latency_ms", ms);
       })
       .catch((error) => log.error("recording webhook deliveries failed; their leases end and they are sent again", { count: batch.length, error }))
       .finally(() => {
@@ -121,11 +119,11 @@ export function startWebhookDrainer(ctx: Context): WebhookDrainer | undefined {
         void settleDelivered();
         return;
       }
-      counters.failedAttempts += 1;
+      tally("failed_attempt");
       const failures = event.attempts + 1;
       const status = await markFailed(db, owner, event.id, outcome, config.WEBHOOK_MAX_ATTEMPTS, retryDelayMs(config, failures));
       if (status === "dead") {
-        counters.dead += 1;
+        tally("dead");
         log.error("webhook event is dead after its last attempt", { eventId: event.id, type: event.payload.type, error: outcome.error });
       } else {
         // One warning per event; its further retries (an outage means many) only at debug level.
@@ -181,5 +179,5 @@ export function startWebhookDrainer(ctx: Context): WebhookDrainer | undefined {
       }
     })());
 
-  return { counters, drain, purge, stop };
+  return { drain, purge, stop };
 }

@@ -131,3 +131,8 @@ export function total(exposition: Exposition, name: string, labels: Record<strin
 }
 
 export const has = (exposition: Exposition, name: string) => exposition.samples.some((s) => s.name === name);
+
+/** The /metrics page of the service at `url`, parsed. */
+export async function scrape(url: string): Promise<Exposition> {
+  return parsePrometheus(await (await fetch(`${url}/metrics`)).text());
+}

@@ -5,6 +5,7 @@ import { leaseMs } from "../../src/webhooks/drainer";
 import { recordEvents } from "../../src/webhooks/outbox";
 import { INTERNAL_SECRET, JWT_SECRET, mintToken, startService, type TestService } from "../helpers/service";
 import { eventually } from "../helpers/sockets";
+import { scrape, total } from "../ops/prometheus";
 import { accept, type Receiver, startReceiver, WHSEC_SECRET } from "./receiver";
 import { type SharedDatabase, sharedDatabase } from "../helpers/postgres";
 
@@ -60,9 +61,11 @@ test("two instances draining one outbox deliver each event exactly once", async 
   expect(rows.length).toBe(200);
   expect(rows.every((r) => r.status === "delivered" && r.attempts === 1 && r.locked_by === null)).toBe(true);
   // Both took part: the claims really were shared, not serialised behind one instance.
-  expect(a.app.webhooks!.counters.delivered).toBeGreaterThan(0);
-  expect(b.app.webhooks!.counters.delivered).toBeGreaterThan(0);
-  expect(a.app.webhooks!.counters.delivered + b.app.webhooks!.counters.delivered).toBe(200);
+  const delivered = async (svc: TestService) => total(await scrape(svc.url), "chat_webhook_deliveries_total", { outcome: "delivered" });
+  const [byA, byB] = [await delivered(a), await delivered(b)];
+  expect(byA).toBeGreaterThan(0);
+  expect(byB).toBeGreaterThan(0);
+  expect(byA + byB).toBe(200);
 }, 60000);
 
 test("an instance killed mid-delivery loses nothing: another delivers the event once its lease ends", async () => {

@@ -1,9 +1,9 @@
 import { beforeAll, describe, expect, test } from "bun:test";
 import { eq, sql } from "drizzle-orm";
 import { webhookEvents } from "../../src/core/db/schema";
-import { webhookStats } from "../../src/webhooks/stats";
 import { type ApiClient, INTERNAL_SECRET } from "../helpers/service";
 import { eventually } from "../helpers/sockets";
+import { type Exposition, scrape, total } from "../ops/prometheus";
 import { accept, deliveredConversation, messageCreatedEventId, serviceWithReceiver, WHSEC_SECRET } from "./receiver";
 
 const { svc, receiver } = serviceWithReceiver(WHSEC_SECRET, { WEBHOOK_BACKOFF_BASE_MS: "50", WEBHOOK_BACKOFF_MAX_MS: "100", WEBHOOK_MAX_ATTEMPTS: "3" });
@@ -53,11 +53,12 @@ describe("dead events", () => {
     await Bun.sleep(400);
     expect(receiver.deliveries.filter((d) => d.payload.id === doomed).length).toBe(3);
 
-    await eventually(async () => (await webhookStats(svc.app.ctx)).dead === 1, 5000, "dead counted");
-    const stats = await webhookStats(svc.app.ctx);
-    expect(stats.dead).toBe(1);
-    expect(stats.outbox.dead).toBe(1);
-    expect(stats.failedAttempts).toBe(3);
+    const outcome = (m: Exposition, outcome: string) => total(m, "chat_webhook_deliveries_total", { outcome });
+    await eventually(async () => outcome(await scrape(svc.url), "dead") === 1, 5000, "dead counted");
+    const stats = await scrape(svc.url);
+    expect(outcome(stats, "dead")).toBe(1);
+    expect(total(stats, "chat_webhook_outbox_events", { state: "dead" })).toBe(1);
+    expect(outcome(stats, "failed_attempt")).toBe(3);
   }, 30000);
 
   test("redelivering one event sends it again with the same id and a fresh schedule", async () => {

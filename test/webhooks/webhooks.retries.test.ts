@@ -1,9 +1,9 @@
 import { beforeAll, expect, test } from "bun:test";
 import { eq } from "drizzle-orm";
 import { webhookEvents } from "../../src/core/db/schema";
-import { webhookStats } from "../../src/webhooks/stats";
 import type { ApiClient } from "../helpers/service";
 import { eventually } from "../helpers/sockets";
+import { type Exposition, scrape, total } from "../ops/prometheus";
 import { accept, answerAfter, deliveredConversation, messageCreatedEventId, serviceWithReceiver, WHSEC_SECRET } from "./receiver";
 
 const { svc, receiver } = serviceWithReceiver(WHSEC_SECRET, { WEBHOOK_TIMEOUT_MS: "500", WEBHOOK_BACKOFF_BASE_MS: "100", WEBHOOK_BACKOFF_MAX_MS: "400" });
@@ -67,10 +67,10 @@ test("events raised while the host is down arrive once it is back, and the outbo
   expect(pending.status).toBe("pending");
   expect(pending.lastStatus).toBeNull();
   expect(pending.lastError).toBeTruthy();
-  const stats = await webhookStats(svc.app.ctx);
-  expect(stats.outbox.pending).toBeGreaterThanOrEqual(2);
-  expect(stats.outbox.oldestPendingAgeMs).toBeGreaterThan(0);
-  expect(stats.failedAttempts).toBeGreaterThanOrEqual(3);
+  const during = await scrape(svc.url);
+  expect(total(during, "chat_webhook_outbox_events", { state: "pending" })).toBeGreaterThanOrEqual(2);
+  expect(total(during, "chat_webhook_outbox_oldest_pending_seconds")).toBeGreaterThan(0);
+  expect(total(during, "chat_webhook_deliveries_total", { outcome: "failed_attempt" })).toBeGreaterThanOrEqual(3);
 
   receiver.resume();
   await eventually(() => ids.every((id) => attemptsOf(id).some((d) => d.answered === 200)), 15000, "delivery after the outage");
@@ -78,10 +78,13 @@ test("events raised while the host is down arrive once it is back, and the outbo
     expect(attemptsOf(id).length).toBe(1); // the failed attempts never reached it
     expect((await deliveredRow(id)).status).toBe("delivered");
   }
-  await eventually(async () => (await webhookStats(svc.app.ctx)).delivered === 5, 5000, "counters updated");
-  const after = await webhookStats(svc.app.ctx);
-  expect(after.outbox.pending).toBe(0);
-  expect(after.delivered).toBe(5); // the conversation, "flaky", "slow" and the two above
-  expect(after.latency.count).toBe(after.delivered);
-  expect(after.latency.buckets.at(-1)).toBe(after.delivered);
+  const delivered = (m: Exposition) => total(m, "chat_webhook_deliveries_total", { outcome: "delivered" });
+  await eventually(async () => delivered(await scrape(svc.url)) === 5, 5000, "counters updated");
+  const after = await scrape(svc.url);
+  expect(total(after, "chat_webhook_outbox_events", { state: "pending" })).toBe(0);
+  expect(delivered(after)).toBe(5); // the conversation, "flaky", "slow" and the two above
+  expect(total(after, "chat_webhook_delivery_latency_seconds_count")).toBe(5);
+  expect(total(after, "chat_webhook_delivery_latency_seconds_bucket", { le: "+Inf" })).toBe(5);
+  // The webhook histogram's own bounds, up to an hour, not the request latencies' (10 s at most).
+  expect(total(after, "chat_webhook_delivery_latency_seconds_bucket", { le: "3600" })).toBe(5);
 }, 30000);
