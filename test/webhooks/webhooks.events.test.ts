@@ -106,6 +106,26 @@ describe("a raw (non-whsec_) secret", () => {
     const statusOf = async () => (await svc.app.ctx.db.select().from(webhookEvents).where(eq(webhookEvents.type, "message.created")))[0]?.status;
     await eventually(async () => (await statusOf()) === "delivered", 5000, "the event marked delivered");
   });
+
+  test("message.created carries the message exactly as it is stored and read back", async () => {
+    const dan = await svc.as("dan");
+    const direct = (await dan.post("/api/conversations", { type: "direct", participantIds: ["eve"] })).body;
+    const first = (await dan.post(`/api/conversations/${direct.id}/messages`, { content: "first" })).body;
+    const sent = await dan.post(`/api/conversations/${direct.id}/messages`, {
+      content: "every field",
+      attachments: [{ url: "https://files.example/a.png", type: "image", mimeType: "image/png", size: 1234, width: 10, height: 20 }],
+      replyTo: first.id,
+      clientMessageId: "c-every-field",
+      metadata: { source: "test", nested: { n: 1 } },
+    });
+    expect(sent.status).toBe(201);
+    await eventually(() => receiver.acceptedOf("message.created").some((d) => d.payload.data.id === sent.body.id), 10000, "its message.created");
+    const event = receiver.acceptedOf("message.created").find((d) => d.payload.data.id === sent.body.id)!;
+    const stored = await dan.get(`/api/messages/${sent.body.id}`);
+    expect(stored.status).toBe(200);
+    expect(event.payload.data).toEqual(stored.body);
+    expect(sent.body).toEqual(stored.body);
+  });
 });
 
 describe("a rotating WEBHOOK_SECRET (old and new, separated by a space)", () => {
