@@ -1,6 +1,6 @@
-import { getTableColumns, sql } from "drizzle-orm";
-import { type Executor, queryRows } from "../core/db/client";
-import { type MessageRow, messages } from "../core/db/schema";
+import { asc, getTableColumns, inArray, sql } from "drizzle-orm";
+import { queryRows, type Transaction } from "../core/db/client";
+import { conversations, type MessageRow, messages } from "../core/db/schema";
 import { type AppError, invalid, notFound } from "../core/errors";
 import type { QueuedSend } from "./send-queue";
 
@@ -19,14 +19,18 @@ const REFUSALS = {
 type Refusal = keyof typeof REFUSALS | "duplicate";
 
 /**
- * Stores a batch of sends with one statement: it judges each send, locks the conversations of the
- * allowed ones in id order, bumps each conversation's counter by its number of sends, numbers them
- * in arrival order and inserts them. It commits or fails as a whole, so seqs stay gapless. Returns,
- * in batch order, each send's stored row (or the one its clientMessageId already names) or the
- * error that refuses it.
+ * Stores a batch of sends; `tx` must be a transaction. Two statements: the first
+ * locks the batch's conversations in id order; the second judges each send, bumps each
+ * conversation's counter by its number of sends, numbers them in arrival order and inserts them.
+ * The judgement must run in a statement of its own, started once the locks are held: a statement
+ * sees the database as it was when it started, so a check made in the statement that waits for
+ * a lock would miss a removal committed during the wait (every change of membership holds the
+ * conversation's lock). The transaction commits or fails as a whole, so seqs stay gapless.
+ * Returns, in batch order, each send's stored row (or the one its clientMessageId already names)
+ * or the error that refuses it.
  */
-export async function storeSends(db: Executor, batch: QueuedSend[]): Promise<(StoredSend | AppError)[]> {
-  const input = batch.map(({ actor, conversationId, input }, i) => ({
+export async function storeSends(tx: Transaction, batch: QueuedSend[]): Promise<(StoredSend | AppError)[]> {
+  const input: SendRow[] = batch.map(({ actor, conversationId, input }, i) => ({
     i,
     id: Bun.randomUUIDv7(),
     c: conversationId,
@@ -37,8 +41,28 @@ export async function storeSends(db: Executor, batch: QueuedSend[]): Promise<(St
     k: input.clientMessageId ?? null,
     m: input.metadata ?? {},
   }));
-  const rows = await queryRows<{ i: number; refusal: Refusal | null } & Record<string, unknown>>(
-    db,
+  const conversationIds = [...new Set(batch.map((send) => send.conversationId))];
+  // One after the other, never sent together: the second must start after the first got its locks.
+  await tx.select({ id: conversations.id }).from(conversations).where(inArray(conversations.id, conversationIds)).orderBy(asc(conversations.id)).for("update");
+  const rows = await storeStatement(tx, input);
+  return rows.map(({ refusal, ...row }) => {
+    if (refusal === "duplicate") return { row: messageRowOf(row), created: false };
+    if (refusal) return REFUSALS[refusal]();
+    // Allowed, yet not stored: the conversation no longer exists.
+    if (row.id == null) return notFound("Conversation");
+    return { row: messageRowOf(row), created: true };
+  });
+}
+
+type SendRow = { i: number; id: string; c: string; s: string; t: string; a: unknown[]; r: string | null; k: string | null; m: Record<string, unknown> };
+
+/**
+ * The rules: each send gets its refusal, or none, in the `judged` step, in the order a send is
+ * judged. The counters and the inserted rows follow from the sends allowed through.
+ */
+const storeStatement = (tx: Transaction, input: SendRow[]) =>
+  queryRows<{ i: number; refusal: Refusal | null } & Record<string, unknown>>(
+    tx,
     sql`
     with input as (
       select * from jsonb_to_recordset(${JSON.stringify(input)}::jsonb)
@@ -58,12 +82,9 @@ export async function storeSends(db: Executor, batch: QueuedSend[]): Promise<(St
     ok as (
       select * from judged where refusal is null
     ),
-    locked as (
-      select v.id from conversations v where v.id in (select c from ok) order by v.id for update
-    ),
     counts as (
       select ok.c, count(*)::int as n, (array_agg(ok.id order by ok.i desc))[1] as last_id
-      from ok join locked on locked.id = ok.c group by ok.c
+      from ok group by ok.c
     ),
     bumped as (
       update conversations v
@@ -87,14 +108,6 @@ export async function storeSends(db: Executor, batch: QueuedSend[]): Promise<(St
     from judged left join stored on stored.id = coalesce(judged.earlier_id, judged.id)
     order by judged.i`,
   );
-  return rows.map(({ refusal, ...row }) => {
-    if (refusal === "duplicate") return { row: messageRowOf(row), created: false };
-    if (refusal) return REFUSALS[refusal]();
-    // Allowed, yet not stored: the conversation was deleted between the judgement and the lock.
-    if (row.id == null) return notFound("Conversation");
-    return { row: messageRowOf(row), created: true };
-  });
-}
 
 const columns = Object.entries(getTableColumns(messages));
 
