@@ -46,29 +46,18 @@ async function raceRemovalAgainstSend(race: Race, remove: () => Promise<{ status
   }
 }
 
-test("a participant removed while their send waits for the conversation's lock: the send is refused", async () => {
-  const race = await setUp("rr");
-  try {
-    const { owner, rae, conversationId } = race;
-    const { removal, send } = await raceRemovalAgainstSend(race, () => owner.delete(`/api/conversations/${conversationId}/participants/${rae.userId}`));
-    expect(removal.status).toBe(204);
-    expect(send).toMatchObject({ status: 404, body: { error: { code: "NOT_FOUND" } } });
-    const page = await owner.get(`/api/conversations/${conversationId}/messages`);
-    expect(page.body.data.map((m: { content: string }) => m.content)).toEqual(["before"]);
-  } finally {
-    await race.svc.stop();
-    await race.db.drop();
-  }
-}, 60_000);
+const removals: [string, string, (race: Race) => Promise<{ status: number }>][] = [
+  ["a participant removed", "rr", ({ owner, rae, conversationId }) => owner.delete(`/api/conversations/${conversationId}/participants/${rae.userId}`)],
+  ["a user deleted", "rd", ({ svc, rae }) => svc.internal("DELETE", `/api/users/${rae.userId}`)],
+];
 
-test("a user deleted while their send waits for the conversation's lock: the send is refused", async () => {
-  const race = await setUp("rd");
+test.each(removals)("%s while their send waits for the conversation's lock: the send is refused", async (_, tag, remove) => {
+  const race = await setUp(tag);
   try {
-    const { svc, owner, rae, conversationId } = race;
-    const { removal, send } = await raceRemovalAgainstSend(race, () => svc.internal("DELETE", `/api/users/${rae.userId}`));
+    const { removal, send } = await raceRemovalAgainstSend(race, () => remove(race));
     expect(removal.status).toBe(204);
     expect(send).toMatchObject({ status: 404, body: { error: { code: "NOT_FOUND" } } });
-    const page = await owner.get(`/api/conversations/${conversationId}/messages`);
+    const page = await race.owner.get(`/api/conversations/${race.conversationId}/messages`);
     expect(page.body.data.map((m: { content: string }) => m.content)).toEqual(["before"]);
   } finally {
     await race.svc.stop();
