@@ -149,9 +149,10 @@ export async function writeSends(ctx: Context, batch: QueuedSend[]): Promise<(Se
     const built = stored.map((s) => (s instanceof AppError || !s.created ? s : { message: toMessage(s.row), created: true }));
     const created = built.flatMap((b) => ("message" in b ? [b.message] : []));
     await recordEvents(ctx, tx, created.map((data) => ({ type: "message.created", data })));
-    if (created.length) ctx.metrics.count("messages_sent_total", undefined, created.length);
     return built;
   });
+  const created = results.filter((r) => "message" in r).length;
+  if (created) ctx.metrics.count("messages_sent_total", undefined, created);
   const retries = results.flatMap((r) => ("row" in r ? [r.row] : []));
   const found = new Map((await withReactions(ctx.db, retries)).map((m) => [m.id, m]));
   return results.map((r) => ("row" in r ? { message: found.get(r.row.id)!, created: false } : r));
