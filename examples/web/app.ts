@@ -198,20 +198,21 @@ async function startChat(user: User): Promise<void> {
     order: Number.MAX_SAFE_INTEGER - 1000 + i,
     mine: true,
     from: user.name,
-    content: p.status === "failed" ? `${p.content} (not sent: ${p.error?.message})` : (p.content ?? ""),
+    content: p.content ?? "",
     time: new Date(p.createdAt).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }),
     isEdited: false,
     isDeleted: false,
-    status: "sending",
+    status: p.status,
     reactions: [],
   });
 
-  /** Reads up to the newest message while the conversation is on screen. */
+  /** Reads up to the newest message while the conversation is on screen (one's own never count). */
   function markRead(): void {
     const state = currentState();
     const newest = state?.messages.at(-1);
-    if (!state || !newest || document.visibilityState !== "visible") return;
-    if ((state.reads.get(user.id) ?? 0) >= newest.seq || newest.senderId === user.id) return;
+    const theirs = state?.messages.findLast((m) => m.senderId !== user.id);
+    if (!state || !newest || !theirs || document.visibilityState !== "visible") return;
+    if ((state.reads.get(user.id) ?? 0) >= theirs.seq) return;
     client.emit("conversation:read", { conversationId: state.id, upToMessageId: newest.id }).catch(() => {});
   }
   document.addEventListener("visibilitychange", markRead);
@@ -238,6 +239,14 @@ async function startChat(user: User): Promise<void> {
       const m = messageFor(key);
       if (m) client.emit("message:delete", { messageId: m.id }).catch(report);
     },
+    retry(key: string) {
+      ui.threadError.textContent = "";
+      currentState()?.retry(key);
+    },
+    discard(key: string) {
+      ui.threadError.textContent = "";
+      currentState()?.discard(key);
+    },
   };
 
   function cancelEdit(): void {
@@ -263,8 +272,10 @@ async function startChat(user: User): Promise<void> {
     const state = currentState();
     const content = ui.draft.value.trim();
     if (!state || !content) return;
+    ui.threadError.textContent = "";
     if (editing) client.emit("message:edit", { messageId: editing.id, content }).catch(report);
-    else void state.send({ content }); // shown at once as pending; the SDK retries it until stored
+    // Shown at once as pending; the SDK retries it until stored, or marks it failed if refused.
+    else state.send({ content }).catch(report);
     cancelEdit();
   };
 

@@ -15,8 +15,8 @@ export type MessageView = {
   time: string;
   isEdited: boolean;
   isDeleted: boolean;
-  /** Of my own messages only. */
-  status: "sending" | "sent" | "read" | null;
+  /** Of my own messages only; `failed`: refused for good, to retry or discard. */
+  status: "sending" | "failed" | "sent" | "read" | null;
   reactions: { emoji: string; count: number; mine: boolean }[];
 };
 
@@ -24,10 +24,12 @@ export type MessageActions = {
   react(key: string, emoji: string, add: boolean): void;
   edit(key: string): void;
   remove(key: string): void;
+  retry(key: string): void;
+  discard(key: string): void;
 };
 
 export const REACTIONS = ["👍", "❤️", "😂"];
-const TICKS = { sending: ["…", "sending"], sent: ["✓", "sent"], read: ["✓✓", "read"] } as const;
+const TICKS = { sending: ["…", "sending"], failed: ["!", "not sent"], sent: ["✓", "sent"], read: ["✓✓", "read"] } as const;
 
 const el = <K extends keyof HTMLElementTagNameMap>(tag: K, props: Partial<HTMLElementTagNameMap[K]> = {}, ...children: (Node | string)[]) => {
   const node = Object.assign(document.createElement(tag), props);
@@ -68,7 +70,7 @@ export function upsertMessage(log: HTMLOListElement, view: MessageView, actions:
   item.dataset.key = view.key;
   item.dataset.order = String(view.order);
   item.dataset.drawn = drawn;
-  item.className = ["message", view.mine && "mine", view.isDeleted && "deleted", view.status === "sending" && "pending"].filter(Boolean).join(" ");
+  item.className = ["message", view.mine && "mine", view.isDeleted && "deleted", (view.status === "sending" || view.status === "failed") && "pending"].filter(Boolean).join(" ");
 
   const meta = el("div", { className: "meta" }, el("time", {}, view.time));
   if (view.isEdited && !view.isDeleted) meta.append(el("span", { className: "edited" }, "edited"));
@@ -79,7 +81,16 @@ export function upsertMessage(log: HTMLOListElement, view: MessageView, actions:
   const parts: Node[] = [el("p", { className: "body" }, view.isDeleted ? "Message deleted" : view.content), meta];
   if (!view.mine) parts.unshift(el("p", { className: "from" }, view.from));
 
-  if (!view.isDeleted && view.status !== "sending") {
+  if (view.status === "failed") {
+    parts.push(
+      el(
+        "div",
+        { className: "actions" },
+        el("button", { type: "button", onclick: () => actions.retry(view.key) }, "Retry"),
+        el("button", { type: "button", onclick: () => actions.discard(view.key) }, "Discard"),
+      ),
+    );
+  } else if (!view.isDeleted && view.status !== "sending") {
     const reactions = el("div", { className: "reactions", role: "group", ariaLabel: "Reactions" });
     for (const emoji of REACTIONS) {
       const current = view.reactions.find((r) => r.emoji === emoji);

@@ -32,7 +32,7 @@ beforeAll(async () => {
     hostPort: freePort(),
     chatPort: freePort(),
     chatSocketPort: freePort(),
-    chatEnv: { ...storage, NODE_ENV: "test", LOG_LEVEL: "warn", SHUTDOWN_TIMEOUT_MS: "5000", WEBHOOK_DRAIN_INTERVAL_MS: "50" },
+    chatEnv: { ...storage, NODE_ENV: "test", LOG_LEVEL: "warn", SHUTDOWN_TIMEOUT_MS: "5000", WEBHOOK_DRAIN_INTERVAL_MS: "50", MESSAGE_MAX_LENGTH: "100" },
     log: (msg, fields) => hostLog.push({ msg, ...fields }),
   });
   browser = await launchChromium();
@@ -87,6 +87,16 @@ test("two people chat through the example host, across a restart of the chat ser
   await message(bob, "Hello Bob, edited").getByText("edited", { exact: true }).waitFor();
   await message(bob, "Hi Ann").getByRole("button", { name: "Delete" }).click();
   await message(ann, "Message deleted").waitFor();
+
+  // A send the service refuses (too long here) stays on Ann's page as not sent, until discarded.
+  const tooLong = "x".repeat(101);
+  await ann.getByRole("textbox", { name: "Message" }).fill(tooLong);
+  await ann.getByRole("button", { name: "Send" }).click();
+  await message(ann, tooLong).getByText("not sent").waitFor();
+  await ann.getByRole("alert").filter({ hasText: "100" }).waitFor();
+  await message(ann, tooLong).getByRole("button", { name: "Discard" }).click();
+  await message(ann, tooLong).waitFor({ state: "detached" });
+  await ann.getByRole("alert").filter({ hasText: "100" }).waitFor({ state: "detached" });
 
   // The chat service restarts; a message Ann sends meanwhile shows as sending, then reaches both, once.
   const restart = demo.restartChat();
