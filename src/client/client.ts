@@ -97,6 +97,9 @@ export function createChatClient(options: ChatClientOptions): ChatClient {
 
   const emit = <E extends ClientEvent>(event: E, payload: PayloadOf<E>): Promise<AckDataOf<E>> =>
     new Promise((resolve, reject) => {
+      // While reconnecting, socket.io-client keeps the event and sends it once connected; after
+      // a refusal or close() nothing will ever send it.
+      if (status === "refused" || status === "closed") return reject(refusal ?? new ChatError("DISCONNECTED", "The client is closed"));
       const fail = (error: ChatError) => {
         inFlight.delete(fail);
         reject(error);

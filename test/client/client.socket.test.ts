@@ -152,6 +152,7 @@ describe("client SDK", () => {
     await Bun.sleep(1500);
     expect(refusals).toEqual(["USER_NOT_FOUND"]);
     expect(calls.token).toBe(1);
+    await expect(client.emit("ping", {})).rejects.toMatchObject({ code: "USER_NOT_FOUND" });
 
     // Deleted while connected: the service says why, then cuts the socket.
     const [ann] = await makeUsers(svc, "ann");
