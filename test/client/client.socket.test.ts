@@ -63,7 +63,7 @@ describe("client SDK", () => {
     expect(conversation.pending).toEqual([]);
   });
 
-  test("a send made while disconnected, and one whose answer was lost with the connection, are each stored once", async () => {
+  test("sends made while disconnected, and one whose answer was lost with the connection, are each stored once, in order", async () => {
     const { ann, conversationId } = await pair(svc);
     const { client } = clientOf(svc.url, ann);
     const conversation = client.conversation(conversationId);
@@ -72,23 +72,32 @@ describe("client SDK", () => {
     // The transport drops; socket.io-client reconnects by itself a moment later.
     client.socket.io.engine.close();
     expect(client.status).toBe("reconnecting");
-    const away = conversation.send({ content: "while away" });
-    expect(conversation.pending.map((p) => [p.content, p.status])).toEqual([["while away", "sending"]]);
-    expect((await away).content).toBe("while away");
+    const away = ["away 1", "away 2", "away 3"].map((content) => conversation.send({ content }));
+    expect(conversation.pending.map((p) => [p.content, p.status])).toEqual([
+      ["away 1", "sending"],
+      ["away 2", "sending"],
+      ["away 3", "sending"],
+    ]);
+    expect((await Promise.all(away)).map((m) => m.content)).toEqual(["away 1", "away 2", "away 3"]);
 
     await connected(client);
+    const attempts: string[] = [];
+    client.socket.onAnyOutgoing((event, payload) => event === "message:send" && attempts.push(payload.clientMessageId));
     // Written to the socket, then the connection goes before any answer can come back.
     const lost = conversation.send({ content: "answer lost" });
     await Bun.sleep(0);
     client.socket.io.engine.close();
     expect((await lost).content).toBe("answer lost");
+    expect(attempts).toEqual([attempts[0]!, attempts[0]!]); // sent again, with the same clientMessageId
 
     const stored = (await (await svc.as(ann)).get(`/api/conversations/${conversationId}/messages`)).body.data;
     expect(stored.map((m: any) => [m.seq, m.content])).toEqual([
-      [1, "while away"],
-      [2, "answer lost"],
+      [1, "away 1"],
+      [2, "away 2"],
+      [3, "away 3"],
+      [4, "answer lost"],
     ]);
-    await eventually(() => conversation.messages.length === 2 && conversation.pending.length === 0, 5000, "both confirmed");
+    await eventually(() => conversation.messages.length === 4 && conversation.pending.length === 0, 5000, "all confirmed");
     expect(conversation.messages).toEqual(stored);
   });
 
