@@ -9,6 +9,7 @@ import { httpCore } from "./core/http";
 import { createLogger, type Logger } from "./core/log";
 import { attachSocketHandlers, createRealtime, type Realtime } from "./core/realtime/server";
 import { createMemoryStore } from "./core/store/memory";
+import { withLocalBudgets } from "./core/store/local-budgets";
 import { createRedisClient, createRedisStore } from "./core/store/redis";
 import type { Store } from "./core/store";
 import { conversationRoutes } from "./conversations/routes";
@@ -73,10 +74,10 @@ export async function startApp(config: Config, log: Logger = createLogger(config
   const instanceId = Bun.randomUUIDv7().slice(-12);
   const storage: Storage = await openStorage(config, log, options);
   await migrate(storage);
-  const redis = config.REDIS_URL ? openRedis(config.REDIS_URL, log) : undefined;
-  const store: Store = redis ? createRedisStore(redis.main, config.REDIS_PREFIX) : createMemoryStore();
-  const realtime = createRealtime(config, redis);
+  const redis = config.REDIS_URL ? await openRedis(config.REDIS_URL, log) : undefined;
   const metrics = createMetrics({ onCollectorError: (error) => log.warn("metrics source failed", { error }) });
+  const store: Store = redis ? withLocalBudgets(createRedisStore(redis.main, config.REDIS_PREFIX), log, metrics) : createMemoryStore();
+  const realtime = createRealtime(config, redis);
   const drain = createDrain();
   // One queue per instance: sends commit in groups.
   const write: WriteSends = (batch) => writeSends(ctx, batch);
@@ -145,12 +146,37 @@ export async function startApp(config: Config, log: Logger = createLogger(config
   return { ctx, realtime, http, webhooks, ports, stop };
 }
 
-/** One client for commands and the store, a pair for the adapter's publish and subscribe. */
-function openRedis(url: string, log: Logger): { main: Redis; pub: Redis; sub: Redis } {
+/** How long a start waits for Redis; past it the instance serves anyway and Redis catches up. */
+const REDIS_START_WAIT_MS = 5000;
+
+/**
+ * One client for commands and the store, a pair for the adapter's publish and subscribe. Their
+ * commands fail at once while Redis is unreachable (see createRedisClient), so the start waits a
+ * little for the connections to be ready.
+ */
+async function openRedis(url: string, log: Logger): Promise<{ main: Redis; pub: Redis; sub: Redis }> {
   const main = createRedisClient(url);
-  const pub = createRedisClient(url);
-  // The adapter subscribes once, without handling a failure: let its commands wait for Redis.
-  const sub = pub.duplicate({ maxRetriesPerRequest: null });
-  logRedisOutages({ store: main, adapter_pub: pub, adapter_sub: sub }, log);
+  const pub = droppingFailedPublishes(createRedisClient(url));
+  // The adapter subscribes once, without handling a failure: its subscriptions wait for Redis
+  // and are renewed by ioredis on every reconnection.
+  const sub = pub.duplicate({ enableOfflineQueue: true, maxRetriesPerRequest: null, commandTimeout: undefined });
+  const clients = { store: main, adapter_pub: pub, adapter_sub: sub };
+  logRedisOutages(clients, log);
+  const ready = Promise.all(Object.values(clients).map((c) => (c.status === "ready" ? undefined : new Promise((resolve) => c.once("ready", resolve)))));
+  if ((await Promise.race([ready, Bun.sleep(REDIS_START_WAIT_MS).then(() => "late")])) === "late") {
+    log.warn("starting without Redis: it did not answer in time; presence and typing answer UNAVAILABLE until it does");
+  }
   return { main, pub, sub };
+}
+
+/**
+ * The Socket.IO adapter publishes broadcasts and server-side emits without handling a failure:
+ * while Redis is unreachable each of them would be an unhandled rejection. They are dropped
+ * instead (the outage is logged once, by logRedisOutages): the other instances miss those events,
+ * and their clients catch up with `messages:sync` as after any disconnection.
+ */
+function droppingFailedPublishes(pub: Redis): Redis {
+  const publish = pub.publish.bind(pub) as (channel: string | Buffer, message: string | Buffer) => Promise<number>;
+  pub.publish = ((channel: string | Buffer, message: string | Buffer) => publish(channel, message).catch(() => 0)) as Redis["publish"];
+  return pub;
 }

@@ -79,8 +79,8 @@ const UNAVAILABLE_CONNECTION_CODES = new Set([
   "ENOTFOUND",
   "EAI_AGAIN",
 ]);
-/** ioredis: the connection is gone, or a command gave up waiting for it to come back. */
-const REDIS_GONE = /^(Connection is closed\.|Stream isn't writeable)/;
+/** ioredis: the connection is gone or not ready yet, or the server did not answer in time. */
+const REDIS_GONE = /^(Connection is closed\.|Stream isn't writeable|Command timed out)/;
 
 /** True when `error`, or an error it wraps (drizzle wraps the driver's), is an outage of a backing service. */
 function isOutage(error: unknown): boolean {

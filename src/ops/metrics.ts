@@ -26,6 +26,10 @@ const KNOWN: Record<string, Known> = {
   socket_connections_total: { name: "chat_socket_connections_total", help: "Socket.IO connections accepted by this instance" },
   socket_events_total: { name: "chat_socket_events_total", help: "Socket.IO client events handled, by event" },
   socket_event_ms: { name: "chat_socket_event_duration_seconds", help: "Socket.IO event handling time, from receipt to ack" },
+  rate_limit_local_total: {
+    name: "chat_rate_limit_local_total",
+    help: "Socket events whose per-user budget this instance counted alone because Redis was unreachable",
+  },
   message_fanout_ms: {
     name: "chat_message_fanout_seconds",
     help: "Send-to-fan-out latency: from the moment a message got its seq (database clock) to its emit to the conversation room",

@@ -4,8 +4,8 @@ import { appliedCount, migrationCount } from "../core/db/migrate";
 import { AppError } from "../core/errors";
 import { TimeoutError, within } from "./deadline";
 
-/** A dependency slower than this counts as down: a load balancer's probe must get an answer. */
-const CHECK_TIMEOUT_MS = 2000;
+/** A dependency slower than this counts as down: a load balancer's probe must get an answer within a second. */
+const CHECK_TIMEOUT_MS = 800;
 
 export type ReadinessParts = { ctx: Context; redis?: Record<string, Redis>; draining: () => boolean };
 export type Readiness = { status: "ready"; checks: Record<string, string> };

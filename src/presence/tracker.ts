@@ -69,8 +69,9 @@ export class PresenceTracker {
     const every = (what: string, ms: number, work: () => Promise<void>) => {
       let running = false;
       return setInterval(() => {
-        // A slow round must not pile up behind itself.
-        if (running) return;
+        // A slow round must not pile up behind itself; while Redis is unreachable every round
+        // would fail (the first heartbeat after it is back brings this instance's users online again).
+        if (running || !ctx.store.ready) return;
         running = true;
         this.work(what, () => work().finally(() => (running = false)));
       }, ms);

@@ -1,11 +1,11 @@
 import { beforeAll, describe, expect, test } from "bun:test";
 import { sql } from "drizzle-orm";
-import net from "node:net";
 import postgres from "postgres";
 import { type ApiClient, INTERNAL_SECRET, type Reply, serviceForTests, startService } from "../helpers/service";
 import { eventually } from "../helpers/sockets";
 import { createLogger } from "../../src/core/log";
 import { type SharedDatabase, sharedDatabase } from "../helpers/postgres";
+import { tcpRelay } from "../helpers/relay";
 
 const MAX_BODY_BYTES = 2048;
 const svc = serviceForTests({ MAX_BODY_BYTES: String(MAX_BODY_BYTES) });
@@ -226,51 +226,6 @@ describe("unexpected failures", () => {
     }
   });
 });
-
-/**
- * A TCP relay to `target` that can be cut (every connection through it dropped, new ones refused,
- * as by a server that stopped) and restored: a backing service goes away for one service under
- * test only.
- */
-async function tcpRelay(target: URL) {
-  const sockets = new Set<net.Socket>();
-  const track = (socket: net.Socket) => {
-    sockets.add(socket);
-    socket.on("close", () => sockets.delete(socket));
-    socket.on("error", () => {});
-  };
-  const server = net.createServer((client) => {
-    track(client);
-    const upstream = net.connect(Number(target.port), target.hostname);
-    track(upstream);
-    client.pipe(upstream).pipe(client);
-    client.on("close", () => upstream.destroy());
-    upstream.on("close", () => client.destroy());
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const url = new URL(target);
-  url.hostname = "127.0.0.1";
-  const port = (server.address() as net.AddressInfo).port;
-  url.port = String(port);
-  let cut = false;
-  return {
-    url: url.toString(),
-    cut() {
-      cut = true;
-      server.close();
-      for (const socket of sockets) socket.destroy();
-    },
-    async restore() {
-      if (!cut) return;
-      cut = false;
-      await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
-    },
-    close() {
-      server.close();
-      for (const socket of sockets) socket.destroy();
-    },
-  };
-}
 
 describe("outages of the database and Redis", () => {
   /**

@@ -73,18 +73,11 @@ function takeEventBudget(socket: ChatSocket, limit: number): void {
 }
 
 /**
- * Per-user budget shared by every socket of the user on every instance (through the store).
- * When the store cannot count, the event goes through: an outage of Redis must not stop people
- * from chatting, and the per-socket budget still bounds each connection.
+ * Per-user budget shared by every socket of the user on every instance (through the store; while
+ * Redis is unreachable each instance counts alone, see core/store/local-budgets.ts).
  */
 export async function takeUserBudget(ctx: Context, userId: string, what: string, limit: number): Promise<void> {
-  let counted;
-  try {
-    counted = await ctx.store.hit(`${what}:${userId}`, RATE_WINDOW_MS);
-  } catch (error) {
-    ctx.log.warn("rate limit store unavailable; letting the event through", { what, error });
-    return;
-  }
+  const counted = await ctx.store.hit(`${what}:${userId}`, RATE_WINDOW_MS);
   if (counted.count > limit) throw rateLimited(limit, what, counted.resetMs);
 }
 

@@ -88,6 +88,7 @@ export function createMemoryStore(now: () => number = Date.now): Store {
       c.count++;
       return { count: c.count, resetMs: c.resetAt - t };
     },
+    ready: true,
     async ping() {},
     async close() {
       clearInterval(sweepCounters);

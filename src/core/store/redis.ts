@@ -92,10 +92,20 @@ type Scripts = {
 /** Lua scripts get their arguments on the stack: a heartbeat of 10,000 sockets goes in slices. */
 const PAIRS_PER_CALL = 500;
 
+/**
+ * Commands fail at once while the connection is not ready, and a command in flight when it drops
+ * fails with it, instead of waiting through reconnection attempts with growing backoff: chat
+ * must not stall behind Redis. Callers decide what an outage means (budgets count per instance,
+ * typing and presence answer UNAVAILABLE); ioredis keeps reconnecting in the background.
+ */
+export const REDIS_COMMAND_TIMEOUT_MS = 1000;
 export function createRedisClient(url: string): Redis {
   return new Redis(url, {
-    // Commands wait for a reconnect instead of failing at once; readiness reports the outage.
-    maxRetriesPerRequest: 3,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    // A server that stopped answering without closing the connection (frozen, or a network
+    // partition) fails commands after this long.
+    commandTimeout: REDIS_COMMAND_TIMEOUT_MS,
     enableAutoPipelining: true,
     lazyConnect: false,
   });
@@ -125,6 +135,9 @@ export function createRedisStore(redis: Redis, prefix: string): Store {
 
   return {
     kind: "redis",
+    get ready() {
+      return client.status === "ready";
+    },
     // Every slice is sent before the first reply is awaited: callers rely on the commands being
     // queued, in order, by the time this returns its promise.
     async presenceTouch(connections, ttlMs) {

@@ -17,6 +17,8 @@ export type PresenceChange = { userId: string; generation: number };
 
 export interface Store {
   readonly kind: "redis" | "memory";
+  /** False while the shared store is unreachable: its commands fail at once then. */
+  readonly ready: boolean;
 
   /**
    * Registers or refreshes live connections, any number in one round trip (the heartbeat of a
