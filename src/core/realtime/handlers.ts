@@ -46,6 +46,12 @@ export function validatePayload<S extends TSchema>(schema: S, payload: unknown):
   );
 }
 
+/**
+ * Names of the events a feature handles (the same on every socket). Socket.IO registers listeners
+ * of its own (for `error`, say), so a listener alone does not make an event known.
+ */
+const handledEvents = new Set<string>();
+
 type Window = { count: number; resetAt: number };
 const windows = new WeakMap<ChatSocket, Window>();
 
@@ -116,6 +122,7 @@ export function onEvent<E extends EventName, S extends TSchema>(
   schema: S,
   handler: (payload: Static<S>) => Promise<AckDataOf<E>> | AckDataOf<E>,
 ): void {
+  handledEvents.add(event);
   // Typed at the call site through E; Socket.IO's own listener type cannot express the ack.
   (socket as unknown as { on(event: string, listener: (...args: unknown[]) => void): void }).on(event, async (...args: unknown[]) => {
     const { payload, ack } = argsOf(args);
@@ -145,12 +152,11 @@ export function onEvent<E extends EventName, S extends TSchema>(
  * client waiting for an ack learns at once that nothing will handle it.
  */
 export function refuseUnknownEvents(ctx: Context, socket: ChatSocket): void {
-  const emitter = socket as unknown as { listenerCount(event: string): number };
   socket.onAny((event: unknown, ...args: unknown[]) => {
     // Runs inside Socket.IO's packet handling: nothing may escape from here.
     try {
       const name = String(event).slice(0, 64);
-      if (typeof event === "string" && emitter.listenerCount(event) > 0) return;
+      if (typeof event === "string" && handledEvents.has(event)) return;
       const { ack } = argsOf(args);
       try {
         takeEventBudget(socket, ctx.config.RATE_LIMIT_EVENTS);
