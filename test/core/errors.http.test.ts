@@ -6,6 +6,7 @@ import { eventually } from "../helpers/sockets";
 import { createLogger } from "../../src/core/log";
 import { type SharedDatabase, sharedDatabase } from "../helpers/postgres";
 import { tcpRelay } from "../helpers/relay";
+import { redisServer } from "../helpers/servers";
 
 const MAX_BODY_BYTES = 2048;
 const svc = serviceForTests({ MAX_BODY_BYTES: String(MAX_BODY_BYTES) });
@@ -374,7 +375,7 @@ describe("outages of the database and Redis", () => {
 
   test("Redis out of reach is 503 UNAVAILABLE where a request needs it, until it is back", async () => {
     // Cut between this service and a real Redis server (in both modes), the others unaffected.
-    const relay = await tcpRelay(new URL(process.env.REDIS_URL ?? "redis://127.0.0.1:6379"));
+    const relay = await tcpRelay(new URL(await redisServer()));
     const svc = await startService({ REDIS_URL: relay.url });
     try {
       await svc.syncUsers("ann");

@@ -4,9 +4,7 @@
  * whatever the mode (an embedded PGlite belongs to one process).
  */
 import postgres from "postgres";
-
-/** The suite's server, CI_DATABASE_URL's, or the local one; an unreachable server fails the test. */
-const serverUrl = () => process.env.DATABASE_URL ?? process.env.CI_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
+import { postgresServer } from "./servers";
 
 /** A connection to the server itself, to create or drop a database. */
 const admin = (server: string) => postgres(server, { max: 1, onnotice: () => {}, connect_timeout: 5 });
@@ -43,7 +41,7 @@ export type SharedDatabase = {
 };
 
 export async function sharedDatabase(): Promise<SharedDatabase> {
-  const database = await createDatabase(serverUrl());
+  const database = await createDatabase(await postgresServer());
   const sql = postgres(database.url, { max: 2, onnotice: () => {} });
   return {
     url: database.url,

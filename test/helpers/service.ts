@@ -39,6 +39,12 @@ function migratedSeed(): Promise<Blob> {
   return pgliteSeed;
 }
 
+/** An embedded database on disk at `dir`, migrated, for a service process to open (its own initdb would take many seconds). */
+export async function seedPgliteDir(dir: string): Promise<void> {
+  const storage = await openStorage(loadConfig({ DATA_DIR: dir }), createLogger("silent"), { pgliteSeed: await migratedSeed() });
+  await storage.close();
+}
+
 export const uniquePrefix = () => `t${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}:`;
 
 export function testEnv(extra: Record<string, string | undefined> = {}): Record<string, string | undefined> {

@@ -3,6 +3,7 @@ import { createLogger } from "../../src/core/log";
 import { parsePrometheus, total } from "../ops/prometheus";
 import { call, connectAs, group, makeUsers } from "../helpers/realtime";
 import { tcpRelay } from "../helpers/relay";
+import { redisServer } from "../helpers/servers";
 import { type ClientSocket, eventually } from "../helpers/sockets";
 import { startService, type TestService } from "../helpers/service";
 
@@ -19,7 +20,7 @@ let conversationId: string;
 let socket: ClientSocket;
 
 beforeAll(async () => {
-  relay = await tcpRelay(new URL(process.env.REDIS_URL ?? "redis://127.0.0.1:6379"));
+  relay = await tcpRelay(new URL(await redisServer()));
   svc = await startService({ REDIS_URL: relay.url, PRESENCE_TTL_MS: "3000" }, {}, createLogger("warn", {}, (line) => lines.push(line)));
   const [a, bob] = await makeUsers(svc, "ann", "bob");
   ann = a!;
