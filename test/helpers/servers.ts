@@ -26,6 +26,13 @@ function run(command: string[], what: string): string {
   return result.stdout;
 }
 
+/** The same, without blocking the test process (its clients keep running meanwhile). */
+async function runInBackground(command: string[], what: string): Promise<void> {
+  const proc = Bun.spawn(command, { stdout: "pipe", stderr: "pipe" });
+  const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  if (code !== 0) throw new Error(`${what} failed (${command.join(" ")}):\n${out}${err}`);
+}
+
 // ---------------------------------------------------------------------------------------------
 // PostgreSQL
 
@@ -86,19 +93,19 @@ export async function startPostgres(): Promise<PostgresServer> {
   run(asServerUser(["cp", "-a", from, data]), "copying the template cluster");
   const port = freePort();
   const options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200`;
-  const ctl = (...args: string[]) => run(asServerUser([pgCtl, "-D", data, ...args]), `pg_ctl ${args[0]}`);
+  const ctl = (...args: string[]) => runInBackground(asServerUser([pgCtl, "-D", data, ...args]), `pg_ctl ${args[0]}`);
   let running = false;
   const server: PostgresServer = {
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
     port,
     async start() {
-      ctl("start", "-w", "-t", "30", "-l", join(dir, "log"), "-o", options);
+      await ctl("start", "-w", "-t", "30", "-l", join(dir, "log"), "-o", options);
       running = true;
     },
     async stop() {
       if (!running) return;
       running = false;
-      ctl("stop", "-w", "-m", "fast");
+      await ctl("stop", "-w", "-m", "fast");
     },
     async destroy() {
       cleanup();

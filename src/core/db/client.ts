@@ -69,6 +69,12 @@ function openPostgres(config: Config, url: string, log: Logger): Storage {
   const sql = postgres(url, {
     max,
     onnotice: () => {},
+    // While the server is down, a query waits for the pool's next connection attempt before it
+    // fails (503). postgres.js spaces attempts up to 20 s apart, so requests took seconds to be
+    // refused and the service up to 20 s to notice the server was back: at most 1 s here.
+    backoff: (retries: number) => Math.min(0.05 * 2 ** retries, 1),
+    // A server that does not answer at all (a partition) fails a connection after 5 s, not 30.
+    connect_timeout: 5,
     // Sent at connect: no request waits forever behind a stuck lock or query. (The migration
     // connection below has neither: it waits for other instances' migrations, however long.)
     connection: {

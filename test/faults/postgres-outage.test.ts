@@ -1,0 +1,77 @@
+import { afterAll, expect, test } from "bun:test";
+import { io, type Socket } from "socket.io-client";
+import { type Instance, internal, restAs, startInstance } from "../helpers/instances";
+import { createDatabase } from "../helpers/postgres";
+import { startPostgres } from "../helpers/servers";
+import { mintToken } from "../helpers/service";
+import { eventually } from "../helpers/sockets";
+import { Ledger, type Outcome } from "./ledger";
+
+const UNLIMITED = { RATE_LIMIT_MESSAGES: "100000", RATE_LIMIT_EVENTS: "100000" };
+const OUTAGE_MS = 5000;
+const cleanups: (() => unknown)[] = [];
+afterAll(async () => {
+  for (const cleanup of cleanups.reverse()) await cleanup();
+});
+
+async function socketOf(instance: Instance, userId: string): Promise<Socket> {
+  const socket = io(instance.wsUrl, { auth: { token: await mintToken(userId) }, transports: ["websocket"], reconnection: false, forceNew: true });
+  cleanups.push(() => socket.close());
+  await new Promise<void>((resolve, reject) => {
+    socket.once("connected", () => resolve());
+    socket.once("connect_error", reject);
+  });
+  return socket;
+}
+
+test("PostgreSQL stopped for 5 s under traffic: no crash, writes 503 (never 400), back on its own, no acked message lost", async () => {
+  // A server of this test's own, which it can stop without touching anyone else's.
+  const server = await startPostgres();
+  cleanups.push(() => server.destroy());
+  const database = await createDatabase(server.url);
+  const instance = await startInstance({ DATABASE_URL: database.url, ...UNLIMITED });
+  cleanups.push(() => instance.stop());
+  const pid = instance.pid();
+  expect((await internal(instance, "POST", "/api/users/sync/batch", { users: [{ externalUserId: "ann" }, { externalUserId: "bob" }] })).status).toBe(200);
+  const ann = await restAs(instance, "ann");
+  const { id: conversationId } = (await ann.post("/api/conversations", { type: "group", participantIds: ["bob"] })).body;
+  const ledger = new Ledger(conversationId);
+  const socket = await socketOf(instance, "ann");
+
+  // Sends go on all along; each is acked or refused with UNAVAILABLE (the ledger checks that).
+  let stopped = false;
+  const outcomes: Outcome[] = [];
+  const flow = async (lane: string, send: (id: string) => Promise<Outcome>) => {
+    for (let i = 0; !stopped; i++) {
+      const outcome = await send(`${lane}-${i}`);
+      outcomes.push(outcome);
+      if (outcome !== "acked") await Bun.sleep(50);
+    }
+  };
+  const lanes = [flow("socket0", (id) => ledger.viaSocket(socket, id)), flow("socket1", (id) => ledger.viaSocket(socket, id)), flow("rest0", (id) => ledger.viaRest(ann, id)), flow("rest1", (id) => ledger.viaRest(ann, id))];
+  await eventually(() => ledger.acked.size >= 20, 10_000, "sends acked before the outage");
+
+  await server.stop();
+  const ackedBefore = ledger.acked.size;
+  await Bun.sleep(OUTAGE_MS / 2);
+  // Mid-outage: the process serves, says it is not ready, and refuses work it cannot do.
+  expect((await fetch(`${instance.url}/health`)).status).toBe(200);
+  expect((await fetch(`${instance.url}/ready`)).status).toBe(503);
+  expect((await ann.get(`/api/conversations/${conversationId}/messages`)).status).toBe(503);
+  await Bun.sleep(OUTAGE_MS / 2);
+  expect(outcomes).toContain("unavailable");
+  await server.start();
+
+  // Back on its own: sends are acked again without a restart.
+  await eventually(() => ledger.acked.size >= ackedBefore + 20, 20_000, "sends acked after the outage");
+  stopped = true;
+  await Promise.all(lanes);
+  expect(outcomes).not.toContain("unanswered");
+  expect(instance.pid()).toBe(pid);
+  expect((await fetch(`${instance.url}/ready`)).status).toBe(200);
+  expect(instance.output()).not.toContain("unhandled rejection");
+
+  await ledger.retryAll(ann);
+  const stored = await ledger.verify(instance, "ann");
+  expect(stored.length).toBe(ledger.sent.size);
+}, 90_000);
