@@ -1,27 +1,20 @@
 import { afterAll, expect, test } from "bun:test";
-import { io, type Socket } from "socket.io-client";
-import { type Instance, internal, restAs, startInstance } from "../helpers/instances";
-import { mintToken } from "../helpers/service";
+import type { Socket } from "socket.io-client";
+import { internal, restAs, startInstance } from "../helpers/instances";
 import { eventually } from "../helpers/sockets";
 import { Ledger, type Outcome } from "./ledger";
+import { socketOn } from "./sockets";
 import { storageForMode } from "./storage";
 
 /** No budget gets in the way of a burst. */
 const UNLIMITED = { RATE_LIMIT_MESSAGES: "100000", RATE_LIMIT_EVENTS: "100000" };
 const cleanups: (() => unknown)[] = [];
+const sockets: Socket[] = [];
 afterAll(async () => {
+  for (const socket of sockets) socket.close();
   for (const cleanup of cleanups.reverse()) await cleanup();
 });
 
-async function socketOf(instance: Instance, userId: string): Promise<Socket> {
-  const socket = io(instance.wsUrl, { auth: { token: await mintToken(userId) }, transports: ["websocket"], reconnection: false, forceNew: true });
-  cleanups.push(() => socket.close());
-  await new Promise<void>((resolve, reject) => {
-    socket.once("connected", () => resolve());
-    socket.once("connect_error", reject);
-  });
-  return socket;
-}
 
 test("kill -9 during a burst of socket and REST sends: every acked message stored once, seqs gapless, retries never duplicate", async () => {
   const storage = await storageForMode();
@@ -32,7 +25,7 @@ test("kill -9 during a burst of socket and REST sends: every acked message store
   const ann = await restAs(instance, "ann");
   const { id: conversationId } = (await ann.post("/api/conversations", { type: "group", participantIds: ["bob"] })).body;
   const ledger = new Ledger(conversationId);
-  const socket = await socketOf(instance, "ann");
+  const socket = await socketOn(instance, "ann", sockets);
 
   // Sends keep going, a few in flight on each path, until the process dies under them.
   let dead = false;
@@ -55,7 +48,7 @@ test("kill -9 during a burst of socket and REST sends: every acked message store
 
   await instance.restart();
   // The client retries what was never acked, and a few acked sends, on both paths.
-  const again = await socketOf(instance, "ann");
+  const again = await socketOn(instance, "ann", sockets);
   for (const id of [...ledger.acked.keys()].filter((id) => id.startsWith("socket")).slice(0, 5)) expect(await ledger.viaSocket(again, id)).toBe("acked");
   await ledger.retryAll(await restAs(instance, "ann"));
   expect(ledger.pending()).toEqual([]);

@@ -1,28 +1,21 @@
 import { afterAll, expect, test } from "bun:test";
-import { io, type Socket } from "socket.io-client";
-import { type Instance, internal, restAs, startInstance } from "../helpers/instances";
+import type { Socket } from "socket.io-client";
+import { internal, restAs, startInstance } from "../helpers/instances";
 import { createDatabase } from "../helpers/postgres";
 import { startPostgres } from "../helpers/servers";
-import { mintToken } from "../helpers/service";
 import { eventually } from "../helpers/sockets";
 import { Ledger, type Outcome } from "./ledger";
+import { socketOn } from "./sockets";
 
 const UNLIMITED = { RATE_LIMIT_MESSAGES: "100000", RATE_LIMIT_EVENTS: "100000" };
 const OUTAGE_MS = 5000;
 const cleanups: (() => unknown)[] = [];
+const sockets: Socket[] = [];
 afterAll(async () => {
+  for (const socket of sockets) socket.close();
   for (const cleanup of cleanups.reverse()) await cleanup();
 });
 
-async function socketOf(instance: Instance, userId: string): Promise<Socket> {
-  const socket = io(instance.wsUrl, { auth: { token: await mintToken(userId) }, transports: ["websocket"], reconnection: false, forceNew: true });
-  cleanups.push(() => socket.close());
-  await new Promise<void>((resolve, reject) => {
-    socket.once("connected", () => resolve());
-    socket.once("connect_error", reject);
-  });
-  return socket;
-}
 
 test("PostgreSQL stopped for 5 s under traffic: no crash, writes 503 (never 400), back on its own, no acked message lost", async () => {
   // A server of this test's own, which it can stop without touching anyone else's.
@@ -36,7 +29,7 @@ test("PostgreSQL stopped for 5 s under traffic: no crash, writes 503 (never 400)
   const ann = await restAs(instance, "ann");
   const { id: conversationId } = (await ann.post("/api/conversations", { type: "group", participantIds: ["bob"] })).body;
   const ledger = new Ledger(conversationId);
-  const socket = await socketOf(instance, "ann");
+  const socket = await socketOn(instance, "ann", sockets);
 
   // Sends go on all along; each is acked or refused with UNAVAILABLE (the ledger checks that).
   let stopped = false;
