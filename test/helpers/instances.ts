@@ -8,7 +8,7 @@
 import { join } from "node:path";
 import Redis from "ioredis";
 import { freePort } from "./ports";
-import { postgresServer, redisServer } from "./servers";
+import { postgresServer, redisServer, whenTestsEnd } from "./servers";
 import { dropRedisPrefix, freshDatabase, INTERNAL_SECRET, JWT_SECRET, mintToken, sendRequest, uniquePrefix } from "./service";
 
 const ROOT = join(import.meta.dir, "../..");
@@ -37,9 +37,9 @@ export type Cluster = {
   stop(): Promise<void>;
 };
 
-/** Every process any test started; killed when the test process exits, whatever happened. */
+/** Every process any test started; killed after the last test, whatever happened. */
 const running = new Set<ReturnType<typeof Bun.spawn>>();
-process.once("exit", () => {
+whenTestsEnd(() => {
   for (const proc of running) proc.kill("SIGKILL");
 });
 

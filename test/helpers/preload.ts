@@ -1,5 +1,9 @@
-import { setDefaultTimeout } from "bun:test";
+import { afterAll, setDefaultTimeout } from "bun:test";
+import { stopAllServers } from "./servers";
 
 // Each test file starts its own service on a fresh database, and socket tests wait on real timers:
 // on a loaded two-core CI machine Bun's 5 s default is too tight. (bunfig.toml has no such setting.)
 setDefaultTimeout(30_000);
+
+// After the last test file: the PostgreSQL and Redis servers the tests started (see servers.ts).
+afterAll(stopAllServers);

@@ -13,11 +13,23 @@ import { freePort } from "./ports";
 
 const INSTALL = "apt-get install postgresql redis-server";
 
-/** Every server started by this process, stopped at exit whatever happened. */
+/** Every server started by this process, stopped once the tests are done whatever happened. */
 const cleanups = new Set<() => void>();
-process.once("exit", () => {
+
+/**
+ * Stops and removes every server this process started. `bun test` runs no exit handlers, so the
+ * preload calls this after the last test file; the handlers below cover interrupts.
+ */
+export function stopAllServers(): void {
   for (const cleanup of cleanups) cleanup();
-});
+  cleanups.clear();
+}
+process.once("exit", stopAllServers);
+
+/** Runs `cleanup` with the servers' (for other processes the tests start). */
+export function whenTestsEnd(cleanup: () => void): void {
+  cleanups.add(cleanup);
+}
 for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) process.once(signal, () => process.exit(code));
 
 function run(command: string[], what: string): string {

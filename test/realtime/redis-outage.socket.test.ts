@@ -55,15 +55,22 @@ test("while Redis is unreachable, sends are acked at database speed; typing, pre
     expect(res).toMatchObject({ ok: true, data: { content: `during ${i}` } });
     expect(ms).toBeLessThan(1000);
   }
-  for (const event of ["typing:start", "recording:start", "typing:stop"]) {
+  // Nothing waits for Redis: typically within 100 ms (a loaded machine may delay one answer,
+  // never by a reconnection delay of seconds).
+  const waits: number[] = [];
+  for (const event of ["typing:start", "recording:start", "typing:stop", "recording:stop", "typing:start"]) {
     const { ms, res } = await timed(() => call(socket, event, { conversationId }));
     expect(res).toEqual({ ok: false, error: { code: "UNAVAILABLE", message: expect.any(String) } });
-    expect(ms).toBeLessThan(100);
+    waits.push(ms);
   }
-  const presence = await timed(() => client.get(`/api/users/${ann}/presence`));
-  expect(presence.res.status).toBe(503);
-  expect(presence.res.body.error.code).toBe("UNAVAILABLE");
-  expect(presence.ms).toBeLessThan(100);
+  for (let i = 0; i < 5; i++) {
+    const presence = await timed(() => client.get(`/api/users/${ann}/presence`));
+    expect(presence.res.status).toBe(503);
+    expect(presence.res.body.error.code).toBe("UNAVAILABLE");
+    waits.push(presence.ms);
+  }
+  expect([...waits].sort((x, y) => x - y)[Math.floor(waits.length / 2)]).toBeLessThan(100);
+  expect(Math.max(...waits)).toBeLessThan(1000);
   const ready = await timed(() => svc.request("GET", "/ready"));
   expect(ready.res.status).toBe(503);
   expect(ready.ms).toBeLessThan(1000);
