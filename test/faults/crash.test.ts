@@ -1,31 +1,22 @@
-import { afterAll, expect, test } from "bun:test";
-import type { Socket } from "socket.io-client";
+import { expect, test } from "bun:test";
 import { internal, restAs, startInstance } from "../helpers/instances";
 import { eventually } from "../helpers/sockets";
 import { Ledger, type Outcome } from "./ledger";
-import { socketOn } from "./sockets";
+import { teardown, UNLIMITED } from "./scene";
 import { storageForMode } from "./storage";
 
-/** No budget gets in the way of a burst. */
-const UNLIMITED = { RATE_LIMIT_MESSAGES: "100000", RATE_LIMIT_EVENTS: "100000" };
-const cleanups: (() => unknown)[] = [];
-const sockets: Socket[] = [];
-afterAll(async () => {
-  for (const socket of sockets) socket.close();
-  for (const cleanup of cleanups.reverse()) await cleanup();
-});
-
+const scene = teardown();
 
 test("kill -9 during a burst of socket and REST sends: every acked message stored once, seqs gapless, retries never duplicate", async () => {
   const storage = await storageForMode();
-  cleanups.push(() => storage.drop());
+  scene.later(() => storage.drop());
   const instance = await startInstance({ ...storage.env, ...UNLIMITED });
-  cleanups.push(() => instance.stop());
+  scene.later(() => instance.stop());
   expect((await internal(instance, "POST", "/api/users/sync/batch", { users: [{ externalUserId: "ann" }, { externalUserId: "bob" }] })).status).toBe(200);
   const ann = await restAs(instance, "ann");
   const { id: conversationId } = (await ann.post("/api/conversations", { type: "group", participantIds: ["bob"] })).body;
   const ledger = new Ledger(conversationId);
-  const socket = await socketOn(instance, "ann", sockets);
+  const socket = await scene.socketOn(instance, "ann");
 
   // Sends keep going, a few in flight on each path, until the process dies under them.
   let dead = false;
@@ -48,7 +39,7 @@ test("kill -9 during a burst of socket and REST sends: every acked message store
 
   await instance.restart();
   // The client retries what was never acked, and a few acked sends, on both paths.
-  const again = await socketOn(instance, "ann", sockets);
+  const again = await scene.socketOn(instance, "ann");
   for (const id of [...ledger.acked.keys()].filter((id) => id.startsWith("socket")).slice(0, 5)) expect(await ledger.viaSocket(again, id)).toBe("acked");
   await ledger.retryAll(await restAs(instance, "ann"));
   expect(ledger.pending()).toEqual([]);

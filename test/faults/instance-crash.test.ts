@@ -1,17 +1,11 @@
-import { afterAll, expect, test } from "bun:test";
-import type { Socket } from "socket.io-client";
+import { expect, test } from "bun:test";
 import { internal, restAs, startCluster } from "../helpers/instances";
 import { eventually } from "../helpers/sockets";
 import { startReceiver, WHSEC_SECRET } from "../webhooks/receiver";
 import { Ledger } from "./ledger";
-import { socketOn } from "./sockets";
+import { teardown, UNLIMITED } from "./scene";
 
-const cleanups: (() => unknown)[] = [];
-const sockets: Socket[] = [];
-afterAll(async () => {
-  for (const socket of sockets) socket.close();
-  for (const cleanup of cleanups.reverse()) await cleanup();
-});
+const scene = teardown();
 
 type Message = { id: string; seq: number; clientMessageId: string | null };
 
@@ -19,9 +13,9 @@ test("two instances, one killed: its sockets go to the other and sync every gap;
   // The receiver is down at first, so that the outbox holds events of both instances when one dies.
   const receiver = startReceiver(WHSEC_SECRET);
   receiver.pause();
-  cleanups.push(() => receiver.stop());
+  scene.later(() => receiver.stop());
   const cluster = await startCluster({
-    RATE_LIMIT_MESSAGES: "100000",
+    ...UNLIMITED,
     WEBHOOK_URL: receiver.url,
     WEBHOOK_SECRET: WHSEC_SECRET,
     WEBHOOK_TIMEOUT_MS: "1000",
@@ -29,7 +23,7 @@ test("two instances, one killed: its sockets go to the other and sync every gap;
     WEBHOOK_BACKOFF_MAX_MS: "500",
     WEBHOOK_DRAIN_INTERVAL_MS: "50",
   });
-  cleanups.push(() => cluster.stop());
+  scene.later(() => cluster.stop());
   const [doomed, survivor] = await Promise.all([cluster.start(), cluster.start()]);
   expect((await internal(doomed!, "POST", "/api/users/sync/batch", { users: [{ externalUserId: "ann" }, { externalUserId: "bob" }] })).status).toBe(200);
   const annOnDoomed = await restAs(doomed!, "ann");
@@ -38,7 +32,7 @@ test("two instances, one killed: its sockets go to the other and sync every gap;
   const ledger = new Ledger(conversationId);
 
   // Bob reads on the instance that will die; what reaches him is his view of the conversation.
-  const bobSocket = await socketOn(doomed!, "bob", sockets);
+  const bobSocket = await scene.socketOn(doomed!, "bob");
   const seen = new Map<number, Message>();
   bobSocket.on("message:new", (m: Message) => seen.set(m.seq, m));
 
@@ -59,7 +53,7 @@ test("two instances, one killed: its sockets go to the other and sync every gap;
 
   // Bob's client reconnects (to the survivor, as a load balancer would send it) and syncs from
   // the last message it saw: every gap is filled, in seq order.
-  const again = await socketOn(survivor!, "bob", sockets);
+  const again = await scene.socketOn(survivor!, "bob");
   again.on("message:new", (m: Message) => seen.set(m.seq, m));
   const lastSeen = Math.max(0, ...seen.keys());
   let lastMessageId = seen.get(lastSeen)?.id ?? null;

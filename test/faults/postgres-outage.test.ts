@@ -1,35 +1,27 @@
-import { afterAll, expect, test } from "bun:test";
-import type { Socket } from "socket.io-client";
+import { expect, test } from "bun:test";
 import { internal, restAs, startInstance } from "../helpers/instances";
 import { createDatabase } from "../helpers/postgres";
 import { startPostgres } from "../helpers/servers";
 import { eventually } from "../helpers/sockets";
 import { Ledger, type Outcome } from "./ledger";
-import { socketOn } from "./sockets";
+import { teardown, UNLIMITED } from "./scene";
 
-const UNLIMITED = { RATE_LIMIT_MESSAGES: "100000", RATE_LIMIT_EVENTS: "100000" };
 const OUTAGE_MS = 5000;
-const cleanups: (() => unknown)[] = [];
-const sockets: Socket[] = [];
-afterAll(async () => {
-  for (const socket of sockets) socket.close();
-  for (const cleanup of cleanups.reverse()) await cleanup();
-});
-
+const scene = teardown();
 
 test("PostgreSQL stopped for 5 s under traffic: no crash, writes 503 (never 400), back on its own, no acked message lost", async () => {
   // A server of this test's own, which it can stop without touching anyone else's.
   const server = await startPostgres();
-  cleanups.push(() => server.destroy());
+  scene.later(() => server.destroy());
   const database = await createDatabase(server.url);
   const instance = await startInstance({ DATABASE_URL: database.url, ...UNLIMITED });
-  cleanups.push(() => instance.stop());
+  scene.later(() => instance.stop());
   const pid = instance.pid();
   expect((await internal(instance, "POST", "/api/users/sync/batch", { users: [{ externalUserId: "ann" }, { externalUserId: "bob" }] })).status).toBe(200);
   const ann = await restAs(instance, "ann");
   const { id: conversationId } = (await ann.post("/api/conversations", { type: "group", participantIds: ["bob"] })).body;
   const ledger = new Ledger(conversationId);
-  const socket = await socketOn(instance, "ann", sockets);
+  const socket = await scene.socketOn(instance, "ann");
 
   // Sends go on all along; each is acked or refused with UNAVAILABLE (the ledger checks that).
   let stopped = false;

@@ -1,19 +1,13 @@
-import { afterAll, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import type { Socket } from "socket.io-client";
 import { internal, restAs, startCluster } from "../helpers/instances";
 import { startRedis } from "../helpers/servers";
 import { eventually } from "../helpers/sockets";
 import { Ledger, type Outcome } from "./ledger";
-import { socketOn } from "./sockets";
+import { teardown, UNLIMITED } from "./scene";
 
-const UNLIMITED = { RATE_LIMIT_MESSAGES: "100000", RATE_LIMIT_EVENTS: "100000" };
 const OUTAGE_MS = 5000;
-const cleanups: (() => unknown)[] = [];
-const sockets: Socket[] = [];
-afterAll(async () => {
-  for (const socket of sockets) socket.close();
-  for (const cleanup of cleanups.reverse()) await cleanup();
-});
+const scene = teardown();
 
 /** How long `work` took, and what it answered. */
 async function timed<T>(work: () => Promise<T>): Promise<{ ms: number; res: T }> {
@@ -38,16 +32,16 @@ async function reaches(from: Socket, to: Socket, conversationId: string, content
 test("Redis stopped for 5 s under traffic, two instances: sends at database speed, UNAVAILABLE at once where Redis is needed, all back on its own", async () => {
   // A Redis of this test's own, which it can stop; the database stays up.
   const redis = await startRedis();
-  cleanups.push(() => redis.destroy());
+  scene.later(() => redis.destroy());
   const cluster = await startCluster({ ...UNLIMITED, PRESENCE_TTL_MS: "3000" }, { redis: redis.url });
-  cleanups.push(() => cluster.stop());
+  scene.later(() => cluster.stop());
   const [a, b] = await Promise.all([cluster.start(), cluster.start()]);
   expect((await internal(a!, "POST", "/api/users/sync/batch", { users: [{ externalUserId: "ann" }, { externalUserId: "bob" }] })).status).toBe(200);
   const ann = await restAs(a!, "ann");
   const bobOnB = await restAs(b!, "bob");
   const { id: conversationId } = (await ann.post("/api/conversations", { type: "group", participantIds: ["bob"] })).body;
-  const annSocket = await socketOn(a!, "ann", sockets);
-  const bobSocket = await socketOn(b!, "bob", sockets);
+  const annSocket = await scene.socketOn(a!, "ann");
+  const bobSocket = await scene.socketOn(b!, "bob");
   expect(await reaches(annSocket, bobSocket, conversationId, "before")).toBe(true);
 
   const ledger = new Ledger(conversationId);
