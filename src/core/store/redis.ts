@@ -92,20 +92,21 @@ type Scripts = {
 /** Lua scripts get their arguments on the stack: a heartbeat of 10,000 sockets goes in slices. */
 const PAIRS_PER_CALL = 500;
 
+const COMMAND_TIMEOUT_MS = 1000;
+
 /**
  * Commands fail at once while the connection is not ready, and a command in flight when it drops
  * fails with it, instead of waiting through reconnection attempts with growing backoff: chat
  * must not stall behind Redis. Callers decide what an outage means (budgets count per instance,
  * typing and presence answer UNAVAILABLE); ioredis keeps reconnecting in the background.
  */
-export const REDIS_COMMAND_TIMEOUT_MS = 1000;
 export function createRedisClient(url: string): Redis {
   return new Redis(url, {
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
     // A server that stopped answering without closing the connection (frozen, or a network
     // partition) fails commands after this long.
-    commandTimeout: REDIS_COMMAND_TIMEOUT_MS,
+    commandTimeout: COMMAND_TIMEOUT_MS,
     enableAutoPipelining: true,
     lazyConnect: false,
   });
