@@ -72,9 +72,17 @@ export type AppOptions = StorageOptions & {
 export async function startApp(config: Config, log: Logger = createLogger(config.LOG_LEVEL), options: AppOptions = {}): Promise<App> {
   const startedAt = performance.now();
   const instanceId = Bun.randomUUIDv7().slice(-12);
-  const storage: Storage = await openStorage(config, log, options);
-  await migrate(storage);
-  const redis = config.REDIS_URL ? await openRedis(config.REDIS_URL, log) : undefined;
+  // Redis connects while the database opens and migrates.
+  const redis = config.REDIS_URL ? openRedis(config.REDIS_URL, log) : undefined;
+  let storage: Storage;
+  try {
+    storage = await openStorage(config, log, options);
+    await migrate(storage);
+  } catch (error) {
+    for (const client of redis ? [redis.main, redis.pub, redis.sub] : []) client.disconnect();
+    throw error;
+  }
+  await redis?.connected;
   const metrics = createMetrics({ onCollectorError: (error) => log.warn("metrics source failed", { error }) });
   const store: Store = redis ? withLocalBudgets(createRedisStore(redis.main, config.REDIS_PREFIX), log, metrics) : createMemoryStore();
   const realtime = createRealtime(config, redis);
@@ -151,10 +159,10 @@ const REDIS_START_WAIT_MS = 5000;
 
 /**
  * One client for commands and the store, a pair for the adapter's publish and subscribe. Their
- * commands fail at once while Redis is unreachable (see createRedisClient), so the start waits a
- * little for the connections to be ready.
+ * commands fail at once while Redis is unreachable (see createRedisClient), so the start waits
+ * (`connected`) a little for the connections to be ready.
  */
-async function openRedis(url: string, log: Logger): Promise<{ main: Redis; pub: Redis; sub: Redis }> {
+function openRedis(url: string, log: Logger): { main: Redis; pub: Redis; sub: Redis; connected: Promise<void> } {
   const main = createRedisClient(url);
   const pub = droppingFailedPublishes(createRedisClient(url));
   // The adapter subscribes once, without handling a failure: its subscriptions wait for Redis
@@ -163,10 +171,10 @@ async function openRedis(url: string, log: Logger): Promise<{ main: Redis; pub: 
   const clients = { store: main, adapter_pub: pub, adapter_sub: sub };
   logRedisOutages(clients, log);
   const ready = Promise.all(Object.values(clients).map((c) => (c.status === "ready" ? undefined : new Promise((resolve) => c.once("ready", resolve)))));
-  if ((await Promise.race([ready, Bun.sleep(REDIS_START_WAIT_MS).then(() => "late")])) === "late") {
-    log.warn("starting without Redis: it did not answer in time; presence and typing answer UNAVAILABLE until it does");
-  }
-  return { main, pub, sub };
+  const connected = Promise.race([ready, Bun.sleep(REDIS_START_WAIT_MS).then(() => "late" as const)]).then((outcome) => {
+    if (outcome === "late") log.warn("starting without Redis: it did not answer in time; presence and typing answer UNAVAILABLE until it does");
+  });
+  return { main, pub, sub, connected };
 }
 
 /**
