@@ -1,7 +1,8 @@
 import { Elysia } from "elysia";
 import type { Context } from "../core/context";
 import { authenticated } from "../core/http";
-import { AddParticipants, Conversation, ConversationList, ConversationPage, ConversationParams, CreateConversation, Participant, ParticipantParams, UpdateParticipant } from "./model";
+import { AddParticipants, Conversation, ConversationList, ConversationPage, ConversationParams, CreateConversation, Participant, ParticipantParams, UpdateConversation, UpdateParticipant } from "./model";
+import { updateConversation } from "./settings";
 import { addParticipants, createConversation, deleteConversation, getConversation, listConversations, removeParticipant, updateParticipantRole } from "./service";
 
 export const conversationRoutes = (ctx: Context) =>
@@ -25,6 +26,12 @@ export const conversationRoutes = (ctx: Context) =>
       params: ConversationParams,
       response: Conversation,
       detail: { summary: "Get a conversation" },
+    })
+    .patch("/:id", ({ actor, params, body }) => updateConversation(ctx, actor, params.id, body), {
+      params: ConversationParams,
+      body: UpdateConversation,
+      response: Conversation,
+      detail: { summary: "Change a conversation's name, metadata or slow mode (a direct one: metadata only)" },
     })
     .delete(
       "/:id",

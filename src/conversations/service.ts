@@ -47,6 +47,7 @@ export async function buildConversations(db: Executor, rows: ConversationRow[], 
     lastMessageAt: iso(row.lastMessageAt),
     participants: members.get(row.id) ?? [],
     unreadCount: unread.get(row.id) ?? 0,
+    slowModeSeconds: row.slowModeSeconds,
   }));
 }
 

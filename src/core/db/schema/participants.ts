@@ -18,6 +18,11 @@ export const participants = pgTable(
     /** Read watermark: every message with seq <= lastReadSeq is read. Never moves backwards. */
     lastReadSeq: integer("last_read_seq").notNull().default(0),
     lastReadAt: timestampMs("last_read_at"),
+    /**
+     * When this participant's last message was stored, kept by the send statement only while the
+     * conversation is in slow mode (the one reader): other sends write nothing more.
+     */
+    lastSentAt: timestampMs("last_sent_at"),
   },
   (t) => [
     primaryKey({ columns: [t.conversationId, t.userId] }),
