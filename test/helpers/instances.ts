@@ -7,6 +7,7 @@
  */
 import { join } from "node:path";
 import Redis from "ioredis";
+import { answersOk, type Child, freePort, spawnChild, waitUntil } from "./processes";
 import { dropRedisPrefix, freshDatabase, INTERNAL_SECRET, JWT_SECRET, mintToken, sendRequest, uniquePrefix } from "./service";
 
 const ROOT = join(import.meta.dir, "../..");
@@ -16,11 +17,15 @@ const REDIS = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
 export type Instance = {
   url: string;
   wsUrl: string;
+  port: number;
+  wsPort: number;
   pid: number;
   /** Ends the process at once, like a crash: no goodbye to sockets, Redis or Postgres. */
   crash(): Promise<void>;
   /** SIGTERM, then SIGKILL if it has not exited within 15 s. */
   stop(): Promise<void>;
+  /** Resolves with the exit code. */
+  exited: Promise<number>;
   /** What the process wrote so far, for failure messages. */
   output(): string;
 };
@@ -28,39 +33,11 @@ export type Instance = {
 export type Cluster = {
   databaseUrl: string;
   redisPrefix: string;
+  /** A new instance; PORT and WS_PORT in `env` start it where a stopped one listened. */
   start(env?: Record<string, string>): Promise<Instance>;
   /** Tears everything down: every process, the database, the Redis keys. */
   stop(): Promise<void>;
 };
-
-/** Every process any cluster started; killed when the test process exits, whatever happened. */
-const running = new Set<ReturnType<typeof Bun.spawn>>();
-const killAll = () => {
-  for (const proc of running) proc.kill("SIGKILL");
-};
-process.once("exit", killAll);
-for (const signal of ["SIGINT", "SIGTERM"] as const) {
-  process.once(signal, () => {
-    killAll();
-    process.exit(128 + (signal === "SIGINT" ? 2 : 15));
-  });
-}
-
-/**
- * A port nobody listens on, taken below the kernel's ephemeral range: a port the kernel hands
- * out for port 0 could be given to another process between this check and the child's bind.
- */
-export function freePort(): number {
-  for (let attempt = 0; attempt < 200; attempt++) {
-    const port = 20_000 + Math.floor(Math.random() * 12_000);
-    try {
-      const probe = Bun.listen({ hostname: "127.0.0.1", port, socket: { data() {} } });
-      probe.stop(true);
-      return port;
-    } catch {}
-  }
-  throw new Error("no free port found");
-}
 
 async function requireRedis(url: string): Promise<void> {
   const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, connectTimeout: 3000, retryStrategy: () => null });
@@ -74,22 +51,15 @@ async function requireRedis(url: string): Promise<void> {
   }
 }
 
-async function waitForHealth(url: string, proc: ReturnType<typeof Bun.spawn>, output: () => string, timeoutMs = 30_000) {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    if (proc.exitCode !== null) throw new Error(`instance exited with ${proc.exitCode} before it was healthy:\n${output()}`);
-    try {
-      const res = await fetch(`${url}/health`, { signal: AbortSignal.timeout(1000) });
-      if (res.ok) return;
-    } catch {}
-    await Bun.sleep(100);
-  }
-  throw new Error(`instance not healthy within ${timeoutMs} ms:\n${output()}`);
-}
-
-async function collect(stream: ReadableStream<Uint8Array>, into: string[]) {
-  const decoder = new TextDecoder();
-  for await (const chunk of stream) into.push(decoder.decode(chunk));
+async function waitForHealth(url: string, child: Child, timeoutMs = 30_000) {
+  await waitUntil(
+    async () => {
+      if (child.exitCode !== null) throw new Error(`instance exited with ${child.exitCode} before it was healthy:\n${child.output()}`);
+      return answersOk(`${url}/health`);
+    },
+    timeoutMs,
+    () => `instance not healthy:\n${child.output()}`,
+  );
 }
 
 export async function startCluster(shared: Record<string, string> = {}): Promise<Cluster> {
@@ -103,7 +73,7 @@ export async function startCluster(shared: Record<string, string> = {}): Promise
     const port = env.PORT ? Number(env.PORT) : freePort();
     let wsPort = env.WS_PORT ? Number(env.WS_PORT) : freePort();
     while (wsPort === port && !env.WS_PORT) wsPort = freePort();
-    const proc = Bun.spawn([process.execPath, "src/main.ts"], {
+    const child = spawnChild([process.execPath, "src/main.ts"], {
       cwd: ROOT,
       env: {
         PATH: process.env.PATH,
@@ -111,8 +81,6 @@ export async function startCluster(shared: Record<string, string> = {}): Promise
         NODE_ENV: "test",
         LOG_LEVEL: "warn",
         HOST: "127.0.0.1",
-        PORT: String(port),
-        WS_PORT: String(wsPort),
         DATABASE_URL: database.url!,
         REDIS_URL: REDIS,
         REDIS_PREFIX: redisPrefix,
@@ -121,37 +89,25 @@ export async function startCluster(shared: Record<string, string> = {}): Promise
         SHUTDOWN_TIMEOUT_MS: "5000",
         ...shared,
         ...env,
+        PORT: String(port),
+        WS_PORT: String(wsPort),
       },
-      stdout: "pipe",
-      stderr: "pipe",
     });
-    running.add(proc);
-    const lines: string[] = [];
-    void collect(proc.stdout, lines);
-    void collect(proc.stderr, lines);
-    void proc.exited.then(() => running.delete(proc));
-    const output = () => lines.join("");
     const url = `http://127.0.0.1:${port}`;
     const instance: Instance = {
       url,
       wsUrl: `http://127.0.0.1:${wsPort}`,
-      pid: proc.pid,
-      output,
-      async crash() {
-        proc.kill("SIGKILL");
-        await proc.exited;
-      },
-      async stop() {
-        if (proc.exitCode !== null) return;
-        proc.kill("SIGTERM");
-        const timer = setTimeout(() => proc.kill("SIGKILL"), 15_000);
-        await proc.exited;
-        clearTimeout(timer);
-      },
+      port,
+      wsPort,
+      pid: child.pid,
+      exited: child.exited,
+      output: child.output,
+      crash: child.crash,
+      stop: () => child.stop(),
     };
     mine.add(instance);
     try {
-      await waitForHealth(url, proc, output);
+      await waitForHealth(url, child);
     } catch (error) {
       await instance.crash();
       throw error;
