@@ -17,6 +17,10 @@ export const ENV = {
   DATABASE_POOL_SIZE: { schema: int(10, 1, 200), help: "postgres.js connections per instance" },
   DATABASE_STATEMENT_TIMEOUT_MS: { schema: int(30000, 0, 3600000), help: "Postgres statement_timeout of the pool's connections (a stuck query answers 503); 0: none" },
   DATABASE_LOCK_TIMEOUT_MS: { schema: int(10000, 0, 3600000), help: "Postgres lock_timeout of the pool's connections (a request waiting on a stuck lock answers 503); 0: none" },
+  DATABASE_POOLER: {
+    schema: T.Union([T.Literal("none"), T.Literal("transaction")], { default: "none" }),
+    help: "`transaction` when DATABASE_URL is a transaction-mode pooler (PgBouncer pool_mode=transaction): no named prepared statements, and the two timeouts above are not sent at connect (set them on the database role); `none`: a direct connection or a session-mode pooler",
+  },
   DATA_DIR: { schema: T.String({ default: "./data" }), help: "embedded PGlite data directory (`memory://` keeps nothing)" },
   REDIS_URL: { schema: optionalString(), help: "redis:// URL; unset: in-process store, single instance only" },
   REDIS_PREFIX: { schema: T.String({ default: "chat:", pattern: "^[A-Za-z0-9:_.-]{1,64}$" }), help: "prefix of every Redis key and channel" },

@@ -137,6 +137,8 @@ export async function restAs(instance: Instance, userId: string) {
   return {
     get: (path: string) => sendRequest(instance.url, "GET", path, { headers }),
     post: (path: string, body?: unknown) => sendRequest(instance.url, "POST", path, { body, headers }),
+    put: (path: string, body?: unknown) => sendRequest(instance.url, "PUT", path, { body, headers }),
+    patch: (path: string, body?: unknown) => sendRequest(instance.url, "PATCH", path, { body, headers }),
     delete: (path: string) => sendRequest(instance.url, "DELETE", path, { headers }),
   };
 }
