@@ -9,7 +9,7 @@ import { httpCore } from "./core/http";
 import { createLogger, type Logger } from "./core/log";
 import { attachSocketHandlers, createRealtime, type Realtime } from "./core/realtime/server";
 import { createMemoryStore } from "./core/store/memory";
-import { createRedisClient, createRedisStore } from "./core/store/redis";
+import { createRedisClient, createRedisCluster, createRedisStore, type RedisClient } from "./core/store/redis";
 import type { Store } from "./core/store";
 import { conversationRoutes } from "./conversations/routes";
 import { conversationIdsOf, registerConversationHandlers } from "./conversations/socket";
@@ -73,7 +73,7 @@ export async function startApp(config: Config, log: Logger = createLogger(config
   const instanceId = Bun.randomUUIDv7().slice(-12);
   const storage: Storage = await openStorage(config, log, options);
   await migrate(storage);
-  const redis = config.REDIS_URL ? openRedis(config.REDIS_URL, log) : undefined;
+  const redis = config.REDIS_URL || config.redisClusterNodes ? openRedis(config, log) : undefined;
   const store: Store = redis ? createRedisStore(redis.main, config.REDIS_PREFIX) : createMemoryStore();
   const realtime = createRealtime(config, redis);
   const metrics = createMetrics({ onCollectorError: (error) => log.warn("metrics source failed", { error }) });
@@ -146,11 +146,13 @@ export async function startApp(config: Config, log: Logger = createLogger(config
 }
 
 /** One client for commands and the store, a pair for the adapter's publish and subscribe. */
-function openRedis(url: string, log: Logger): { main: Redis; pub: Redis; sub: Redis } {
-  const main = createRedisClient(url);
-  const pub = createRedisClient(url);
+function openRedis(config: Config, log: Logger): { main: RedisClient; pub: RedisClient; sub: RedisClient; cluster: boolean } {
+  const nodes = config.redisClusterNodes;
+  const open = () => (nodes ? createRedisCluster(nodes) : createRedisClient(config.REDIS_URL!));
+  const main = open();
+  const pub = open();
   // The adapter subscribes once, without handling a failure: let its commands wait for Redis.
-  const sub = pub.duplicate({ maxRetriesPerRequest: null });
+  const sub = nodes ? createRedisCluster(nodes, { subscriber: true }) : (pub as Redis).duplicate({ maxRetriesPerRequest: null });
   logRedisOutages({ store: main, adapter_pub: pub, adapter_sub: sub }, log);
-  return { main, pub, sub };
+  return { main, pub, sub, cluster: Boolean(nodes) };
 }

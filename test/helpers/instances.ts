@@ -62,8 +62,10 @@ async function waitForHealth(url: string, child: Child, timeoutMs = 30_000) {
   );
 }
 
-export async function startCluster(shared: Record<string, string> = {}): Promise<Cluster> {
-  await requireRedis(REDIS);
+/** `redisClusterNodes`: the instances use that Redis Cluster (REDIS_CLUSTER_NODES) instead of REDIS_URL. */
+export async function startCluster(shared: Record<string, string> = {}, options: { redisClusterNodes?: string } = {}): Promise<Cluster> {
+  const redis: Record<string, string> = options.redisClusterNodes ? { REDIS_CLUSTER_NODES: options.redisClusterNodes } : { REDIS_URL: REDIS };
+  if (!options.redisClusterNodes) await requireRedis(REDIS);
   const database = await freshDatabase(POSTGRES);
   const redisPrefix = uniquePrefix();
   const mine = new Set<Instance>();
@@ -82,7 +84,7 @@ export async function startCluster(shared: Record<string, string> = {}): Promise
         LOG_LEVEL: "warn",
         HOST: "127.0.0.1",
         DATABASE_URL: database.url!,
-        REDIS_URL: REDIS,
+        ...redis,
         REDIS_PREFIX: redisPrefix,
         AUTH_JWT_SECRET: JWT_SECRET,
         INTERNAL_API_SECRET: INTERNAL_SECRET,
@@ -122,7 +124,8 @@ export async function startCluster(shared: Record<string, string> = {}): Promise
     async stop() {
       await Promise.all([...mine].map((i) => i.stop()));
       await database.drop();
-      await dropRedisPrefix(REDIS, redisPrefix);
+      // A test's own Redis Cluster goes away with its servers.
+      if (!options.redisClusterNodes) await dropRedisPrefix(REDIS, redisPrefix);
     },
   };
 }

@@ -12,6 +12,8 @@ export type Child = {
   /** Resolves with the exit code. */
   exited: Promise<number>;
   readonly exitCode: number | null;
+  /** Neither exited nor killed by a signal. */
+  readonly running: boolean;
   /** What the process wrote so far (stdout and stderr). */
   output(): string;
   /** Ends the process at once, like a crash. */
@@ -49,6 +51,9 @@ export function spawnChild(command: string[], options: { cwd?: string; env?: Rec
     exited: proc.exited,
     get exitCode() {
       return proc.exitCode;
+    },
+    get running() {
+      return proc.exitCode === null && proc.signalCode === null;
     },
     output: () => lines.join(""),
     async crash() {
