@@ -4,11 +4,10 @@
  * over to its replica without any instance restarting.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { type Cluster, type Instance, internal, restAs, startCluster } from "../helpers/instances";
+import { type Cluster, connectTo, groupOn, type Instance, internal, restAs, startCluster, usersOn } from "../helpers/instances";
 import { type RedisCluster, startRedisCluster } from "../helpers/redis-cluster";
 import { call, ok } from "../helpers/realtime";
-import { mintToken } from "../helpers/service";
-import { type ClientSocket, closeAllSockets, connectSocket, eventually, nextEvent, record } from "../helpers/sockets";
+import { type ClientSocket, closeAllSockets, eventually, nextEvent, record } from "../helpers/sockets";
 
 let redis: RedisCluster;
 let cluster: Cluster;
@@ -29,20 +28,7 @@ afterAll(async () => {
   await redis?.stop();
 }, 60_000);
 
-let counter = 0;
-async function makeUsers(...names: string[]): Promise<string[]> {
-  const tag = `${Date.now().toString(36)}${counter++}`;
-  const ids = names.map((n) => `${n}-${tag}`);
-  const res = await internal(a, "POST", "/api/users/sync/batch", { users: ids.map((externalUserId) => ({ externalUserId })) });
-  if (res.status !== 200) throw new Error(`sync: ${res.status} ${JSON.stringify(res.body)}`);
-  return ids;
-}
-const connect = async (instance: Instance, userId: string) => (await connectSocket(instance.wsUrl, await mintToken(userId))).socket;
-async function group(on: Instance, ownerId: string, others: string[]): Promise<string> {
-  const res = await (await restAs(on, ownerId)).post("/api/conversations", { type: "group", participantIds: others, name: "redis-cluster" });
-  if (res.status !== 201) throw new Error(`group: ${res.status} ${JSON.stringify(res.body)}`);
-  return res.body.id;
-}
+const makeUsers = (...names: string[]) => usersOn(a, ...names);
 const about = (userId: string) => (e: any) => e.userId === userId;
 
 /** Sends until one message reaches `to` (pub/sub loses what is published while a shard fails over). */
@@ -61,8 +47,8 @@ async function deliveredEventually(from: ClientSocket, to: ClientSocket, convers
 describe("on a Redis Cluster", () => {
   test("messages and room moves reach sockets on every instance", async () => {
     const [ann, bob, cid, dan] = await makeUsers("ann", "bob", "cid", "dan");
-    const conversationId = await group(a, ann!, [bob!, cid!]);
-    const [sAnn, sBob, sCid, sDan] = [await connect(a, ann!), await connect(b, bob!), await connect(c, cid!), await connect(c, dan!)];
+    const conversationId = await groupOn(a, ann!, [bob!, cid!]);
+    const [sAnn, sBob, sCid, sDan] = [await connectTo(a, ann!), await connectTo(b, bob!), await connectTo(c, cid!), await connectTo(c, dan!)];
     const heard = [sBob, sCid].map((s) => nextEvent(s, "message:new", (m: any) => m.conversationId === conversationId));
     const sent = await ok(sAnn, "message:send", { conversationId, content: "across the cluster" });
     for (const message of await Promise.all(heard)) expect(message).toEqual(sent);
@@ -77,13 +63,13 @@ describe("on a Redis Cluster", () => {
 
   test("presence and typing are seen across instances, once per transition", async () => {
     const [ann, bob] = await makeUsers("ann", "bob");
-    const conversationId = await group(a, bob!, [ann!]);
-    const sBob = await connect(a, bob!);
+    const conversationId = await groupOn(a, bob!, [ann!]);
+    const sBob = await connectTo(a, bob!);
     const onlines = record(sBob, "user:online");
     const online = nextEvent(sBob, "user:online", about(ann!));
-    const onB = await connect(b, ann!);
+    const onB = await connectTo(b, ann!);
     expect(await online).toMatchObject({ userId: ann, conversationId });
-    const onC = await connect(c, ann!);
+    const onC = await connectTo(c, ann!);
     expect((await (await restAs(c, bob!)).get(`/api/users/${ann}/presence`)).body.status).toBe("online");
 
     const started = nextEvent(sBob, "user:typing", (e: any) => e.userId === ann && e.isActive);
@@ -102,8 +88,8 @@ describe("on a Redis Cluster", () => {
 
   test("a user's send budget is shared by the instances", async () => {
     const [eve, fay] = await makeUsers("eve", "fay");
-    const conversationId = await group(a, eve!, [fay!]);
-    const [onA, onB] = [await connect(a, eve!), await connect(b, eve!)];
+    const conversationId = await groupOn(a, eve!, [fay!]);
+    const [onA, onB] = [await connectTo(a, eve!), await connectTo(b, eve!)];
     for (let i = 0; i < 3; i++) await ok(onA, "message:send", { conversationId, content: `a${i}` });
     for (let i = 0; i < 2; i++) await ok(onB, "message:send", { conversationId, content: `b${i}` });
     expect(await call(onB, "message:send", { conversationId, content: "one too many" })).toMatchObject({ ok: false, error: { code: "RATE_LIMITED" } });
@@ -111,9 +97,9 @@ describe("on a Redis Cluster", () => {
 
   test("a master failing over to its replica: the instances carry on without a restart", async () => {
     const [ann, bob] = await makeUsers("ann", "bob");
-    const conversationId = await group(a, ann!, [bob!]);
-    const sAnn = await connect(a, ann!);
-    const sBob = await connect(b, bob!);
+    const conversationId = await groupOn(a, ann!, [bob!]);
+    const sAnn = await connectTo(a, ann!);
+    const sBob = await connectTo(b, bob!);
     // The shards of the adapter's channel and of presence: what cross-instance delivery needs.
     const victims = new Set([await redis.masterOf(`${cluster.redisPrefix}socket.io#/#`), await redis.masterOf(`${cluster.redisPrefix}{p}:online`)]);
     for (const victim of victims) {

@@ -7,7 +7,9 @@
  */
 import { join } from "node:path";
 import Redis from "ioredis";
+import type { ManagerOptions, SocketOptions } from "socket.io-client";
 import { answersOk, type Child, freePort, spawnChild, waitUntil } from "./processes";
+import { connectSocket } from "./sockets";
 import { dropRedisPrefix, freshDatabase, INTERNAL_SECRET, JWT_SECRET, mintToken, sendRequest, uniquePrefix } from "./service";
 
 const ROOT = join(import.meta.dir, "../..");
@@ -144,4 +146,25 @@ export async function restAs(instance: Instance, userId: string) {
     patch: (path: string, body?: unknown) => sendRequest(instance.url, "PATCH", path, { body, headers }),
     delete: (path: string) => sendRequest(instance.url, "DELETE", path, { headers }),
   };
+}
+
+let counter = 0;
+/** Users synced through `instance`, with ids unique to this run. */
+export async function usersOn(instance: Instance, ...names: string[]): Promise<string[]> {
+  const tag = `${Date.now().toString(36)}${counter++}`;
+  const ids = names.map((n) => `${n}-${tag}`);
+  const res = await internal(instance, "POST", "/api/users/sync/batch", { users: ids.map((externalUserId) => ({ externalUserId })) });
+  if (res.status !== 200) throw new Error(`sync: ${res.status} ${JSON.stringify(res.body)}`);
+  return ids;
+}
+
+/** A user's socket on one instance's socket port, once `connected`. */
+export const connectTo = async (instance: Instance, userId: string, opts: Partial<ManagerOptions & SocketOptions> = {}) =>
+  (await connectSocket(instance.wsUrl, await mintToken(userId), opts)).socket;
+
+/** A group created through `on`; its id. */
+export async function groupOn(on: Instance, ownerId: string, others: string[], name = "group"): Promise<string> {
+  const res = await (await restAs(on, ownerId)).post("/api/conversations", { type: "group", participantIds: others, name });
+  if (res.status !== 201) throw new Error(`group: ${res.status} ${JSON.stringify(res.body)}`);
+  return res.body.id;
 }
