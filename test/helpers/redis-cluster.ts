@@ -20,8 +20,15 @@ export type RedisCluster = {
 
 const NODE_TIMEOUT_MS = 1000;
 
-async function clusterState(port: number): Promise<string> {
+/** A one-off connection to one node: no retries, and its failures are the caller's to see. */
+function probe(port: number): Redis {
   const redis = new Redis({ port, host: "127.0.0.1", lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  redis.on("error", () => {});
+  return redis;
+}
+
+async function clusterState(port: number): Promise<string> {
+  const redis = probe(port);
   try {
     await redis.connect();
     return String(await redis.cluster("INFO")).match(/cluster_state:(\w+)/)?.[1] ?? "unknown";
@@ -72,14 +79,14 @@ export async function startRedisCluster(): Promise<RedisCluster> {
 
   const alive = () => nodes.filter((n) => n.child.running);
   const masterOf = async (key: string): Promise<RedisNode> => {
-    const probe = new Redis({ port: alive()[0]!.port, host: "127.0.0.1", maxRetriesPerRequest: 1 });
+    const node = probe(alive()[0]!.port);
     try {
-      const slot = Number(await probe.cluster("KEYSLOT", key));
-      const shards = await probe.cluster("SLOTS");
+      const slot = Number(await node.cluster("KEYSLOT", key));
+      const shards = await node.cluster("SLOTS");
       const [, , master] = shards.find(([from, to]) => slot >= from && slot <= to)!;
       return nodes.find((n) => n.port === master![1])!;
     } finally {
-      probe.disconnect();
+      node.disconnect();
     }
   };
   return {
@@ -92,12 +99,12 @@ export async function startRedisCluster(): Promise<RedisCluster> {
         async () => {
           const states = await Promise.all(alive().map((n) => clusterState(n.port)));
           if (!states.every((s) => s === "ok")) return false;
-          const probe = new Redis({ port: alive()[0]!.port, host: "127.0.0.1", maxRetriesPerRequest: 1 });
+          const other = probe(alive()[0]!.port);
           try {
-            const shards = await probe.cluster("SLOTS");
+            const shards = await other.cluster("SLOTS");
             return shards.every(([, , master]) => master![1] !== node.port);
           } finally {
-            probe.disconnect();
+            other.disconnect();
           }
         },
         20_000,
