@@ -32,7 +32,7 @@ const makeUsers = (...names: string[]) => usersOn(a, ...names);
 const about = (userId: string) => (e: any) => e.userId === userId;
 
 /** Sends until one message reaches `to` (pub/sub loses what is published while a shard fails over). */
-async function deliveredEventually(from: ClientSocket, to: ClientSocket, conversationId: string, timeoutMs = 20_000) {
+async function deliveredEventually(from: ClientSocket, to: ClientSocket, conversationId: string, timeoutMs = 30_000) {
   const end = Date.now() + timeoutMs;
   for (let n = 0; Date.now() < end; n++) {
     const content = `after failover ${n}`;
@@ -115,5 +115,5 @@ describe("on a Redis Cluster", () => {
     const bobOnC = await restAs(c, bob!);
     await eventually(async () => (await bobOnC.get(`/api/users/${ann}/presence`)).body.status === "online", 5000, "Ann online");
     for (const instance of [a, b, c]) expect(instance.output()).not.toContain('"level":"error"');
-  }, 90_000);
+  }, 150_000);
 });

@@ -107,7 +107,8 @@ export async function startRedisCluster(): Promise<RedisCluster> {
             other.disconnect();
           }
         },
-        20_000,
+        // A node timeout, an election and a slot update: seconds, more on a loaded machine.
+        30_000,
         () => "the replica did not take over",
       );
     },
