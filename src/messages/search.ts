@@ -38,7 +38,7 @@ export const matchesWords = (words: string[]) => sql`${searchDocument(messages.c
 /**
  * Messages of `userId`'s conversations matching `words`, newest first. The conversation filter
  * is `= any(array(subquery))`, not `in (subquery)`: as an array it joins the word index in one
- * bitmap (BitmapAnd with messages_conversation_seq_key), whereas a semi-join is planned as one
+ * bitmap (a BitmapAnd with an index on conversation_id), whereas a semi-join is planned as one
  * bitmap per conversation, each reading the word's whole posting list. For words common enough,
  * the planner walks ids backwards instead and stops after a page. The statement is not prepared,
  * so that each search is planned with its own words.

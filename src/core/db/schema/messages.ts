@@ -10,8 +10,8 @@ export type { Attachment };
 /**
  * The words of a message's content as message search sees them: accents folded, ASCII punctuation
  * a separator, each word lowercased, no stemming or stop words (`simple`). chat_search_text is
- * the IMMUTABLE wrapper over unaccent of the search_text_function migration. The index and the search query both use
- * this expression, which is what lets the planner match them.
+ * the IMMUTABLE wrapper over unaccent of the search_text_function migration. The index and the
+ * search query both use this expression, which is what lets the planner match them.
  */
 export const searchDocument = (content: AnyPgColumn): SQL => sql`to_tsvector('simple', chat_search_text(${content}))`;
 
