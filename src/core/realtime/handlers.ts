@@ -124,7 +124,7 @@ export function onEvent<E extends EventName, S extends TSchema>(
   handler: (payload: Static<S>) => Promise<AckDataOf<E>> | AckDataOf<E>,
 ): void {
   // Typed at the call site through E; Socket.IO's own listener type cannot express the ack.
-  (socket as unknown as { on(event: string, listener: (...args: unknown[]) => void): void }).on(event, async (...args: unknown[]) => {
+  const listener = async (...args: unknown[]) => {
     const { payload, ack } = argsOf(args);
     const started = performance.now();
     try {
@@ -144,7 +144,33 @@ export function onEvent<E extends EventName, S extends TSchema>(
       ctx.metrics.count("socket_events_total", { event });
       ctx.metrics.observe("socket_event_ms", performance.now() - started);
     }
-  });
+  };
+  (socket as unknown as Listeners).on(event, Object.assign(listener, { [PAYLOAD_SCHEMA]: schema }));
+}
+
+const PAYLOAD_SCHEMA = Symbol("payload schema");
+type Listeners = {
+  on(event: string, listener: (...args: unknown[]) => void): void;
+  eventNames(): (string | symbol)[];
+  listeners(event: string): ((...args: unknown[]) => void)[];
+};
+
+/**
+ * The client events a connected socket handles, each with the schema its payload is checked
+ * against: read from the socket itself, so that tools and tests that walk every event (fuzzing,
+ * the authorization matrix) see an event the day a feature registers it.
+ */
+export function handledEvents(socket: ChatSocket): Map<string, TSchema> {
+  const emitter = socket as unknown as Listeners;
+  const events = new Map<string, TSchema>();
+  for (const name of emitter.eventNames()) {
+    if (typeof name !== "string") continue;
+    for (const listener of emitter.listeners(name)) {
+      const schema = (listener as { [PAYLOAD_SCHEMA]?: TSchema })[PAYLOAD_SCHEMA];
+      if (schema) events.set(name, schema);
+    }
+  }
+  return events;
 }
 
 /**
