@@ -73,6 +73,16 @@ describe("a misbehaving client", () => {
     if (!res.ok) expect(JSON.stringify(res.error)).toContain("/conversationId");
   });
 
+  test("a number given as text outside its range is VALIDATION_ERROR naming the field, not INTERNAL", async () => {
+    const [ann] = await makeUsers(svc, "ann");
+    const socket = await connectAs(svc.wsUrl, svc, ann!);
+    const conversationId = await group(svc, ann!, [ann!]);
+    const attachments = [{ url: "https://cdn.example.com/a.png", height: "-1" }];
+    const res = await call(socket, "message:send", { conversationId, content: "hi", attachments });
+    expect(res).toMatchObject({ ok: false, error: { code: "VALIDATION_ERROR", details: [{ path: "/attachments/0/height" }] } });
+    socket.close();
+  });
+
   test("without an ack callback a failure arrives as an error event", async () => {
     const [ann] = await makeUsers(svc, "ann");
     const socket = await connectAs(svc.wsUrl, svc, ann!);

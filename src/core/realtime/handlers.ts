@@ -1,5 +1,6 @@
 import { type Static, type TSchema, Type } from "@sinclair/typebox";
 import { TypeCompiler } from "@sinclair/typebox/compiler";
+import { TransformDecodeError } from "@sinclair/typebox/value";
 import type { Server, Socket } from "socket.io";
 import type { Context } from "../context";
 import { AppError, type ErrorCode, toErrorBody, validationFailure } from "../errors";
@@ -39,7 +40,16 @@ export const OptionalEmpty = Type.Union([Type.Undefined(), Type.Null(), Type.Obj
  */
 export function validatePayload<S extends TSchema>(schema: S, payload: unknown): Static<S> {
   const check = checker(schema);
-  if (check.Check(payload)) return check.Decode(payload) as Static<S>;
+  if (check.Check(payload)) {
+    try {
+      return check.Decode(payload) as Static<S>;
+    } catch (error) {
+      // A value can pass the check and still fail its decoding: Elysia's integers also take
+      // their text, and "-1" is checked as text before it is decoded against the minimum.
+      if (error instanceof TransformDecodeError) throw validationFailure("payload", [{ path: error.path || "/", message: "invalid value" }]);
+      throw error;
+    }
+  }
   throw validationFailure(
     "payload",
     [...check.Errors(payload)].slice(0, 10).map((e) => ({ path: e.path || "/", message: e.message })),
