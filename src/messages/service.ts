@@ -1,13 +1,14 @@
-import { and, asc, desc, eq, gt, inArray, lt, type Placeholder, sql } from "drizzle-orm";
+import { and, asc, desc, eq, gt, lt, sql } from "drizzle-orm";
 import type { Actor } from "../core/auth";
 import type { Context } from "../core/context";
 import type { Database, Executor } from "../core/db/client";
 import { preparedStatements } from "../core/db/prepared";
-import { type MessageRow, messages, reactions } from "../core/db/schema";
+import { type MessageRow, messages } from "../core/db/schema";
 import { runCommitted, withTransaction } from "../core/db/transaction";
 import { AppError, conflict, forbidden, invalid, notFound } from "../core/errors";
 import { checkMetadata, checkStorable, iso, type List, listOf } from "../core/schemas";
 import { isManager, type Membership, requireMembership } from "../conversations/membership";
+import { reactionSummaries, removeReactions } from "../reactions/store";
 import { recordEvent, recordEvents } from "../webhooks/outbox";
 import type { Message, MessageDeleted, MessagePage, ReactionSummary, SendMessage } from "./model";
 import type { QueuedSend, SendResult } from "./send-queue";
@@ -34,31 +35,6 @@ export function toMessage(row: MessageRow, reactionList: ReactionSummary[] = [])
   };
 }
 
-/** Reaction summaries per message, each emoji in the order it was first used. */
-export async function reactionSummaries(db: Executor, messageIds: string[]): Promise<Map<string, ReactionSummary[]>> {
-  const result = new Map<string, ReactionSummary[]>();
-  if (messageIds.length === 0) return result;
-  const prepared = statements(db);
-  const rows = prepared ? await prepared.reactions.execute({ ids: messageIds }) : await reactionsQuery(db, messageIds);
-  for (const row of rows) {
-    let list = result.get(row.messageId);
-    if (!list) result.set(row.messageId, (list = []));
-    let entry = list.find((r) => r.emoji === row.emoji);
-    if (!entry) list.push((entry = { emoji: row.emoji, count: 0, userIds: [] }));
-    entry.count++;
-    entry.userIds.push(row.userId);
-  }
-  return result;
-}
-
-const reactionsQuery = (db: Executor, ids: string[] | Placeholder) =>
-  db
-    .select({ messageId: reactions.messageId, emoji: reactions.emoji, userId: reactions.userId })
-    .from(reactions)
-    // A prepared statement takes the list as one array parameter; a built query lists them.
-    .where(Array.isArray(ids) ? inArray(reactions.messageId, ids) : sql`${reactions.messageId} = any(${ids}::uuid[])`)
-    .orderBy(asc(reactions.createdAt), asc(reactions.userId));
-
 /** A page of a conversation: newest first below `below`, or oldest first above `above`. */
 const pageQuery = (db: Executor, direction: "older" | "newer") =>
   db
@@ -74,7 +50,6 @@ const pageQuery = (db: Executor, direction: "older" | "newer") =>
     .limit(sql.placeholder("limit"));
 
 const statements = preparedStatements((db) => ({
-  reactions: reactionsQuery(db, sql.placeholder("ids")).prepare("message_reactions"),
   older: pageQuery(db, "older").prepare("messages_older"),
   newer: pageQuery(db, "newer").prepare("messages_newer"),
   seqOf: db
@@ -253,7 +228,7 @@ export async function deleteMessage(ctx: Context, actor: Actor, messageId: strin
       .update(messages)
       .set({ content: "", attachments: [], metadata: {}, deletedAt: now, updatedAt: now })
       .where(eq(messages.id, messageId));
-    await tx.delete(reactions).where(eq(reactions.messageId, messageId));
+    await removeReactions(tx, messageId);
     const deleted = { messageId, conversationId: message.conversationId, deletedAt: now.toISOString() };
     await recordEvent(ctx, tx, "message.deleted", { ...deleted, deletedBy: actor.userId });
     after(() => ctx.fanout.toConversation(message.conversationId, "message:deleted", deleted));
