@@ -12,7 +12,8 @@ import { createMemoryStore } from "./core/store/memory";
 import { createRedisClient, createRedisCluster, createRedisStore, type RedisClient } from "./core/store/redis";
 import type { Store } from "./core/store";
 import { conversationRoutes } from "./conversations/routes";
-import { conversationIdsOf, registerConversationHandlers } from "./conversations/socket";
+import { conversationIdsOf } from "./conversations/membership";
+import { registerConversationHandlers } from "./conversations/socket";
 import { messageRoutes } from "./messages/routes";
 import { SendQueue, type WriteSends } from "./messages/send-queue";
 import { writeSends } from "./messages/service";
@@ -25,6 +26,7 @@ import { registerReactionHandlers } from "./reactions/socket";
 import { receiptRoutes } from "./receipts/routes";
 import { registerReceiptHandlers } from "./receipts/socket";
 import { userRoutes } from "./users/routes";
+import { findActiveUser } from "./users/store";
 import { startWebhookDrainer, type WebhookDrainer } from "./webhooks/drainer";
 import { webhookRoutes } from "./webhooks/routes";
 import { createDrain } from "./ops/drain";
@@ -87,7 +89,7 @@ export async function startApp(config: Config, log: Logger = createLogger(config
     storage,
     db: storage.db,
     store,
-    auth: createAuthenticator(config, storage.db),
+    auth: createAuthenticator(config, (userId) => findActiveUser(storage.db, userId)),
     fanout: timedFanout(realtime.fanout, metrics),
     sends,
     metrics,
@@ -108,7 +110,7 @@ export async function startApp(config: Config, log: Logger = createLogger(config
       registerConversationHandlers,
       (ctx, socket) => registerPresenceHandlers(ctx, presence, socket),
     ],
-    (userId) => conversationIdsOf(ctx, userId),
+    (userId) => conversationIdsOf(ctx.db, userId),
   );
   presence.start(realtime.io);
   const webhooks = startWebhookDrainer(ctx);

@@ -36,6 +36,18 @@ const statements = preparedStatements((db) => ({
 export const conversationIdsOfUser = (db: Executor, userId: string) =>
   db.select({ id: participants.conversationId }).from(participants).where(eq(participants.userId, userId));
 
+/** The conversations a user is in: the rooms their sockets join on connect. */
+export async function conversationIdsOf(db: Executor, userId: string): Promise<string[]> {
+  return (await conversationIdsOfUser(db, userId)).map((r) => r.id);
+}
+
+/** Who is in a conversation now, in user id order; the first `limit` of them with a limit. */
+export async function memberIds(db: Executor, conversationId: string, limit?: number): Promise<string[]> {
+  const query = db.select({ userId: participants.userId }).from(participants).where(eq(participants.conversationId, conversationId)).orderBy(participants.userId);
+  const rows = limit === undefined ? await query : await query.limit(limit);
+  return rows.map((r) => r.userId);
+}
+
 export const isManager = (p: ParticipantRow) => p.role === "owner" || p.role === "admin";
 
 export function requireManager(m: Membership, action: string): void {

@@ -1,17 +1,17 @@
-import { and, asc, desc, eq, inArray, isNull, lt, or, sql } from "drizzle-orm";
+import { and, asc, desc, eq, inArray, lt, or, sql } from "drizzle-orm";
 import type { Actor } from "../core/auth";
 import type { Context } from "../core/context";
 import type { Executor, Transaction } from "../core/db/client";
 import { isUniqueViolation } from "../core/db/errors";
-import { type ConversationRow, conversations, messages, type ParticipantRow, participants, readMarks, users } from "../core/db/schema";
-import { usersInLockOrder } from "../core/db/lock-order";
+import { type ConversationRow, conversations, messages, type ParticipantRow, participants } from "../core/db/schema";
 import { type AfterCommit, withTransaction } from "../core/db/transaction";
 import { AppError, conflict, forbidden, invalid, notFound } from "../core/errors";
 import { checkMetadata, checkStorable, iso, type List, listOf } from "../core/schemas";
 import { withReactions } from "../messages/service";
-import { unreadCounts } from "../receipts/service";
+import { forgetReadMarks, unreadCounts } from "../receipts/service";
+import { activeUserIds } from "../users/store";
 import { recordEvent, recordEvents } from "../webhooks/outbox";
-import { type Membership, requireManager, requireMembership } from "./membership";
+import { type Membership, memberIds, requireManager, requireMembership } from "./membership";
 import type { Conversation, CreateConversation, Participant, Role } from "./model";
 
 export function toParticipant(row: ParticipantRow): Participant {
@@ -65,14 +65,7 @@ const forWebhook = ({ unreadCount: _, ...conversation }: Conversation) => conver
  * the order deleteUser takes them in.
  */
 async function missingUsers(tx: Transaction, userIds: string[]): Promise<string[]> {
-  if (userIds.length === 0) return [];
-  const found = await tx
-    .select({ id: users.externalId })
-    .from(users)
-    .where(and(inArray(users.externalId, userIds), isNull(users.deletedAt)))
-    .orderBy(usersInLockOrder)
-    .for("share");
-  const known = new Set(found.map((u) => u.id));
+  const known = await activeUserIds(tx, userIds, { share: true });
   return userIds.filter((id) => !known.has(id));
 }
 
@@ -140,11 +133,8 @@ async function openExistingDirect(ctx: Context, actor: Actor, directKey: string)
     const [row] = await tx.select().from(conversations).where(eq(conversations.directKey, directKey)).for("update");
     if (!row) return undefined;
     const pair = directKey.split(" ");
-    const present = await tx
-      .select({ userId: participants.userId })
-      .from(participants)
-      .where(eq(participants.conversationId, row.id));
-    const missing = pair.filter((u) => !present.some((p) => p.userId === u));
+    const present = await memberIds(tx, row.id);
+    const missing = pair.filter((u) => !present.includes(u));
     if (missing.length) {
       // Either side may have left, or the other been deleted: the caller is authenticated, so
       // only the other is checked. No deletion can be waiting on this conversation's lock, as
@@ -234,11 +224,10 @@ export async function deleteConversation(ctx: Context, actor: Actor, conversatio
   await withTransaction(ctx, async (tx, after) => {
     const m = await requireMembership(tx, conversationId, actor.userId, { lock: true });
     if (m.conversation.type === "group") requireManager(m, "delete a group");
-    const members = await tx.select({ userId: participants.userId }).from(participants).where(eq(participants.conversationId, conversationId));
+    const userIds = await memberIds(tx, conversationId);
     await tx.delete(conversations).where(eq(conversations.id, conversationId));
     const deletedAt = new Date().toISOString();
     await recordEvent(ctx, tx, "conversation.deleted", { conversationId, deletedBy: actor.userId, deletedAt });
-    const userIds = members.map((p) => p.userId);
     after(async () => {
       ctx.fanout.toUsers(userIds, "conversation:removed", { conversationId });
       await ctx.fanout.leaveConversation(userIds, conversationId);
@@ -386,7 +375,7 @@ async function changeMemberCount(tx: Transaction, conversationId: string, by: nu
  */
 async function detach(ctx: Context, tx: Transaction, after: AfterCommit, conversationId: string, userId: string, by: string) {
   await tx.delete(participants).where(and(eq(participants.conversationId, conversationId), eq(participants.userId, userId)));
-  await tx.delete(readMarks).where(and(eq(readMarks.conversationId, conversationId), eq(readMarks.userId, userId)));
+  await forgetReadMarks(tx, conversationId, userId);
   await changeMemberCount(tx, conversationId, -1);
   const timestamp = new Date().toISOString();
   await recordEvent(ctx, tx, "participant.removed", { conversationId, userId, removedBy: by, timestamp });
