@@ -2,8 +2,10 @@ import { Elysia } from "elysia";
 import type { Context } from "../core/context";
 import { authenticated } from "../core/http";
 import { AddParticipants, Conversation, ConversationList, ConversationPage, ConversationParams, CreateConversation, Participant, ParticipantParams, UpdateConversation, UpdateParticipant } from "./model";
+import { addParticipants, removeParticipant } from "./participants";
+import { updateParticipantRole } from "./roles";
+import { createConversation, deleteConversation, getConversation, listConversations } from "./service";
 import { updateConversation } from "./settings";
-import { addParticipants, createConversation, deleteConversation, getConversation, listConversations, removeParticipant, updateParticipantRole } from "./service";
 
 export const conversationRoutes = (ctx: Context) =>
   new Elysia({ prefix: "/api/conversations", tags: ["conversations"] })

@@ -8,7 +8,7 @@ import { checkMetadata, checkStorable } from "../core/schemas";
 import { recordEvent } from "../webhooks/outbox";
 import { requireManager, requireMembership } from "./membership";
 import type { Conversation, ConversationUpdated, UpdateConversation } from "./model";
-import { buildConversations } from "./service";
+import { buildConversations } from "./view";
 
 /** What a direct conversation has no use for: it has no name, and no one in it is exempt from slow mode. */
 const GROUP_ONLY = ["name", "slowModeSeconds"] as const;

@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, gt, lt, sql } from "drizzle-orm";
+import { and, asc, desc, eq, gt, inArray, lt, sql } from "drizzle-orm";
 import type { Actor } from "../core/auth";
 import type { Context } from "../core/context";
 import type { Database, Executor } from "../core/db/client";
@@ -65,6 +65,12 @@ export async function withReactions(db: Executor, rows: MessageRow[]): Promise<M
     rows.filter((r) => r.deletedAt === null).map((r) => r.id),
   );
   return rows.map((row) => toMessage(row, summaries.get(row.id)));
+}
+
+/** Messages by id, as the API shows them. */
+export async function messagesByIds(db: Executor, ids: string[]): Promise<Message[]> {
+  if (ids.length === 0) return [];
+  return withReactions(db, await db.select().from(messages).where(inArray(messages.id, ids)));
 }
 
 /** A message and the caller's membership of its conversation; NOT_FOUND for outsiders. */

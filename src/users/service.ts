@@ -5,7 +5,7 @@ import { byExternalId, usersInLockOrder } from "../core/db/lock-order";
 import { withTransaction } from "../core/db/transaction";
 import { invalid, notFound } from "../core/errors";
 import { checkMetadata, checkStorable } from "../core/schemas";
-import { removeUserEverywhere } from "../conversations/service";
+import { removeUserEverywhere } from "../conversations/participants";
 import type { TokenRevocation, User, UserSync } from "./model";
 import { activeUser } from "./store";
 
