@@ -6,7 +6,7 @@ import { isUniqueViolation } from "../core/db/errors";
 import { conversations, participants } from "../core/db/schema";
 import { withTransaction } from "../core/db/transaction";
 import { invalid } from "../core/errors";
-import { checkMetadata, checkStorable, type List, listOf } from "../core/schemas";
+import { checkMetadata, checkStorable, type List, pageOf } from "../core/schemas";
 import { recordEvent } from "../webhooks/outbox";
 import { memberIds, requireManager, requireMembership } from "./membership";
 import type { Conversation, CreateConversation, Role } from "./model";
@@ -110,11 +110,12 @@ export async function listConversations(ctx: Context, actor: Actor, page: { limi
     )
     .orderBy(desc(conversations.lastActivityAt), desc(conversations.id))
     .limit(limit + 1);
-  const hasMore = rows.length > limit;
-  const page_ = rows.slice(0, limit).map((r) => r.conversation);
-  const last = page_[page_.length - 1];
-  const data = await buildConversations(ctx.db, page_, actor.userId);
-  return listOf(data, hasMore, hasMore && last ? encodeCursor({ at: last.lastActivityAt, id: last.id }) : null);
+  return pageOf(
+    rows.map((r) => r.conversation),
+    limit,
+    (page) => buildConversations(ctx.db, page, actor.userId),
+    (last) => encodeCursor({ at: last.lastActivityAt, id: last.id }),
+  );
 }
 
 export async function getConversation(ctx: Context, actor: Actor, conversationId: string): Promise<Conversation> {

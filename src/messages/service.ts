@@ -6,7 +6,7 @@ import { preparedStatements } from "../core/db/prepared";
 import { type MessageRow, messages } from "../core/db/schema";
 import { runCommitted, withTransaction } from "../core/db/transaction";
 import { AppError, conflict, forbidden, invalid, notFound } from "../core/errors";
-import { checkMetadata, checkStorable, iso, type List, listOf } from "../core/schemas";
+import { checkMetadata, checkStorable, iso, type List, pageOf } from "../core/schemas";
 import { isManager, type Membership, requireMembership } from "../conversations/membership";
 import { reactionSummaries, removeReactions } from "../reactions/store";
 import { recordEvent, recordEvents } from "../webhooks/outbox";
@@ -146,19 +146,18 @@ export async function listMessages(ctx: Context, actor: Actor, conversationId: s
   await requireMembership(ctx.db, conversationId, actor.userId);
   const cursorId = page.before ?? page.after;
   const cursorSeq = cursorId ? await seqOf(ctx.db, conversationId, cursorId) : undefined;
-  const query = statements(ctx.db)!;
 
-  if (page.after) {
-    const rows = await query.newer.execute({ conversationId, seq: cursorSeq!, limit: limit + 1 });
-    const hasMore = rows.length > limit;
-    const data = await withReactions(ctx.db, rows.slice(0, limit));
-    return listOf(data, hasMore, hasMore ? data[data.length - 1]!.id : null);
-  }
+  if (page.after) return messagesAfter(ctx.db, conversationId, cursorSeq!, limit);
   // No cursor: below a seq no message can reach.
-  const rows = await query.older.execute({ conversationId, seq: cursorSeq ?? 2_147_483_647, limit: limit + 1 });
-  const hasMore = rows.length > limit;
-  const data = await withReactions(ctx.db, rows.slice(0, limit).reverse());
-  return listOf(data, hasMore, hasMore ? data[0]!.id : null);
+  const rows = await statements(ctx.db)!.older.execute({ conversationId, seq: cursorSeq ?? 2_147_483_647, limit: limit + 1 });
+  // Fetched newest first; shown in ascending seq. The cursor is the oldest shown.
+  return pageOf(rows, limit, (newestFirst) => withReactions(ctx.db, newestFirst.toReversed()), (oldest) => oldest.id);
+}
+
+/** Up to `limit` messages after `seq`, in ascending seq. */
+async function messagesAfter(db: Database, conversationId: string, seq: number, limit: number): Promise<List<Message>> {
+  const rows = await statements(db)!.newer.execute({ conversationId, seq, limit: limit + 1 });
+  return pageOf(rows, limit, (page) => withReactions(db, page), (last) => last.id);
 }
 
 /** Catch-up after a reconnect: messages after `lastMessageId` (or from the start), at most 100. */
@@ -170,8 +169,8 @@ export async function syncMessages(
 ): Promise<{ messages: Message[]; hasMore: boolean }> {
   await requireMembership(ctx.db, conversationId, actor.userId);
   const fromSeq = lastMessageId ? await seqOf(ctx.db, conversationId, lastMessageId) : 0;
-  const rows = await statements(ctx.db)!.newer.execute({ conversationId, seq: fromSeq, limit: 101 });
-  return { messages: await withReactions(ctx.db, rows.slice(0, 100)), hasMore: rows.length > 100 };
+  const { data, hasMore } = await messagesAfter(ctx.db, conversationId, fromSeq, 100);
+  return { messages: data, hasMore };
 }
 
 async function seqOf(db: Database, conversationId: string, messageId: string): Promise<number> {
