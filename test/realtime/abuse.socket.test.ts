@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { call, connectAs, group, makeUsers } from "../helpers/realtime";
+import { call, callUntyped, connectAs, group, makeUsers } from "../helpers/realtime";
 import { serviceForTests } from "../helpers/service";
 import { connectSocket, nextEvent } from "../helpers/sockets";
 
@@ -48,19 +48,19 @@ describe("a misbehaving client", () => {
     for (const event of CLIENT_EVENTS) {
       const socket = await connectAs(svc.wsUrl, svc, ann!);
       for (const payload of GARBAGE) {
-        const res = await call(socket, event, payload);
+        const res = await callUntyped(socket, event, payload);
         expect(res.ok).toBe(false);
         if (!res.ok) expect(res.error.code).toBe("VALIDATION_ERROR");
       }
-      const none = await call(socket, event);
+      const none = await callUntyped(socket, event);
       expect(none.ok).toBe(false);
       socket.close();
     }
     const socket = await connectAs(svc.wsUrl, svc, ann!);
     for (const event of ["ping", "activity:ping"]) {
-      const res = await call(socket, event, "text");
+      const res = await callUntyped(socket, event, "text");
       expect(res.ok ? "ok" : res.error.code).toBe("VALIDATION_ERROR");
-      expect((await call(socket, event)).ok).toBe(true);
+      expect((await callUntyped(socket, event)).ok).toBe(true);
     }
     await stillServing();
   });
@@ -78,7 +78,7 @@ describe("a misbehaving client", () => {
     const socket = await connectAs(svc.wsUrl, svc, ann!);
     const conversationId = await group(svc, ann!, [ann!]);
     const attachments = [{ url: "https://cdn.example.com/a.png", height: "-1" }];
-    const res = await call(socket, "message:send", { conversationId, content: "hi", attachments });
+    const res = await callUntyped(socket, "message:send", { conversationId, content: "hi", attachments });
     expect(res).toMatchObject({ ok: false, error: { code: "VALIDATION_ERROR", details: [{ path: "/attachments/0/height" }] } });
     socket.close();
   });
@@ -97,12 +97,12 @@ describe("a misbehaving client", () => {
   test("unknown events are refused, with an ack or an error event", async () => {
     const [ann] = await makeUsers(svc, "ann");
     const socket = await connectAs(svc.wsUrl, svc, ann!);
-    expect(await call(socket, "no:such:event", {})).toMatchObject({ ok: false, error: { code: "VALIDATION_ERROR" } });
+    expect(await callUntyped(socket, "no:such:event", {})).toMatchObject({ ok: false, error: { code: "VALIDATION_ERROR" } });
     const error = nextEvent(socket, "error");
     (socket as any).emit("another:unknown", "x".repeat(1000));
     expect(await error).toMatchObject({ code: "VALIDATION_ERROR" });
     for (const name of ["__proto__", "constructor", "toString", "hasOwnProperty"]) {
-      expect(await call(socket, name, {})).toMatchObject({ ok: false, error: { code: "VALIDATION_ERROR" } });
+      expect(await callUntyped(socket, name, {})).toMatchObject({ ok: false, error: { code: "VALIDATION_ERROR" } });
     }
     // A client-sent "error" event is not one the server handles either, and must not break anything.
     (socket as any).emit("error", { boom: true });
