@@ -1,7 +1,7 @@
 import type { Actor } from "../core/auth";
 import type { Context } from "../core/context";
 import { notFound } from "../core/errors";
-import { iso, type List, listOf } from "../core/schemas";
+import { iso, type List, listOf, pageOf } from "../core/schemas";
 import { memberIds, requireMembership } from "../conversations/membership";
 import { isActiveUser, lastSeenOf } from "../users/store";
 import type { Presence } from "./model";
@@ -25,9 +25,8 @@ export async function userPresence(ctx: Context, userId: string): Promise<Presen
 /** Participants' presence, in user id order; with a `limit`, the first that many and whether there are more. */
 export async function conversationPresence(ctx: Context, actor: Actor, conversationId: string, limit?: number): Promise<List<Presence>> {
   await requireMembership(ctx.db, conversationId, actor.userId);
-  const members = await memberIds(ctx.db, conversationId, limit === undefined ? undefined : limit + 1);
-  const hasMore = limit !== undefined && members.length > limit;
-  return listOf(await presenceOf(ctx, members.slice(0, limit)), hasMore);
+  if (limit === undefined) return listOf(await presenceOf(ctx, await memberIds(ctx.db, conversationId)));
+  return pageOf(await memberIds(ctx.db, conversationId, limit + 1), limit, (page) => presenceOf(ctx, page));
 }
 
 export async function batchPresence(ctx: Context, userIds: string[]): Promise<List<Presence>> {
