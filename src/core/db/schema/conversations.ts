@@ -35,4 +35,9 @@ export const conversations = pgTable(
   ],
 );
 
+/** The conversation a row belongs to; deleting the conversation deletes the row. */
+export const conversationRef = () => uuid("conversation_id")
+  .notNull()
+  .references(() => conversations.id, { onDelete: "cascade" });
+
 export type ConversationRow = typeof conversations.$inferSelect;

@@ -1,7 +1,7 @@
 import { type SQL, sql } from "drizzle-orm";
 import { type AnyPgColumn, index, integer, jsonb, pgTable, text, unique, uuid } from "drizzle-orm/pg-core";
 import { createdAt, timestampMs, updatedAt } from "./columns";
-import { conversations } from "./conversations";
+import { conversationRef } from "./conversations";
 
 import type { Attachment } from "../../../client/wire";
 
@@ -20,9 +20,7 @@ export const messages = pgTable(
   {
     /** UUIDv7: time-ordered, so the primary key index stays append-mostly. */
     id: uuid("id").primaryKey(),
-    conversationId: uuid("conversation_id")
-      .notNull()
-      .references(() => conversations.id, { onDelete: "cascade" }),
+    conversationId: conversationRef(),
     seq: integer("seq").notNull(),
     senderId: text("sender_id").notNull(),
     content: text("content").notNull(),

@@ -1,15 +1,13 @@
 import { sql } from "drizzle-orm";
-import { check, index, integer, pgTable, primaryKey, text, uuid } from "drizzle-orm/pg-core";
+import { check, index, integer, pgTable, primaryKey, text } from "drizzle-orm/pg-core";
 import { timestampMs } from "./columns";
-import { conversations } from "./conversations";
+import { conversationRef } from "./conversations";
 import { users } from "./users";
 
 export const participants = pgTable(
   "participants",
   {
-    conversationId: uuid("conversation_id")
-      .notNull()
-      .references(() => conversations.id, { onDelete: "cascade" }),
+    conversationId: conversationRef(),
     userId: text("user_id")
       .notNull()
       .references(() => users.externalId),
