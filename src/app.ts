@@ -27,7 +27,7 @@ import { receiptRoutes } from "./receipts/routes";
 import { registerReceiptHandlers } from "./receipts/socket";
 import { userRoutes } from "./users/routes";
 import { findActiveUser } from "./users/store";
-import { startWebhookDrainer, type WebhookDrainer } from "./webhooks/drainer";
+import { WebhookDrainer } from "./webhooks/drainer";
 import { webhookRoutes } from "./webhooks/routes";
 import { createDrain } from "./ops/drain";
 import { instrumentService, logRedisOutages, timedFanout } from "./ops/instruments";
@@ -113,7 +113,8 @@ export async function startApp(config: Config, log: Logger = createLogger(config
     (userId) => conversationIdsOf(ctx.db, userId),
   );
   presence.start(realtime.io);
-  const webhooks = startWebhookDrainer(ctx);
+  const webhooks = config.WEBHOOK_URL && config.WEBHOOK_SECRET ? new WebhookDrainer(ctx) : undefined;
+  webhooks?.start();
   const http = buildHttp(ctx, realtime, { metrics, version: pkg.version, readiness: { ctx, redis: redisClients, draining: () => drain.draining } });
   const engineHandlers = realtime.engine.handler();
   // Long-polling requests are held up to pingInterval (25 s): idle timeouts must outlast them.
