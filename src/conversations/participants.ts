@@ -30,7 +30,6 @@ export function requireNoneMissing(missing: string[]): void {
   if (missing.length) throw new AppError("NOT_FOUND", `Unknown user${missing.length > 1 ? "s" : ""}: ${missing.slice(0, 5).join(", ")}`, { userIds: missing });
 }
 
-
 /** Outbox rows now, room joins and participant:added after commit. */
 export async function announceAdded(ctx: Context, tx: Transaction, after: AfterCommit, conversationId: string, userIds: string[], by: string) {
   const timestamp = new Date().toISOString();
