@@ -34,7 +34,9 @@ export function httpCore(ctx: Context) {
       set.status = mapped.status;
       if (error instanceof AppError && error.retryAfter !== undefined) set.headers["retry-after"] = String(error.retryAfter);
       if (!mapped.expected) {
-        log.error("request failed", { requestId, method: request.method, path, error });
+        // What a parse hook threw, rather than Elysia's "Bad Request" wrapper around it.
+        const cause = code === "PARSE" && error instanceof Error && error.cause !== undefined ? error.cause : error;
+        log.error("request failed", { requestId, method: request.method, path, error: cause });
       }
       return { error: mapped.body };
     })
@@ -55,8 +57,14 @@ export function httpCore(ctx: Context) {
 function mapHttpError(code: string | number, error: unknown) {
   if (error instanceof AppError) return toErrorBody(error);
   if (code === "VALIDATION" && error instanceof ValidationError) return toErrorBody(validationError(error));
-  // Elysia wraps whatever a parse hook throws; our own refusals (401, 413, 400) keep their code.
-  if (code === "PARSE") return toErrorBody(error instanceof Error && error.cause instanceof AppError ? error.cause : invalid("Request body is not valid JSON"));
+  // Elysia wraps whatever a parse hook throws. Our own refusals (401, 413, 400) keep their code;
+  // anything else there (the token's user lookup with the database gone, say) is not the caller's
+  // fault and must not read as a bad body, which a client would not retry.
+  if (code === "PARSE") {
+    const cause = error instanceof Error ? error.cause : undefined;
+    if (cause === undefined || cause instanceof SyntaxError) return toErrorBody(invalid("Request body is not valid JSON"));
+    return toErrorBody(cause);
+  }
   if (code === "NOT_FOUND") return toErrorBody(new AppError("NOT_FOUND", "No such route"));
   if (code === "INVALID_COOKIE_SIGNATURE") return toErrorBody(new AppError("UNAUTHORIZED", "Invalid cookie"));
   return toErrorBody(error);

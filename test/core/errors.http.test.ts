@@ -4,6 +4,7 @@ import net from "node:net";
 import postgres from "postgres";
 import { type ApiClient, INTERNAL_SECRET, type Reply, serviceForTests, startService } from "../helpers/service";
 import { eventually } from "../helpers/sockets";
+import { createLogger } from "../../src/core/log";
 import { type SharedDatabase, sharedDatabase } from "../helpers/postgres";
 
 const MAX_BODY_BYTES = 2048;
@@ -227,12 +228,12 @@ describe("unexpected failures", () => {
 });
 
 /**
- * A TCP relay to `target` that can be cut (every connection through it dropped, new ones closed at
- * once) and restored: a backing service goes away for one service under test only.
+ * A TCP relay to `target` that can be cut (every connection through it dropped, new ones refused,
+ * as by a server that stopped) and restored: a backing service goes away for one service under
+ * test only.
  */
 async function tcpRelay(target: URL) {
   const sockets = new Set<net.Socket>();
-  let cut = false;
   const track = (socket: net.Socket) => {
     sockets.add(socket);
     socket.on("close", () => sockets.delete(socket));
@@ -240,7 +241,6 @@ async function tcpRelay(target: URL) {
   };
   const server = net.createServer((client) => {
     track(client);
-    if (cut) return void client.destroy();
     const upstream = net.connect(Number(target.port), target.hostname);
     track(upstream);
     client.pipe(upstream).pipe(client);
@@ -250,15 +250,20 @@ async function tcpRelay(target: URL) {
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const url = new URL(target);
   url.hostname = "127.0.0.1";
-  url.port = String((server.address() as net.AddressInfo).port);
+  const port = (server.address() as net.AddressInfo).port;
+  url.port = String(port);
+  let cut = false;
   return {
     url: url.toString(),
     cut() {
       cut = true;
+      server.close();
       for (const socket of sockets) socket.destroy();
     },
-    restore() {
+    async restore() {
+      if (!cut) return;
       cut = false;
+      await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
     },
     close() {
       server.close();
@@ -336,6 +341,45 @@ describe("outages of the database and Redis", () => {
     }
   }, 60_000);
 
+  test("the database out of reach is 503 UNAVAILABLE for writes too, logged, never a 400 for the body", async () => {
+    // Cut between this service and its database only; the token's user lookup runs before the
+    // body is read, and it is what fails first.
+    const db = await sharedDatabase();
+    const relay = await tcpRelay(new URL(db.url));
+    const lines: string[] = [];
+    const svc = await startService({ DATABASE_URL: relay.url }, {}, createLogger("error", {}, (line) => lines.push(line)));
+    try {
+      await svc.syncUsers("ann", "bob");
+      const client = await svc.as("ann");
+      const { id } = (await client.post("/api/conversations", { type: "group", participantIds: ["bob"] })).body;
+      relay.cut();
+      const writes = [
+        client.post(`/api/conversations/${id}/messages`, { content: "hi", clientMessageId: "c1" }),
+        client.post("/api/conversations", { type: "direct", participantIds: ["bob"] }),
+        client.put(`/api/conversations/${id}/read`, {}),
+        client.patch(`/api/conversations/${id}/participants/bob`, { role: "admin" }),
+        svc.internal("POST", "/api/users/sync", { externalUserId: "cat" }),
+      ];
+      for (const res of await Promise.all(writes)) expectErrorShape(res, 503, "UNAVAILABLE");
+      expect(lines.map((l) => JSON.parse(l).msg)).toContain("request failed");
+      // The token is checked before the body is read: even a body that does not parse waits for it.
+      const bad = await svc.request("POST", `/api/conversations/${id}/messages`, { body: "{nope", headers: { authorization: `Bearer ${client.token}` } });
+      expectErrorShape(bad, 503, "UNAVAILABLE");
+      await relay.restore();
+      await eventually(async () => (await client.post(`/api/conversations/${id}/messages`, { content: "hi", clientMessageId: "c1" })).status === 201, 15_000, "the database back");
+      expectErrorShape(
+        await svc.request("POST", `/api/conversations/${id}/messages`, { body: "{nope", headers: { authorization: `Bearer ${client.token}` } }),
+        400,
+        "VALIDATION_ERROR",
+      );
+    } finally {
+      await relay.restore();
+      await svc.stop();
+      relay.close();
+      await db.drop();
+    }
+  }, 60_000);
+
   test("Redis out of reach is 503 UNAVAILABLE where a request needs it, until it is back", async () => {
     // Cut between this service and a real Redis server (in both modes), the others unaffected.
     const relay = await tcpRelay(new URL(process.env.REDIS_URL ?? "redis://127.0.0.1:6379"));
@@ -350,12 +394,12 @@ describe("outages of the database and Redis", () => {
       expect(JSON.stringify(res.body)).not.toMatch(/redis|retries|closed/i);
       // What needs only the database keeps answering.
       expect((await client.get("/api/conversations")).status).toBe(200);
-      relay.restore();
+      await relay.restore();
       // Every Redis client of the service (store, adapter) is back once /ready says so.
       await eventually(async () => (await svc.request("GET", "/ready")).status === 200, 15_000, "Redis reconnected");
       expect((await client.get("/api/users/ann/presence")).status).toBe(200);
     } finally {
-      relay.restore();
+      await relay.restore();
       await svc.stop();
       relay.close();
     }

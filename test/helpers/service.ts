@@ -9,7 +9,7 @@ import { type App, type AppOptions, startApp } from "../../src/app";
 import { type Config, loadConfig } from "../../src/config";
 import { openStorage } from "../../src/core/db/client";
 import { migrate } from "../../src/core/db/migrate";
-import { createLogger } from "../../src/core/log";
+import { createLogger, type Logger } from "../../src/core/log";
 import { createDatabase } from "./postgres";
 import { dropRedisPrefix } from "./redis";
 
@@ -123,10 +123,11 @@ export async function sendRequest<T = any>(base: string, method: string, path: s
   return { status: res.status, body: parsed as T, headers: res.headers };
 }
 
-export async function startService(env: Record<string, string | undefined> = {}, options: AppOptions = {}): Promise<TestService> {
+/** `log`: where the service writes its log lines (a test that reads them passes its own). */
+export async function startService(env: Record<string, string | undefined> = {}, options: AppOptions = {}, log?: Logger): Promise<TestService> {
   const database = env.DATABASE_URL === undefined ? await freshDatabase() : { url: env.DATABASE_URL, drop: async () => {} };
   const config = loadConfig(testEnv({ DATABASE_URL: database.url, ...env }));
-  const app = await startApp(config, createLogger(config.LOG_LEVEL), MODE === "pglite" ? { ...options, pgliteSeed: await migratedSeed() } : options);
+  const app = await startApp(config, log ?? createLogger(config.LOG_LEVEL), MODE === "pglite" ? { ...options, pgliteSeed: await migratedSeed() } : options);
   const url = `http://127.0.0.1:${app.ports.http}`;
   const service: TestService = {
     app,
