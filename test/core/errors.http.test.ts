@@ -106,6 +106,35 @@ describe("request bodies", () => {
     expect((await svc.internal("GET", "/api/users/half")).status).toBe(404);
   });
 
+  test("keys named like Object.prototype's members are ignored as unknown keys are, at every level, and pollute nothing", async () => {
+    const raw = (path: string, body: string, headers: Record<string, string>) => svc.request("POST", path, { body, headers });
+    const user = { authorization: `Bearer ${ann.token}` };
+    const created = await raw(
+      "/api/conversations",
+      '{"type":"group","participantIds":["bob"],"name":"p","__proto__":{"polluted":1},"constructor":{"prototype":{"polluted":1}},"toString":1,"unknown":2,' +
+        '"metadata":{"kept":1,"__proto__":{"polluted":1},"constructor":"x","hasOwnProperty":"y"}}',
+      user,
+    );
+    expect(created.status).toBe(201);
+    expect(created.body).toMatchObject({ type: "group", name: "p", metadata: { kept: 1 } });
+    expect(Object.keys(created.body.metadata)).toEqual(["kept"]);
+    const sent = await raw(
+      `/api/conversations/${created.body.id}/messages`,
+      '{"content":"hi","__proto__":{"content":""},"attachments":[{"url":"https://x.test/a.png","constructor":1,"__proto__":{"url":"javascript:x"}}]}',
+      user,
+    );
+    expect(sent.status).toBe(201);
+    expect(sent.body).toMatchObject({ content: "hi", attachments: [{ url: "https://x.test/a.png" }] });
+    expect(Object.keys(sent.body.attachments[0])).not.toContain("constructor");
+    const synced = await raw("/api/users/sync/batch", '{"users":[{"externalUserId":"proto-user","__proto__":{"name":"x"},"valueOf":1}],"constructor":1}', {
+      "x-internal-secret": INTERNAL_SECRET,
+    });
+    expect(synced.status).toBe(200);
+    expect(synced.body.data[0]).toMatchObject({ externalUserId: "proto-user", name: null });
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    expect((Object.prototype as Record<string, unknown>).polluted).toBeUndefined();
+  });
+
   test("the internal API has the same limit", async () => {
     const body = JSON.stringify({ users: [{ externalUserId: "big", metadata: { note: "x".repeat(MAX_BODY_BYTES) } }] });
     const res = await svc.request("POST", "/api/users/sync/batch", { body, headers: { "x-internal-secret": INTERNAL_SECRET } });
