@@ -257,12 +257,13 @@ describe("unexpected failures", () => {
 });
 
 /**
- * A TCP relay to `target` that can be cut (every connection through it dropped, new ones refused,
- * as by a server that stopped) and restored: a backing service goes away for one service under
- * test only.
+ * A TCP relay to `target` that can be cut (every connection through it dropped, new ones closed at
+ * once, or with `refuse` refused, as by a server that stopped) and restored: a backing service
+ * goes away for one service under test only.
  */
-async function tcpRelay(target: URL) {
+async function tcpRelay(target: URL, { refuse = false } = {}) {
   const sockets = new Set<net.Socket>();
+  let cut = false;
   const track = (socket: net.Socket) => {
     sockets.add(socket);
     socket.on("close", () => sockets.delete(socket));
@@ -270,6 +271,7 @@ async function tcpRelay(target: URL) {
   };
   const server = net.createServer((client) => {
     track(client);
+    if (cut) return void client.destroy();
     const upstream = net.connect(Number(target.port), target.hostname);
     track(upstream);
     client.pipe(upstream).pipe(client);
@@ -281,18 +283,17 @@ async function tcpRelay(target: URL) {
   url.hostname = "127.0.0.1";
   const port = (server.address() as net.AddressInfo).port;
   url.port = String(port);
-  let cut = false;
   return {
     url: url.toString(),
     cut() {
       cut = true;
-      server.close();
+      if (refuse) server.close();
       for (const socket of sockets) socket.destroy();
     },
     async restore() {
       if (!cut) return;
       cut = false;
-      await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
+      if (refuse) await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
     },
     close() {
       server.close();
@@ -374,9 +375,11 @@ describe("outages of the database and Redis", () => {
     // Cut between this service and its database only; the token's user lookup runs before the
     // body is read, and it is what fails first.
     const db = await sharedDatabase();
-    const relay = await tcpRelay(new URL(db.url));
+    // Refused, as by a stopped server: postgres.js waits forever on a server that accepts and hangs up.
+    const relay = await tcpRelay(new URL(db.url), { refuse: true });
     const lines: string[] = [];
-    const svc = await startService({ DATABASE_URL: relay.url }, {}, createLogger("error", {}, (line) => lines.push(line)));
+    // No Redis: only the database goes away here.
+    const svc = await startService({ DATABASE_URL: relay.url, REDIS_URL: undefined }, {}, createLogger("error", {}, (line) => lines.push(line)));
     try {
       await svc.syncUsers("ann", "bob");
       const client = await svc.as("ann");
