@@ -208,6 +208,14 @@ describe("error responses", () => {
     expectErrorShape(await ann.patch(`/api/conversations/${conversationId}`, { name: "x" }), 404, "NOT_FOUND");
   });
 
+  test("headers over Bun's 16 KiB limit are 431, answered by Bun itself; the service goes on", async () => {
+    // Bun's HTTP parser answers before any JavaScript runs (neither fetch nor Bun.serve's error
+    // handler sees the request), so this one answer cannot carry the contract's body: see README.
+    const res = await fetch(`${svc.url}/api/conversations`, { headers: { authorization: `Bearer ${ann.token}`, "x-padding": "x".repeat(20_000) } });
+    expect(res.status).toBe(431);
+    expect((await ann.get("/api/conversations")).status).toBe(200);
+  });
+
   test("every response carries a request id, and a sane one given by the caller is echoed", async () => {
     const res = await svc.request("GET", "/api/conversations", { headers: { authorization: `Bearer ${ann.token}`, "x-request-id": "trace-123" } });
     expect(res.headers.get("x-request-id")).toBe("trace-123");
