@@ -104,9 +104,22 @@ describe("a misbehaving client", () => {
     for (const name of ["__proto__", "constructor", "toString", "hasOwnProperty"]) {
       expect(await callUntyped(socket, name, {})).toMatchObject({ ok: false, error: { code: "VALIDATION_ERROR" } });
     }
-    // A client-sent "error" event is not one the server handles either, and must not break anything.
+    // A client-sent "error" event is not one the server handles either (Socket.IO listens for
+    // it itself), and must not break anything.
+    expect(await callUntyped(socket, "error", { boom: true })).toMatchObject({ ok: false, error: { code: "VALIDATION_ERROR", message: 'Unknown event "error"' } });
+    const answered = nextEvent(socket, "error");
     (socket as any).emit("error", { boom: true });
+    expect(await answered).toMatchObject({ code: "VALIDATION_ERROR" });
     expect((await call(socket, "ping", {})).ok).toBe(true);
+  });
+
+  test("unknown events, \"error\" included, count against the socket's budget", async () => {
+    const [ann] = await makeUsers(svc, "ann");
+    const socket = await connectAs(svc.wsUrl, svc, ann!);
+    const answers = await Promise.all(Array.from({ length: EVENTS_PER_SOCKET }, (_, i) => callUntyped(socket, i % 2 ? "error" : "no:such:event", {})));
+    expect(answers.every((a) => !a.ok && a.error.code === "VALIDATION_ERROR")).toBe(true);
+    expect(await call(socket, "ping", {})).toMatchObject({ ok: false, error: { code: "RATE_LIMITED" } });
+    expect(await callUntyped(socket, "error", {})).toMatchObject({ ok: false, error: { code: "RATE_LIMITED" } });
   });
 
   test("a payload above the per-event bound is PAYLOAD_TOO_LARGE", async () => {

@@ -188,12 +188,13 @@ export function handledEvents(socket: ChatSocket): Map<string, TSchema> {
  * client waiting for an ack learns at once that nothing will handle it.
  */
 export function refuseUnknownEvents(ctx: Context, socket: ChatSocket): void {
-  const emitter = socket as unknown as { listenerCount(event: string): number };
   socket.onAny((event: unknown, ...args: unknown[]) => {
     // Runs inside Socket.IO's packet handling: nothing may escape from here.
     try {
       const name = String(event).slice(0, 64);
-      if (typeof event === "string" && emitter.listenerCount(event) > 0) return;
+      // A feature's listener, not any: Socket.IO listens for `error` itself.
+      const listeners = typeof event === "string" ? (socket as unknown as Listeners).listeners(event) : [];
+      if (listeners.some((listener) => PAYLOAD_SCHEMA in listener)) return;
       const { ack } = argsOf(args);
       try {
         takeEventBudget(socket, ctx.config.RATE_LIMIT_EVENTS);
