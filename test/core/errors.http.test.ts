@@ -205,7 +205,7 @@ describe("deeply nested bodies", () => {
 describe("error responses", () => {
   test("an unknown route or method is 404 NOT_FOUND in the contract's format", async () => {
     expectErrorShape(await ann.get("/api/nothing-here"), 404, "NOT_FOUND");
-    expectErrorShape(await ann.patch(`/api/conversations/${conversationId}`, { name: "x" }), 404, "NOT_FOUND");
+    expectErrorShape(await ann.put(`/api/conversations/${conversationId}`, { name: "x" }), 404, "NOT_FOUND");
   });
 
   test("headers over Bun's 16 KiB limit are 431, answered by Bun itself; the service goes on", async () => {
