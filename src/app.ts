@@ -10,10 +10,11 @@ import { createLogger, type Logger } from "./core/log";
 import { attachSocketHandlers, createRealtime, type Realtime } from "./core/realtime/server";
 import { createMemoryStore } from "./core/store/memory";
 import { withLocalBudgets } from "./core/store/local-budgets";
-import { createRedisClient, createRedisStore } from "./core/store/redis";
+import { createRedisClient, createRedisCluster, createRedisStore, type RedisClient } from "./core/store/redis";
 import type { Store } from "./core/store";
 import { conversationRoutes } from "./conversations/routes";
-import { conversationIdsOf, registerConversationHandlers } from "./conversations/socket";
+import { conversationIdsOf } from "./conversations/membership";
+import { registerConversationHandlers } from "./conversations/socket";
 import { messageRoutes } from "./messages/routes";
 import { SendQueue, type WriteSends } from "./messages/send-queue";
 import { writeSends } from "./messages/service";
@@ -26,7 +27,8 @@ import { registerReactionHandlers } from "./reactions/socket";
 import { receiptRoutes } from "./receipts/routes";
 import { registerReceiptHandlers } from "./receipts/socket";
 import { userRoutes } from "./users/routes";
-import { startWebhookDrainer, type WebhookDrainer } from "./webhooks/drainer";
+import { findActiveUser } from "./users/store";
+import { WebhookDrainer } from "./webhooks/drainer";
 import { webhookRoutes } from "./webhooks/routes";
 import { createDrain } from "./ops/drain";
 import { instrumentService, logRedisOutages, timedFanout } from "./ops/instruments";
@@ -73,7 +75,7 @@ export async function startApp(config: Config, log: Logger = createLogger(config
   const startedAt = performance.now();
   const instanceId = Bun.randomUUIDv7().slice(-12);
   // Redis connects while the database opens and migrates.
-  const redis = config.REDIS_URL ? openRedis(config.REDIS_URL, log) : undefined;
+  const redis = config.REDIS_URL || config.redisClusterNodes ? openRedis(config, log) : undefined;
   let storage: Storage;
   try {
     storage = await openStorage(config, log, options);
@@ -96,7 +98,7 @@ export async function startApp(config: Config, log: Logger = createLogger(config
     storage,
     db: storage.db,
     store,
-    auth: createAuthenticator(config, storage.db),
+    auth: createAuthenticator(config, (userId) => findActiveUser(storage.db, userId)),
     fanout: timedFanout(realtime.fanout, metrics),
     sends,
     metrics,
@@ -117,10 +119,11 @@ export async function startApp(config: Config, log: Logger = createLogger(config
       registerConversationHandlers,
       (ctx, socket) => registerPresenceHandlers(ctx, presence, socket),
     ],
-    (userId) => conversationIdsOf(ctx, userId),
+    (userId) => conversationIdsOf(ctx.db, userId),
   );
   presence.start(realtime.io);
-  const webhooks = startWebhookDrainer(ctx);
+  const webhooks = config.WEBHOOK_URL && config.WEBHOOK_SECRET ? new WebhookDrainer(ctx) : undefined;
+  webhooks?.start();
   const http = buildHttp(ctx, realtime, { metrics, version: pkg.version, readiness: { ctx, redis: redisClients, draining: () => drain.draining } });
   const engineHandlers = realtime.engine.handler();
   // Long-polling requests are held up to pingInterval (25 s): idle timeouts must outlast them.
@@ -158,23 +161,27 @@ export async function startApp(config: Config, log: Logger = createLogger(config
 const REDIS_START_WAIT_MS = 5000;
 
 /**
- * One client for commands and the store, a pair for the adapter's publish and subscribe. Their
- * commands fail at once while Redis is unreachable (see createRedisClient), so the start waits
- * (`connected`) a little for the connections to be ready.
+ * One client for commands and the store, a pair for the adapter's publish and subscribe. A single
+ * Redis server's commands fail at once while it is unreachable (see createRedisClient), so the
+ * start waits (`connected`) a little for the connections to be ready.
  */
-function openRedis(url: string, log: Logger): { main: Redis; pub: Redis; sub: Redis; connected: Promise<void> } {
-  const main = createRedisClient(url);
-  const pub = droppingFailedPublishes(createRedisClient(url));
+function openRedis(config: Config, log: Logger): { main: RedisClient; pub: RedisClient; sub: RedisClient; cluster: boolean; connected: Promise<void> } {
+  const nodes = config.redisClusterNodes;
+  const open = () => (nodes ? createRedisCluster(nodes) : createRedisClient(config.REDIS_URL!));
+  const main = open();
+  const pub = droppingFailedPublishes(open());
   // The adapter subscribes once, without handling a failure: its subscriptions wait for Redis
   // and are renewed by ioredis on every reconnection.
-  const sub = pub.duplicate({ enableOfflineQueue: true, maxRetriesPerRequest: null, commandTimeout: undefined });
+  const sub = nodes
+    ? createRedisCluster(nodes, { subscriber: true })
+    : (pub as Redis).duplicate({ enableOfflineQueue: true, maxRetriesPerRequest: null, commandTimeout: undefined });
   const clients = { store: main, adapter_pub: pub, adapter_sub: sub };
   logRedisOutages(clients, log);
   const ready = Promise.all(Object.values(clients).map((c) => (c.status === "ready" ? undefined : new Promise((resolve) => c.once("ready", resolve)))));
   const connected = Promise.race([ready, Bun.sleep(REDIS_START_WAIT_MS).then(() => "late" as const)]).then((outcome) => {
     if (outcome === "late") log.warn("starting without Redis: it did not answer in time; presence and typing answer UNAVAILABLE until it does");
   });
-  return { main, pub, sub, connected };
+  return { main, pub, sub, cluster: Boolean(nodes), connected };
 }
 
 /**
@@ -183,7 +190,7 @@ function openRedis(url: string, log: Logger): { main: Redis; pub: Redis; sub: Re
  * instead (the outage is logged once, by logRedisOutages): the other instances miss those events,
  * and their clients catch up with `messages:sync` as after any disconnection.
  */
-function droppingFailedPublishes(pub: Redis): Redis {
+function droppingFailedPublishes(pub: RedisClient): RedisClient {
   const publish = pub.publish.bind(pub) as (channel: string | Buffer, message: string | Buffer) => Promise<number>;
   pub.publish = ((channel: string | Buffer, message: string | Buffer) => publish(channel, message).catch(() => 0)) as Redis["publish"];
   return pub;

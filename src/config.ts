@@ -17,8 +17,16 @@ export const ENV = {
   DATABASE_POOL_SIZE: { schema: int(10, 1, 200), help: "postgres.js connections per instance" },
   DATABASE_STATEMENT_TIMEOUT_MS: { schema: int(30000, 0, 3600000), help: "Postgres statement_timeout of the pool's connections (a stuck query answers 503); 0: none" },
   DATABASE_LOCK_TIMEOUT_MS: { schema: int(10000, 0, 3600000), help: "Postgres lock_timeout of the pool's connections (a request waiting on a stuck lock answers 503); 0: none" },
+  DATABASE_POOLER: {
+    schema: T.Union([T.Literal("none"), T.Literal("transaction")], { default: "none" }),
+    help: "`transaction` when DATABASE_URL is a transaction-mode pooler (PgBouncer pool_mode=transaction): no named prepared statements, and the two timeouts above are not sent at connect (set them on the database role); `none`: a direct connection or a session-mode pooler",
+  },
   DATA_DIR: { schema: T.String({ default: "./data" }), help: "embedded PGlite data directory (`memory://` keeps nothing)" },
   REDIS_URL: { schema: optionalString(), help: "redis:// URL; unset: in-process store, single instance only" },
+  REDIS_CLUSTER_NODES: {
+    schema: optionalString(),
+    help: "a Redis Cluster (Redis 7 or later) instead of REDIS_URL: comma-separated host:port of some of its nodes, e.g. 10.0.0.1:6379,10.0.0.2:6379",
+  },
   REDIS_PREFIX: { schema: T.String({ default: "chat:", pattern: "^[A-Za-z0-9:_.-]{1,64}$" }), help: "prefix of every Redis key and channel" },
   AUTH_JWT_SECRET: {
     schema: optionalString(),
@@ -67,6 +75,8 @@ export type Config = Omit<Env, "CORS_ORIGINS" | "AUTH_JWT_SECRET" | "WEBHOOK_SEC
   INTERNAL_API_SECRET: string;
   /** One or more: each webhook delivery is signed with every one of them. */
   WEBHOOK_SECRET: string[] | undefined;
+  /** REDIS_CLUSTER_NODES parsed; undefined without a cluster. */
+  redisClusterNodes: { host: string; port: number }[] | undefined;
   /** Names of secrets replaced by development defaults, for the start-up warning. */
   devSecrets: string[];
 };
@@ -122,6 +132,8 @@ export function loadConfig(source: Record<string, string | undefined> = process.
   if (env.WEBHOOK_URL && !/^https?:\/\//.test(env.WEBHOOK_URL)) {
     throw new ConfigError(`WEBHOOK_URL must be an http(s) URL (got ${JSON.stringify(env.WEBHOOK_URL)}).`);
   }
+  if (env.REDIS_URL && env.REDIS_CLUSTER_NODES) throw new ConfigError("Set REDIS_URL or REDIS_CLUSTER_NODES, not both.");
+  const redisClusterNodes = env.REDIS_CLUSTER_NODES === undefined ? undefined : parseNodes(env.REDIS_CLUSTER_NODES);
   const corsOrigins = env.CORS_ORIGINS.trim() === "*" ? "*" : env.CORS_ORIGINS.split(",").map((o) => o.trim()).filter(Boolean);
   const { CORS_ORIGINS: _, AUTH_JWT_SECRET: __, WEBHOOK_SECRET: ___, ...rest } = env;
   return {
@@ -131,8 +143,21 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     AUTH_JWT_SECRET: jwtSecrets,
     INTERNAL_API_SECRET: internalSecret,
     WEBHOOK_SECRET: webhookSecrets,
+    redisClusterNodes,
     devSecrets,
   };
+}
+
+/** `host:port,host:port` (an IPv6 host in brackets) into ioredis' startup nodes. */
+function parseNodes(list: string): { host: string; port: number }[] {
+  return list.split(",").map((entry) => {
+    const match = entry.trim().match(/^\[?([^\]]+?)\]?:(\d{1,5})$/);
+    const port = Number(match?.[2]);
+    if (!match || port < 1 || port > 65535) {
+      throw new ConfigError(`REDIS_CLUSTER_NODES must be comma-separated host:port (got ${JSON.stringify(entry.trim())}).`);
+    }
+    return { host: match[1]!, port };
+  });
 }
 
 /** Bytes of key material: a `whsec_` secret is base64 after its prefix. */

@@ -75,6 +75,8 @@ export type Conversation = {
   participants: Participant[];
   /** The reader's own count. */
   unreadCount: number;
+  /** A member sends at most one message per this many seconds (0: off); owners and admins are exempt. */
+  slowModeSeconds: number;
 };
 
 export type Presence = { userId: string; status: "online" | "offline"; lastSeen: string | null };
@@ -95,6 +97,8 @@ export type ParticipantChange = { conversationId: string; userId: string; timest
 /** A role changed: by PATCH, or because a group's last owner left and ownership passed on. */
 export type ParticipantUpdated = { conversationId: string; userId: string; role: Role; timestamp: string };
 export type ConversationRemoved = { conversationId: string };
+/** Settings changed by PATCH /api/conversations/:id (also the `conversation.updated` webhook's data). */
+export type ConversationUpdated = { conversationId: string; name: string | null; metadata: Metadata; slowModeSeconds: number; updatedBy: string; updatedAt: string };
 export type UserOnline = { userId: string; conversationId?: string; timestamp: string };
 export type UserOffline = { userId: string; conversationId?: string; lastSeen: string; timestamp: string };
 export type Indicator = { conversationId: string; userId: string; type: "typing" | "recording"; isActive: boolean; timestamp: string };
@@ -161,6 +165,7 @@ export interface ServerToClientEvents {
   "conversation:new": (conversation: Conversation) => void;
   "conversation:joined": (conversation: Conversation) => void;
   "conversation:removed": (removed: ConversationRemoved) => void;
+  "conversation:updated": (updated: ConversationUpdated) => void;
   "participant:added": (change: ParticipantChange) => void;
   "participant:removed": (change: ParticipantChange) => void;
   /** Not in ARCHITECTURE.md's list: an extension of this service (README). */

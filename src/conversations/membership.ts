@@ -2,7 +2,7 @@ import { and, eq, type Placeholder, sql } from "drizzle-orm";
 import type { Executor } from "../core/db/client";
 import { preparedStatements } from "../core/db/prepared";
 import { type ConversationRow, conversations, type ParticipantRow, participants } from "../core/db/schema";
-import { forbidden, notFound } from "../core/errors";
+import { conflict, forbidden, notFound } from "../core/errors";
 
 export type Membership = { conversation: ConversationRow; participant: ParticipantRow };
 
@@ -36,8 +36,38 @@ const statements = preparedStatements((db) => ({
 export const conversationIdsOfUser = (db: Executor, userId: string) =>
   db.select({ id: participants.conversationId }).from(participants).where(eq(participants.userId, userId));
 
+/** The conversations a user is in: the rooms their sockets join on connect. */
+export async function conversationIdsOf(db: Executor, userId: string): Promise<string[]> {
+  return (await conversationIdsOfUser(db, userId)).map((r) => r.id);
+}
+
+/** Who is in a conversation now, in user id order; the first `limit` of them with a limit. */
+export async function memberIds(db: Executor, conversationId: string, limit?: number): Promise<string[]> {
+  const query = db.select({ userId: participants.userId }).from(participants).where(eq(participants.conversationId, conversationId)).orderBy(participants.userId);
+  const rows = limit === undefined ? await query : await query.limit(limit);
+  return rows.map((r) => r.userId);
+}
+
+/** A participant of the conversation, as the target of a change (NOT_FOUND when not in it). */
+export async function requireParticipant(db: Executor, conversationId: string, userId: string): Promise<ParticipantRow> {
+  const [target] = await db
+    .select()
+    .from(participants)
+    .where(and(eq(participants.conversationId, conversationId), eq(participants.userId, userId)));
+  if (!target) throw notFound("Participant");
+  return target;
+}
+
+export async function ownerCount(db: Executor, conversationId: string): Promise<number> {
+  return db.$count(participants, and(eq(participants.conversationId, conversationId), eq(participants.role, "owner")));
+}
+
 export const isManager = (p: ParticipantRow) => p.role === "owner" || p.role === "admin";
 
 export function requireManager(m: Membership, action: string): void {
   if (!isManager(m.participant)) throw forbidden(`Only an owner or admin can ${action}`);
+}
+
+export function requireGroup(m: Membership, action: string): void {
+  if (m.conversation.type === "direct") throw conflict(`A direct conversation cannot ${action}`);
 }

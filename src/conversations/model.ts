@@ -25,6 +25,7 @@ export const Conversation = t.Object({
   lastMessageAt: t.Union([t.String({ format: "date-time" }), t.Null()]),
   participants: t.Array(Participant),
   unreadCount: t.Integer(),
+  slowModeSeconds: t.Integer(),
 });
 export type Conversation = Static<typeof Conversation>;
 export const ConversationList = ListOf(Conversation);
@@ -36,6 +37,26 @@ export const CreateConversation = t.Object({
   metadata: t.Optional(Metadata),
 });
 export type CreateConversation = Static<typeof CreateConversation>;
+
+const SlowModeSeconds = t.Integer({ minimum: 0, maximum: 3600, description: "A member sends at most one message per this many seconds; 0 turns slow mode off" });
+
+export const UpdateConversation = t.Object({
+  name: t.Optional(t.Union([t.String({ minLength: 1, maxLength: 200 }), t.Null()])),
+  metadata: t.Optional(Metadata),
+  slowModeSeconds: t.Optional(SlowModeSeconds),
+});
+export type UpdateConversation = Static<typeof UpdateConversation>;
+
+/** The `conversation:updated` room event and the `conversation.updated` webhook. */
+export const ConversationUpdated = t.Object({
+  conversationId: t.String({ format: "uuid" }),
+  name: t.Union([t.String(), t.Null()]),
+  metadata: t.Record(t.String(), t.Unknown()),
+  slowModeSeconds: t.Integer(),
+  updatedBy: t.String(),
+  updatedAt: t.String({ format: "date-time" }),
+});
+export type ConversationUpdated = Static<typeof ConversationUpdated>;
 
 export const ConversationPage = t.Object({ limit: Limit(20, 100), cursor: t.Optional(t.String({ maxLength: 512 })) });
 

@@ -1,8 +1,11 @@
 import { Elysia } from "elysia";
 import type { Context } from "../core/context";
 import { authenticated } from "../core/http";
-import { AddParticipants, Conversation, ConversationList, ConversationPage, ConversationParams, CreateConversation, Participant, ParticipantParams, UpdateParticipant } from "./model";
-import { addParticipants, createConversation, deleteConversation, getConversation, listConversations, removeParticipant, updateParticipantRole } from "./service";
+import { AddParticipants, Conversation, ConversationList, ConversationPage, ConversationParams, CreateConversation, Participant, ParticipantParams, UpdateConversation, UpdateParticipant } from "./model";
+import { addParticipants, removeParticipant } from "./participants";
+import { updateParticipantRole } from "./roles";
+import { createConversation, deleteConversation, getConversation, listConversations } from "./service";
+import { updateConversation } from "./settings";
 
 export const conversationRoutes = (ctx: Context) =>
   new Elysia({ prefix: "/api/conversations", tags: ["conversations"] })
@@ -25,6 +28,12 @@ export const conversationRoutes = (ctx: Context) =>
       params: ConversationParams,
       response: Conversation,
       detail: { summary: "Get a conversation" },
+    })
+    .patch("/:id", ({ actor, params, body }) => updateConversation(ctx, actor, params.id, body), {
+      params: ConversationParams,
+      body: UpdateConversation,
+      response: Conversation,
+      detail: { summary: "Change a conversation's name, metadata or slow mode (a direct one: metadata only)" },
     })
     .delete(
       "/:id",

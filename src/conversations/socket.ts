@@ -1,16 +1,8 @@
-import { eq } from "drizzle-orm";
 import type { Context } from "../core/context";
-import { participants } from "../core/db/schema";
 import { conversationRoom } from "../core/realtime/fanout";
 import { type ChatSocket, onEvent, takeUserBudget } from "../core/realtime/handlers";
 import { requireMembership } from "./membership";
 import { RoomPayload } from "./model";
-
-/** The conversations whose rooms a user's socket joins on connect. */
-export async function conversationIdsOf(ctx: Context, userId: string): Promise<string[]> {
-  const rows = await ctx.db.select({ id: participants.conversationId }).from(participants).where(eq(participants.userId, userId));
-  return rows.map((r) => r.id);
-}
 
 /**
  * Manual room moves; participants are already joined on connect and on being added. A join costs

@@ -1,9 +1,6 @@
 import { createHash, timingSafeEqual } from "node:crypto";
-import { and, eq, isNull, sql } from "drizzle-orm";
 import { errors as joseErrors, type JWTVerifyOptions, jwtVerify } from "jose";
 import type { Config } from "../config";
-import type { Database } from "./db/client";
-import { users } from "./db/schema";
 import { AppError } from "./errors";
 
 /** The caller of a public endpoint or socket: an external user id the host synced. */
@@ -32,19 +29,17 @@ export type Authenticator = {
   isInternalSecret(value: string | undefined | null): boolean;
 };
 
-export function createAuthenticator(config: Config, db: Database): Authenticator {
+/**
+ * `findActiveUser` reads the user a token names (the users feature answers): undefined when the
+ * host never synced them or deleted them.
+ */
+export function createAuthenticator(config: Config, findActiveUser: (userId: string) => Promise<{ revokedBefore: number | null } | undefined>): Authenticator {
   // Imported once: given raw bytes, jose would import the key again for every token.
   const keys = Promise.all(
     config.AUTH_JWT_SECRET.map((secret) => crypto.subtle.importKey("raw", new TextEncoder().encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["verify"])),
   );
   const options = { algorithms: ["HS256"], clockTolerance: CLOCK_TOLERANCE_S, issuer: config.AUTH_JWT_ISSUER, audience: config.AUTH_JWT_AUDIENCE };
   const internalDigest = digest(config.INTERNAL_API_SECRET);
-  const userExists = db
-    .select({ revokedBefore: users.revokedBefore })
-    .from(users)
-    .where(and(eq(users.externalId, sql.placeholder("id")), isNull(users.deletedAt)))
-    .limit(1)
-    .prepare("auth_user_exists");
 
   return {
     async authenticate(token) {
@@ -58,8 +53,7 @@ export function createAuthenticator(config: Config, db: Database): Authenticator
       }
       const sub = payload.sub;
       if (typeof sub !== "string" || !EXTERNAL_ID.test(sub)) throw new AppError("UNAUTHORIZED", "Token has no valid sub claim");
-      // Read at every call, never cached: a revocation or a deletion holds on every instance at once.
-      const [user] = await userExists.execute({ id: sub });
+      const user = await findActiveUser(sub);
       if (!user) throw new AppError("USER_NOT_FOUND", "User is not registered with the chat service");
       const issuedAt = typeof payload.iat === "number" ? payload.iat : null;
       if (isRevoked(issuedAt, user.revokedBefore)) throw new AppError("UNAUTHORIZED", "Token was revoked");

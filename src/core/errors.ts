@@ -1,4 +1,5 @@
 import type { ErrorBody, ErrorCode } from "../client/wire";
+import { causeChain, SQLSTATE, SQLSTATE_CLASS } from "./db/errors";
 
 export type { ErrorBody, ErrorCode };
 
@@ -64,7 +65,14 @@ export function toErrorBody(error: unknown): { status: number; body: ErrorBody; 
  * or crash shutdown, "cannot connect now" (starting up), too many connections, and the lock and
  * statement timeouts that bound a wait on something stuck.
  */
-const UNAVAILABLE_SQLSTATES = new Set(["57P01", "57P02", "57P03", "53300", "55P03", "57014"]);
+const UNAVAILABLE_SQLSTATES = new Set<string>([
+  SQLSTATE.ADMIN_SHUTDOWN,
+  SQLSTATE.CRASH_SHUTDOWN,
+  SQLSTATE.CANNOT_CONNECT_NOW,
+  SQLSTATE.TOO_MANY_CONNECTIONS,
+  SQLSTATE.LOCK_NOT_AVAILABLE,
+  SQLSTATE.QUERY_CANCELED,
+]);
 /** Connection failures as postgres.js and Node's sockets report them. */
 const UNAVAILABLE_CONNECTION_CODES = new Set([
   "CONNECTION_CLOSED",
@@ -84,10 +92,9 @@ const REDIS_GONE = /^(Connection is closed\.|Stream isn't writeable|Command time
 
 /** True when `error`, or an error it wraps (drizzle wraps the driver's), is an outage of a backing service. */
 function isOutage(error: unknown): boolean {
-  let e = error as { code?: unknown; name?: unknown; message?: unknown; cause?: unknown } | undefined;
-  for (let hops = 0; e && typeof e === "object" && hops < 5; hops++, e = e.cause as typeof e) {
+  for (const e of causeChain(error)) {
     const code = typeof e.code === "string" ? e.code : "";
-    if (UNAVAILABLE_SQLSTATES.has(code) || code.startsWith("08") || UNAVAILABLE_CONNECTION_CODES.has(code)) return true;
+    if (UNAVAILABLE_SQLSTATES.has(code) || code.startsWith(SQLSTATE_CLASS.CONNECTION_EXCEPTION) || UNAVAILABLE_CONNECTION_CODES.has(code)) return true;
     if (e.name === "MaxRetriesPerRequestError") return true;
     if (typeof e.message === "string" && REDIS_GONE.test(e.message)) return true;
   }

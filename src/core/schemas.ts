@@ -80,4 +80,15 @@ export const ListOf = <T extends Parameters<typeof t.Array>[0]>(item: T) =>
 export type List<T> = { data: T[]; hasMore: boolean; nextCursor: string | null };
 export const listOf = <T>(data: T[], hasMore = false, nextCursor: string | null = null): List<T> => ({ data, hasMore, nextCursor });
 
+/**
+ * One page of a list, from rows fetched with `limit + 1`: the extra row is not shown, it only
+ * tells that more follow. `view` turns the page's rows into what the API shows; `cursorOf` names
+ * the position after the page's last row (in fetch order), for a list that pages on.
+ */
+export async function pageOf<R, T>(rows: R[], limit: number, view: (page: R[]) => T[] | Promise<T[]>, cursorOf?: (last: R) => string): Promise<List<T>> {
+  const page = rows.slice(0, limit);
+  const hasMore = rows.length > limit;
+  return listOf(await view(page), hasMore, hasMore && cursorOf ? cursorOf(page[page.length - 1]!) : null);
+}
+
 export const iso = (d: Date | null | undefined) => (d ? d.toISOString() : null);

@@ -4,7 +4,7 @@ import type { Context } from "../core/context";
 import type { Executor } from "../core/db/client";
 import { messages, searchDocument } from "../core/db/schema";
 import { invalid } from "../core/errors";
-import { type List, listOf } from "../core/schemas";
+import { type List, listOf, pageOf } from "../core/schemas";
 import { conversationIdsOfUser, requireMembership } from "../conversations/membership";
 import type { Message, SearchMessages } from "./model";
 import { withReactions } from "./service";
@@ -38,7 +38,7 @@ export const matchesWords = (words: string[]) => sql`${searchDocument(messages.c
 /**
  * Messages of `userId`'s conversations matching `words`, newest first. The conversation filter
  * is `= any(array(subquery))`, not `in (subquery)`: as an array it joins the word index in one
- * bitmap (BitmapAnd with messages_conversation_seq_key), whereas a semi-join is planned as one
+ * bitmap (a BitmapAnd with an index on conversation_id), whereas a semi-join is planned as one
  * bitmap per conversation, each reading the word's whole posting list. For words common enough,
  * the planner walks ids backwards instead and stops after a page. The statement is not prepared,
  * so that each search is planned with its own words.
@@ -71,7 +71,5 @@ export async function searchMessages(ctx: Context, actor: Actor, search: SearchM
   if (words.length === 0) return listOf([]);
   const limit = search.limit ?? 20;
   const rows = await searchQuery(ctx.db, actor.userId, words, search);
-  const hasMore = rows.length > limit;
-  const data = await withReactions(ctx.db, rows.slice(0, limit));
-  return listOf(data, hasMore, hasMore ? data[data.length - 1]!.id : null);
+  return pageOf(rows, limit, (page) => withReactions(ctx.db, page), (last) => last.id);
 }

@@ -1,5 +1,6 @@
 import type { Actor } from "../core/auth";
 import type { Drain } from "../core/context";
+import { SQLSTATE, SQLSTATE_CLASS, sqlStateOf } from "../core/db/errors";
 import { AppError } from "../core/errors";
 import type { Message, SendMessage } from "./model";
 
@@ -136,13 +137,6 @@ export class SendQueue {
   }
 }
 
-const sqlState = (error: unknown): string | undefined => {
-  for (let e = error as { code?: unknown; cause?: unknown } | undefined; e; e = e.cause as typeof e) {
-    if (typeof e.code === "string" && /^[0-9A-Z]{5}$/.test(e.code)) return e.code;
-  }
-  return undefined;
-};
-
 /**
  * How to retry a batch whose statement failed (it wrote nothing), so that only the sends at fault
  * fail: one at a time after an error one send's data can cause (SQLSTATE classes 22 data, 23
@@ -152,10 +146,11 @@ const sqlState = (error: unknown): string | undefined => {
  * its clientMessageId.
  */
 function retryPlan(error: unknown, batch: Pending[]): Pending[][] | undefined {
-  const state = sqlState(error);
+  const state = sqlStateOf(error);
   if (!state) return undefined;
-  if (/^(22|23|40)/.test(state) && batch.length > 1) return batch.map((item) => [item]);
-  if (state === "55P03" || state === "57014") {
+  const { DATA_EXCEPTION, INTEGRITY_CONSTRAINT_VIOLATION, TRANSACTION_ROLLBACK } = SQLSTATE_CLASS;
+  if ([DATA_EXCEPTION, INTEGRITY_CONSTRAINT_VIOLATION, TRANSACTION_ROLLBACK].some((c) => state.startsWith(c)) && batch.length > 1) return batch.map((item) => [item]);
+  if (state === SQLSTATE.LOCK_NOT_AVAILABLE || state === SQLSTATE.QUERY_CANCELED) {
     const byConversation = Map.groupBy(batch, (item) => item.conversationId);
     if (byConversation.size > 1) return [...byConversation.values()];
   }

@@ -1,13 +1,14 @@
-import { and, asc, desc, eq, gt, inArray, lt, type Placeholder, sql } from "drizzle-orm";
+import { and, asc, desc, eq, gt, inArray, lt, sql } from "drizzle-orm";
 import type { Actor } from "../core/auth";
 import type { Context } from "../core/context";
 import type { Database, Executor } from "../core/db/client";
 import { preparedStatements } from "../core/db/prepared";
-import { type MessageRow, messages, reactions } from "../core/db/schema";
+import { type MessageRow, messages } from "../core/db/schema";
 import { runCommitted, withTransaction } from "../core/db/transaction";
 import { AppError, conflict, forbidden, invalid, notFound } from "../core/errors";
-import { checkMetadata, checkStorable, iso, type List, listOf } from "../core/schemas";
+import { checkMetadata, checkStorable, iso, type List, pageOf } from "../core/schemas";
 import { isManager, type Membership, requireMembership } from "../conversations/membership";
+import { reactionSummaries, removeReactions } from "../reactions/store";
 import { recordEvent, recordEvents } from "../webhooks/outbox";
 import type { Message, MessageDeleted, MessagePage, ReactionSummary, SendMessage } from "./model";
 import type { QueuedSend, SendResult } from "./send-queue";
@@ -34,31 +35,6 @@ export function toMessage(row: MessageRow, reactionList: ReactionSummary[] = [])
   };
 }
 
-/** Reaction summaries per message, each emoji in the order it was first used. */
-export async function reactionSummaries(db: Executor, messageIds: string[]): Promise<Map<string, ReactionSummary[]>> {
-  const result = new Map<string, ReactionSummary[]>();
-  if (messageIds.length === 0) return result;
-  const prepared = statements(db);
-  const rows = prepared ? await prepared.reactions.execute({ ids: messageIds }) : await reactionsQuery(db, messageIds);
-  for (const row of rows) {
-    let list = result.get(row.messageId);
-    if (!list) result.set(row.messageId, (list = []));
-    let entry = list.find((r) => r.emoji === row.emoji);
-    if (!entry) list.push((entry = { emoji: row.emoji, count: 0, userIds: [] }));
-    entry.count++;
-    entry.userIds.push(row.userId);
-  }
-  return result;
-}
-
-const reactionsQuery = (db: Executor, ids: string[] | Placeholder) =>
-  db
-    .select({ messageId: reactions.messageId, emoji: reactions.emoji, userId: reactions.userId })
-    .from(reactions)
-    // A prepared statement takes the list as one array parameter; a built query lists them.
-    .where(Array.isArray(ids) ? inArray(reactions.messageId, ids) : sql`${reactions.messageId} = any(${ids}::uuid[])`)
-    .orderBy(asc(reactions.createdAt), asc(reactions.userId));
-
 /** A page of a conversation: newest first below `below`, or oldest first above `above`. */
 const pageQuery = (db: Executor, direction: "older" | "newer") =>
   db
@@ -74,7 +50,6 @@ const pageQuery = (db: Executor, direction: "older" | "newer") =>
     .limit(sql.placeholder("limit"));
 
 const statements = preparedStatements((db) => ({
-  reactions: reactionsQuery(db, sql.placeholder("ids")).prepare("message_reactions"),
   older: pageQuery(db, "older").prepare("messages_older"),
   newer: pageQuery(db, "newer").prepare("messages_newer"),
   seqOf: db
@@ -90,6 +65,12 @@ export async function withReactions(db: Executor, rows: MessageRow[]): Promise<M
     rows.filter((r) => r.deletedAt === null).map((r) => r.id),
   );
   return rows.map((row) => toMessage(row, summaries.get(row.id)));
+}
+
+/** Messages by id, as the API shows them. */
+export async function messagesByIds(db: Executor, ids: string[]): Promise<Message[]> {
+  if (ids.length === 0) return [];
+  return withReactions(db, await db.select().from(messages).where(inArray(messages.id, ids)));
 }
 
 /** A message and the caller's membership of its conversation; NOT_FOUND for outsiders. */
@@ -165,19 +146,18 @@ export async function listMessages(ctx: Context, actor: Actor, conversationId: s
   await requireMembership(ctx.db, conversationId, actor.userId);
   const cursorId = page.before ?? page.after;
   const cursorSeq = cursorId ? await seqOf(ctx.db, conversationId, cursorId) : undefined;
-  const query = statements(ctx.db)!;
 
-  if (page.after) {
-    const rows = await query.newer.execute({ conversationId, seq: cursorSeq!, limit: limit + 1 });
-    const hasMore = rows.length > limit;
-    const data = await withReactions(ctx.db, rows.slice(0, limit));
-    return listOf(data, hasMore, hasMore ? data[data.length - 1]!.id : null);
-  }
+  if (page.after) return messagesAfter(ctx.db, conversationId, cursorSeq!, limit);
   // No cursor: below a seq no message can reach.
-  const rows = await query.older.execute({ conversationId, seq: cursorSeq ?? 2_147_483_647, limit: limit + 1 });
-  const hasMore = rows.length > limit;
-  const data = await withReactions(ctx.db, rows.slice(0, limit).reverse());
-  return listOf(data, hasMore, hasMore ? data[0]!.id : null);
+  const rows = await statements(ctx.db)!.older.execute({ conversationId, seq: cursorSeq ?? 2_147_483_647, limit: limit + 1 });
+  // Fetched newest first; shown in ascending seq. The cursor is the oldest shown.
+  return pageOf(rows, limit, (newestFirst) => withReactions(ctx.db, newestFirst.toReversed()), (oldest) => oldest.id);
+}
+
+/** Up to `limit` messages after `seq`, in ascending seq. */
+async function messagesAfter(db: Database, conversationId: string, seq: number, limit: number): Promise<List<Message>> {
+  const rows = await statements(db)!.newer.execute({ conversationId, seq, limit: limit + 1 });
+  return pageOf(rows, limit, (page) => withReactions(db, page), (last) => last.id);
 }
 
 /** Catch-up after a reconnect: messages after `lastMessageId` (or from the start), at most 100. */
@@ -189,8 +169,8 @@ export async function syncMessages(
 ): Promise<{ messages: Message[]; hasMore: boolean }> {
   await requireMembership(ctx.db, conversationId, actor.userId);
   const fromSeq = lastMessageId ? await seqOf(ctx.db, conversationId, lastMessageId) : 0;
-  const rows = await statements(ctx.db)!.newer.execute({ conversationId, seq: fromSeq, limit: 101 });
-  return { messages: await withReactions(ctx.db, rows.slice(0, 100)), hasMore: rows.length > 100 };
+  const { data, hasMore } = await messagesAfter(ctx.db, conversationId, fromSeq, 100);
+  return { messages: data, hasMore };
 }
 
 async function seqOf(db: Database, conversationId: string, messageId: string): Promise<number> {
@@ -253,7 +233,7 @@ export async function deleteMessage(ctx: Context, actor: Actor, messageId: strin
       .update(messages)
       .set({ content: "", attachments: [], metadata: {}, deletedAt: now, updatedAt: now })
       .where(eq(messages.id, messageId));
-    await tx.delete(reactions).where(eq(reactions.messageId, messageId));
+    await removeReactions(tx, messageId);
     const deleted = { messageId, conversationId: message.conversationId, deletedAt: now.toISOString() };
     await recordEvent(ctx, tx, "message.deleted", { ...deleted, deletedBy: actor.userId });
     after(() => ctx.fanout.toConversation(message.conversationId, "message:deleted", deleted));

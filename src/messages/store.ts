@@ -1,7 +1,7 @@
 import { asc, getTableColumns, inArray, sql } from "drizzle-orm";
 import { queryRows, type Transaction } from "../core/db/client";
 import { conversations, type MessageRow, messages } from "../core/db/schema";
-import { type AppError, invalid, notFound } from "../core/errors";
+import { AppError, invalid, notFound } from "../core/errors";
 import type { QueuedSend } from "./send-queue";
 
 /** A send the statement stored (`created`), or the message a retry of it finds. */
@@ -10,12 +10,14 @@ export type StoredSend = { row: MessageRow; created: boolean };
 /**
  * Why a send is not stored, in the order a send is judged: not a participant (404), a retry of a
  * stored message (not an error: the stored one is the answer), a replyTo outside the conversation
- * (400). A new rule is one more `when` in the statement's `judged` step and one more entry here.
+ * (400), a member's send inside the conversation's slow-mode window (429). A new rule is one more
+ * `when` in the statement's `judged` step and one more entry here.
  */
 const REFUSALS = {
   not_member: () => notFound("Conversation"),
   bad_reply: () => invalid("replyTo must be a message of this conversation", [{ path: "/replyTo", message: "unknown message" }]),
-} satisfies Record<string, () => AppError>;
+  slow_mode: (retryAfter: number) => new AppError("RATE_LIMITED", `Slow mode: the next message can be sent in ${retryAfter} s`, { retryAfter }, retryAfter),
+} satisfies Record<string, (retryAfter: number) => AppError>;
 type Refusal = keyof typeof REFUSALS | "duplicate";
 
 /**
@@ -46,9 +48,9 @@ export async function storeSends(tx: Transaction, batch: QueuedSend[]): Promise<
   // the second still starts once the locks are held): one round trip instead of two.
   const locked = tx.select({ id: conversations.id }).from(conversations).where(inArray(conversations.id, conversationIds)).orderBy(asc(conversations.id)).for("update").execute();
   const [, rows] = await Promise.all([locked, storeStatement(tx, input)]);
-  return rows.map(({ refusal, ...row }) => {
+  return rows.map(({ refusal, retry_after, ...row }) => {
     if (refusal === "duplicate") return { row: messageRowOf(row), created: false };
-    if (refusal) return REFUSALS[refusal]();
+    if (refusal) return REFUSALS[refusal](retry_after ?? 0);
     // Allowed, yet not stored: the conversation no longer exists.
     if (row.id == null) return notFound("Conversation");
     return { row: messageRowOf(row), created: true };
@@ -62,23 +64,39 @@ type SendRow = { i: number; id: string; c: string; s: string; t: string; a: unkn
  * judged. The counters and the inserted rows follow from the sends allowed through.
  */
 const storeStatement = (tx: Transaction, input: SendRow[]) =>
-  queryRows<{ i: number; refusal: Refusal | null } & Record<string, unknown>>(
+  queryRows<{ i: number; refusal: Refusal | null; retry_after: number | null } & Record<string, unknown>>(
     tx,
     sql`
     with input as (
       select * from jsonb_to_recordset(${JSON.stringify(input)}::jsonb)
         as t(i int, id uuid, c uuid, s text, t text, a jsonb, r uuid, k text, m jsonb)
     ),
-    judged as (
-      select input.*, earlier.id as earlier_id,
-        case
-          when not exists (select 1 from participants p where p.conversation_id = input.c and p.user_id = input.s) then 'not_member'
-          when earlier.id is not null then 'duplicate'
-          when input.r is not null and not exists (select 1 from messages x where x.id = input.r and x.conversation_id = input.c) then 'bad_reply'
-        end as refusal
+    facts as (
+      select input.*, earlier.id as earlier_id, p.user_id is not null as is_member,
+        -- Seconds this member must still wait: slow mode applies to members only.
+        case when p.role = 'member' then v.slow_mode_seconds else 0 end as slow,
+        ceil(extract(epoch from p.last_sent_at + make_interval(secs => v.slow_mode_seconds) - clock_timestamp()))::int as wait,
+        input.r is null or exists (select 1 from messages x where x.id = input.r and x.conversation_id = input.c) as reply_ok
       from input
+      left join conversations v on v.id = input.c
+      left join participants p on p.conversation_id = input.c and p.user_id = input.s
       left join messages earlier
         on input.k is not null and earlier.conversation_id = input.c and earlier.sender_id = input.s and earlier.client_message_id = input.k
+    ),
+    -- Slow mode compares with the member's last_sent_at (one row already read for the membership
+    -- check, written only while slow mode is on) rather than with their newest message, which
+    -- would need an index on messages that every send pays for. A send earlier in this batch that
+    -- the other rules let through counts too: it is stored at the same moment as this one.
+    judged as (
+      select facts.*,
+        case
+          when not is_member then 'not_member'
+          when earlier_id is not null then 'duplicate'
+          when not reply_ok then 'bad_reply'
+          when slow > 0 and (wait > 0 or count(*) filter (where earlier_id is null and reply_ok)
+            over (partition by c, s order by i rows between unbounded preceding and 1 preceding) > 0) then 'slow_mode'
+        end as refusal
+      from facts
     ),
     ok as (
       select * from judged where refusal is null
@@ -100,12 +118,19 @@ const storeStatement = (tx: Transaction, input: SendRow[]) =>
       from ok join bumped b on b.id = ok.c
       returning *
     ),
+    -- Only a member's send into a conversation in slow mode is remembered: at most one per member
+    -- and conversation gets this far in a batch.
+    sent as (
+      update participants p set last_sent_at = b.at
+      from ok join bumped b on b.id = ok.c
+      where ok.slow > 0 and p.conversation_id = ok.c and p.user_id = ok.s
+    ),
     stored as (
       select * from inserted
       union all
       select * from messages where id in (select earlier_id from judged where refusal = 'duplicate')
     )
-    select judged.i, judged.refusal, stored.*
+    select judged.i, judged.refusal, case when judged.wait > 0 then judged.wait else judged.slow end as retry_after, stored.*
     from judged left join stored on stored.id = coalesce(judged.earlier_id, judged.id)
     order by judged.i`,
   );

@@ -1,4 +1,4 @@
-import type Redis from "ioredis";
+import type { RedisClient } from "../core/store/redis";
 import type { Context, MetricFamily, MetricSample, MetricsSink } from "../core/context";
 import type { Logger } from "../core/log";
 import type { ChatServer } from "../core/realtime/handlers";
@@ -37,8 +37,8 @@ export function timedFanout(fanout: Fanout, metrics: MetricsSink): Fanout {
 export type InstrumentedParts = {
   ctx: Context;
   io: ChatServer;
-  /** The Redis clients by role, when REDIS_URL is set. */
-  redis?: Record<string, Redis>;
+  /** The Redis clients by role, when REDIS_URL or REDIS_CLUSTER_NODES is set. */
+  redis?: Record<string, RedisClient>;
   version: string;
 };
 
@@ -101,7 +101,7 @@ export function instrumentService(metrics: MetricsSink, { ctx, io, redis, versio
  * One log line when a Redis client loses its server and one when it is back, instead of ioredis'
  * unstructured console warning on every reconnection attempt.
  */
-export function logRedisOutages(clients: Record<string, Redis>, log: Logger): void {
+export function logRedisOutages(clients: Record<string, RedisClient>, log: Logger): void {
   for (const [client, redis] of Object.entries(clients)) {
     let down = false;
     redis.on("error", (error: Error) => {

@@ -1,4 +1,4 @@
-import type Redis from "ioredis";
+import type { RedisClient } from "../core/store/redis";
 import type { Context } from "../core/context";
 import { appliedCount, migrationCount } from "../core/db/migrate";
 import { AppError } from "../core/errors";
@@ -7,7 +7,7 @@ import { TimeoutError, within } from "./deadline";
 /** A dependency slower than this counts as down: a load balancer's probe must get an answer within a second. */
 const CHECK_TIMEOUT_MS = 800;
 
-export type ReadinessParts = { ctx: Context; redis?: Record<string, Redis>; draining: () => boolean };
+export type ReadinessParts = { ctx: Context; redis?: Record<string, RedisClient>; draining: () => boolean };
 export type Readiness = { status: "ready"; checks: Record<string, string> };
 
 /** The outcome of one check: "ok", or why not, in words safe to show (no hosts, no SQL). */

@@ -1,4 +1,7 @@
+import type { Actor } from "../core/auth";
 import type { Context } from "../core/context";
+import { conversationRoom } from "../core/realtime/fanout";
+import { requireMembership } from "../conversations/membership";
 
 export type IndicatorType = "typing" | "recording";
 
@@ -25,6 +28,32 @@ export async function startIndicator(ctx: Context, key: string): Promise<void> {
 /** Stop, expiry and disconnect race for one key; the store lets only the first of them announce. */
 export async function stopIndicator(ctx: Context, key: string): Promise<void> {
   if (await ctx.store.indicatorStop(key)) announce(ctx, key, false);
+}
+
+/** What the indicator rules need of the socket that asks. */
+export type IndicatorSocket = { readonly connected: boolean; readonly rooms: ReadonlySet<string>; readonly data: { indicators: Set<string> } };
+
+/**
+ * Starts or stops the caller's indicator in a conversation. The socket remembers the ones it
+ * started, so that its disconnect ends them (see endIndicators); a socket already disconnected
+ * starts none, or one would outlive it.
+ */
+export async function changeIndicator(ctx: Context, actor: Actor, socket: IndicatorSocket, type: IndicatorType, conversationId: string, active: boolean): Promise<void> {
+  // The room is the cheap proof of membership; a participant who left the room by hand is checked in the database.
+  if (!socket.rooms.has(conversationRoom(conversationId))) await requireMembership(ctx.db, conversationId, actor.userId);
+  const key = indicatorKey(type, conversationId, actor.userId);
+  if (!active) {
+    socket.data.indicators.delete(key);
+    await stopIndicator(ctx, key);
+  } else if (socket.connected) {
+    socket.data.indicators.add(key);
+    await startIndicator(ctx, key);
+  }
+}
+
+/** A socket went away: the indicators it started end with it. */
+export async function endIndicators(ctx: Context, socket: IndicatorSocket): Promise<void> {
+  await Promise.all([...socket.data.indicators].map((key) => stopIndicator(ctx, key)));
 }
 
 const SWEEP_BATCH = 500;

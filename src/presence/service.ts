@@ -1,10 +1,9 @@
-import { and, eq, inArray, isNull } from "drizzle-orm";
 import type { Actor } from "../core/auth";
 import type { Context } from "../core/context";
-import { participants, users } from "../core/db/schema";
 import { notFound } from "../core/errors";
-import { iso, type List, listOf } from "../core/schemas";
-import { requireMembership } from "../conversations/membership";
+import { iso, type List, listOf, pageOf } from "../core/schemas";
+import { memberIds, requireMembership } from "../conversations/membership";
+import { isActiveUser, lastSeenOf } from "../users/store";
 import type { Presence } from "./model";
 
 /**
@@ -14,31 +13,20 @@ import type { Presence } from "./model";
 export async function presenceOf(ctx: Context, userIds: string[]): Promise<Presence[]> {
   const ids = [...new Set(userIds)];
   if (ids.length === 0) return [];
-  const [online, seen] = await Promise.all([
-    ctx.store.presenceOnline(ids),
-    ctx.db.select({ id: users.externalId, lastSeenAt: users.lastSeenAt }).from(users).where(inArray(users.externalId, ids)),
-  ]);
-  const lastSeen = new Map(seen.map((u) => [u.id, u.lastSeenAt]));
+  const [online, lastSeen] = await Promise.all([ctx.store.presenceOnline(ids), lastSeenOf(ctx.db, ids)]);
   return ids.map((userId) => ({ userId, status: online.has(userId) ? "online" : "offline", lastSeen: iso(lastSeen.get(userId)) }));
 }
 
 export async function userPresence(ctx: Context, userId: string): Promise<Presence> {
-  const [user] = await ctx.db.select({ id: users.externalId }).from(users).where(and(eq(users.externalId, userId), isNull(users.deletedAt)));
-  if (!user) throw notFound("User");
+  if (!(await isActiveUser(ctx.db, userId))) throw notFound("User");
   return (await presenceOf(ctx, [userId]))[0]!;
 }
 
 /** Participants' presence, in user id order; with a `limit`, the first that many and whether there are more. */
 export async function conversationPresence(ctx: Context, actor: Actor, conversationId: string, limit?: number): Promise<List<Presence>> {
   await requireMembership(ctx.db, conversationId, actor.userId);
-  const query = ctx.db
-    .select({ userId: participants.userId })
-    .from(participants)
-    .where(eq(participants.conversationId, conversationId))
-    .orderBy(participants.userId);
-  const members = limit === undefined ? await query : await query.limit(limit + 1);
-  const hasMore = limit !== undefined && members.length > limit;
-  return listOf(await presenceOf(ctx, members.slice(0, limit).map((m) => m.userId)), hasMore);
+  if (limit === undefined) return listOf(await presenceOf(ctx, await memberIds(ctx.db, conversationId)));
+  return pageOf(await memberIds(ctx.db, conversationId, limit + 1), limit, (page) => presenceOf(ctx, page));
 }
 
 export async function batchPresence(ctx: Context, userIds: string[]): Promise<List<Presence>> {

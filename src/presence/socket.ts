@@ -1,10 +1,8 @@
 import type { Context } from "../core/context";
-import { conversationRoom } from "../core/realtime/fanout";
 import { type ChatSocket, OptionalEmpty, onEvent, takeUserBudget } from "../core/realtime/handlers";
-import { requireMembership } from "../conversations/membership";
 import { IndicatorPayload, PresencePayload } from "./model";
 import { conversationPresence } from "./service";
-import { type IndicatorType, indicatorKey, startIndicator, stopIndicator } from "./indicators";
+import { changeIndicator, endIndicators, type IndicatorType } from "./indicators";
 import type { PresenceTracker } from "./tracker";
 
 /** Rows of one `presence:get` answer; a bigger conversation answers `hasMore: true`. */
@@ -25,16 +23,7 @@ export function registerPresenceHandlers(ctx: Context, presence: PresenceTracker
 
   const indicator = (type: IndicatorType, active: boolean) => async ({ conversationId }: { conversationId: string }) => {
     await takeUserBudget(ctx, actor.userId, "indicator changes", ctx.config.RATE_LIMIT_EVENTS);
-    // The room is the cheap proof of membership; a participant who left the room by hand is checked in the database.
-    if (!socket.rooms.has(conversationRoom(conversationId))) await requireMembership(ctx.db, conversationId, actor.userId);
-    const key = indicatorKey(type, conversationId, actor.userId);
-    if (!active) {
-      socket.data.indicators.delete(key);
-      await stopIndicator(ctx, key);
-    } else if (socket.connected) {
-      socket.data.indicators.add(key);
-      await startIndicator(ctx, key);
-    }
+    await changeIndicator(ctx, actor, socket, type, conversationId, active);
     return {};
   };
   onEvent(ctx, socket, "typing:start", IndicatorPayload, indicator("typing", true));
@@ -53,7 +42,7 @@ export function registerPresenceHandlers(ctx: Context, presence: PresenceTracker
 
   socket.on("disconnect", () =>
     presence.work("presence disconnect", async () => {
-      await Promise.all([...socket.data.indicators].map((key) => stopIndicator(ctx, key)));
+      await endIndicators(ctx, socket);
       await presence.connectionClosed(connection);
     }),
   );

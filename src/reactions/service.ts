@@ -7,10 +7,11 @@ import { withTransaction } from "../core/db/transaction";
 import { conflict } from "../core/errors";
 import { type List, listOf } from "../core/schemas";
 import type { ReactionSummary } from "../messages/model";
-import { reactionSummaries, requireMessage } from "../messages/service";
+import { requireMessage } from "../messages/service";
 import { recordEvent } from "../webhooks/outbox";
 import { normalizeEmoji } from "./emoji";
 import type { ReactionChange } from "./model";
+import { reactionSummaries } from "./store";
 
 /** Different emojis one user may put on one message. */
 const MAX_EMOJIS_PER_USER = 25;

@@ -100,6 +100,11 @@ async function forgetOldMarks(tx: Transaction, conversationId: string, userId: s
   await tx.delete(readMarks).where(and(ofParticipant, lt(readMarks.seq, sql`(${oldestKept})`)));
 }
 
+/** A participant left: their read history goes (coming back, they start with the history read, from their new join time). */
+export async function forgetReadMarks(tx: Transaction, conversationId: string, userId: string): Promise<void> {
+  await tx.delete(readMarks).where(and(eq(readMarks.conversationId, conversationId), eq(readMarks.userId, userId)));
+}
+
 /** When `userId` first read message `seq`: the first watermark move at or above it. */
 async function readTimeOf(db: Executor, conversationId: string, userId: string, seq: number): Promise<Date | null> {
   const [row] = await db

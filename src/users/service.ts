@@ -1,12 +1,13 @@
-import { and, eq, inArray, isNull, sql } from "drizzle-orm";
+import { inArray, sql } from "drizzle-orm";
 import type { Context } from "../core/context";
 import { type UserRow, users } from "../core/db/schema";
 import { byExternalId, usersInLockOrder } from "../core/db/lock-order";
 import { withTransaction } from "../core/db/transaction";
 import { invalid, notFound } from "../core/errors";
 import { checkMetadata, checkStorable } from "../core/schemas";
-import { removeUserEverywhere } from "../conversations/service";
+import { removeUserEverywhere } from "../conversations/participants";
 import type { TokenRevocation, User, UserSync } from "./model";
+import { activeUser } from "./store";
 
 export function toUser(row: UserRow): User {
   return {
@@ -120,7 +121,7 @@ export async function getUser(ctx: Context, externalUserId: string): Promise<Use
   const [row] = await ctx.db
     .select()
     .from(users)
-    .where(and(eq(users.externalId, externalUserId), isNull(users.deletedAt)));
+    .where(activeUser(externalUserId));
   if (!row) throw notFound("User");
   return toUser(row);
 }
@@ -136,7 +137,7 @@ export async function revokeTokens(ctx: Context, externalUserId: string, before 
     const [row] = await tx
       .update(users)
       .set({ revokedBefore: sql`greatest(${users.revokedBefore}, ${before})` })
-      .where(and(eq(users.externalId, externalUserId), isNull(users.deletedAt)))
+      .where(activeUser(externalUserId))
       .returning({ revokedBefore: users.revokedBefore });
     if (!row) throw notFound("User");
     const revokedBefore = row.revokedBefore!;
@@ -154,7 +155,7 @@ export async function deleteUser(ctx: Context, externalUserId: string): Promise<
     const [row] = await tx
       .update(users)
       .set({ deletedAt: new Date(), updatedAt: new Date() })
-      .where(and(eq(users.externalId, externalUserId), isNull(users.deletedAt)))
+      .where(activeUser(externalUserId))
       .returning({ id: users.externalId });
     if (!row) throw notFound("User");
     await removeUserEverywhere(ctx, tx, after, externalUserId);

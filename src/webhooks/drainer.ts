@@ -1,4 +1,5 @@
 import type { Context } from "../core/context";
+import type { Logger } from "../core/log";
 import { retryDelayMs } from "./backoff";
 import { postEvent } from "./delivery";
 import { type ClaimedEvent, claimDueEvents, markDelivered, markFailed, purgeDelivered, releaseLeases } from "./outbox";
@@ -13,171 +14,196 @@ export const leaseMs = (timeoutMs: number) => timeoutMs + LEASE_MARGIN_MS;
 
 const MS_PER_HOUR = 3_600_000;
 
-export type WebhookDrainer = {
-  /** Claims and starts what is due now (the timer calls it; tests and operators may too). */
-  drain(): Promise<void>;
-  /** Purges delivered events older than WEBHOOK_RETENTION_HOURS (also on a slow timer). */
-  purge(): Promise<number>;
-  /** Stops claiming, lets attempts in flight finish (bounded), gives back the rest. */
-  stop(): Promise<void>;
-};
+const tally = (ctx: Context, outcome: "delivered" | "failed_attempt" | "dead", by = 1) => ctx.metrics.count("webhook_deliveries_total", { outcome }, by);
 
 /**
  * The outbox drainer of one instance. Every instance runs one: claims are leases taken with
  * SKIP LOCKED, so instances share the work and an instance that dies only delays its events
- * until their leases end. Without WEBHOOK_URL there is nothing to deliver and no drainer.
+ * until their leases end. Built only with WEBHOOK_URL (and its secret): without it there is
+ * nothing to deliver.
  */
-export function startWebhookDrainer(ctx: Context): WebhookDrainer | undefined {
-  const { config, db } = ctx;
-  if (!config.WEBHOOK_URL || !config.WEBHOOK_SECRET) return undefined;
-  const url: string = config.WEBHOOK_URL;
-  const log = ctx.log.child({ component: "webhooks" });
-  const keys = config.WEBHOOK_SECRET.map(signingKey);
-  const owner = ctx.instanceId;
-  const lease = leaseMs(config.WEBHOOK_TIMEOUT_MS);
-  const { metrics } = ctx;
-  const tally = (name: "delivered" | "failed_attempt" | "dead", by = 1) => metrics.count("webhook_deliveries_total", { outcome: name }, by);
-
-  const inFlight = new Set<Promise<void>>();
-  const shutdown = new AbortController();
-  let claiming: Promise<void> | undefined;
-  let stopping = false;
-  let backlog = false;
+export class WebhookDrainer {
+  private readonly log: Logger;
+  private readonly url: string;
+  private readonly keys: ReturnType<typeof signingKey>[];
+  private readonly lease: number;
+  private readonly delivered: DeliveredMarks;
+  private readonly inFlight = new Set<Promise<void>>();
+  /** Aborts the attempts still in flight when shutdown cannot wait for them any longer. */
+  private readonly shutdown = new AbortController();
+  private timers: ReturnType<typeof setInterval>[] = [];
+  private claiming: Promise<void> | undefined;
   /** A slot freed while a claim was running: claim again right after it. */
-  let claimAgain = false;
-  let claimsFailing = false;
+  private claimAgain = false;
+  /** The last claim filled every slot: more may be due. */
+  private backlog = false;
+  private claimsFailing = false;
+  private purging = false;
+  private stopped: Promise<void> | undefined;
 
-  const drain = (): Promise<void> => {
-    if (stopping) return Promise.resolve();
-    if (claiming) {
-      claimAgain = true;
-      return claiming;
+  constructor(private readonly ctx: Context) {
+    const { WEBHOOK_URL, WEBHOOK_SECRET, WEBHOOK_TIMEOUT_MS } = ctx.config;
+    if (!WEBHOOK_URL || !WEBHOOK_SECRET) throw new Error("A webhook drainer needs WEBHOOK_URL and WEBHOOK_SECRET");
+    this.log = ctx.log.child({ component: "webhooks" });
+    this.url = WEBHOOK_URL;
+    this.keys = WEBHOOK_SECRET.map(signingKey);
+    this.lease = leaseMs(WEBHOOK_TIMEOUT_MS);
+    this.delivered = new DeliveredMarks(ctx, this.log);
+  }
+
+  /** Drains on a timer, and purges on a slower one (30 s with the default drain interval, at most hourly). */
+  start(): void {
+    const interval = this.ctx.config.WEBHOOK_DRAIN_INTERVAL_MS;
+    this.timers = [
+      setInterval(() => void this.drain(), interval),
+      setInterval(() => void this.purge().catch((error) => this.log.warn("purging webhook events failed", { error })), Math.min(MS_PER_HOUR, interval * 120)),
+    ];
+    void this.drain();
+  }
+
+  /** Claims and starts what is due now (the timer calls it; tests and operators may too). */
+  drain(): Promise<void> {
+    if (this.stopped) return Promise.resolve();
+    if (this.claiming) {
+      this.claimAgain = true;
+      return this.claiming;
     }
-    claimAgain = false;
-    return (claiming = claimAndStart().finally(() => {
-      claiming = undefined;
-      if (claimAgain && backlog) void drain();
+    this.claimAgain = false;
+    return (this.claiming = this.claimAndStart().finally(() => {
+      this.claiming = undefined;
+      if (this.claimAgain && this.backlog) void this.drain();
     }));
-  };
+  }
 
-  async function claimAndStart(): Promise<void> {
-    const room = config.WEBHOOK_CONCURRENCY - inFlight.size;
+  private async claimAndStart(): Promise<void> {
+    const room = this.ctx.config.WEBHOOK_CONCURRENCY - this.inFlight.size;
     if (room <= 0) return;
     let claimed: ClaimedEvent[];
     try {
-      claimed = await claimDueEvents(db, owner, room, lease);
+      claimed = await claimDueEvents(this.ctx.db, this.ctx.instanceId, room, this.lease);
     } catch (error) {
       // Once per outage, not on every tick; the events wait in the outbox meanwhile.
-      if (!claimsFailing) log.warn("claiming webhook events failed; retrying every tick", { error });
-      claimsFailing = true;
+      if (!this.claimsFailing) this.log.warn("claiming webhook events failed; retrying every tick", { error });
+      this.claimsFailing = true;
       return;
     }
-    if (claimsFailing) log.info("claiming webhook events works again");
-    claimsFailing = false;
+    if (this.claimsFailing) this.log.info("claiming webhook events works again");
+    this.claimsFailing = false;
     // A full batch means more may be due: claim again as soon as a slot frees, not at the next tick.
-    backlog = claimed.length === room;
-    if (stopping) return; // stop() gives these back
+    this.backlog = claimed.length === room;
+    if (this.stopped) return; // stop() gives these back
     for (const event of claimed) {
-      const attempt: Promise<void> = deliver(event).finally(() => {
-        inFlight.delete(attempt);
-        if (backlog) void drain();
+      const attempt: Promise<void> = this.deliver(event).finally(() => {
+        this.inFlight.delete(attempt);
+        if (this.backlog) void this.drain();
       });
-      inFlight.add(attempt);
+      this.inFlight.add(attempt);
     }
   }
 
-  /**
-   * 2xx answers are recorded together: one statement for every event answered while the previous
-   * one ran. The slot of an answered event frees at once; its lease keeps other instances off it
-   * until the mark commits (and if the mark is lost, the event is delivered again: at least once).
-   */
-  let answered: { id: string; status: number }[] = [];
-  let marking: Promise<void> | undefined;
-  function settleDelivered(): Promise<void> {
-    if (marking || answered.length === 0) return marking ?? Promise.resolve();
-    const batch = answered;
-    answered = [];
-    marking = markDelivered(db, owner, batch)
-      .then((latencies) => {
-        tally("delivered", latencies.length);
-        for (const ms of latencies) metrics.observe("webhook_delivery_latency_ms", ms);
-      })
-      .catch((error) => log.error("recording webhook deliveries failed; their leases end and they are sent again", { count: batch.length, error }))
-      .finally(() => {
-        marking = undefined;
-        void settleDelivered();
-      });
-    return marking;
-  }
-
-  async function deliver(event: ClaimedEvent): Promise<void> {
-    const outcome = await postEvent(url, keys, event.payload, config.WEBHOOK_TIMEOUT_MS, shutdown.signal);
+  private async deliver(event: ClaimedEvent): Promise<void> {
+    const { config, db, instanceId } = this.ctx;
+    const outcome = await postEvent(this.url, this.keys, event.payload, config.WEBHOOK_TIMEOUT_MS, this.shutdown.signal);
     if (!outcome.ok && outcome.interrupted) return;
     try {
       if (outcome.ok) {
-        answered.push({ id: event.id, status: outcome.status });
-        void settleDelivered();
+        this.delivered.add({ id: event.id, status: outcome.status });
         return;
       }
-      tally("failed_attempt");
+      tally(this.ctx, "failed_attempt");
       const failures = event.attempts + 1;
-      const status = await markFailed(db, owner, event.id, outcome, config.WEBHOOK_MAX_ATTEMPTS, retryDelayMs(config, failures));
+      const status = await markFailed(db, instanceId, event.id, outcome, config.WEBHOOK_MAX_ATTEMPTS, retryDelayMs(config, failures));
       if (status === "dead") {
-        tally("dead");
-        log.error("webhook event is dead after its last attempt", { eventId: event.id, type: event.payload.type, error: outcome.error });
+        tally(this.ctx, "dead");
+        this.log.error("webhook event is dead after its last attempt", { eventId: event.id, type: event.payload.type, error: outcome.error });
       } else {
         // One warning per event; its further retries (an outage means many) only at debug level.
         const fields = { eventId: event.id, type: event.payload.type, error: outcome.error, attempt: failures };
-        if (failures === 1) log.warn("webhook attempt failed; retrying with backoff", fields);
-        else log.debug("webhook attempt failed again", fields);
+        if (failures === 1) this.log.warn("webhook attempt failed; retrying with backoff", fields);
+        else this.log.debug("webhook attempt failed again", fields);
       }
     } catch (error) {
       // The lease runs out and another attempt follows: at-least-once, never lost.
-      log.error("recording a webhook attempt failed", { eventId: event.id, error });
+      this.log.error("recording a webhook attempt failed", { eventId: event.id, error });
     }
   }
 
-  let purging = false;
-  async function purge(): Promise<number> {
-    if (purging) return 0;
-    purging = true;
+  /** Purges delivered events older than WEBHOOK_RETENTION_HOURS (also on a slow timer). */
+  async purge(): Promise<number> {
+    if (this.purging) return 0;
+    this.purging = true;
     try {
-      const purged = await purgeDelivered(db, config.WEBHOOK_RETENTION_HOURS * MS_PER_HOUR);
-      if (purged) log.info("purged delivered webhook events", { purged, retentionHours: config.WEBHOOK_RETENTION_HOURS });
+      const hours = this.ctx.config.WEBHOOK_RETENTION_HOURS;
+      const purged = await purgeDelivered(this.ctx.db, hours * MS_PER_HOUR);
+      if (purged) this.log.info("purged delivered webhook events", { purged, retentionHours: hours });
       return purged;
     } finally {
-      purging = false;
+      this.purging = false;
     }
   }
 
-  const drainTimer = setInterval(() => void drain(), config.WEBHOOK_DRAIN_INTERVAL_MS);
-  // Purging is housekeeping: a slower timer (30 s with the default drain interval), at most hourly.
-  const purgeTimer = setInterval(
-    () => void purge().catch((error) => log.warn("purging webhook events failed", { error })),
-    Math.min(MS_PER_HOUR, config.WEBHOOK_DRAIN_INTERVAL_MS * 120),
-  );
-  void drain();
+  /** Stops claiming, lets attempts in flight finish (bounded), gives back the rest. */
+  stop(): Promise<void> {
+    return (this.stopped ??= this.stopNow());
+  }
 
-  let stopped: Promise<void> | undefined;
-  const stop = () =>
-    (stopped ??= (async () => {
-      stopping = true;
-      clearInterval(drainTimer);
-      clearInterval(purgeTimer);
-      await claiming;
-      // Attempts in flight end by themselves within WEBHOOK_TIMEOUT_MS; shutdown may not wait that long.
-      const grace = Math.min(config.WEBHOOK_TIMEOUT_MS, config.SHUTDOWN_TIMEOUT_MS / 2);
-      const interrupt = setTimeout(() => shutdown.abort(), grace);
-      await Promise.allSettled([...inFlight]);
-      clearTimeout(interrupt);
-      while (marking || answered.length) await settleDelivered();
-      try {
-        const released = await releaseLeases(db, owner);
-        if (released) log.info("released webhook events on shutdown", { released });
-      } catch (error) {
-        log.warn("releasing webhook leases failed; they end by themselves", { error, leaseMs: lease });
-      }
-    })());
+  private async stopNow(): Promise<void> {
+    const { config, db, instanceId } = this.ctx;
+    for (const timer of this.timers) clearInterval(timer);
+    await this.claiming;
+    // Attempts in flight end by themselves within WEBHOOK_TIMEOUT_MS; shutdown may not wait that long.
+    const grace = Math.min(config.WEBHOOK_TIMEOUT_MS, config.SHUTDOWN_TIMEOUT_MS / 2);
+    const interrupt = setTimeout(() => this.shutdown.abort(), grace);
+    await Promise.allSettled([...this.inFlight]);
+    clearTimeout(interrupt);
+    await this.delivered.settled();
+    try {
+      const released = await releaseLeases(db, instanceId);
+      if (released) this.log.info("released webhook events on shutdown", { released });
+    } catch (error) {
+      this.log.warn("releasing webhook leases failed; they end by themselves", { error, leaseMs: this.lease });
+    }
+  }
+}
 
-  return { drain, purge, stop };
+/**
+ * 2xx answers are recorded together: one statement for every event answered while the previous
+ * one ran. The slot of an answered event frees at once; its lease keeps other instances off it
+ * until the mark commits (and if the mark is lost, the event is delivered again: at least once).
+ */
+class DeliveredMarks {
+  private answered: { id: string; status: number }[] = [];
+  private marking: Promise<void> | undefined;
+
+  constructor(
+    private readonly ctx: Context,
+    private readonly log: Logger,
+  ) {}
+
+  add(answer: { id: string; status: number }): void {
+    this.answered.push(answer);
+    void this.record();
+  }
+
+  /** Resolves once every answer added so far is recorded (or its recording failed). */
+  async settled(): Promise<void> {
+    while (this.marking || this.answered.length) await this.record();
+  }
+
+  private record(): Promise<void> {
+    if (this.marking || this.answered.length === 0) return this.marking ?? Promise.resolve();
+    const batch = this.answered;
+    this.answered = [];
+    this.marking = markDelivered(this.ctx.db, this.ctx.instanceId, batch)
+      .then((latencies) => {
+        tally(this.ctx, "delivered", latencies.length);
+        for (const ms of latencies) this.ctx.metrics.observe("webhook_delivery_latency_ms", ms);
+      })
+      .catch((error) => this.log.error("recording webhook deliveries failed; their leases end and they are sent again", { count: batch.length, error }))
+      .finally(() => {
+        this.marking = undefined;
+        void this.record();
+      });
+    return this.marking;
+  }
 }

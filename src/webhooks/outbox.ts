@@ -9,6 +9,7 @@ export const WEBHOOK_EVENT_TYPES = [
   "message.deleted",
   "conversation.created",
   "conversation.deleted",
+  "conversation.updated",
   "participant.added",
   "participant.removed",
   "reaction.added",

@@ -2,7 +2,7 @@ import { and, desc, eq, lt, sql } from "drizzle-orm";
 import type { Context } from "../core/context";
 import { type WebhookEventRow, webhookEvents } from "../core/db/schema";
 import { notFound } from "../core/errors";
-import { iso, type List, listOf } from "../core/schemas";
+import { iso, type List, pageOf } from "../core/schemas";
 import type { EventPage, WebhookEvent } from "./model";
 import { purgeDelivered } from "./outbox";
 
@@ -33,9 +33,7 @@ export async function listEvents(ctx: Context, page: EventPage): Promise<List<We
     .where(and(page.status ? eq(webhookEvents.status, page.status) : undefined, page.cursor ? lt(webhookEvents.id, page.cursor) : undefined))
     .orderBy(desc(webhookEvents.id))
     .limit(limit + 1);
-  const hasMore = rows.length > limit;
-  const data = rows.slice(0, limit).map(toView);
-  return listOf(data, hasMore, hasMore ? data[data.length - 1]!.id : null);
+  return pageOf(rows, limit, (page) => page.map(toView), (last) => last.id);
 }
 
 export async function getEvent(ctx: Context, id: string): Promise<WebhookEvent> {

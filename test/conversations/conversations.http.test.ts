@@ -38,6 +38,7 @@ describe("creating conversations", () => {
       lastMessageAt: null,
       participants: expect.any(Array),
       unreadCount: 0,
+      slowModeSeconds: 0,
     });
     expect(roles(conversation)).toEqual({ ann: "owner", bob: "member", cat: "member" });
     for (const p of conversation.participants) expect(p).toEqual({ userId: p.userId, role: p.role, joinedAt: expect.stringMatching(ISO_MS), lastReadSeq: 0 });

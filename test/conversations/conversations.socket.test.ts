@@ -144,7 +144,7 @@ describe("participants added and removed", () => {
     const owner = await svc.as(ann!);
     expect((await owner.patch(`/api/conversations/${conversationId}/participants/${bob}`, { role: "admin" })).status).toBe(200);
     for (const update of await Promise.all(promoted)) {
-      expect(update).toEqual({ conversationId, userId: bob, role: "admin", timestamp: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/) });
+      expect(update).toEqual({ conversationId, userId: bob!, role: "admin", timestamp: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/) });
     }
     expect((await owner.patch(`/api/conversations/${conversationId}/participants/${bob}`, { role: "admin" })).status).toBe(200);
     await wall.pass();
@@ -162,7 +162,7 @@ describe("participants added and removed", () => {
     const heir = nextEvent(sBob, "participant:updated", inConversation(conversationId));
     expect((await (await svc.as(ann!)).delete(`/api/conversations/${conversationId}/participants/${ann}`)).status).toBe(204);
     expect(await left).toMatchObject({ userId: ann });
-    expect(await heir).toEqual({ conversationId, userId: cat, role: "owner", timestamp: expect.any(String) });
+    expect(await heir).toEqual({ conversationId, userId: cat!, role: "owner", timestamp: expect.any(String) });
 
     // Cat, now the last owner, is deleted through the internal API: Bob is next.
     const next = nextEvent(sBob, "participant:updated", (e: any) => e.conversationId === conversationId && e.userId === bob);

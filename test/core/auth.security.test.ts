@@ -97,38 +97,32 @@ describe("the Authorization header", () => {
   });
 
   test("every public endpoint asks for a token before looking at the request", async () => {
-    const id = "018f0000-0000-7000-8000-000000000000";
-    const calls: [string, string, unknown?][] = [
-      ["POST", "/api/conversations", { nonsense: true }],
-      ["GET", "/api/conversations?limit=0"],
-      ["GET", `/api/conversations/${id}`],
-      ["GET", "/api/conversations/not-a-uuid"],
-      ["DELETE", `/api/conversations/${id}`],
-      ["POST", `/api/conversations/${id}/participants`, {}],
-      ["PATCH", `/api/conversations/${id}/participants/bob`, {}],
-      ["DELETE", `/api/conversations/${id}/participants/bob`],
-      ["POST", `/api/conversations/${id}/messages`, {}],
-      ["GET", `/api/conversations/${id}/messages`],
-      ["GET", `/api/messages/${id}`],
-      ["PATCH", `/api/messages/${id}`, {}],
-      ["DELETE", `/api/messages/${id}`],
-      ["POST", `/api/messages/${id}/reactions`, {}],
-      ["GET", `/api/messages/${id}/reactions`],
-      ["DELETE", `/api/messages/${id}/reactions/x`],
-      ["PUT", `/api/messages/${id}/read`],
-      ["GET", `/api/messages/${id}/read`],
-      ["PUT", `/api/conversations/${id}/read`, {}],
-      ["GET", `/api/conversations/${id}/unread-count`],
-      ["GET", "/api/users/ann/presence"],
-      ["GET", `/api/conversations/${id}/presence`],
-      ["POST", "/api/presence/batch", {}],
-    ];
-    for (const [method, path, body] of calls) {
-      const res = await svc.request(method, path, { body });
-      expect({ method, path, status: res.status, code: res.body?.error?.code }).toEqual({ method, path, status: 401, code: "UNAUTHORIZED" });
+    const routes = apiRoutes().filter((r) => !r.internal);
+    expect(routes.length).toBeGreaterThan(20);
+    for (const route of routes) {
+      // Well-formed ids, then malformed ones with a bad query and body: neither is looked at first.
+      for (const path of [route.path(WELL_FORMED), `${route.path(MALFORMED)}?limit=0`]) {
+        const res = await svc.request(route.method, path, { body: route.method === "GET" ? undefined : { nonsense: true } });
+        expect({ path, method: route.method, status: res.status, code: res.body?.error?.code }).toEqual({ path, method: route.method, status: 401, code: "UNAUTHORIZED" });
+      }
     }
   });
 });
+
+/** Values for each path parameter of the API. */
+const WELL_FORMED: Record<string, string> = { id: "018f0000-0000-7000-8000-000000000000", userId: "bob", emoji: "x" };
+const MALFORMED: Record<string, string> = { id: "not-a-uuid", userId: "has space", emoji: "%20" };
+
+/** Every route of the API, as the service registered it: a new route is covered without being listed here. */
+function apiRoutes() {
+  return svc.app.http.routes
+    .filter((r) => r.path.startsWith("/api/"))
+    .map((r) => ({
+      method: r.method,
+      internal: ((r.hooks as { detail?: { tags?: string[] } }).detail?.tags ?? []).includes("internal"),
+      path: (values: Record<string, string>) => r.path.replace(/:(\w+)/g, (_, name: string) => encodeURIComponent(values[name] ?? "x")),
+    }));
+}
 
 describe("the internal secret and user tokens never stand in for each other", () => {
   test("the internal secret does not act as a user, in either header", async () => {
@@ -159,6 +153,19 @@ describe("the internal secret and user tokens never stand in for each other", ()
     }
     // Nothing of the above happened: mallory does not exist and bob is still there.
     expect((await svc.internal("GET", "/api/users/mallory")).status).toBe(404);
+    expect((await svc.internal("GET", "/api/users/bob")).status).toBe(200);
+  });
+
+  test("every internal endpoint refuses a user token, before looking at the request", async () => {
+    const routes = apiRoutes().filter((r) => r.internal);
+    expect(routes.length).toBeGreaterThan(5);
+    const headers = { authorization: `Bearer ${await mintToken("ann")}` };
+    for (const route of routes) {
+      for (const path of [route.path(WELL_FORMED), `${route.path(MALFORMED)}?limit=0`]) {
+        const res = await svc.request(route.method, path, { headers, body: route.method === "GET" ? undefined : { nonsense: true } });
+        expect({ path, method: route.method, status: res.status, code: res.body?.error?.code }).toEqual({ path, method: route.method, status: 401, code: "UNAUTHORIZED" });
+      }
+    }
     expect((await svc.internal("GET", "/api/users/bob")).status).toBe(200);
   });
 

@@ -65,6 +65,18 @@ describe("refusals name the variable and what was wrong", () => {
   test("a webhook URL must be http(s)", () => {
     expect(refusal({ WEBHOOK_URL: "ftp://host.example.com/hook" })).toContain("WEBHOOK_URL");
   });
+
+  test("REDIS_CLUSTER_NODES is comma-separated host:port, and excludes REDIS_URL", () => {
+    expect(loadConfig({ REDIS_CLUSTER_NODES: "10.0.0.1:6379, redis-2.internal:7000,[::1]:7001" }).redisClusterNodes).toEqual([
+      { host: "10.0.0.1", port: 6379 },
+      { host: "redis-2.internal", port: 7000 },
+      { host: "::1", port: 7001 },
+    ]);
+    expect(loadConfig({}).redisClusterNodes).toBeUndefined();
+    expect(refusal({ REDIS_CLUSTER_NODES: "10.0.0.1" })).toContain("REDIS_CLUSTER_NODES");
+    expect(refusal({ REDIS_CLUSTER_NODES: "10.0.0.1:70000" })).toContain("REDIS_CLUSTER_NODES");
+    expect(refusal({ REDIS_CLUSTER_NODES: "10.0.0.1:6379", REDIS_URL: "redis://10.0.0.1:6379" })).toContain("not both");
+  });
 });
 
 describe("production mode", () => {

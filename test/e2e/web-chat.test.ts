@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Browser, Page } from "playwright-core";
 import { startDemo } from "../../examples/demo";
-import { freePort } from "../helpers/ports";
+import { freePort } from "../helpers/processes";
 import { freshDatabase, uniquePrefix } from "../helpers/service";
 import { launchChromium, pageErrors, screenshot, signedIn } from "./browser";
 

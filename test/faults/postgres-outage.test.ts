@@ -16,7 +16,7 @@ test("PostgreSQL stopped for 5 s under traffic: no crash, writes 503 (never 400)
   const database = await createDatabase(server.url);
   const instance = await startInstance({ DATABASE_URL: database.url, ...UNLIMITED });
   scene.later(() => instance.stop());
-  const pid = instance.pid();
+  const pid = instance.pid;
   expect((await internal(instance, "POST", "/api/users/sync/batch", { users: [{ externalUserId: "ann" }, { externalUserId: "bob" }] })).status).toBe(200);
   const ann = await restAs(instance, "ann");
   const { id: conversationId } = (await ann.post("/api/conversations", { type: "group", participantIds: ["bob"] })).body;
@@ -52,7 +52,7 @@ test("PostgreSQL stopped for 5 s under traffic: no crash, writes 503 (never 400)
   stopped = true;
   await Promise.all(lanes);
   expect(outcomes).not.toContain("unanswered");
-  expect(instance.pid()).toBe(pid);
+  expect(instance.pid).toBe(pid);
   expect((await fetch(`${instance.url}/ready`)).status).toBe(200);
   expect(instance.output()).not.toContain("unhandled rejection");
 

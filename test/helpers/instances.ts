@@ -7,8 +7,10 @@
  */
 import { join } from "node:path";
 import Redis from "ioredis";
-import { freePort } from "./ports";
-import { postgresServer, redisServer, whenTestsEnd } from "./servers";
+import type { ManagerOptions, SocketOptions } from "socket.io-client";
+import { answersOk, type Child, freePort, spawnChild, waitUntil } from "./processes";
+import { postgresServer, redisServer } from "./servers";
+import { connectSocket } from "./sockets";
 import { dropRedisPrefix, freshDatabase, INTERNAL_SECRET, JWT_SECRET, mintToken, sendRequest, uniquePrefix } from "./service";
 
 const ROOT = join(import.meta.dir, "../..");
@@ -16,8 +18,12 @@ const ROOT = join(import.meta.dir, "../..");
 export type Instance = {
   url: string;
   wsUrl: string;
+  port: number;
+  wsPort: number;
   /** The current process's id (a restart changes it). */
-  pid(): number;
+  readonly pid: number;
+  /** Resolves with the current process's exit code. */
+  readonly exited: Promise<number>;
   /** Ends the process at once, like a crash: no goodbye to sockets, Redis or Postgres. */
   crash(): Promise<void>;
   /** SIGTERM, then SIGKILL if it has not exited within 15 s. */
@@ -30,18 +36,13 @@ export type Instance = {
 
 export type Cluster = {
   databaseUrl: string;
-  redisUrl: string;
+  redisUrl: string | undefined;
   redisPrefix: string;
+  /** A new instance; PORT and WS_PORT in `env` start it where a stopped one listened. */
   start(env?: Record<string, string>): Promise<Instance>;
   /** Tears everything down: every process, the database, the Redis keys. */
   stop(): Promise<void>;
 };
-
-/** Every process any test started; killed after the last test, whatever happened. */
-const running = new Set<ReturnType<typeof Bun.spawn>>();
-whenTestsEnd(() => {
-  for (const proc of running) proc.kill("SIGKILL");
-});
 
 async function requireRedis(url: string): Promise<void> {
   const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, connectTimeout: 3000, retryStrategy: () => null });
@@ -55,22 +56,15 @@ async function requireRedis(url: string): Promise<void> {
   }
 }
 
-async function waitForHealth(url: string, proc: ReturnType<typeof Bun.spawn>, output: () => string, timeoutMs = 30_000) {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    if (proc.exitCode !== null) throw new Error(`instance exited with ${proc.exitCode} before it was healthy:\n${output()}`);
-    try {
-      const res = await fetch(`${url}/health`, { signal: AbortSignal.timeout(1000) });
-      if (res.ok) return;
-    } catch {}
-    await Bun.sleep(50);
-  }
-  throw new Error(`instance not healthy within ${timeoutMs} ms:\n${output()}`);
-}
-
-async function collect(stream: ReadableStream<Uint8Array>, into: string[]) {
-  const decoder = new TextDecoder();
-  for await (const chunk of stream) into.push(decoder.decode(chunk));
+async function waitForHealth(url: string, child: Child, output: () => string, timeoutMs = 30_000) {
+  await waitUntil(
+    async () => {
+      if (child.exitCode !== null) throw new Error(`instance exited with ${child.exitCode} before it was healthy:\n${output()}`);
+      return answersOk(`${url}/health`);
+    },
+    timeoutMs,
+    () => `instance not healthy:\n${output()}`,
+  );
 }
 
 /**
@@ -81,12 +75,12 @@ export async function startInstance(env: Record<string, string>): Promise<Instan
   const port = env.PORT ? Number(env.PORT) : freePort();
   let wsPort = env.WS_PORT ? Number(env.WS_PORT) : freePort();
   while (wsPort === port && !env.WS_PORT) wsPort = freePort();
-  const lines: string[] = [];
-  const output = () => lines.join("");
   const url = `http://127.0.0.1:${port}`;
-  let proc!: ReturnType<typeof Bun.spawn>;
+  const children: Child[] = [];
+  const output = () => children.map((c) => c.output()).join("");
+  const current = () => children[children.length - 1]!;
   const spawn = async () => {
-    proc = Bun.spawn([process.execPath, "src/main.ts"], {
+    const child = spawnChild([process.execPath, "src/main.ts"], {
       cwd: ROOT,
       env: {
         PATH: process.env.PATH,
@@ -94,46 +88,38 @@ export async function startInstance(env: Record<string, string>): Promise<Instan
         NODE_ENV: "test",
         LOG_LEVEL: "warn",
         HOST: "127.0.0.1",
-        PORT: String(port),
-        WS_PORT: String(wsPort),
         AUTH_JWT_SECRET: JWT_SECRET,
         INTERNAL_API_SECRET: INTERNAL_SECRET,
         SHUTDOWN_TIMEOUT_MS: "5000",
         ...env,
+        PORT: String(port),
+        WS_PORT: String(wsPort),
       },
-      stdout: "pipe",
-      stderr: "pipe",
     });
-    const current = proc;
-    running.add(current);
-    void collect(current.stdout as ReadableStream<Uint8Array>, lines);
-    void collect(current.stderr as ReadableStream<Uint8Array>, lines);
-    void current.exited.then(() => running.delete(current));
+    children.push(child);
     try {
-      await waitForHealth(url, current, output);
+      await waitForHealth(url, child, output);
     } catch (error) {
-      current.kill("SIGKILL");
+      await child.crash();
       throw error;
     }
   };
   const instance: Instance = {
     url,
     wsUrl: `http://127.0.0.1:${wsPort}`,
-    pid: () => proc.pid,
+    port,
+    wsPort,
+    get pid() {
+      return current().pid;
+    },
+    get exited() {
+      return current().exited;
+    },
     output,
-    async crash() {
-      proc.kill("SIGKILL");
-      await proc.exited;
-    },
-    async stop() {
-      if (proc.exitCode !== null || proc.signalCode !== null) return;
-      proc.kill("SIGTERM");
-      const timer = setTimeout(() => proc.kill("SIGKILL"), 15_000);
-      await proc.exited;
-      clearTimeout(timer);
-    },
+    crash: () => current().crash(),
+    stop: () => current().stop(15_000),
     async restart() {
-      await instance.crash();
+      await current().crash();
       await spawn();
     },
   };
@@ -141,12 +127,17 @@ export async function startInstance(env: Record<string, string>): Promise<Instan
   return instance;
 }
 
-/** Where a cluster keeps its state: the test process's servers unless given. */
-export type ClusterServers = { postgres?: string; redis?: string };
+/**
+ * Instances sharing one fresh database and one Redis prefix. Where they keep their state: the test
+ * process's servers unless given; `redisClusterNodes` puts them on that Redis Cluster
+ * (REDIS_CLUSTER_NODES) instead of REDIS_URL.
+ */
+export type ClusterServers = { postgres?: string; redis?: string; redisClusterNodes?: string };
 
 export async function startCluster(shared: Record<string, string> = {}, servers: ClusterServers = {}): Promise<Cluster> {
-  const redisUrl = servers.redis ?? (await redisServer());
-  await requireRedis(redisUrl);
+  const redisUrl = servers.redisClusterNodes ? undefined : (servers.redis ?? (await redisServer()));
+  if (redisUrl) await requireRedis(redisUrl);
+  const redis: Record<string, string> = redisUrl ? { REDIS_URL: redisUrl } : { REDIS_CLUSTER_NODES: servers.redisClusterNodes! };
   const database = await freshDatabase(servers.postgres ?? (await postgresServer()));
   const redisPrefix = uniquePrefix();
   const mine = new Set<Instance>();
@@ -155,14 +146,15 @@ export async function startCluster(shared: Record<string, string> = {}, servers:
     redisUrl,
     redisPrefix,
     async start(env = {}) {
-      const instance = await startInstance({ DATABASE_URL: database.url!, REDIS_URL: redisUrl, REDIS_PREFIX: redisPrefix, ...shared, ...env });
+      const instance = await startInstance({ DATABASE_URL: database.url!, ...redis, REDIS_PREFIX: redisPrefix, ...shared, ...env });
       mine.add(instance);
       return instance;
     },
     async stop() {
       await Promise.all([...mine].map((i) => i.stop()));
       await database.drop();
-      await dropRedisPrefix(redisUrl, redisPrefix).catch(() => {});
+      // A test's own Redis Cluster goes away with its servers.
+      if (redisUrl) await dropRedisPrefix(redisUrl, redisPrefix).catch(() => {});
     },
   };
 }
@@ -177,6 +169,29 @@ export async function restAs(instance: Instance, userId: string) {
   return {
     get: (path: string) => sendRequest(instance.url, "GET", path, { headers }),
     post: (path: string, body?: unknown) => sendRequest(instance.url, "POST", path, { body, headers }),
+    put: (path: string, body?: unknown) => sendRequest(instance.url, "PUT", path, { body, headers }),
+    patch: (path: string, body?: unknown) => sendRequest(instance.url, "PATCH", path, { body, headers }),
     delete: (path: string) => sendRequest(instance.url, "DELETE", path, { headers }),
   };
+}
+
+let counter = 0;
+/** Users synced through `instance`, with ids unique to this run. */
+export async function usersOn(instance: Instance, ...names: string[]): Promise<string[]> {
+  const tag = `${Date.now().toString(36)}${counter++}`;
+  const ids = names.map((n) => `${n}-${tag}`);
+  const res = await internal(instance, "POST", "/api/users/sync/batch", { users: ids.map((externalUserId) => ({ externalUserId })) });
+  if (res.status !== 200) throw new Error(`sync: ${res.status} ${JSON.stringify(res.body)}`);
+  return ids;
+}
+
+/** A user's socket on one instance's socket port, once `connected`. */
+export const connectTo = async (instance: Instance, userId: string, opts: Partial<ManagerOptions & SocketOptions> = {}) =>
+  (await connectSocket(instance.wsUrl, await mintToken(userId), opts)).socket;
+
+/** A group created through `on`; its id. */
+export async function groupOn(on: Instance, ownerId: string, others: string[], name = "group"): Promise<string> {
+  const res = await (await restAs(on, ownerId)).post("/api/conversations", { type: "group", participantIds: others, name });
+  if (res.status !== 201) throw new Error(`group: ${res.status} ${JSON.stringify(res.body)}`);
+  return res.body.id;
 }

@@ -3,20 +3,25 @@
  * arrive (instead of sleeping and hoping).
  */
 import type { Socket } from "socket.io-client";
-import type { Ack } from "../../src/core/realtime/events";
+import type { Ack, AckDataOf, ClientEvent, PayloadOf } from "../../src/client/wire";
 import type { TestService } from "./service";
 import { type ClientSocket, connectSocket, nextEvent } from "./sockets";
 
 /** Emits `event` with an ack callback and waits (5 s at most) for the answer. */
-export function call<T = any>(socket: ClientSocket, event: string, ...payload: unknown[]): Promise<Ack<T>> {
-  return (socket as unknown as Socket).timeout(5000).emitWithAck(event, ...payload);
+export function call<E extends ClientEvent>(socket: ClientSocket, event: E, ...payload: [payload?: PayloadOf<E>]): Promise<Ack<AckDataOf<E>>> {
+  return callUntyped(socket, event, ...payload);
 }
 
 /** The data of a successful ack; fails the test with the error otherwise. */
-export async function ok<T = any>(socket: ClientSocket, event: string, payload?: unknown): Promise<T> {
-  const res = await call<T>(socket, event, payload);
+export async function ok<E extends ClientEvent>(socket: ClientSocket, event: E, payload?: PayloadOf<E>): Promise<AckDataOf<E>> {
+  const res = await call(socket, event, payload);
   if (!res.ok) throw new Error(`${event} failed: ${JSON.stringify(res.error)}`);
   return res.data;
+}
+
+/** `call` for what the event maps refuse: unknown events, malformed payloads, extra arguments. */
+export function callUntyped(socket: ClientSocket, event: string, ...payload: unknown[]): Promise<Ack<any>> {
+  return (socket as unknown as Socket).timeout(5000).emitWithAck(event, ...payload);
 }
 
 let counter = 0;

@@ -1,5 +1,5 @@
 import { io, type ManagerOptions, type Socket, type SocketOptions } from "socket.io-client";
-import type { ClientToServerEvents, Connected, ServerToClientEvents } from "../../src/core/realtime/events";
+import type { ClientToServerEvents, Connected, ServerEvent, ServerToClientEvents } from "../../src/client/wire";
 
 export type ClientSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
 const open = new Set<ClientSocket>();
@@ -53,28 +53,36 @@ export async function connectError(url: string, token: string | undefined, opts:
   });
 }
 
+/** What the server sends with `event`. */
+type EventOf<E extends ServerEvent> = Parameters<ServerToClientEvents[E]>[0];
+
 /** Records every `event` a socket receives from now on. */
-export function record<T = any>(socket: ClientSocket, event: string): T[] {
-  const seen: T[] = [];
-  (socket as unknown as Socket).on(event, (payload: T) => seen.push(payload));
+export function record<E extends ServerEvent>(socket: ClientSocket, event: E): EventOf<E>[] {
+  const seen: EventOf<E>[] = [];
+  (socket as unknown as Socket).on(event as string, (payload: EventOf<E>) => seen.push(payload));
   return seen;
 }
 
 /** Waits for the next `event` that satisfies `match`. Register before acting. */
-export function nextEvent<T = any>(socket: ClientSocket, event: string, match: (payload: T) => boolean = () => true, timeoutMs = 5000): Promise<T> {
+export function nextEvent<E extends ServerEvent>(
+  socket: ClientSocket,
+  event: E,
+  match: (payload: EventOf<E>) => boolean = () => true,
+  timeoutMs = 5000,
+): Promise<EventOf<E>> {
   return new Promise((resolve, reject) => {
     const s = socket as unknown as Socket;
-    const listener = (payload: T) => {
+    const listener = (payload: EventOf<E>) => {
       if (!match(payload)) return;
       clearTimeout(timer);
-      s.off(event, listener);
+      s.off(event as string, listener);
       resolve(payload);
     };
     const timer = setTimeout(() => {
-      s.off(event, listener);
+      s.off(event as string, listener);
       reject(new Error(`no ${event} within ${timeoutMs} ms`));
     }, timeoutMs);
-    s.on(event, listener);
+    s.on(event as string, listener);
   });
 }
 

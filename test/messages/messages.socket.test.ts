@@ -108,7 +108,7 @@ describe("message:edit and message:delete", () => {
 describe("changes made through REST reach sockets", () => {
   test("POST, PATCH and DELETE of a message emit message:new, message:updated, message:deleted", async () => {
     const { ann, conversationId, sockets, wall } = await scene();
-    const leaked = [...["message:new", "message:updated", "message:deleted"].flatMap((e) => record(sockets.eve, e))];
+    const leaked = [...(["message:new", "message:updated", "message:deleted"] as const).flatMap((e) => record(sockets.eve, e))];
     const rest = await svc.as(ann);
     const created = nextEvent(sockets.bob, "message:new", (m: any) => m.conversationId === conversationId);
     const sent = await rest.post(`/api/conversations/${conversationId}/messages`, { content: "via rest" });
@@ -156,7 +156,7 @@ describe("messages:sync", () => {
     const first = await ok(sockets.bob, "messages:sync", { conversationId });
     expect(first.messages).toHaveLength(100);
     expect(first.hasMore).toBe(true);
-    const rest2 = await ok(sockets.bob, "messages:sync", { conversationId, lastMessageId: first.messages[99].id });
+    const rest2 = await ok(sockets.bob, "messages:sync", { conversationId, lastMessageId: first.messages[99]!.id });
     expect(rest2.messages.map((m: any) => m.content)).toEqual(["n101", "n102"]);
     expect(rest2.hasMore).toBe(false);
   });

@@ -66,7 +66,7 @@ describe.each(modes)("compiled binary on $name", ({ postgres }) => {
       const conversationId: string = conversation.body.id;
       const { socket: bob } = await connectSocket(first.wsUrl, bobToken, { reconnection: false });
       const bobDisconnect = new Promise<string>((resolve) => bob.once("disconnect", resolve));
-      const delivered = nextEvent<{ id: string; content: string }>(bob, "message:new", (m) => m.content === "over REST");
+      const delivered = nextEvent(bob, "message:new", (m) => m.content === "over REST");
       const sent = await call(first.url, "POST", `/api/conversations/${conversationId}/messages`, alice, { content: "over REST" });
       expect(sent.status).toBe(201);
       expect((await delivered).id).toBe(sent.body.id);

@@ -14,6 +14,7 @@ const CONTRACT_ROUTES = [
   "GET /api/conversations",
   "GET /api/conversations/:id",
   "DELETE /api/conversations/:id",
+  "PATCH /api/conversations/:id",
   "POST /api/conversations/:id/participants",
   "PATCH /api/conversations/:id/participants/:userId",
   "DELETE /api/conversations/:id/participants/:userId",

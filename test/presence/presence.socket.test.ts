@@ -131,7 +131,7 @@ describe("presence", () => {
     const offlines = record(sBob, "user:offline");
     const first = nextEvent(sBob, "user:online", about(ann!));
     const a1 = await connectAs(svc.url, svc, ann!);
-    expect(await first).toEqual({ userId: ann, conversationId, timestamp: expect.any(String) });
+    expect(await first).toEqual({ userId: ann!, conversationId, timestamp: expect.any(String) });
     const a2 = await connectAs(svc.wsUrl, svc, ann!, { transports: ["polling"] });
     expect((await presence()).status).toBe("online");
     expect((await rest.post("/api/presence/batch", { userIds: [ann, bob, "nobody"] })).body.data.map((p: any) => p.status)).toEqual(["online", "online", "offline"]);
@@ -142,7 +142,7 @@ describe("presence", () => {
     const last = nextEvent(sBob, "user:offline", about(ann!));
     await closed(a2);
     const offline = await last;
-    expect(offline).toEqual({ userId: ann, conversationId, lastSeen: expect.any(String), timestamp: expect.any(String) });
+    expect(offline).toEqual({ userId: ann!, conversationId, lastSeen: expect.any(String), timestamp: expect.any(String) });
     await wall.pass();
     expect(onlines.filter(about(ann!))).toHaveLength(1);
     expect(offlines.filter(about(ann!))).toHaveLength(1);
@@ -254,6 +254,6 @@ describe("presence:get", () => {
     const snapshot = await ok(socket, "presence:get", { conversationId });
     expect(snapshot.hasMore).toBe(true);
     expect(snapshot.data).toHaveLength(1000);
-    expect(snapshot.data.map((p: { userId: string }) => p.userId)).toEqual([owner, ...members].sort().slice(0, 1000));
+    expect(snapshot.data.map((p: { userId: string }) => p.userId)).toEqual([owner!, ...members].sort().slice(0, 1000));
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { call, connectAs, group, makeUsers } from "../helpers/realtime";
+import { call, callUntyped, connectAs, group, makeUsers } from "../helpers/realtime";
 import { serviceForTests } from "../helpers/service";
 import { connectSocket, nextEvent } from "../helpers/sockets";
 
@@ -48,19 +48,19 @@ describe("a misbehaving client", () => {
     for (const event of CLIENT_EVENTS) {
       const socket = await connectAs(svc.wsUrl, svc, ann!);
       for (const payload of GARBAGE) {
-        const res = await call(socket, event, payload);
+        const res = await callUntyped(socket, event, payload);
         expect(res.ok).toBe(false);
         if (!res.ok) expect(res.error.code).toBe("VALIDATION_ERROR");
       }
-      const none = await call(socket, event);
+      const none = await callUntyped(socket, event);
       expect(none.ok).toBe(false);
       socket.close();
     }
     const socket = await connectAs(svc.wsUrl, svc, ann!);
     for (const event of ["ping", "activity:ping"]) {
-      const res = await call(socket, event, "text");
+      const res = await callUntyped(socket, event, "text");
       expect(res.ok ? "ok" : res.error.code).toBe("VALIDATION_ERROR");
-      expect((await call(socket, event)).ok).toBe(true);
+      expect((await callUntyped(socket, event)).ok).toBe(true);
     }
     await stillServing();
   });
@@ -71,6 +71,16 @@ describe("a misbehaving client", () => {
     const res = await call(socket, "message:send", { conversationId: "nope", content: "hi" });
     expect(res).toMatchObject({ ok: false, error: { code: "VALIDATION_ERROR" } });
     if (!res.ok) expect(JSON.stringify(res.error)).toContain("/conversationId");
+  });
+
+  test("a number given as text outside its range is VALIDATION_ERROR naming the field, not INTERNAL", async () => {
+    const [ann] = await makeUsers(svc, "ann");
+    const socket = await connectAs(svc.wsUrl, svc, ann!);
+    const conversationId = await group(svc, ann!, [ann!]);
+    const attachments = [{ url: "https://cdn.example.com/a.png", height: "-1" }];
+    const res = await callUntyped(socket, "message:send", { conversationId, content: "hi", attachments });
+    expect(res).toMatchObject({ ok: false, error: { code: "VALIDATION_ERROR", details: [{ path: "/attachments/0/height" }] } });
+    socket.close();
   });
 
   test("without an ack callback a failure arrives as an error event", async () => {
@@ -87,16 +97,16 @@ describe("a misbehaving client", () => {
   test("unknown events are refused, with an ack or an error event", async () => {
     const [ann] = await makeUsers(svc, "ann");
     const socket = await connectAs(svc.wsUrl, svc, ann!);
-    expect(await call(socket, "no:such:event", {})).toMatchObject({ ok: false, error: { code: "VALIDATION_ERROR" } });
+    expect(await callUntyped(socket, "no:such:event", {})).toMatchObject({ ok: false, error: { code: "VALIDATION_ERROR" } });
     const error = nextEvent(socket, "error");
     (socket as any).emit("another:unknown", "x".repeat(1000));
     expect(await error).toMatchObject({ code: "VALIDATION_ERROR" });
     for (const name of ["__proto__", "constructor", "toString", "hasOwnProperty"]) {
-      expect(await call(socket, name, {})).toMatchObject({ ok: false, error: { code: "VALIDATION_ERROR" } });
+      expect(await callUntyped(socket, name, {})).toMatchObject({ ok: false, error: { code: "VALIDATION_ERROR" } });
     }
     // A client-sent "error" event is not one the server handles either (Socket.IO listens for
     // it itself), and must not break anything.
-    expect(await call(socket, "error", { boom: true })).toMatchObject({ ok: false, error: { code: "VALIDATION_ERROR", message: 'Unknown event "error"' } });
+    expect(await callUntyped(socket, "error", { boom: true })).toMatchObject({ ok: false, error: { code: "VALIDATION_ERROR", message: 'Unknown event "error"' } });
     const answered = nextEvent(socket, "error");
     (socket as any).emit("error", { boom: true });
     expect(await answered).toMatchObject({ code: "VALIDATION_ERROR" });
@@ -106,10 +116,10 @@ describe("a misbehaving client", () => {
   test("unknown events, \"error\" included, count against the socket's budget", async () => {
     const [ann] = await makeUsers(svc, "ann");
     const socket = await connectAs(svc.wsUrl, svc, ann!);
-    const answers = await Promise.all(Array.from({ length: EVENTS_PER_SOCKET }, (_, i) => call(socket, i % 2 ? "error" : "no:such:event", {})));
+    const answers = await Promise.all(Array.from({ length: EVENTS_PER_SOCKET }, (_, i) => callUntyped(socket, i % 2 ? "error" : "no:such:event", {})));
     expect(answers.every((a) => !a.ok && a.error.code === "VALIDATION_ERROR")).toBe(true);
     expect(await call(socket, "ping", {})).toMatchObject({ ok: false, error: { code: "RATE_LIMITED" } });
-    expect(await call(socket, "error", {})).toMatchObject({ ok: false, error: { code: "RATE_LIMITED" } });
+    expect(await callUntyped(socket, "error", {})).toMatchObject({ ok: false, error: { code: "RATE_LIMITED" } });
   });
 
   test("a payload above the per-event bound is PAYLOAD_TOO_LARGE", async () => {

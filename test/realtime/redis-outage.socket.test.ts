@@ -58,7 +58,7 @@ test("while Redis is unreachable, sends are acked at database speed; typing, pre
   // Nothing waits for Redis: typically within 100 ms (a loaded machine may delay one answer,
   // never by a reconnection delay of seconds).
   const waits: number[] = [];
-  for (const event of ["typing:start", "recording:start", "typing:stop", "recording:stop", "typing:start"]) {
+  for (const event of ["typing:start", "recording:start", "typing:stop", "recording:stop", "typing:start"] as const) {
     const { ms, res } = await timed(() => call(socket, event, { conversationId }));
     expect(res).toEqual({ ok: false, error: { code: "UNAVAILABLE", message: expect.any(String) } });
     waits.push(ms);

@@ -3,7 +3,7 @@
  * balancer: whatever reaches one instance must reach sockets on the other.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { type Cluster, type Instance, internal, restAs, startCluster } from "../helpers/instances";
+import { type Cluster, connectTo, groupOn, type Instance, internal, restAs, startCluster, usersOn } from "../helpers/instances";
 import { call, ok } from "../helpers/realtime";
 import { mintToken, sendRequest } from "../helpers/service";
 import { type ClientSocket, closeAllSockets, connectSocket, nextEvent, record } from "../helpers/sockets";
@@ -22,20 +22,7 @@ afterAll(async () => {
   await cluster?.stop();
 }, 60_000);
 
-let counter = 0;
-async function makeUsers(...names: string[]): Promise<string[]> {
-  const tag = `${Date.now().toString(36)}${counter++}`;
-  const ids = names.map((n) => `${n}-${tag}`);
-  const res = await internal(a, "POST", "/api/users/sync/batch", { users: ids.map((externalUserId) => ({ externalUserId })) });
-  if (res.status !== 200) throw new Error(`sync: ${res.status} ${JSON.stringify(res.body)}`);
-  return ids;
-}
-const connect = async (instance: Instance, userId: string, opts = {}) => (await connectSocket(instance.wsUrl, await mintToken(userId), opts)).socket;
-async function group(on: Instance, ownerId: string, others: string[], name = "group"): Promise<string> {
-  const res = await (await restAs(on, ownerId)).post("/api/conversations", { type: "group", participantIds: others, name });
-  if (res.status !== 201) throw new Error(`group: ${res.status} ${JSON.stringify(res.body)}`);
-  return res.body.id;
-}
+const makeUsers = (...names: string[]) => usersOn(a, ...names);
 async function say(on: Instance, userId: string, conversationId: string, content: string) {
   const res = await (await restAs(on, userId)).post(`/api/conversations/${conversationId}/messages`, { content });
   if (res.status !== 201) throw new Error(`send: ${res.status} ${JSON.stringify(res.body)}`);
@@ -49,7 +36,7 @@ async function fenceThrough(on: Instance, members: { userId: string; socket: Cli
   const ownerId = members[0]!.userId;
   const others = [...new Set(members.map((m) => m.userId).filter((u) => u !== ownerId))];
   const joined = members.map((m) => nextEvent(m.socket, "conversation:new", (c: any) => c.name === "fence"));
-  const conversationId = await group(on, ownerId, others.length ? others : [ownerId], "fence");
+  const conversationId = await groupOn(on, ownerId, others.length ? others : [ownerId], "fence");
   await Promise.all(joined);
   let n = 0;
   return async () => {
@@ -63,10 +50,10 @@ async function fenceThrough(on: Instance, members: { userId: string; socket: Cli
 describe("two instances", () => {
   test("a message sent on one reaches sockets on the other, and never outsiders", async () => {
     const [ann, bob, eve] = await makeUsers("ann", "bob", "eve");
-    const conversationId = await group(a, ann!, [bob!]);
-    const sAnn = await connect(a, ann!);
-    const sBob = await connect(b, bob!);
-    const sEve = await connect(b, eve!);
+    const conversationId = await groupOn(a, ann!, [bob!]);
+    const sAnn = await connectTo(a, ann!);
+    const sBob = await connectTo(b, bob!);
+    const sEve = await connectTo(b, eve!);
     const pass = await fenceThrough(a, [
       { userId: ann!, socket: sAnn },
       { userId: eve!, socket: sEve },
@@ -87,16 +74,16 @@ describe("two instances", () => {
 
   test("typing and presence are seen across instances, once per transition", async () => {
     const [ann, bob] = await makeUsers("ann", "bob");
-    const conversationId = await group(a, bob!, [ann!]);
-    const sBob = await connect(a, bob!);
+    const conversationId = await groupOn(a, bob!, [ann!]);
+    const sBob = await connectTo(a, bob!);
     const pass = await fenceThrough(b, [{ userId: bob!, socket: sBob }]);
     const onlines = record(sBob, "user:online");
     const offlines = record(sBob, "user:offline");
 
     const online = nextEvent(sBob, "user:online", about(ann!));
-    const onB = await connect(b, ann!);
+    const onB = await connectTo(b, ann!);
     expect(await online).toMatchObject({ userId: ann, conversationId });
-    const onA = await connect(a, ann!, { transports: ["polling"] });
+    const onA = await connectTo(a, ann!, { transports: ["polling"] });
     const rest = await restAs(a, bob!);
     expect((await rest.get(`/api/users/${ann}/presence`)).body.status).toBe("online");
 
@@ -124,9 +111,9 @@ describe("two instances", () => {
 
   test("room moves made on one instance apply to sockets on the other", async () => {
     const [ann, bob, dan] = await makeUsers("ann", "bob", "dan");
-    const sBob = await connect(b, bob!);
-    const sDan = await connect(b, dan!);
-    const sDan2 = await connect(a, dan!);
+    const sBob = await connectTo(b, bob!);
+    const sDan = await connectTo(b, dan!);
+    const sDan2 = await connectTo(a, dan!);
     const pass = await fenceThrough(a, [
       { userId: bob!, socket: sBob },
       { userId: dan!, socket: sDan },
@@ -135,7 +122,7 @@ describe("two instances", () => {
 
     // Created on A: Bob's socket on B is told and already in the room.
     const created = nextEvent(sBob, "conversation:new", (c: any) => c.name === "moves");
-    const conversationId = await group(a, ann!, [bob!], "moves");
+    const conversationId = await groupOn(a, ann!, [bob!], "moves");
     await created;
     const first = nextEvent(sBob, "message:new", inConversation(conversationId));
     await say(a, ann!, conversationId, "first");
@@ -190,10 +177,10 @@ describe("two instances", () => {
     // A long TTL on the stopping instance: an offline seen within seconds was announced, not swept.
     const d = await cluster.start({ PRESENCE_TTL_MS: "60000" });
     const [ann, bob] = await makeUsers("ann", "bob");
-    const conversationId = await group(a, bob!, [ann!]);
-    const sBob = await connect(a, bob!);
+    const conversationId = await groupOn(a, bob!, [ann!]);
+    const sBob = await connectTo(a, bob!);
     const online = nextEvent(sBob, "user:online", about(ann!));
-    const sAnn = await connect(d, ann!);
+    const sAnn = await connectTo(d, ann!);
     await online;
     const offline = nextEvent(sBob, "user:offline", about(ann!), 15_000);
     const reason = new Promise<string>((resolve) => sAnn.once("disconnect", resolve));
@@ -207,10 +194,10 @@ describe("two instances", () => {
   test("kill -9 of an instance: its users go offline within the presence TTL, their typing ends", async () => {
     const c = await cluster.start();
     const [ann, bob] = await makeUsers("ann", "bob");
-    const conversationId = await group(a, bob!, [ann!]);
-    const sBob = await connect(a, bob!);
+    const conversationId = await groupOn(a, bob!, [ann!]);
+    const sBob = await connectTo(a, bob!);
     const online = nextEvent(sBob, "user:online", about(ann!));
-    const sAnn = await connect(c, ann!);
+    const sAnn = await connectTo(c, ann!);
     await online;
     const typing = nextEvent(sBob, "user:typing", about(ann!));
     await ok(sAnn, "typing:start", { conversationId });

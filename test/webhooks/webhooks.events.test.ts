@@ -34,6 +34,8 @@ describe("every event type reaches the host once, signed (whsec_ secret)", () =>
 
     const group = (await ann.post("/api/conversations", { type: "group", participantIds: ["bob"], name: "Team" })).body;
     expect((await ann.post(`/api/conversations/${group.id}/participants`, { userIds: ["cid"] })).status).toBe(200);
+    const patched = await ann.patch(`/api/conversations/${group.id}`, { name: "Core", slowModeSeconds: 5 });
+    expect(patched.status).toBe(200);
     const message = (await ann.post(`/api/conversations/${group.id}/messages`, { content: "hello" })).body;
     expect((await ann.patch(`/api/messages/${message.id}`, { content: "hello, all" })).status).toBe(200);
     expect((await bob.post(`/api/messages/${message.id}/reactions`, { emoji: "👍" })).status).toBe(201);
@@ -43,7 +45,7 @@ describe("every event type reaches the host once, signed (whsec_ secret)", () =>
     expect((await ann.delete(`/api/conversations/${group.id}`)).status).toBe(204);
     socket.disconnect();
 
-    const all = await receiver.waitForAccepted(11);
+    const all = await receiver.waitForAccepted(12);
     const one = (type: string) => {
       const found = receiver.acceptedOf(type);
       expect(found.length).toBe(1);
@@ -61,6 +63,14 @@ describe("every event type reaches the host once, signed (whsec_ secret)", () =>
     });
     expect(one("conversation.created").data).not.toHaveProperty("unreadCount");
     expect(one("participant.added").data).toMatchObject({ conversationId: group.id, userId: "cid", role: "member", addedBy: "ann" });
+    expect(one("conversation.updated").data).toEqual({
+      conversationId: group.id,
+      name: "Core",
+      metadata: {},
+      slowModeSeconds: 5,
+      updatedBy: "ann",
+      updatedAt: patched.body.updatedAt,
+    });
     expect(one("message.created").data).toMatchObject({ id: message.id, conversationId: group.id, seq: 1, senderId: "ann", content: "hello" });
     expect(one("message.updated").data).toMatchObject({ id: message.id, content: "hello, all", isEdited: true });
     expect(one("reaction.added").data).toEqual({ messageId: message.id, conversationId: group.id, emoji: "👍", userId: "bob", totalCount: 1 });
@@ -72,13 +82,13 @@ describe("every event type reaches the host once, signed (whsec_ secret)", () =>
 
     // Delivered rows are settled: nothing comes twice, however long the drainer keeps running.
     const settled = async () => (await svc.app.ctx.db.select().from(webhookEvents)).filter((r) => r.status === "delivered").length;
-    await eventually(async () => (await settled()) === 11, 5000, "all marked delivered");
+    await eventually(async () => (await settled()) === 12, 5000, "all marked delivered");
     const rows = await svc.app.ctx.db.select().from(webhookEvents);
-    expect(rows.length).toBe(11);
+    expect(rows.length).toBe(12);
     expect(rows.every((r) => r.status === "delivered" && r.attempts === 1 && r.lockedBy === null)).toBe(true);
     await Bun.sleep(500);
     expect(new Set(receiver.deliveries.map((d) => d.payload.id)).size).toBe(receiver.deliveries.length);
-    expect(receiver.deliveries.length).toBe(11);
+    expect(receiver.deliveries.length).toBe(12);
   });
 
   test("the host can refuse a forged or replayed-late delivery", async () => {

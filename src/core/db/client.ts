@@ -1,4 +1,4 @@
-import type { SQL } from "drizzle-orm";
+import { type SQL, sql } from "drizzle-orm";
 import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
 import type { PGlite } from "@electric-sql/pglite";
 import { drizzle as drizzlePgliteDriver } from "drizzle-orm/pglite";
@@ -24,8 +24,8 @@ export async function queryRows<T>(db: Executor, query: SQL): Promise<T[]> {
 export type Storage = {
   db: Database;
   driver: "postgres" | "pglite";
-  /** Runs `fn` on one connection holding a session advisory lock (migrations on several instances). */
-  withLock<T>(key: number, fn: (db: Database) => Promise<T>): Promise<T>;
+  /** Runs `fn` in one transaction holding an advisory lock (migrations on several instances). */
+  withLock<T>(key: number, fn: (db: Executor) => Promise<T>): Promise<T>;
   ping(): Promise<void>;
   close(): Promise<void>;
   /** Connections in use and idle, for metrics (PGlite has one). */
@@ -46,8 +46,8 @@ export async function openStorage(config: Config, log: Logger, options: StorageO
     db,
     driver: "pglite",
     // One process owns a PGlite data directory: a promise chain is lock enough.
-    withLock<T>(_key: number, fn: (db: Database) => Promise<T>): Promise<T> {
-      const run = lockChain.then(() => fn(db));
+    withLock<T>(_key: number, fn: (db: Executor) => Promise<T>): Promise<T> {
+      const run = lockChain.then(() => db.transaction((tx) => fn(tx)));
       lockChain = run.catch(() => {});
       return run;
     },
@@ -66,9 +66,14 @@ function drizzlePglite(client: PGlite): Database {
 
 function openPostgres(config: Config, url: string, log: Logger): Storage {
   const max = config.DATABASE_POOL_SIZE;
-  const sql = postgres(url, {
+  // A transaction-mode pooler gives each transaction (or lone statement) whichever server
+  // connection is free: a statement prepared on one is unknown on the next, and it refuses startup
+  // parameters beyond a few (application_name is one of them).
+  const pooled = config.DATABASE_POOLER === "transaction";
+  const pool = postgres(url, {
     max,
     onnotice: () => {},
+    prepare: !pooled,
     // While the server is down, a query waits for the pool's next connection attempt before it
     // fails (503). postgres.js spaces attempts up to 20 s apart, so requests took seconds to be
     // refused and the service up to 20 s to notice the server was back: at most 1 s here.
@@ -77,33 +82,61 @@ function openPostgres(config: Config, url: string, log: Logger): Storage {
     connect_timeout: 5,
     // Sent at connect: no request waits forever behind a stuck lock or query. (The migration
     // connection below has neither: it waits for other instances' migrations, however long.)
-    connection: {
-      application_name: "chat-service",
-      statement_timeout: config.DATABASE_STATEMENT_TIMEOUT_MS,
-      lock_timeout: config.DATABASE_LOCK_TIMEOUT_MS,
-    },
+    connection: pooled
+      ? { application_name: "chat-service" }
+      : { application_name: "chat-service", statement_timeout: config.DATABASE_STATEMENT_TIMEOUT_MS, lock_timeout: config.DATABASE_LOCK_TIMEOUT_MS },
   });
-  const db = drizzlePostgres(sql, { schema }) as unknown as Database;
-  log.info("database", { driver: "postgres", host: safeHost(url), poolSize: max });
+  const db = drizzlePostgres(pool, { schema }) as unknown as Database;
+  log.info("database", { driver: "postgres", host: safeHost(url), poolSize: max, pooler: config.DATABASE_POOLER });
+  if (pooled) void warnOnServerTimeouts(pool, config, log);
   return {
     db,
     driver: "postgres",
     async withLock(key, fn) {
-      // A client of its own with one connection: the session lock and the work share it.
-      const single = postgres(url, { max: 1, onnotice: () => {} });
+      // A lock of the transaction, not of the session, and the work in that same transaction: a
+      // session lock would not do behind a transaction-mode pooler (the server connection that
+      // took it goes back to the pool still holding it, and the next migration waits forever).
+      const single = postgres(url, { max: 1, onnotice: () => {}, prepare: !pooled });
       try {
-        await single`select pg_advisory_lock(${key})`;
-        return await fn(drizzlePostgres(single, { schema }) as unknown as Database);
+        const db = drizzlePostgres(single, { schema }) as unknown as Database;
+        return await db.transaction(async (tx) => {
+          // Other instances' migrations may take long, and so may ours: no timeout, whatever the
+          // role's (how timeouts are set behind a pooler).
+          await tx.execute(sql`set local lock_timeout = 0`);
+          await tx.execute(sql`set local statement_timeout = 0`);
+          await tx.execute(sql`select pg_advisory_xact_lock(${key})`);
+          return fn(tx);
+        });
       } finally {
         await single.end({ timeout: 5 });
       }
     },
     ping: async () => {
-      await sql`select 1`;
+      await pool`select 1`;
     },
-    close: () => sql.end({ timeout: 5 }),
+    close: () => pool.end({ timeout: 5 }),
     poolStats: () => ({ size: max }),
   };
+}
+
+/**
+ * Behind a transaction-mode pooler the timeouts cannot be sent at connect: they come from the
+ * server (`ALTER ROLE … SET statement_timeout = …`). Says so when they differ from the config.
+ */
+async function warnOnServerTimeouts(pool: postgres.Sql, config: Config, log: Logger) {
+  try {
+    const rows = await pool<{ name: string; setting: string }[]>`select name, setting from pg_settings where name in ('statement_timeout', 'lock_timeout')`;
+    const server = Object.fromEntries(rows.map((r) => [r.name, Number(r.setting)]));
+    const configured = { statement_timeout: config.DATABASE_STATEMENT_TIMEOUT_MS, lock_timeout: config.DATABASE_LOCK_TIMEOUT_MS };
+    if (server.statement_timeout !== configured.statement_timeout || server.lock_timeout !== configured.lock_timeout) {
+      log.warn("database timeouts differ from DATABASE_STATEMENT_TIMEOUT_MS/DATABASE_LOCK_TIMEOUT_MS: behind a transaction-mode pooler they come from the server; set them on the role (ALTER ROLE … SET statement_timeout = …, lock_timeout = …)", {
+        server,
+        configured,
+      });
+    }
+  } catch (error) {
+    log.warn("could not read the database's timeouts", { error });
+  }
 }
 
 function safeHost(url: string): string {

@@ -21,21 +21,22 @@ function compileModules() {
 }
 
 /**
- * Message search folds accents with the unaccent extension (the search_text_function migration). PGlite's own
- * `contrib/unaccent` finds its bundle relative to the package, which a compiled binary does not
- * have; this one points at the embedded copy.
+ * Message search folds accents with the unaccent extension (created by the search_text_function
+ * migration). PGlite's own `contrib/unaccent` finds its bundle relative to the package, which a
+ * compiled binary does not have; this one starts from the copy the binary embeds.
  */
 const unaccent: Extension = { name: "unaccent", setup: async () => ({ bundlePath: await onDisk(unaccentBundle) }) };
 
 /**
  * PGlite reads extension bundles with node:fs streams, which cannot open the files embedded in a
- * compiled binary: the bundle is copied to the temp folder, under a hash of its content (a copy
- * already there under that name is this one).
+ * compiled binary: the bundle is copied to the temp folder. A copy already there is used only if
+ * it holds the same bytes (the folder may be shared with other users).
  */
 async function onDisk(path: string): Promise<URL> {
   const bytes = await Bun.file(path).bytes();
   const copy = join(tmpdir(), `chat-service-${Bun.hash(bytes).toString(36)}-${basename(path)}`);
-  if (!(await Bun.file(copy).exists())) {
+  const existing = Bun.file(copy);
+  if (!(await existing.exists()) || !Buffer.from(await existing.bytes()).equals(bytes)) {
     const partial = `${copy}.${process.pid}`;
     await Bun.write(partial, bytes);
     renameSync(partial, copy);

@@ -1,6 +1,6 @@
-import type { ServerToClientEvents } from "./events";
+import type { ServerEvent, ServerToClientEvents } from "../../client/wire";
 
-export type ServerEvent = keyof ServerToClientEvents;
+export type { ServerEvent };
 export type ServerPayload<E extends ServerEvent> = Parameters<ServerToClientEvents[E]>[0];
 
 export const CONVERSATION_ROOM_PREFIX = "conv:";

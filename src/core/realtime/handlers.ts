@@ -1,5 +1,6 @@
 import { type Static, type TSchema, Type } from "@sinclair/typebox";
 import { TypeCompiler } from "@sinclair/typebox/compiler";
+import { TransformDecodeError } from "@sinclair/typebox/value";
 import type { Server, Socket } from "socket.io";
 import type { Context } from "../context";
 import { AppError, type ErrorCode, toErrorBody, validationFailure } from "../errors";
@@ -39,18 +40,21 @@ export const OptionalEmpty = Type.Union([Type.Undefined(), Type.Null(), Type.Obj
  */
 export function validatePayload<S extends TSchema>(schema: S, payload: unknown): Static<S> {
   const check = checker(schema);
-  if (check.Check(payload)) return check.Decode(payload) as Static<S>;
+  if (check.Check(payload)) {
+    try {
+      return check.Decode(payload) as Static<S>;
+    } catch (error) {
+      // A value can pass the check and still fail its decoding: Elysia's integers also take
+      // their text, and "-1" is checked as text before it is decoded against the minimum.
+      if (error instanceof TransformDecodeError) throw validationFailure("payload", [{ path: error.path || "/", message: "invalid value" }]);
+      throw error;
+    }
+  }
   throw validationFailure(
     "payload",
     [...check.Errors(payload)].slice(0, 10).map((e) => ({ path: e.path || "/", message: e.message })),
   );
 }
-
-/**
- * Names of the events a feature handles (the same on every socket). Socket.IO registers listeners
- * of its own (for `error`, say), so a listener alone does not make an event known.
- */
-const handledEvents = new Set<string>();
 
 type Window = { count: number; resetAt: number };
 const windows = new WeakMap<ChatSocket, Window>();
@@ -122,9 +126,8 @@ export function onEvent<E extends EventName, S extends TSchema>(
   schema: S,
   handler: (payload: Static<S>) => Promise<AckDataOf<E>> | AckDataOf<E>,
 ): void {
-  handledEvents.add(event);
   // Typed at the call site through E; Socket.IO's own listener type cannot express the ack.
-  (socket as unknown as { on(event: string, listener: (...args: unknown[]) => void): void }).on(event, async (...args: unknown[]) => {
+  const listener = async (...args: unknown[]) => {
     const { payload, ack } = argsOf(args);
     const started = performance.now();
     try {
@@ -144,7 +147,33 @@ export function onEvent<E extends EventName, S extends TSchema>(
       ctx.metrics.count("socket_events_total", { event });
       ctx.metrics.observe("socket_event_ms", performance.now() - started);
     }
-  });
+  };
+  (socket as unknown as Listeners).on(event, Object.assign(listener, { [PAYLOAD_SCHEMA]: schema }));
+}
+
+const PAYLOAD_SCHEMA = Symbol("payload schema");
+type Listeners = {
+  on(event: string, listener: (...args: unknown[]) => void): void;
+  eventNames(): (string | symbol)[];
+  listeners(event: string): ((...args: unknown[]) => void)[];
+};
+
+/**
+ * The client events a connected socket handles, each with the schema its payload is checked
+ * against: read from the socket itself, so that tools and tests that walk every event (fuzzing,
+ * the authorization matrix) see an event the day a feature registers it.
+ */
+export function handledEvents(socket: ChatSocket): Map<string, TSchema> {
+  const emitter = socket as unknown as Listeners;
+  const events = new Map<string, TSchema>();
+  for (const name of emitter.eventNames()) {
+    if (typeof name !== "string") continue;
+    for (const listener of emitter.listeners(name)) {
+      const schema = (listener as { [PAYLOAD_SCHEMA]?: TSchema })[PAYLOAD_SCHEMA];
+      if (schema) events.set(name, schema);
+    }
+  }
+  return events;
 }
 
 /**
@@ -156,7 +185,9 @@ export function refuseUnknownEvents(ctx: Context, socket: ChatSocket): void {
     // Runs inside Socket.IO's packet handling: nothing may escape from here.
     try {
       const name = String(event).slice(0, 64);
-      if (typeof event === "string" && handledEvents.has(event)) return;
+      // A feature's listener, not any: Socket.IO listens for `error` itself.
+      const listeners = typeof event === "string" ? (socket as unknown as Listeners).listeners(event) : [];
+      if (listeners.some((listener) => PAYLOAD_SCHEMA in listener)) return;
       const { ack } = argsOf(args);
       try {
         takeEventBudget(socket, ctx.config.RATE_LIMIT_EVENTS);

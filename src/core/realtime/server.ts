@@ -1,10 +1,10 @@
-import { createAdapter } from "@socket.io/redis-adapter";
+import { createAdapter, createShardedAdapter } from "@socket.io/redis-adapter";
 import { Server as Engine } from "@socket.io/bun-engine";
-import type Redis from "ioredis";
 import { Server } from "socket.io";
 import type { Config } from "../../config";
 import { bearerToken, isRevoked } from "../auth";
 import type { Context } from "../context";
+import type { RedisClient } from "../store/redis";
 import { toErrorBody } from "../errors";
 import type { Fanout } from "./fanout";
 import { conversationRoom, userRoom } from "./fanout";
@@ -20,7 +20,7 @@ export type Realtime = { io: ChatServer; engine: Engine; fanout: Fanout; publish
  * The Socket.IO server on the Bun engine. With Redis, the adapter carries broadcasts and room
  * moves between instances; without it, the in-process adapter serves this instance alone.
  */
-export function createRealtime(config: Config, redis: { pub: Redis; sub: Redis } | undefined): Realtime {
+export function createRealtime(config: Config, redis: { pub: RedisClient; sub: RedisClient; cluster: boolean } | undefined): Realtime {
   const engine = new Engine({
     path: "/socket.io/",
     maxHttpBufferSize: config.MAX_BODY_BYTES,
@@ -31,7 +31,7 @@ export function createRealtime(config: Config, redis: { pub: Redis; sub: Redis }
   });
   const io: ChatServer = new Server({
     serveClient: false,
-    adapter: redis ? createAdapter(redis.pub, redis.sub, { key: `${config.REDIS_PREFIX}socket.io` }) : undefined,
+    adapter: redis && redisAdapter(config, redis),
   });
   io.bind(engine);
   const publisher = new RoomPublisher(io);
@@ -85,6 +85,18 @@ function allowedOrigins(origins: string[] | "*") {
     const origin = req.headers.get("origin");
     if (origin !== null && !allowed.has(origin)) throw "Origin not allowed";
   };
+}
+
+/**
+ * On one Redis server, classic pub/sub. On a Redis Cluster, sharded pub/sub: a classic PUBLISH
+ * there reaches every node of the cluster, a sharded one only the shard that owns the channel.
+ * All of an instance's messages share one channel ("static"), so that they keep the order they
+ * were sent in (see socketFanout); a channel per room would spread them over the shards.
+ */
+function redisAdapter(config: Config, redis: { pub: RedisClient; sub: RedisClient; cluster: boolean }) {
+  const channel = `${config.REDIS_PREFIX}socket.io`;
+  if (redis.cluster) return createShardedAdapter(redis.pub, redis.sub, { channelPrefix: channel, subscriptionMode: "static" });
+  return createAdapter(redis.pub, redis.sub, { key: channel });
 }
 
 /** Joins (or leaves) the conversation room with every socket of these users on this instance. */

@@ -6,7 +6,7 @@
  */
 import type { Static } from "@sinclair/typebox";
 import type * as Wire from "../../client/wire";
-import type { Conversation, Participant, RoomPayload } from "../../conversations/model";
+import type { Conversation, ConversationUpdated, Participant, RoomPayload } from "../../conversations/model";
 import type { Attachment, Message, MessageDeleted, ReactionSummary, SocketEditMessage, SocketDeleteMessage, SocketSendMessage, SocketSyncMessages } from "../../messages/model";
 import type { IndicatorPayload, Presence, PresencePayload } from "../../presence/model";
 import type { ReactionChange, SocketReaction } from "../../reactions/model";
@@ -21,6 +21,7 @@ export type WireConformance = [
   Same<ReactionSummary, Wire.ReactionSummary>,
   Same<MessageDeleted, Wire.MessageDeleted>,
   Same<Conversation, Wire.Conversation>,
+  Same<ConversationUpdated, Wire.ConversationUpdated>,
   Same<Participant, Wire.Participant>,
   Same<Presence, Wire.Presence>,
   Same<ReactionChange, Wire.ReactionChange>,

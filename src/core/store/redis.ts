@@ -1,13 +1,16 @@
-import Redis from "ioredis";
+import Redis, { type Cluster } from "ioredis";
 import type { Connection, PresenceChange, Store } from "./types";
 
 /*
  * Keys (all under the configured prefix):
- *   p:u:<user>  ZSET connection -> expiresAt ms      p:online  ZSET user -> latest expiresAt
- *   p:gen       HASH user -> transition count        i:due     ZSET indicator key -> expiresAt
- *   rl:<key>    fixed-window counter
- * A user is "online" while they are a member of p:online; only the Lua scripts below add or
+ *   {p}:u:<user>  ZSET connection -> expiresAt ms    {p}:online  ZSET user -> latest expiresAt
+ *   {p}:gen       HASH user -> transition count      i:due       ZSET indicator key -> expiresAt
+ *   rl:<key>      fixed-window counter
+ * A user is "online" while they are a member of {p}:online; only the Lua scripts below add or
  * remove members, so each transition is returned to exactly one caller across all instances.
+ * On a Redis Cluster a script may only touch keys of one slot: the presence keys share the hash
+ * tag {p} (the presence scripts name user keys from their arguments), so they live on one shard;
+ * the indicator and rate-limit scripts touch one key each, and those spread over the shards.
  * Times come from the Redis server's clock (TIME), so that instances with skewed clocks agree
  * on what has expired. Needs Redis 6.2 or later (ZADD GT).
  */
@@ -58,7 +61,8 @@ for _, user in ipairs(due) do
 end
 return gone`;
 
-// ARGV: user key prefix, then users. Returns 1/0 per user.
+// KEYS: p:online (not read: it routes the script to the presence shard). ARGV: user key prefix,
+// then users. Returns 1/0 per user.
 const PRESENCE_ONLINE = `${NOW}
 local live = {}
 for i = 2, #ARGV do
@@ -83,7 +87,7 @@ type Scripts = {
   presenceTouch(online: string, gen: string, ttlMs: number, userPrefix: string, ...pairs: string[]): Promise<(string | number)[]>;
   presenceRemove(userKey: string, online: string, gen: string, connectionId: string, userId: string): Promise<number>;
   presenceSweep(online: string, gen: string, limit: number, userPrefix: string): Promise<(string | number)[]>;
-  presenceOnline(userPrefix: string, ...userIds: string[]): Promise<number[]>;
+  presenceOnline(online: string, userPrefix: string, ...userIds: string[]): Promise<number[]>;
   indicatorStart(due: string, ttlMs: number, key: string): Promise<number>;
   indicatorSweep(due: string, limit: number): Promise<string[]>;
   hit(key: string, windowMs: number): Promise<[number, number]>;
@@ -91,6 +95,9 @@ type Scripts = {
 
 /** Lua scripts get their arguments on the stack: a heartbeat of 10,000 sockets goes in slices. */
 const PAIRS_PER_CALL = 500;
+
+/** A connection to one Redis server, or a client of a Redis Cluster: the store takes either. */
+export type RedisClient = Redis | Cluster;
 
 const COMMAND_TIMEOUT_MS = 1000;
 
@@ -112,6 +119,24 @@ export function createRedisClient(url: string): Redis {
   });
 }
 
+/**
+ * A Redis Cluster client. The adapter's subscriber uses sharded pub/sub (SSUBSCRIBE, Redis 7):
+ * a channel is served by the shard that owns its slot rather than broadcast to every node.
+ */
+export function createRedisCluster(nodes: { host: string; port: number }[], options: { subscriber?: boolean } = {}): Cluster {
+  return new Redis.Cluster(nodes, {
+    enableAutoPipelining: true,
+    shardedSubscribers: options.subscriber === true,
+    // While a master fails over, commands for its slots wait and are sent again to the promoted
+    // replica, instead of failing at once.
+    retryDelayOnFailover: 200,
+    retryDelayOnClusterDown: 300,
+    retryDelayOnTryAgain: 200,
+    clusterRetryStrategy: (times) => Math.min(100 * times, 2000),
+    redisOptions: { maxRetriesPerRequest: options.subscriber ? null : 3 },
+  });
+}
+
 /** `[user, generation, user, generation, …]` as the scripts return transitions. */
 function changesOf(flat: (string | number)[]): PresenceChange[] {
   const changes: PresenceChange[] = [];
@@ -119,19 +144,19 @@ function changesOf(flat: (string | number)[]): PresenceChange[] {
   return changes;
 }
 
-export function createRedisStore(redis: Redis, prefix: string): Store {
-  const client = redis as Redis & Scripts;
+export function createRedisStore(redis: RedisClient, prefix: string): Store {
+  const client = redis as RedisClient & Scripts;
   client.defineCommand("presenceTouch", { numberOfKeys: 2, lua: PRESENCE_TOUCH });
   client.defineCommand("presenceRemove", { numberOfKeys: 3, lua: PRESENCE_REMOVE });
   client.defineCommand("presenceSweep", { numberOfKeys: 2, lua: PRESENCE_SWEEP });
-  client.defineCommand("presenceOnline", { numberOfKeys: 0, lua: PRESENCE_ONLINE });
+  client.defineCommand("presenceOnline", { numberOfKeys: 1, lua: PRESENCE_ONLINE });
   client.defineCommand("indicatorStart", { numberOfKeys: 1, lua: INDICATOR_START });
   client.defineCommand("indicatorSweep", { numberOfKeys: 1, lua: INDICATOR_SWEEP });
   client.defineCommand("hit", { numberOfKeys: 1, lua: HIT });
 
-  const userPrefix = `${prefix}p:u:`;
-  const onlineKey = `${prefix}p:online`;
-  const genKey = `${prefix}p:gen`;
+  const userPrefix = `${prefix}{p}:u:`;
+  const onlineKey = `${prefix}{p}:online`;
+  const genKey = `${prefix}{p}:gen`;
   const dueKey = `${prefix}i:due`;
 
   return {
@@ -155,7 +180,7 @@ export function createRedisStore(redis: Redis, prefix: string): Store {
     },
     async presenceOnline(userIds) {
       const calls: Promise<number[]>[] = [];
-      for (let i = 0; i < userIds.length; i += PAIRS_PER_CALL) calls.push(client.presenceOnline(userPrefix, ...userIds.slice(i, i + PAIRS_PER_CALL)));
+      for (let i = 0; i < userIds.length; i += PAIRS_PER_CALL) calls.push(client.presenceOnline(onlineKey, userPrefix, ...userIds.slice(i, i + PAIRS_PER_CALL)));
       const live = (await Promise.all(calls)).flat();
       return new Set(userIds.filter((_, i) => live[i] === 1));
     },

@@ -1,6 +1,7 @@
 /**
  * Ephemeral shared state: presence, typing indicators and rate-limit counters. Redis when
- * REDIS_URL is set (shared by every instance), otherwise an in-process map (one instance).
+ * REDIS_URL or REDIS_CLUSTER_NODES is set (shared by every instance), otherwise an in-process
+ * map (one instance).
  * Every transition is decided atomically inside the store, so that exactly one caller (on any
  * instance) sees each online/offline/typing change and emits it once.
  */

@@ -21,6 +21,8 @@ export const conversations = pgTable(
      * crowded room without counting it.
      */
     memberCount: integer("member_count").notNull().default(0),
+    /** A member sends at most one message per this many seconds (0: no limit); owners and admins are exempt. */
+    slowModeSeconds: integer("slow_mode_seconds").notNull().default(0),
     /** Creation or newest message: the order of a user's conversation list. */
     lastActivityAt: timestampMs("last_activity_at").notNull().defaultNow(),
     createdAt: createdAt(),
@@ -28,8 +30,14 @@ export const conversations = pgTable(
   },
   (t) => [
     check("conversations_type_check", sql`${t.type} in ('direct', 'group')`),
+    check("conversations_slow_mode_check", sql`${t.slowModeSeconds} between 0 and 3600`),
     index("conversations_activity_idx").on(t.lastActivityAt.desc(), t.id.desc()),
   ],
 );
+
+/** The conversation a row belongs to; deleting the conversation deletes the row. */
+export const conversationRef = () => uuid("conversation_id")
+  .notNull()
+  .references(() => conversations.id, { onDelete: "cascade" });
 
 export type ConversationRow = typeof conversations.$inferSelect;

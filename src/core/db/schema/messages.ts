@@ -1,7 +1,7 @@
 import { type SQL, sql } from "drizzle-orm";
 import { type AnyPgColumn, index, integer, jsonb, pgTable, text, unique, uuid } from "drizzle-orm/pg-core";
 import { createdAt, timestampMs, updatedAt } from "./columns";
-import { conversations } from "./conversations";
+import { conversationRef } from "./conversations";
 
 import type { Attachment } from "../../../client/wire";
 
@@ -10,8 +10,8 @@ export type { Attachment };
 /**
  * The words of a message's content as message search sees them: accents folded, ASCII punctuation
  * a separator, each word lowercased, no stemming or stop words (`simple`). chat_search_text is
- * the IMMUTABLE wrapper over unaccent of the search_text_function migration. The index and the search query both use
- * this expression, which is what lets the planner match them.
+ * the IMMUTABLE wrapper over unaccent of the search_text_function migration. The index and the
+ * search query both use this expression, which is what lets the planner match them.
  */
 export const searchDocument = (content: AnyPgColumn): SQL => sql`to_tsvector('simple', chat_search_text(${content}))`;
 
@@ -20,9 +20,7 @@ export const messages = pgTable(
   {
     /** UUIDv7: time-ordered, so the primary key index stays append-mostly. */
     id: uuid("id").primaryKey(),
-    conversationId: uuid("conversation_id")
-      .notNull()
-      .references(() => conversations.id, { onDelete: "cascade" }),
+    conversationId: conversationRef(),
     seq: integer("seq").notNull(),
     senderId: text("sender_id").notNull(),
     content: text("content").notNull(),

@@ -1,15 +1,13 @@
 import { sql } from "drizzle-orm";
-import { check, index, integer, pgTable, primaryKey, text, uuid } from "drizzle-orm/pg-core";
+import { check, index, integer, pgTable, primaryKey, text } from "drizzle-orm/pg-core";
 import { timestampMs } from "./columns";
-import { conversations } from "./conversations";
+import { conversationRef } from "./conversations";
 import { users } from "./users";
 
 export const participants = pgTable(
   "participants",
   {
-    conversationId: uuid("conversation_id")
-      .notNull()
-      .references(() => conversations.id, { onDelete: "cascade" }),
+    conversationId: conversationRef(),
     userId: text("user_id")
       .notNull()
       .references(() => users.externalId),
@@ -18,6 +16,11 @@ export const participants = pgTable(
     /** Read watermark: every message with seq <= lastReadSeq is read. Never moves backwards. */
     lastReadSeq: integer("last_read_seq").notNull().default(0),
     lastReadAt: timestampMs("last_read_at"),
+    /**
+     * When this participant's last message was stored, kept by the send statement only while the
+     * conversation is in slow mode (the one reader): other sends write nothing more.
+     */
+    lastSentAt: timestampMs("last_sent_at"),
   },
   (t) => [
     primaryKey({ columns: [t.conversationId, t.userId] }),

@@ -1,6 +1,6 @@
-import { integer, pgTable, primaryKey, text, uuid } from "drizzle-orm/pg-core";
+import { integer, pgTable, primaryKey, text } from "drizzle-orm/pg-core";
 import { timestampMs } from "./columns";
-import { conversations } from "./conversations";
+import { conversationRef } from "./conversations";
 
 /**
  * One row each time a participant's read watermark advances, the newest 64 per participant kept,
@@ -10,9 +10,7 @@ import { conversations } from "./conversations";
 export const readMarks = pgTable(
   "read_marks",
   {
-    conversationId: uuid("conversation_id")
-      .notNull()
-      .references(() => conversations.id, { onDelete: "cascade" }),
+    conversationId: conversationRef(),
     userId: text("user_id").notNull(),
     seq: integer("seq").notNull(),
     readAt: timestampMs("read_at").notNull(),
