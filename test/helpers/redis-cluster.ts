@@ -39,6 +39,18 @@ async function clusterState(port: number): Promise<string> {
   }
 }
 
+/** A free port whose cluster bus port (the port + 10000) is free too. */
+function freePortWithBus(): number {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = freePort();
+    try {
+      Bun.listen({ hostname: "127.0.0.1", port: port + 10_000, socket: { data() {} } }).stop(true);
+      return port;
+    } catch {}
+  }
+  throw new Error("no free port pair for a cluster node");
+}
+
 export async function startRedisCluster(): Promise<RedisCluster> {
   const server = requireBinary("redis-server", "redis-server");
   const cli = requireBinary("redis-cli", "redis-tools");
@@ -51,7 +63,7 @@ export async function startRedisCluster(): Promise<RedisCluster> {
   };
   try {
     for (let i = 0; i < 6; i++) {
-      const port = freePort();
+      const port = freePortWithBus();
       const child = spawnChild([
         server,
         "--port", String(port),
@@ -60,6 +72,9 @@ export async function startRedisCluster(): Promise<RedisCluster> {
         "--cluster-enabled", "yes",
         "--cluster-config-file", join(dir.path, `nodes-${port}.conf`),
         "--cluster-node-timeout", String(NODE_TIMEOUT_MS),
+        // A replica whose master dies moments after the cluster formed has seen little of it; by
+        // default it may then judge its data too old and never stand for election.
+        "--cluster-replica-validity-factor", "0",
         "--save", "",
         "--appendonly", "no",
       ]);
