@@ -153,8 +153,8 @@ function parseNodes(list: string): { host: string; port: number }[] {
   return list.split(",").map((entry) => {
     const match = entry.trim().match(/^\[?([^\]]+?)\]?:(\d{1,5})$/);
     const port = Number(match?.[2]);
-    if (!match || port < 1 || port > 65535) {
-      throw new ConfigError(`REDIS_CLUSTER_NODES must be comma-separated host:port (got ${JSON.stringify(entry.trim())}).`);
+    if (!match || match[1]!.includes("/") || port < 1 || port > 65535) {
+      throw new ConfigError(`REDIS_CLUSTER_NODES must be comma-separated host:port, not URLs (got ${JSON.stringify(entry.trim())}).`);
     }
     return { host: match[1]!, port };
   });

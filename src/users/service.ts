@@ -126,6 +126,9 @@ export async function getUser(ctx: Context, externalUserId: string): Promise<Use
   return toUser(row);
 }
 
+/** How far ahead a revocation mark may be set: tokens a host is about to issue, not more. */
+const MAX_REVOCATION_AHEAD_S = 86_400;
+
 /**
  * Refuses the user's tokens issued at or before `before` (Unix seconds, default now), and those
  * without `iat`, from now on: REST reads the mark at every call, and the user's sockets holding
@@ -133,6 +136,10 @@ export async function getUser(ctx: Context, externalUserId: string): Promise<Use
  * one: the mark only moves forward, and the answer gives the mark in force.
  */
 export async function revokeTokens(ctx: Context, externalUserId: string, before = Math.floor(Date.now() / 1000)): Promise<TokenRevocation> {
+  // The mark never moves back, so a mistyped far-future `before` would lock the user out for good.
+  if (before > Math.floor(Date.now() / 1000) + MAX_REVOCATION_AHEAD_S) {
+    throw invalid("before may be at most one day ahead of now", [{ path: "/before", message: "too far in the future" }]);
+  }
   return withTransaction(ctx, async (tx, after) => {
     const [row] = await tx
       .update(users)

@@ -75,6 +75,7 @@ describe("refusals name the variable and what was wrong", () => {
     expect(loadConfig({}).redisClusterNodes).toBeUndefined();
     expect(refusal({ REDIS_CLUSTER_NODES: "10.0.0.1" })).toContain("REDIS_CLUSTER_NODES");
     expect(refusal({ REDIS_CLUSTER_NODES: "10.0.0.1:70000" })).toContain("REDIS_CLUSTER_NODES");
+    expect(refusal({ REDIS_CLUSTER_NODES: "redis://10.0.0.1:6379" })).toContain("not URLs");
     expect(refusal({ REDIS_CLUSTER_NODES: "10.0.0.1:6379", REDIS_URL: "redis://10.0.0.1:6379" })).toContain("not both");
   });
 });

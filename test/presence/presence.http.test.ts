@@ -21,11 +21,14 @@ describe("one user", () => {
     expect(res.body).toEqual(offline("bob"));
   });
 
-  test("an unknown or deleted user is 404, a malformed id 400", async () => {
-    expect((await ann.get("/api/users/nobody/presence")).body.error.code).toBe("NOT_FOUND");
+  test("an unknown or deleted user reads as offline, never seen, as in the batch; a malformed id is 400", async () => {
+    const unknown = await ann.get("/api/users/nobody/presence");
+    expect(unknown.status).toBe(200);
+    expect(unknown.body).toEqual({ userId: "nobody", status: "offline", lastSeen: null });
+    expect((await ann.post("/api/presence/batch", { userIds: ["nobody"] })).body.data).toEqual([unknown.body]);
     await svc.syncUser("leaving");
     await svc.internal("DELETE", "/api/users/leaving");
-    expect((await ann.get("/api/users/leaving/presence")).status).toBe(404);
+    expect((await ann.get("/api/users/leaving/presence")).body.status).toBe("offline");
     const malformed = await ann.get("/api/users/not%20valid/presence");
     expect(malformed.status).toBe(400);
     expect(malformed.body.error.code).toBe("VALIDATION_ERROR");
