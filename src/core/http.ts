@@ -3,7 +3,7 @@ import type { Actor } from "./auth";
 import { bearerToken } from "./auth";
 import type { Context } from "./context";
 import { AppError, invalid, toErrorBody, validationFailure } from "./errors";
-import { jsonSize, MAX_JSON_DEPTH } from "./json-size";
+import { dropPrototypeKeys, jsonSize, MAX_JSON_DEPTH } from "./json-size";
 
 type RequestInfo = { id: string; start: number };
 const requests = new WeakMap<Request, RequestInfo>();
@@ -123,30 +123,6 @@ async function readJsonBody(request: Request, limit: number): Promise<unknown> {
   }
   dropPrototypeKeys(body);
   return body;
-}
-
-/** `__proto__`, `constructor`, `toString`, …: the names every plain object answers to. */
-const PROTOTYPE_KEYS = new Set(Object.getOwnPropertyNames(Object.prototype));
-
-/**
- * Deletes, at every level, the keys named like Object.prototype's members. TypeBox's cleaning
- * takes them for known properties of every schema (it asks `key in properties`), so they were
- * refused as extra properties instead of ignored like other unknown keys; and `__proto__` is what
- * prototype pollution feeds on in whoever merges our payloads (webhook receivers included). No
- * field of ours has such a name, and none is stored, metadata included. Runs on a body already
- * known to be at most MAX_JSON_DEPTH deep.
- */
-function dropPrototypeKeys(value: unknown): void {
-  if (value === null || typeof value !== "object") return;
-  if (Array.isArray(value)) {
-    for (const item of value) dropPrototypeKeys(item);
-    return;
-  }
-  const record = value as Record<string, unknown>;
-  for (const key of Object.keys(record)) {
-    if (PROTOTYPE_KEYS.has(key)) delete record[key];
-    else dropPrototypeKeys(record[key]);
-  }
 }
 
 /** One authentication per request, shared by the parse hook and the derive that exposes `actor`. */

@@ -54,3 +54,27 @@ function primitiveBytes(value: unknown): number {
   // null; anything JSON cannot carry counts like null.
   return 4;
 }
+
+/** `__proto__`, `constructor`, `toString`, …: the names every plain object answers to. */
+const PROTOTYPE_KEYS = new Set(Object.getOwnPropertyNames(Object.prototype));
+
+/**
+ * Deletes, at every level, the keys named like Object.prototype's members. TypeBox's cleaning
+ * takes them for known properties of every schema (it asks `key in properties`), so they were
+ * refused as extra properties instead of ignored like other unknown keys; and `__proto__` is what
+ * prototype pollution feeds on in whoever merges our payloads (webhook receivers included). No
+ * field of ours has such a name, and none is stored, metadata included. REST bodies and socket payloads alike; runs on a
+ * value already known to be at most MAX_JSON_DEPTH deep.
+ */
+export function dropPrototypeKeys(value: unknown): void {
+  if (value === null || typeof value !== "object") return;
+  if (Array.isArray(value)) {
+    for (const item of value) dropPrototypeKeys(item);
+    return;
+  }
+  const record = value as Record<string, unknown>;
+  for (const key of Object.keys(record)) {
+    if (PROTOTYPE_KEYS.has(key)) delete record[key];
+    else dropPrototypeKeys(record[key]);
+  }
+}

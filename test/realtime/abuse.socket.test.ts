@@ -122,6 +122,20 @@ describe("a misbehaving client", () => {
     expect(await callUntyped(socket, "error", {})).toMatchObject({ ok: false, error: { code: "RATE_LIMITED" } });
   });
 
+  test("keys named like Object.prototype's members are ignored at every level, as in REST bodies", async () => {
+    const [ann, bob] = await makeUsers(svc, "ann", "bob");
+    const conversationId = await group(svc, ann!, [bob!]);
+    const socket = await connectAs(svc.wsUrl, svc, ann!);
+    // Socket.IO decodes with JSON.parse, so `__proto__` arrives as an own key, as it would from a browser.
+    const payload = JSON.parse(`{"conversationId":"${conversationId}","content":"hi","constructor":1,"metadata":{"ok":2,"toString":"t","constructor":"c","__proto__":{"z":1},"nested":{"hasOwnProperty":"h","keep":3}}}`);
+    const res = await call(socket, "message:send", payload);
+    expect(res).toMatchObject({ ok: true });
+    if (!res.ok) return;
+    expect(res.data.metadata).toEqual({ ok: 2, nested: { keep: 3 } });
+    const stored = await svc.as(ann!).then((client) => client.get(`/api/messages/${res.data.id}`));
+    expect(stored.body.metadata).toEqual({ ok: 2, nested: { keep: 3 } });
+  });
+
   test("a payload above the per-event bound is PAYLOAD_TOO_LARGE", async () => {
     const [ann, bob] = await makeUsers(svc, "ann", "bob");
     const conversationId = await group(svc, ann!, [bob!]);

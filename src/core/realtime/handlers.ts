@@ -4,7 +4,7 @@ import { TransformDecodeError } from "@sinclair/typebox/value";
 import type { Server, Socket } from "socket.io";
 import type { Context } from "../context";
 import { AppError, type ErrorCode, toErrorBody, validationFailure } from "../errors";
-import { jsonSize, MAX_JSON_DEPTH } from "../json-size";
+import { dropPrototypeKeys, jsonSize, MAX_JSON_DEPTH } from "../json-size";
 import type { AckDataOf } from "../../client/wire";
 import type { Ack, ClientToServerEvents, InterServerEvents, ServerToClientEvents, SocketData, SocketError } from "./events";
 
@@ -135,6 +135,8 @@ export function onEvent<E extends EventName, S extends TSchema>(
       const size = jsonSize(payload, SOCKET_PAYLOAD_MAX_BYTES);
       if (size.tooDeep) throw new AppError("VALIDATION_ERROR", `Payload is nested more than ${MAX_JSON_DEPTH} levels deep`);
       if (size.bytes > SOCKET_PAYLOAD_MAX_BYTES) throw new AppError("PAYLOAD_TOO_LARGE", `Payload exceeds ${SOCKET_PAYLOAD_MAX_BYTES} bytes`);
+      // The same rule as REST bodies: keys named like Object.prototype's members are ignored.
+      dropPrototypeKeys(payload);
       // Shutting down: refuse rather than start work the instance may not finish; the client
       // retries after reconnecting to another instance.
       if (ctx.drain.draining) throw new AppError("UNAVAILABLE", "Server is shutting down; reconnect and retry");
