@@ -150,7 +150,9 @@ export async function startApp(config: Config, log: Logger = createLogger(config
         servers: [http.server!, ...(wsServer ? [wsServer] : [])],
         realtime,
         workers: [() => presence.stop(), () => webhooks?.stop()],
-        pools: [() => store.close(), () => redis && (redis.pub.disconnect(), redis.sub.disconnect()), () => storage.close()],
+        pools: [() => store.close(), async () => {
+          if (redis) await Promise.all([closeGently(redis.pub), closeGently(redis.sub)]);
+        }, () => storage.close()],
       },
       config.SHUTDOWN_TIMEOUT_MS,
     ));
@@ -194,4 +196,14 @@ function droppingFailedPublishes(pub: RedisClient): RedisClient {
   const publish = pub.publish.bind(pub) as (channel: string | Buffer, message: string | Buffer) => Promise<number>;
   pub.publish = ((channel: string | Buffer, message: string | Buffer) => publish(channel, message).catch(() => 0)) as Redis["publish"];
   return pub;
+}
+
+/**
+ * QUIT after the replies still due, then drop the connection: the adapter unsubscribes on close
+ * without waiting for the answer, and a bare disconnect would reject that command with nobody to
+ * handle it. A Redis that does not answer within a second is simply dropped.
+ */
+async function closeGently(client: RedisClient): Promise<void> {
+  await Promise.race([client.quit().catch(() => {}), Bun.sleep(1000)]);
+  client.disconnect();
 }
