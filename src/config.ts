@@ -103,7 +103,10 @@ export function loadConfig(source: Record<string, string | undefined> = process.
   if (problem) {
     const name = problem.path.replace(/^\//, "");
     const given = name in raw ? ` (got ${JSON.stringify(raw[name])})` : "";
-    throw new ConfigError(`${name}: ${problem.message}${given}. ${ENV[name as keyof typeof ENV]?.help ?? ""}`.trim());
+    // A union of literals reads "Expected union value" in TypeBox's words: name the choices instead.
+    const choices = (problem.schema as { anyOf?: { const?: unknown }[] }).anyOf?.map((s) => s.const);
+    const message = choices?.every((c) => typeof c === "string") ? `must be one of ${choices.join(", ")}` : problem.message;
+    throw new ConfigError(`${name}: ${message}${given}. ${ENV[name as keyof typeof ENV]?.help ?? ""}`.trim());
   }
   const env = withDefaults as Env;
   const production = env.NODE_ENV === "production";

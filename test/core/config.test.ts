@@ -62,6 +62,11 @@ describe("refusals name the variable and what was wrong", () => {
     expect(refusal({ REDIS_PREFIX: "has space" })).toContain("REDIS_PREFIX");
   });
 
+  test("a choice names the values it accepts", () => {
+    expect(refusal({ DATABASE_POOLER: "bogus" })).toContain("DATABASE_POOLER: must be one of none, transaction");
+    expect(refusal({ LOG_LEVEL: "loud" })).toContain("must be one of debug, info, warn, error, silent");
+  });
+
   test("a webhook URL must be http(s)", () => {
     expect(refusal({ WEBHOOK_URL: "ftp://host.example.com/hook" })).toContain("WEBHOOK_URL");
   });
