@@ -30,7 +30,16 @@ const scrub = (text: string) =>
 function clean(value: unknown, depth = 0): unknown {
   if (typeof value === "string") return scrub(value);
   if (value instanceof Error) {
-    return { name: value.name, message: scrub(value.message), stack: value.stack && scrub(value.stack) };
+    // A driver's error often says little itself: its `code` (a Postgres SQLSTATE, ECONNREFUSED)
+    // and its `cause` (what a wrapper such as drizzle's query error wraps) say what went wrong.
+    const { code, cause } = value as Error & { code?: unknown };
+    return {
+      name: value.name,
+      message: scrub(value.message),
+      ...(typeof code === "string" || typeof code === "number" ? { code } : {}),
+      ...(cause !== undefined && depth < 4 ? { cause: clean(cause, depth + 1) } : {}),
+      stack: value.stack && scrub(value.stack),
+    };
   }
   if (value === null || typeof value !== "object" || depth > 4) return value;
   if (Array.isArray(value)) return value.map((v) => clean(v, depth + 1));

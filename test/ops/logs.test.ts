@@ -25,6 +25,18 @@ describe("log lines", () => {
     ]);
   });
 
+  test("show an error's code and the cause it wraps, scrubbed like the error itself", () => {
+    const { log, parsed } = capturing("error");
+    const driver = Object.assign(new Error("unsupported startup parameter: statement_timeout"), { code: "08P01" });
+    const wrapper = new Error("Failed query: select 1\nparams: secret-content", { cause: driver });
+    log.error("start-up failed", { error: wrapper });
+    const [line] = parsed();
+    const error = line!.error as { message: string; cause: { message: string; code: string } };
+    expect(error.message).toContain("params: [redacted]");
+    expect(error.message).not.toContain("secret-content");
+    expect(error.cause).toMatchObject({ name: "Error", message: "unsupported startup parameter: statement_timeout", code: "08P01" });
+  });
+
   test("never carry secrets: by field name, nor inside messages, errors and URLs", async () => {
     const jwt = await mintToken("alice");
     const { log, lines } = capturing("debug");
