@@ -104,10 +104,13 @@ export function instrumentService(metrics: MetricsSink, { ctx, io, redis, versio
 export function logRedisOutages(clients: Record<string, RedisClient>, log: Logger): void {
   for (const [client, redis] of Object.entries(clients)) {
     let down = false;
-    redis.on("error", (error: Error) => {
+    redis.on("error", (error: Error & { lastNodeError?: Error }) => {
       if (down) return;
       down = true;
-      log.warn("redis unreachable; retrying", { client, error: error.message });
+      // A cluster client's own message ("Failed to refresh slots cache") hides the node's answer,
+      // e.g. "cluster support disabled" when REDIS_CLUSTER_NODES names a plain Redis server.
+      const cause = error.lastNodeError?.message;
+      log.warn("redis unreachable; retrying", { client, error: error.message, ...(cause ? { cause } : {}) });
     });
     redis.on("ready", () => {
       if (!down) return;

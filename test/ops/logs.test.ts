@@ -2,7 +2,10 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { type App, startApp } from "../../src/app";
 import { loadConfig } from "../../src/config";
 import { createLogger } from "../../src/core/log";
+import { createRedisCluster } from "../../src/core/store/redis";
+import { logRedisOutages } from "../../src/ops/instruments";
 import { dropRedisPrefix, freshDatabase, INTERNAL_SECRET, JWT_SECRET, MODE, mintToken, testEnv } from "../helpers/service";
+import { redisServer } from "../helpers/servers";
 import { eventually } from "../helpers/sockets";
 
 type Line = { time: string; level: string; msg: string; [field: string]: unknown };
@@ -35,6 +38,19 @@ describe("log lines", () => {
     expect(error.message).toContain("params: [redacted]");
     expect(error.message).not.toContain("secret-content");
     expect(error.cause).toMatchObject({ name: "Error", message: "unsupported startup parameter: statement_timeout", code: "08P01" });
+  });
+
+  test("say why a Redis Cluster client cannot start when its node is a plain Redis server", async () => {
+    const { log, parsed } = capturing("warn");
+    const { port } = new URL(await redisServer());
+    const cluster = createRedisCluster([{ host: "127.0.0.1", port: Number(port) }]);
+    logRedisOutages({ store: cluster }, log);
+    try {
+      await eventually(() => parsed().length > 0, 5000, "a log line");
+    } finally {
+      cluster.disconnect();
+    }
+    expect(parsed()[0]).toMatchObject({ msg: "redis unreachable; retrying", client: "store", cause: expect.stringContaining("cluster support disabled") });
   });
 
   test("never carry secrets: by field name, nor inside messages, errors and URLs", async () => {
