@@ -28,6 +28,7 @@ import { receiptRoutes } from "./receipts/routes";
 import { registerReceiptHandlers } from "./receipts/socket";
 import { userRoutes } from "./users/routes";
 import { findActiveUser } from "./users/store";
+import { Notifier } from "./notifications/notifier";
 import { WebhookDrainer } from "./webhooks/drainer";
 import { webhookRoutes } from "./webhooks/routes";
 import { createDrain } from "./ops/drain";
@@ -43,6 +44,8 @@ export type App = {
   http: ReturnType<typeof buildHttp>;
   /** The outbox drainer; undefined without WEBHOOK_URL. */
   webhooks: WebhookDrainer | undefined;
+  /** Works out `notification.message` recipients; undefined without WEBHOOK_URL. */
+  notifier: Notifier | undefined;
   /** Ports actually bound (useful when 0 asked for a free one). */
   ports: { http: number; ws: number | null };
   stop(): Promise<void>;
@@ -124,6 +127,9 @@ export async function startApp(config: Config, log: Logger = createLogger(config
   presence.start(realtime.io);
   const webhooks = config.WEBHOOK_URL && config.WEBHOOK_SECRET ? new WebhookDrainer(ctx) : undefined;
   webhooks?.start();
+  // Notifications are webhooks: the events it writes go out through this instance's drainer at once.
+  const notifier = webhooks && new Notifier(ctx, () => void webhooks.drain());
+  notifier?.start();
   const http = buildHttp(ctx, realtime, { metrics, version: pkg.version, readiness: { ctx, redis: redisClients, draining: () => drain.draining } });
   const engineHandlers = realtime.engine.handler();
   // Long-polling requests are held up to pingInterval (25 s): idle timeouts must outlast them.
@@ -149,14 +155,14 @@ export async function startApp(config: Config, log: Logger = createLogger(config
         drain,
         servers: [http.server!, ...(wsServer ? [wsServer] : [])],
         realtime,
-        workers: [() => presence.stop(), () => webhooks?.stop()],
+        workers: [() => presence.stop(), () => notifier?.stop(), () => webhooks?.stop()],
         pools: [() => store.close(), async () => {
           if (redis) await Promise.all([closeGently(redis.pub), closeGently(redis.sub)]);
         }, () => storage.close()],
       },
       config.SHUTDOWN_TIMEOUT_MS,
     ));
-  return { ctx, realtime, http, webhooks, ports, stop };
+  return { ctx, realtime, http, webhooks, notifier, ports, stop };
 }
 
 /** How long a start waits for Redis; past it the instance serves anyway and Redis catches up. */

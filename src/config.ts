@@ -47,6 +47,10 @@ export const ENV = {
   WEBHOOK_DRAIN_INTERVAL_MS: { schema: int(250, 10, 60000), help: "how often each instance looks for due events (commit→delivery waits half of it on average)" },
   WEBHOOK_CONCURRENCY: { schema: int(16, 1, 256), help: "deliveries in flight per instance" },
   WEBHOOK_RETENTION_HOURS: { schema: int(168, 1, 100000), help: "delivered events older than this are purged" },
+  NOTIFY_DELAY_MS: {
+    schema: int(0, 0, 86400000),
+    help: "how long after a message the recipients of its notification.message webhook are worked out: who read it or came online meanwhile is left out (needs WEBHOOK_URL)",
+  },
   CORS_ORIGINS: { schema: T.String({ default: "*" }), help: "comma-separated allowed origins, or *" },
   LOG_LEVEL: { schema: T.Union([T.Literal("debug"), T.Literal("info"), T.Literal("warn"), T.Literal("error"), T.Literal("silent")], { default: "info" }), help: "debug | info | warn | error | silent" },
   MESSAGE_MAX_LENGTH: { schema: int(4000, 1, 65536), help: "characters of message content" },

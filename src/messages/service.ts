@@ -9,6 +9,7 @@ import { AppError, conflict, forbidden, invalid, notFound } from "../core/errors
 import { checkMetadata, checkStorable, iso, type List, pageOf } from "../core/schemas";
 import { isManager, type Membership, requireMembership } from "../conversations/membership";
 import { reactionSummaries, removeReactions } from "../reactions/store";
+import { scheduleNotifications } from "../notifications/jobs";
 import { recordEvent, recordEvents } from "../webhooks/outbox";
 import type { Message, MessageDeleted, MessagePage, ReactionSummary, SendMessage } from "./model";
 import type { QueuedSend, SendResult } from "./send-queue";
@@ -128,11 +129,16 @@ export async function writeSends(ctx: Context, batch: QueuedSend[]): Promise<(Se
   const results = await withTransaction(ctx, async (tx) => {
     const stored = await storeSends(tx, batch);
     const built = stored.map((s) => (s instanceof AppError || !s.created ? s : { message: toMessage(s.row), created: true }));
-    const created = built.flatMap((b) => ("message" in b ? [b.message] : []));
-    await recordEvents(ctx, tx, created.map((data) => ({ type: "message.created", data })));
+    // An AppError has a `message` too: refusals are told apart by their class, not by that key.
+    const created = built.flatMap((b) => (!(b instanceof AppError) && "message" in b ? [b.message] : []));
+    // Both only with webhooks on; sent together, one round trip.
+    await Promise.all([
+      recordEvents(ctx, tx, created.map((data) => ({ type: "message.created", data }))),
+      scheduleNotifications(ctx, tx, created.map((m) => m.id)),
+    ]);
     return built;
   });
-  const created = results.filter((r) => "message" in r).length;
+  const created = results.filter((r) => !(r instanceof AppError) && "message" in r).length;
   if (created) ctx.metrics.count("messages_sent_total", undefined, created);
   const retries = results.flatMap((r) => ("row" in r ? [r.row] : []));
   const found = new Map((await withReactions(ctx.db, retries)).map((m) => [m.id, m]));

@@ -46,6 +46,18 @@ const KNOWN: Record<string, Known> = {
     buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600],
     initial: [{}],
   },
+  notification_jobs_total: { name: "chat_notification_jobs_total", help: "Messages whose notification recipients this instance worked out", initial: [{}] },
+  notification_recipients_total: {
+    name: "chat_notification_recipients_total",
+    help: "Recipients listed in notification.message events written by this instance",
+    initial: [{}],
+  },
+  notification_lag_ms: {
+    name: "chat_notification_lag_seconds",
+    help: "How late a message's notification recipients were worked out, after NOTIFY_DELAY_MS had elapsed",
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600],
+    initial: [{}],
+  },
 };
 
 type Histogram = { labels: Labels; buckets: number[]; sum: number; count: number };

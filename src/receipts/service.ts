@@ -45,6 +45,31 @@ const statements = preparedStatements((db) => ({
   unread: unreadQuery(db, sql.placeholder("userId"), sql.placeholder("conversationIds")).prepare("unread_counts"),
 }));
 
+/** A user's unread totals over all their conversations (a push notification's badge). */
+export type UnreadTotals = { unreadCount: number; unreadMentionCount: number };
+
+/** The unread totals of many users at once, in one statement; a user with none reads zero. */
+export async function unreadTotalsOf(db: Executor, userIds: string[]): Promise<Map<string, UnreadTotals>> {
+  if (userIds.length === 0) return new Map();
+  const rows = await db
+    .select({ userId: participants.userId, n: sql<number>`count(${messages.id})::int` })
+    .from(participants)
+    .innerJoin(
+      messages,
+      and(
+        eq(messages.conversationId, participants.conversationId),
+        gt(messages.seq, participants.lastReadSeq),
+        ne(messages.senderId, participants.userId),
+        isNull(messages.deletedAt),
+      ),
+    )
+    // One parameter however many users: a pass may badge tens of thousands.
+    .where(sql`${participants.userId} in (select value from jsonb_array_elements_text(${JSON.stringify(userIds)}::jsonb))`)
+    .groupBy(participants.userId);
+  const counted = new Map(rows.map((r) => [r.userId, r.n]));
+  return new Map(userIds.map((userId) => [userId, { unreadCount: counted.get(userId) ?? 0, unreadMentionCount: 0 }]));
+}
+
 /** Messages between two watermarks that count as unread for `userId`. */
 async function countBetween(tx: Executor, conversationId: string, userId: string, fromSeq: number, toSeq: number) {
   return tx.$count(

@@ -16,6 +16,7 @@ export const WEBHOOK_EVENT_TYPES = [
   "reaction.removed",
   "user.online",
   "user.offline",
+  "notification.message",
 ] as const;
 export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
 export type WebhookPayload = WebhookEventRow["payload"];
