@@ -37,6 +37,8 @@ describe("every event type reaches the host once, signed (whsec_ secret)", () =>
     const patched = await ann.patch(`/api/conversations/${group.id}`, { name: "Core", slowModeSeconds: 5 });
     expect(patched.status).toBe(200);
     const message = (await ann.post(`/api/conversations/${group.id}/messages`, { content: "hello" })).body;
+    // Bob and Cid have no socket: the message notifies them, once worked out (before it changes).
+    await eventually(() => receiver.acceptedOf("notification.message").length === 1, 10000, "notification.message");
     expect((await ann.patch(`/api/messages/${message.id}`, { content: "hello, all" })).status).toBe(200);
     expect((await bob.post(`/api/messages/${message.id}/reactions`, { emoji: "👍" })).status).toBe(201);
     expect((await bob.delete(`/api/messages/${message.id}/reactions/${encodeURIComponent("👍")}`)).status).toBe(200);
@@ -45,7 +47,7 @@ describe("every event type reaches the host once, signed (whsec_ secret)", () =>
     expect((await ann.delete(`/api/conversations/${group.id}`)).status).toBe(204);
     socket.disconnect();
 
-    const all = await receiver.waitForAccepted(12);
+    const all = await receiver.waitForAccepted(13);
     const one = (type: string) => {
       const found = receiver.acceptedOf(type);
       expect(found.length).toBe(1);
@@ -72,6 +74,13 @@ describe("every event type reaches the host once, signed (whsec_ secret)", () =>
       updatedAt: patched.body.updatedAt,
     });
     expect(one("message.created").data).toMatchObject({ id: message.id, conversationId: group.id, seq: 1, senderId: "ann", content: "hello" });
+    expect(one("notification.message").data).toEqual({
+      message: one("message.created").data,
+      recipients: [
+        { userId: "bob", mentioned: false, unreadCount: 1, unreadMentionCount: 0 },
+        { userId: "cid", mentioned: false, unreadCount: 1, unreadMentionCount: 0 },
+      ],
+    });
     expect(one("message.updated").data).toMatchObject({ id: message.id, content: "hello, all", isEdited: true });
     expect(one("reaction.added").data).toEqual({ messageId: message.id, conversationId: group.id, emoji: "👍", userId: "bob", totalCount: 1 });
     expect(one("reaction.removed").data).toEqual({ messageId: message.id, conversationId: group.id, emoji: "👍", userId: "bob", totalCount: 0 });
@@ -82,13 +91,13 @@ describe("every event type reaches the host once, signed (whsec_ secret)", () =>
 
     // Delivered rows are settled: nothing comes twice, however long the drainer keeps running.
     const settled = async () => (await svc.app.ctx.db.select().from(webhookEvents)).filter((r) => r.status === "delivered").length;
-    await eventually(async () => (await settled()) === 12, 5000, "all marked delivered");
+    await eventually(async () => (await settled()) === 13, 5000, "all marked delivered");
     const rows = await svc.app.ctx.db.select().from(webhookEvents);
-    expect(rows.length).toBe(12);
+    expect(rows.length).toBe(13);
     expect(rows.every((r) => r.status === "delivered" && r.attempts === 1 && r.lockedBy === null)).toBe(true);
     await Bun.sleep(500);
     expect(new Set(receiver.deliveries.map((d) => d.payload.id)).size).toBe(receiver.deliveries.length);
-    expect(receiver.deliveries.length).toBe(12);
+    expect(receiver.deliveries.length).toBe(13);
   });
 
   test("the host can refuse a forged or replayed-late delivery", async () => {
@@ -109,8 +118,9 @@ describe("a raw (non-whsec_) secret", () => {
     const dan = await svc.as("dan");
     const direct = (await dan.post("/api/conversations", { type: "direct", participantIds: ["eve"] })).body;
     await dan.post(`/api/conversations/${direct.id}/messages`, { content: "hi" });
-    const types = (await receiver.waitForAccepted(2)).map((d) => d.payload.type);
-    expect(types.sort()).toEqual(["conversation.created", "message.created"]);
+    // Eve has no socket: the message notifies her too.
+    const types = (await receiver.waitForAccepted(3)).map((d) => d.payload.type);
+    expect(types.sort()).toEqual(["conversation.created", "message.created", "notification.message"]);
     for (const d of receiver.deliveries) expectWellFormed(d);
     // The 2xx is recorded just after the receiver answered.
     const statusOf = async () => (await svc.app.ctx.db.select().from(webhookEvents).where(eq(webhookEvents.type, "message.created")))[0]?.status;

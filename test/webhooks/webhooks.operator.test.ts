@@ -100,7 +100,8 @@ describe("dead events", () => {
 describe("listing", () => {
   test("pages newest first with {data, hasMore, nextCursor}", async () => {
     const all = (await svc.internal("GET", "/api/webhooks/events?limit=100")).body.data as { id: string; createdAt: string }[];
-    expect(all.length).toBe(4); // the conversation, "doomed", "dead a", "dead b"
+    // The conversation, "doomed", "dead a", "dead b", and the notification.message of each message.
+    expect(all.length).toBe(7);
     const seen: string[] = [];
     let cursor: string | null = null;
     do {
