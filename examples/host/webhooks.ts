@@ -5,6 +5,7 @@
  */
 import { Webhook } from "standardwebhooks";
 import type { Log } from "./log";
+import { type NotificationMessage, previewOf, pushesFor } from "./push";
 
 type ChatEvent = { id: string; type: string; timestamp: string; data: any };
 
@@ -15,12 +16,16 @@ export function webhookReceiver(secret: string, log: Log) {
 
   const handle = (event: ChatEvent) => {
     if (event.type === "notification.message") {
-      const { message, recipients } = event.data;
+      const data = event.data as NotificationMessage;
+      // A real host looks up the recipients' registered devices and names, then POSTs each push to
+      // APNs or FCM (see push.ts); this one has no devices, so it logs what it would send.
+      const pushes = pushesFor(data, (userId) => [{ platform: "ios", token: `device-of-${userId}` }], (userId) => userId);
       log("push notification", {
-        conversationId: message.conversationId,
-        from: message.senderId,
-        to: recipients.map((r: { userId: string }) => r.userId),
-        preview: String(message.content).slice(0, 80),
+        conversationId: data.message.conversationId,
+        from: data.message.senderId,
+        to: data.recipients.map((r) => r.userId),
+        pushes: pushes.length,
+        preview: pushes[0] && previewOf(data.message, data.recipients[0]!.mentioned, data.message.senderId).body,
       });
       return;
     }

@@ -75,7 +75,7 @@ describe(`NOTIFY_DELAY_MS=${DELAY_MS}: recipients worked out once, after the del
       ],
     });
     // The direct message was Bob's own notification, and only his.
-    expect(recipientsOf(receiver, elsewhere.id).map((r: { userId: string }) => r.userId)).toEqual([bob]);
+    expect(recipientsOf(receiver, elsewhere.id).map((r: { userId: string }) => r.userId)).toEqual([bob!]);
 
     await settled(svc);
     expect(notificationsOf(receiver, message.id).length).toBe(2);

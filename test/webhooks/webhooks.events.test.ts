@@ -1,6 +1,8 @@
 import { beforeAll, describe, expect, test } from "bun:test";
 import { eq } from "drizzle-orm";
+import { join } from "node:path";
 import { webhookEvents } from "../../src/core/db/schema";
+import { WEBHOOK_EVENT_TYPES } from "../../src/webhooks/outbox";
 import { connectSocket, eventually } from "../helpers/sockets";
 import { type Delivery, RAW_SECRET, serviceWithReceiver, WHSEC_SECRET } from "./receiver";
 
@@ -167,4 +169,10 @@ describe("a rotating WEBHOOK_SECRET (old and new, separated by a space)", () => 
     expect(withNew.verify(d!.body, d!.headers)).toMatchObject({ id: d!.payload.id });
     expect(() => withOther.verify(d!.body, d!.headers)).toThrow();
   });
+});
+
+test("every event type is documented in the webhooks README's table of event data", async () => {
+  const readme = await Bun.file(join(import.meta.dir, "../../src/webhooks/README.md")).text();
+  const documented = new Set([...readme.matchAll(/^\| `([a-z_.]+)`(?: \/ `([a-z_.]+)`)? \|/gm)].flatMap((m) => [m[1], m[2]].filter(Boolean)));
+  expect(WEBHOOK_EVENT_TYPES.filter((type) => !documented.has(type))).toEqual([]);
 });
