@@ -105,11 +105,11 @@ const storeStatement = (tx: Transaction, input: SendRow[]) =>
         ceil(extract(epoch from p.last_sent_at + make_interval(secs => v.slow_mode_seconds) - clock_timestamp()))::int as wait,
         input.r is null or exists (select 1 from messages x where x.id = input.r and x.conversation_id = input.c) as reply_ok,
         -- Why the parent cannot take a reply (null: no parent, or it can). Read once its lock is held.
-        case when input.p is not null then coalesce(
+        case when input.p is not null then nullif(coalesce(
           (select case when x.conversation_id <> input.c or x.parent_id is not null then 'bad_parent'
-                       when x.deleted_at is not null then 'parent_deleted' end
+                       when x.deleted_at is not null then 'parent_deleted' else 'ok' end
            from messages x where x.id = input.p),
-          'bad_parent') end as parent_fault
+          'bad_parent'), 'ok') end as parent_fault
       from input
       left join conversations v on v.id = input.c
       left join participants p on p.conversation_id = input.c and p.user_id = input.s
