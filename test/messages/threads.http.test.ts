@@ -4,10 +4,12 @@
  * list shows top-level messages unless asked for replies; a thread pages like a conversation.
  */
 import { beforeAll, describe, expect, test } from "bun:test";
-import { type ApiClient, serviceForTests } from "../helpers/service";
+import { eventually } from "../helpers/sockets";
+import { type ApiClient } from "../helpers/service";
+import { serviceWithReceiver, WHSEC_SECRET } from "../webhooks/receiver";
 
 /** "own" owns the group, "adm" is its admin, "mem" and "mia" members; "out" is in no conversation. */
-const svc = serviceForTests();
+const { svc, receiver } = serviceWithReceiver(WHSEC_SECRET);
 const clients: Record<string, ApiClient> = {};
 const as = (id: string) => clients[id]!;
 const UNKNOWN_ID = "018f0000-0000-7000-8000-000000000000";
@@ -296,5 +298,25 @@ describe("GET /api/messages/:id/replies", () => {
     expect((await goneClient.get(path)).status).toBe(200);
     expect((await svc.internal("DELETE", `/api/users/${gone}`)).status).toBe(204);
     expectError(await goneClient.get(path), 401, "USER_NOT_FOUND");
+  });
+});
+
+describe("webhooks", () => {
+  test("a reply's message.created carries its parentId; its deletion is a message.deleted; threads add no type", async () => {
+    const id = await team();
+    const parent = await send("mem", id, { content: "question" });
+    const answer = await reply("mia", id, parent.id, "answer");
+    expect((await as("mia").delete(`/api/messages/${answer.id}`)).status).toBe(204);
+    const about = (messageId: string) => receiver.accepted().filter((d) => (d.payload.data.id ?? d.payload.data.messageId) === messageId);
+    await eventually(() => about(answer.id).length === 2, 10_000, "the reply's webhooks");
+    expect(about(answer.id).map((d) => d.payload.type).sort()).toEqual(["message.created", "message.deleted"]);
+    const created = about(answer.id).find((d) => d.payload.type === "message.created");
+    const deleted = about(answer.id).find((d) => d.payload.type === "message.deleted");
+    expect(created!.payload).toMatchObject({ type: "message.created", data: answer });
+    expect(created!.payload.data.parentId).toBe(parent.id);
+    expect(deleted!.payload).toMatchObject({ type: "message.deleted", data: { messageId: answer.id, conversationId: id, deletedBy: "mia" } });
+    await eventually(() => about(parent.id).length === 1, 10_000, "the parent's message.created");
+    expect(about(parent.id).map((d) => d.payload.type)).toEqual(["message.created"]);
+    expect(receiver.accepted().filter((d) => d.payload.type.startsWith("thread"))).toEqual([]);
   });
 });
