@@ -293,6 +293,7 @@ export async function editMessage(ctx: Context, actor: Actor, messageId: string,
  */
 export async function deleteMessage(ctx: Context, actor: Actor, messageId: string): Promise<MessageDeleted> {
   return withTransaction(ctx, async (tx, after) => {
+    await lockThreadOf(tx, messageId);
     const { message, membership } = await requireMessage(tx, messageId, actor.userId, { lock: true });
     if (message.senderId !== actor.userId && !isManager(membership.participant)) {
       throw forbidden("Only the sender or an owner/admin can delete a message");
@@ -316,14 +317,24 @@ export async function deleteMessage(ctx: Context, actor: Actor, messageId: strin
 }
 
 /**
+ * When a message is a reply, locks its parent, before the reply itself is locked: parent first is
+ * the order in which sends (which lock the parents they reply to) and a conversation's deletion
+ * (oldest rows first) take them. Sends of replies hold the parent's lock until they commit, so
+ * every statement after this one sees each reply committed, and no other can commit before this
+ * transaction does.
+ */
+async function lockThreadOf(tx: Transaction, messageId: string): Promise<void> {
+  const [message] = await tx.select({ parentId: messages.parentId }).from(messages).where(eq(messages.id, messageId));
+  if (message?.parentId) await tx.select({ id: messages.id }).from(messages).where(eq(messages.id, message.parentId)).for("no key update");
+}
+
+/**
  * Takes a deleted reply out of its parent's counters: one reply fewer, and lastReplyAt from the
- * newest reply still there. The parent's lock comes first, in a statement of its own: sends of
- * replies hold it until they commit, so the statement after it sees every reply committed and
- * no other can commit before this transaction does.
+ * newest reply still there. The parent's lock must be held (lockThreadOf), so that the replies
+ * this reads are all there are.
  */
 async function uncountReply(tx: Transaction, reply: MessageRow): Promise<ThreadUpdated> {
   const parentId = reply.parentId!;
-  await tx.select({ id: messages.id }).from(messages).where(eq(messages.id, parentId)).for("no key update");
   const newest = tx
     .select({ createdAt: messages.createdAt })
     .from(messages)
