@@ -147,6 +147,7 @@ export interface ClientToServerEvents {
   "message:edit": Call<EditMessagePayload, Message>;
   "message:delete": Call<MessageIdPayload, MessageDeleted>;
   "messages:sync": Call<SyncMessagesPayload, SyncedMessages>;
+  /** Not in the contract's list: the SDK's thread pages (README), as `GET /api/messages/:id/replies`. */
   "thread:replies": Call<ThreadRepliesPayload, MessageList>;
   "reaction:add": Call<ReactionPayload, ReactionChange>;
   "reaction:remove": Call<ReactionPayload, ReactionChange>;
