@@ -215,6 +215,7 @@ export function createChatClient(options: ChatClientOptions): ChatClient {
   route("message:new", (s, m) => s.onMessage(m));
   route("message:updated", (s, u) => s.onUpdated(u));
   route("message:deleted", (s, d) => s.onDeleted(d));
+  route("thread:updated", (s, t) => s.onThread(t));
   route("reaction:added", (s, c) => s.onReaction(c, true));
   route("reaction:removed", (s, c) => s.onReaction(c, false));
   route("message:read", (s, r) => s.onRead(r));

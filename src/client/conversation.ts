@@ -9,11 +9,13 @@ import type {
   Indicator,
   Message,
   MessageDeleted,
+  MessageList,
   MessageRead,
   MessageUpdated,
   Metadata,
   PayloadOf,
   ReactionChange,
+  ThreadUpdated,
 } from "./wire";
 
 /** What a conversation needs from the client that owns it. */
@@ -25,7 +27,11 @@ export interface ClientLink {
   read<E extends ClientEvent>(event: E, payload: PayloadOf<E>): Promise<AckDataOf<E>>;
 }
 
-export type Draft = { content?: string; attachments?: Attachment[]; replyTo?: string | null; metadata?: Metadata };
+/** `parentId`: a top-level message of the conversation, to send the message as a reply in its thread. */
+export type Draft = { content?: string; attachments?: Attachment[]; replyTo?: string | null; parentId?: string | null; metadata?: Metadata };
+
+/** A page of a thread, as `GET /api/messages/:id/replies` takes it: the newest `limit`, or before/after a reply. */
+export type RepliesPage = { limit?: number; before?: string; after?: string };
 
 /** A send not yet acknowledged: shown at once, retried across reconnects until the service stores it. */
 export type PendingMessage = Draft & {
@@ -83,9 +89,32 @@ export class ConversationState {
     if (known.length > 0) this.syncedSeq = Math.max(...known.map((m) => m.seq));
   }
 
-  /** Confirmed messages, ascending `seq`; a new array after each change. */
+  /**
+   * Confirmed messages, ascending `seq`; a new array after each change. Replies are among them
+   * (they take the conversation's seqs): `topLevel` leaves them out, `thread()` has one thread's.
+   */
   get messages(): readonly Message[] {
     return (this.sorted ??= [...this.bySeq.values()].sort((a, b) => a.seq - b.seq));
+  }
+
+  /** Confirmed top-level messages, ascending `seq`. */
+  get topLevel(): readonly Message[] {
+    return this.messages.filter((m) => m.parentId === null);
+  }
+
+  /** The replies held of one thread, ascending `seq` (`replies()` fetches more). */
+  thread(parentId: string): readonly Message[] {
+    return this.messages.filter((m) => m.parentId === parentId);
+  }
+
+  /**
+   * Fetches a page of a thread's replies (the newest `limit`, default 50, or before/after a reply,
+   * as REST pages), keeps them with the conversation's messages and resolves with the page.
+   */
+  async replies(parentId: string, page: RepliesPage = {}): Promise<MessageList> {
+    const list = await this.link.read("thread:replies", { parentId, ...page });
+    this.merge(list.data);
+    return list;
   }
 
   /** Sends not yet confirmed, in the order they were made. */
@@ -233,9 +262,9 @@ export class ConversationState {
       for (;;) {
         const next = this.outbox.find((o) => o.status === "sending");
         if (!next || !this.link.connected || this.closed) return;
-        const { clientMessageId, content, attachments, replyTo, metadata } = next;
+        const { clientMessageId, content, attachments, replyTo, parentId, metadata } = next;
         try {
-          const message = await this.link.emit("message:send", { conversationId: this.id, clientMessageId, content, attachments, replyTo, metadata });
+          const message = await this.link.emit("message:send", { conversationId: this.id, clientMessageId, content, attachments, replyTo, parentId, metadata });
           this.merge([message]);
           this.settleOutgoing(clientMessageId, { message });
         } catch (e) {
@@ -271,6 +300,11 @@ export class ConversationState {
 
   onDeleted(d: MessageDeleted): void {
     this.patch(d.messageId, { isDeleted: true, content: "", attachments: [], metadata: {}, deletedAt: d.deletedAt, updatedAt: d.deletedAt });
+  }
+
+  /** A thread's counters as the service now has them (a reply was stored or deleted). */
+  onThread(thread: ThreadUpdated): void {
+    this.patch(thread.parentId, { replyCount: thread.replyCount, lastReplyAt: thread.lastReplyAt });
   }
 
   onReaction(change: ReactionChange, added: boolean): void {

@@ -48,6 +48,12 @@ export type Message = {
   content: string;
   attachments: Attachment[];
   replyTo: string | null;
+  /** The thread's top-level message, for a reply; null for a top-level message. */
+  parentId: string | null;
+  /** Replies in this message's thread, not counting deleted ones (0 for a reply). */
+  replyCount: number;
+  /** When the newest reply not deleted was sent; null when there is none. */
+  lastReplyAt: string | null;
   clientMessageId: string | null;
   metadata: Metadata;
   reactions: ReactionSummary[];
@@ -97,6 +103,8 @@ export type ParticipantChange = { conversationId: string; userId: string; timest
 /** A role changed: by PATCH, or because a group's last owner left and ownership passed on. */
 export type ParticipantUpdated = { conversationId: string; userId: string; role: Role; timestamp: string };
 export type ConversationRemoved = { conversationId: string };
+/** A reply was stored or deleted: the parent's counters as they now are. */
+export type ThreadUpdated = { conversationId: string; parentId: string; replyCount: number; lastReplyAt: string | null };
 /** Settings changed by PATCH /api/conversations/:id (also the `conversation.updated` webhook's data). */
 export type ConversationUpdated = { conversationId: string; name: string | null; metadata: Metadata; slowModeSeconds: number; updatedBy: string; updatedAt: string };
 export type UserOnline = { userId: string; conversationId?: string; timestamp: string };
@@ -111,6 +119,7 @@ export type SendMessagePayload = {
   content?: string;
   attachments?: Attachment[];
   replyTo?: string | null;
+  parentId?: string | null;
   clientMessageId?: string;
   metadata?: Metadata;
 };
@@ -118,6 +127,10 @@ export type EditMessagePayload = { messageId: string; content: string };
 export type MessageIdPayload = { messageId: string };
 export type SyncMessagesPayload = { conversationId: string; lastMessageId?: string | null };
 export type SyncedMessages = { messages: Message[]; hasMore: boolean };
+/** A page of a thread's replies, as `GET /api/messages/:id/replies` takes it. */
+export type ThreadRepliesPayload = { parentId: string; limit?: number; before?: string; after?: string };
+/** A list as REST answers it: `nextCursor` goes back as `before` (or `after`, paging forwards). */
+export type MessageList = { data: Message[]; hasMore: boolean; nextCursor: string | null };
 export type ReactionPayload = { messageId: string; emoji: string };
 export type ConversationReadPayload = { conversationId: string; upToMessageId?: string | null };
 export type ConversationIdPayload = { conversationId: string };
@@ -134,6 +147,8 @@ export interface ClientToServerEvents {
   "message:edit": Call<EditMessagePayload, Message>;
   "message:delete": Call<MessageIdPayload, MessageDeleted>;
   "messages:sync": Call<SyncMessagesPayload, SyncedMessages>;
+  /** Not in the contract's list: the SDK's thread pages (README), as `GET /api/messages/:id/replies`. */
+  "thread:replies": Call<ThreadRepliesPayload, MessageList>;
   "reaction:add": Call<ReactionPayload, ReactionChange>;
   "reaction:remove": Call<ReactionPayload, ReactionChange>;
   "message:read": Call<MessageIdPayload, MessageRead>;
@@ -154,6 +169,7 @@ export interface ServerToClientEvents {
   "message:new": (message: Message) => void;
   "message:updated": (update: MessageUpdated) => void;
   "message:deleted": (deleted: MessageDeleted) => void;
+  "thread:updated": (thread: ThreadUpdated) => void;
   "reaction:added": (change: ReactionChange) => void;
   "reaction:removed": (change: ReactionChange) => void;
   "message:read": (read: MessageRead) => void;

@@ -23,6 +23,8 @@ export const SendMessage = t.Object({
   content: t.Optional(Content),
   attachments: t.Optional(t.Array(Attachment, { maxItems: 10 })),
   replyTo: t.Optional(t.Union([Uuid, t.Null()])),
+  /** Makes the message a reply in the thread of this top-level message of the conversation. */
+  parentId: t.Optional(t.Union([Uuid, t.Null()])),
   clientMessageId: t.Optional(ClientMessageId),
   metadata: t.Optional(Metadata),
 });
@@ -41,6 +43,9 @@ export const Message = t.Object({
   content: t.String(),
   attachments: t.Array(t.Any()),
   replyTo: t.Union([t.String(), t.Null()]),
+  parentId: t.Union([t.String({ format: "uuid" }), t.Null()]),
+  replyCount: t.Integer({ minimum: 0 }),
+  lastReplyAt: t.Union([t.String({ format: "date-time" }), t.Null()]),
   clientMessageId: t.Union([t.String(), t.Null()]),
   metadata: t.Record(t.String(), t.Unknown()),
   reactions: t.Array(ReactionSummary),
@@ -60,6 +65,21 @@ export const MessagePage = t.Object({
   after: t.Optional(Uuid),
 });
 export type MessagePage = Static<typeof MessagePage>;
+
+/** A conversation's page: top-level messages, or every message with `includeReplies=true`. */
+export const ConversationMessagePage = t.Composite([
+  MessagePage,
+  t.Object({ includeReplies: t.Optional(t.Boolean({ description: "true: replies in threads too (default: top-level messages only)" })) }),
+]);
+export type ConversationMessagePage = Static<typeof ConversationMessagePage>;
+
+export const ThreadUpdated = t.Object({
+  conversationId: t.String({ format: "uuid" }),
+  parentId: t.String({ format: "uuid" }),
+  replyCount: t.Integer({ minimum: 0 }),
+  lastReplyAt: t.Union([t.String({ format: "date-time" }), t.Null()]),
+});
+export type ThreadUpdated = Static<typeof ThreadUpdated>;
 
 /** `q` is 1–200 characters; TypeBox counts UTF-16 units, so its bound allows two per character (the service counts). */
 export const SearchMessages = t.Object({
@@ -81,6 +101,7 @@ export type MessageDeleted = Static<typeof MessageDeleted>;
 export const SocketSendMessage = t.Composite([t.Object({ conversationId: Uuid }), SendMessage]);
 export const SocketEditMessage = t.Object({ messageId: Uuid, content: Content });
 export const SocketDeleteMessage = t.Object({ messageId: Uuid });
+export const SocketThreadReplies = t.Composite([t.Object({ parentId: Uuid }), MessagePage]);
 export const SocketSyncMessages = t.Object({ conversationId: Uuid, lastMessageId: t.Optional(t.Union([Uuid, t.Null()])) });
 
 export type { MessageUpdated } from "../client/wire";

@@ -1,9 +1,9 @@
 import { Elysia } from "elysia";
 import type { Context } from "../core/context";
 import { authenticated } from "../core/http";
-import { ConversationMessagesParams, EditMessage, Message, MessageList, MessagePage, MessageParams, SearchMessages, SendMessage } from "./model";
+import { ConversationMessagePage, ConversationMessagesParams, EditMessage, Message, MessageList, MessagePage, MessageParams, SearchMessages, SendMessage } from "./model";
 import { searchMessages } from "./search";
-import { deleteMessage, editMessage, getMessage, listMessages, sendMessage } from "./service";
+import { deleteMessage, editMessage, getMessage, listMessages, listReplies, sendMessage } from "./service";
 
 export const messageRoutes = (ctx: Context) =>
   new Elysia({ prefix: "/api", tags: ["messages"] })
@@ -19,14 +19,14 @@ export const messageRoutes = (ctx: Context) =>
         params: ConversationMessagesParams,
         body: SendMessage,
         response: { 200: Message, 201: Message },
-        detail: { summary: "Send a message (a repeated clientMessageId returns the stored one)" },
+        detail: { summary: "Send a message, or a reply with parentId (a repeated clientMessageId returns the stored one)" },
       },
     )
     .get("/conversations/:id/messages", ({ actor, params, query }) => listMessages(ctx, actor, params.id, query), {
       params: ConversationMessagesParams,
-      query: MessagePage,
+      query: ConversationMessagePage,
       response: MessageList,
-      detail: { summary: "A page of messages in ascending seq" },
+      detail: { summary: "A page of messages in ascending seq: top-level ones, or all with includeReplies=true" },
     })
     .get("/search/messages", ({ actor, query }) => searchMessages(ctx, actor, query), {
       query: SearchMessages,
@@ -37,6 +37,12 @@ export const messageRoutes = (ctx: Context) =>
       params: MessageParams,
       response: Message,
       detail: { summary: "Get a message" },
+    })
+    .get("/messages/:id/replies", ({ actor, params, query }) => listReplies(ctx, actor, params.id, query), {
+      params: MessageParams,
+      query: MessagePage,
+      response: MessageList,
+      detail: { summary: "A page of a thread's replies in ascending seq" },
     })
     .patch("/messages/:id", ({ actor, params, body }) => editMessage(ctx, actor, params.id, body.content), {
       params: MessageParams,

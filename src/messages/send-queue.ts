@@ -2,11 +2,14 @@ import type { Actor } from "../core/auth";
 import type { Drain } from "../core/context";
 import { SQLSTATE, SQLSTATE_CLASS, sqlStateOf } from "../core/db/errors";
 import { AppError } from "../core/errors";
-import type { Message, SendMessage } from "./model";
+import type { Message, SendMessage, ThreadUpdated } from "./model";
 
 export type QueuedSend = { actor: Actor; conversationId: string; input: SendMessage };
-/** `created: false`: a retry (same clientMessageId) of a message stored before. */
-export type SendResult = { message: Message; created: boolean };
+/**
+ * `created: false`: a retry (same clientMessageId) of a message stored before. `thread`: for the
+ * last reply to a parent in its batch, the parent's counters once the batch is in.
+ */
+export type SendResult = { message: Message; created: boolean; thread?: ThreadUpdated };
 /**
  * Writes a batch of sends in one transaction. Resolves with each send's result, or the error that
  * refuses it, in batch order; rejects when the transaction failed, having written nothing.

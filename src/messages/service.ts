@@ -1,7 +1,7 @@
-import { and, asc, desc, eq, gt, inArray, lt, sql } from "drizzle-orm";
+import { and, asc, desc, eq, gt, inArray, isNull, lt, ne, type SQL, sql } from "drizzle-orm";
 import type { Actor } from "../core/auth";
 import type { Context } from "../core/context";
-import type { Database, Executor } from "../core/db/client";
+import type { Database, Executor, Transaction } from "../core/db/client";
 import { preparedStatements } from "../core/db/prepared";
 import { type MessageRow, messages } from "../core/db/schema";
 import { runCommitted, withTransaction } from "../core/db/transaction";
@@ -11,9 +11,9 @@ import { isManager, type Membership, requireMembership } from "../conversations/
 import { reactionSummaries, removeReactions } from "../reactions/store";
 import { scheduleNotifications } from "../notifications/jobs";
 import { recordEvent, recordEvents } from "../webhooks/outbox";
-import type { Message, MessageDeleted, MessagePage, ReactionSummary, SendMessage } from "./model";
+import type { ConversationMessagePage, Message, MessageDeleted, MessagePage, ReactionSummary, SendMessage, ThreadUpdated } from "./model";
 import type { QueuedSend, SendResult } from "./send-queue";
-import { storeSends } from "./store";
+import { storeSends, type ThreadCounters } from "./store";
 
 export function toMessage(row: MessageRow, reactionList: ReactionSummary[] = []): Message {
   return {
@@ -24,6 +24,9 @@ export function toMessage(row: MessageRow, reactionList: ReactionSummary[] = [])
     content: row.content,
     attachments: row.attachments,
     replyTo: row.replyTo,
+    parentId: row.parentId,
+    replyCount: row.replyCount,
+    lastReplyAt: iso(row.lastReplyAt),
     clientMessageId: row.clientMessageId,
     metadata: row.metadata,
     reactions: reactionList,
@@ -36,23 +39,39 @@ export function toMessage(row: MessageRow, reactionList: ReactionSummary[] = [])
   };
 }
 
-/** A page of a conversation: newest first below `below`, or oldest first above `above`. */
-const pageQuery = (db: Executor, direction: "older" | "newer") =>
+/**
+ * Which messages a page holds: all of a conversation's (sync, `includeReplies`), its top-level
+ * ones (the default list, from messages_top_level_idx), or one thread's replies (from
+ * messages_thread_idx). Each condition is written as its index's predicate is, so that the
+ * planner picks that index.
+ */
+const SCOPES = {
+  all: () => eq(messages.conversationId, sql.placeholder("conversationId")),
+  topLevel: () => and(eq(messages.conversationId, sql.placeholder("conversationId")), isNull(messages.parentId))!,
+  thread: () => eq(messages.parentId, sql.placeholder("parentId")),
+} satisfies Record<string, () => SQL>;
+
+/** A page of a scope: newest first below `seq`, or oldest first above it. */
+const pageQuery = (db: Executor, scope: keyof typeof SCOPES, direction: "older" | "newer") =>
   db
     .select()
     .from(messages)
-    .where(
-      and(
-        eq(messages.conversationId, sql.placeholder("conversationId")),
-        direction === "older" ? lt(messages.seq, sql.placeholder("seq")) : gt(messages.seq, sql.placeholder("seq")),
-      ),
-    )
+    .where(and(SCOPES[scope](), direction === "older" ? lt(messages.seq, sql.placeholder("seq")) : gt(messages.seq, sql.placeholder("seq"))))
     .orderBy(direction === "older" ? desc(messages.seq) : asc(messages.seq))
     .limit(sql.placeholder("limit"));
 
 const statements = preparedStatements((db) => ({
-  older: pageQuery(db, "older").prepare("messages_older"),
-  newer: pageQuery(db, "newer").prepare("messages_newer"),
+  older: pageQuery(db, "all", "older").prepare("messages_older"),
+  newer: pageQuery(db, "all", "newer").prepare("messages_newer"),
+  topLevelOlder: pageQuery(db, "topLevel", "older").prepare("messages_top_level_older"),
+  topLevelNewer: pageQuery(db, "topLevel", "newer").prepare("messages_top_level_newer"),
+  threadOlder: pageQuery(db, "thread", "older").prepare("messages_thread_older"),
+  threadNewer: pageQuery(db, "thread", "newer").prepare("messages_thread_newer"),
+  seqInThread: db
+    .select({ seq: messages.seq })
+    .from(messages)
+    .where(and(eq(messages.id, sql.placeholder("messageId")), eq(messages.parentId, sql.placeholder("parentId"))))
+    .prepare("message_seq_in_thread"),
   seqOf: db
     .select({ seq: messages.seq })
     .from(messages)
@@ -117,7 +136,13 @@ export async function sendMessage(ctx: Context, actor: Actor, conversationId: st
   checkStorable(input.clientMessageId, "/clientMessageId");
   checkMetadata(input.metadata);
   const result = await ctx.sends.send({ actor, conversationId, input });
-  if (result.created) await runCommitted(ctx, [() => ctx.fanout.toConversation(conversationId, "message:new", result.message)]);
+  if (result.created) {
+    const { thread } = result;
+    await runCommitted(ctx, [
+      () => ctx.fanout.toConversation(conversationId, "message:new", result.message),
+      ...(thread ? [() => ctx.fanout.toConversation(conversationId, "thread:updated", thread)] : []),
+    ]);
+  }
   return result;
 }
 
@@ -128,7 +153,9 @@ export async function sendMessage(ctx: Context, actor: Actor, conversationId: st
 export async function writeSends(ctx: Context, batch: QueuedSend[]): Promise<(SendResult | AppError)[]> {
   const results = await withTransaction(ctx, async (tx) => {
     const stored = await storeSends(tx, batch);
-    const built = stored.map((s) => (s instanceof AppError || !s.created ? s : { message: toMessage(s.row), created: true }));
+    const built = stored.map((s) =>
+      s instanceof AppError || !s.created ? s : { message: toMessage(s.row), created: true, ...(s.thread && { thread: threadUpdated(s.row.conversationId, s.thread) }) },
+    );
     // An AppError has a `message` too: refusals are told apart by their class, not by that key.
     const created = built.flatMap((b) => (!(b instanceof AppError) && "message" in b ? [b.message] : []));
     // Both only with webhooks on; sent together, one round trip.
@@ -145,19 +172,64 @@ export async function writeSends(ctx: Context, batch: QueuedSend[]): Promise<(Se
   return results.map((r) => ("row" in r ? { message: found.get(r.row.id)!, created: false } : r));
 }
 
-/** A page in ascending seq: the newest `limit`, or older than `before`, or newer than `after`. */
-export async function listMessages(ctx: Context, actor: Actor, conversationId: string, page: MessagePage): Promise<List<Message>> {
-  const limit = page.limit ?? 50;
+const threadUpdated = (conversationId: string, thread: ThreadCounters): ThreadUpdated => ({
+  conversationId,
+  parentId: thread.parentId,
+  replyCount: thread.replyCount,
+  lastReplyAt: iso(thread.lastReplyAt),
+});
+
+/**
+ * A page of a conversation in ascending seq: the newest `limit`, or older than `before`, or newer
+ * than `after`. Top-level messages only, unless `includeReplies`; a cursor may be any message of
+ * the conversation.
+ */
+export async function listMessages(ctx: Context, actor: Actor, conversationId: string, page: ConversationMessagePage): Promise<List<Message>> {
   if (page.before && page.after) throw invalid("Use either before or after, not both");
   await requireMembership(ctx.db, conversationId, actor.userId);
   const cursorId = page.before ?? page.after;
   const cursorSeq = cursorId ? await seqOf(ctx.db, conversationId, cursorId) : undefined;
+  const prepared = statements(ctx.db)!;
+  const [older, newer] = page.includeReplies ? [prepared.older, prepared.newer] : [prepared.topLevelOlder, prepared.topLevelNewer];
+  return pageAround(ctx.db, page, cursorSeq, (direction, seq, limit) => (direction === "older" ? older : newer).execute({ conversationId, seq, limit }));
+}
 
-  if (page.after) return messagesAfter(ctx.db, conversationId, cursorSeq!, limit);
+/**
+ * GET /api/messages/:id/replies: a thread's replies in ascending seq, paged as a conversation is
+ * (a cursor must be a reply of the thread). A reply has no thread of its own: its page is empty.
+ */
+export async function listReplies(ctx: Context, actor: Actor, parentId: string, page: MessagePage): Promise<List<Message>> {
+  if (page.before && page.after) throw invalid("Use either before or after, not both");
+  await requireMessage(ctx.db, parentId, actor.userId);
+  const cursorId = page.before ?? page.after;
+  const prepared = statements(ctx.db)!;
+  let cursorSeq: number | undefined;
+  if (cursorId) {
+    const [row] = await prepared.seqInThread.execute({ messageId: cursorId, parentId });
+    if (!row) throw notFound("Message");
+    cursorSeq = row.seq;
+  }
+  return pageAround(ctx.db, page, cursorSeq, (direction, seq, limit) =>
+    (direction === "older" ? prepared.threadOlder : prepared.threadNewer).execute({ parentId, seq, limit }),
+  );
+}
+
+/** A page in ascending seq around a cursor's seq, from a scope's two page statements. */
+async function pageAround(
+  db: Executor,
+  page: MessagePage,
+  cursorSeq: number | undefined,
+  fetch: (direction: "older" | "newer", seq: number, limit: number) => Promise<MessageRow[]>,
+): Promise<List<Message>> {
+  const limit = page.limit ?? 50;
+  if (page.after) {
+    const rows = await fetch("newer", cursorSeq!, limit + 1);
+    return pageOf(rows, limit, (ascending) => withReactions(db, ascending), (last) => last.id);
+  }
   // No cursor: below a seq no message can reach.
-  const rows = await statements(ctx.db)!.older.execute({ conversationId, seq: cursorSeq ?? 2_147_483_647, limit: limit + 1 });
+  const rows = await fetch("older", cursorSeq ?? 2_147_483_647, limit + 1);
   // Fetched newest first; shown in ascending seq. The cursor is the oldest shown.
-  return pageOf(rows, limit, (newestFirst) => withReactions(ctx.db, newestFirst.toReversed()), (oldest) => oldest.id);
+  return pageOf(rows, limit, (newestFirst) => withReactions(db, newestFirst.toReversed()), (oldest) => oldest.id);
 }
 
 /** Up to `limit` messages after `seq`, in ascending seq. */
@@ -227,6 +299,7 @@ export async function editMessage(ctx: Context, actor: Actor, messageId: string,
  */
 export async function deleteMessage(ctx: Context, actor: Actor, messageId: string): Promise<MessageDeleted> {
   return withTransaction(ctx, async (tx, after) => {
+    await lockThreadOf(tx, messageId);
     const { message, membership } = await requireMessage(tx, messageId, actor.userId, { lock: true });
     if (message.senderId !== actor.userId && !isManager(membership.participant)) {
       throw forbidden("Only the sender or an owner/admin can delete a message");
@@ -240,9 +313,45 @@ export async function deleteMessage(ctx: Context, actor: Actor, messageId: strin
       .set({ content: "", attachments: [], metadata: {}, deletedAt: now, updatedAt: now })
       .where(eq(messages.id, messageId));
     await removeReactions(tx, messageId);
+    const thread = message.parentId ? await uncountReply(tx, message) : undefined;
     const deleted = { messageId, conversationId: message.conversationId, deletedAt: now.toISOString() };
     await recordEvent(ctx, tx, "message.deleted", { ...deleted, deletedBy: actor.userId });
     after(() => ctx.fanout.toConversation(message.conversationId, "message:deleted", deleted));
+    if (thread) after(() => ctx.fanout.toConversation(message.conversationId, "thread:updated", thread));
     return deleted;
   });
+}
+
+/**
+ * When a message is a reply, locks its parent, before the reply itself is locked: parent first is
+ * the order in which sends (which lock the parents they reply to) and a conversation's deletion
+ * (oldest rows first) take them. Sends of replies hold the parent's lock until they commit, so
+ * every statement after this one sees each reply committed, and no other can commit before this
+ * transaction does.
+ */
+async function lockThreadOf(tx: Transaction, messageId: string): Promise<void> {
+  const [message] = await tx.select({ parentId: messages.parentId }).from(messages).where(eq(messages.id, messageId));
+  if (message?.parentId) await tx.select({ id: messages.id }).from(messages).where(eq(messages.id, message.parentId)).for("no key update");
+}
+
+/**
+ * Takes a deleted reply out of its parent's counters: one reply fewer, and lastReplyAt from the
+ * newest reply still there. The parent's lock must be held (lockThreadOf), so that the replies
+ * this reads are all there are.
+ */
+async function uncountReply(tx: Transaction, reply: MessageRow): Promise<ThreadUpdated> {
+  const parentId = reply.parentId!;
+  const newest = tx
+    .select({ createdAt: messages.createdAt })
+    .from(messages)
+    .where(and(eq(messages.parentId, parentId), isNull(messages.deletedAt), ne(messages.id, reply.id)))
+    .orderBy(desc(messages.seq))
+    .limit(1);
+  const [parent] = await tx
+    .update(messages)
+    .set({ replyCount: sql`greatest(${messages.replyCount} - 1, 0)`, lastReplyAt: sql`(${newest})` })
+    .where(eq(messages.id, parentId))
+    .returning({ replyCount: messages.replyCount, lastReplyAt: messages.lastReplyAt });
+  // The parent is gone for good (retention): nothing to count.
+  return threadUpdated(reply.conversationId, { parentId, replyCount: parent?.replyCount ?? 0, lastReplyAt: parent?.lastReplyAt ?? null });
 }

@@ -1,7 +1,7 @@
 import type { Context } from "../core/context";
 import { type ChatSocket, onEvent, takeUserBudget } from "../core/realtime/handlers";
-import { SocketDeleteMessage, SocketEditMessage, SocketSendMessage, SocketSyncMessages } from "./model";
-import { deleteMessage, editMessage, sendMessage, syncMessages } from "./service";
+import { SocketDeleteMessage, SocketEditMessage, SocketSendMessage, SocketSyncMessages, SocketThreadReplies } from "./model";
+import { deleteMessage, editMessage, listReplies, sendMessage, syncMessages } from "./service";
 
 export function registerMessageHandlers(ctx: Context, socket: ChatSocket): void {
   const { actor } = socket.data;
@@ -14,4 +14,5 @@ export function registerMessageHandlers(ctx: Context, socket: ChatSocket): void 
   onEvent(ctx, socket, "messages:sync", SocketSyncMessages, ({ conversationId, lastMessageId }) =>
     syncMessages(ctx, actor, conversationId, lastMessageId),
   );
+  onEvent(ctx, socket, "thread:replies", SocketThreadReplies, ({ parentId, ...page }) => listReplies(ctx, actor, parentId, page));
 }

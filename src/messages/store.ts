@@ -1,33 +1,44 @@
-import { asc, getTableColumns, inArray, sql } from "drizzle-orm";
+import { and, asc, getTableColumns, inArray, isNull, sql } from "drizzle-orm";
 import { queryRows, type Transaction } from "../core/db/client";
 import { conversations, type MessageRow, messages } from "../core/db/schema";
-import { AppError, invalid, notFound } from "../core/errors";
+import { AppError, conflict, invalid, notFound } from "../core/errors";
 import type { QueuedSend } from "./send-queue";
 
-/** A send the statement stored (`created`), or the message a retry of it finds. */
-export type StoredSend = { row: MessageRow; created: boolean };
+/**
+ * A send the statement stored (`created`), or the message a retry of it finds. `thread`: the
+ * parent's counters once the batch's replies to it are in, on the batch's last reply to it.
+ */
+export type StoredSend = { row: MessageRow; created: boolean; thread?: ThreadCounters };
+export type ThreadCounters = { parentId: string; replyCount: number; lastReplyAt: Date | null };
 
 /**
  * Why a send is not stored, in the order a send is judged: not a participant (404), a retry of a
  * stored message (not an error: the stored one is the answer), a replyTo outside the conversation
- * (400), a member's send inside the conversation's slow-mode window (429). A new rule is one more
+ * (400), a parentId that is not a top-level message of the conversation (400) or is deleted (409),
+ * a member's send inside the conversation's slow-mode window (429). A new rule is one more
  * `when` in the statement's `judged` step and one more entry here.
  */
 const REFUSALS = {
   not_member: () => notFound("Conversation"),
   bad_reply: () => invalid("replyTo must be a message of this conversation", [{ path: "/replyTo", message: "unknown message" }]),
+  bad_parent: () => invalid("parentId must be a top-level message of this conversation", [{ path: "/parentId", message: "not a top-level message of this conversation" }]),
+  parent_deleted: () => conflict("The thread's message is deleted"),
   slow_mode: (retryAfter: number) => new AppError("RATE_LIMITED", `Slow mode: the next message can be sent in ${retryAfter} s`, { retryAfter }, retryAfter),
 } satisfies Record<string, (retryAfter: number) => AppError>;
 type Refusal = keyof typeof REFUSALS | "duplicate";
 
 /**
- * Stores a batch of sends; `tx` must be a transaction. Two statements: the first
- * locks the batch's conversations in id order; the second judges each send, bumps each
- * conversation's counter by its number of sends, numbers them in arrival order and inserts them.
+ * Stores a batch of sends; `tx` must be a transaction. Two statements (three with replies): the
+ * first locks the batch's conversations in id order, the next the top-level messages replied to
+ * (in id order, after the conversations, as everywhere); the last judges each send, bumps each
+ * conversation's counter by its number of sends, numbers them in arrival order, inserts them and
+ * bumps each parent's reply counters.
  * The judgement must run in a statement of its own, started once the locks are held: a statement
  * sees the database as it was when it started, so a check made in the statement that waits for
  * a lock would miss a removal committed during the wait (every change of membership holds the
- * conversation's lock). The transaction commits or fails as a whole, so seqs stay gapless.
+ * conversation's lock), and one that waits for a parent's lock would miss its deletion (the
+ * delete transaction holds that lock too). The transaction commits or fails as a whole, so seqs
+ * and reply counts stay exact.
  * Returns, in batch order, each send's stored row (or the one its clientMessageId already names)
  * or the error that refuses it.
  */
@@ -40,6 +51,7 @@ export async function storeSends(tx: Transaction, batch: QueuedSend[]): Promise<
     t: input.content ?? "",
     a: input.attachments ?? [],
     r: input.replyTo ?? null,
+    p: input.parentId ?? null,
     k: input.clientMessageId ?? null,
     m: input.metadata ?? {},
   }));
@@ -47,36 +59,57 @@ export async function storeSends(tx: Transaction, batch: QueuedSend[]): Promise<
   // Sent together, the lock first (the server runs a connection's statements in the order sent, so
   // the second still starts once the locks are held): one round trip instead of two.
   const locked = tx.select({ id: conversations.id }).from(conversations).where(inArray(conversations.id, conversationIds)).orderBy(asc(conversations.id)).for("update").execute();
-  const [, rows] = await Promise.all([locked, storeStatement(tx, input)]);
-  return rows.map(({ refusal, retry_after, ...row }) => {
+  const parentIds = [...new Set(input.flatMap((send) => (send.p ? [send.p] : [])))];
+  // Top-level ones only: a reply named as a parent is refused, and locking it could deadlock with
+  // the deletion of that reply (which locks the reply, then its parent).
+  const parentsLocked = parentIds.length
+    ? tx
+        .select({ id: messages.id })
+        .from(messages)
+        .where(and(inArray(messages.id, parentIds), inArray(messages.conversationId, conversationIds), isNull(messages.parentId)))
+        .orderBy(asc(messages.id))
+        .for("no key update")
+        .execute()
+    : undefined;
+  const [, , rows] = await Promise.all([locked, parentsLocked, storeStatement(tx, input)]);
+  return rows.map(({ refusal, retry_after, thread_reply_count, thread_last_reply_at, ...row }) => {
     if (refusal === "duplicate") return { row: messageRowOf(row), created: false };
     if (refusal) return REFUSALS[refusal](retry_after ?? 0);
     // Allowed, yet not stored: the conversation no longer exists.
     if (row.id == null) return notFound("Conversation");
-    return { row: messageRowOf(row), created: true };
+    const stored = messageRowOf(row);
+    if (thread_reply_count == null) return { row: stored, created: true };
+    const lastReplyAt = thread_last_reply_at == null ? null : (messages.lastReplyAt.mapFromDriverValue(thread_last_reply_at as string) as Date);
+    return { row: stored, created: true, thread: { parentId: stored.parentId!, replyCount: thread_reply_count, lastReplyAt } };
   });
 }
 
-type SendRow = { i: number; id: string; c: string; s: string; t: string; a: unknown[]; r: string | null; k: string | null; m: Record<string, unknown> };
+type SendRow = { i: number; id: string; c: string; s: string; t: string; a: unknown[]; r: string | null; p: string | null; k: string | null; m: Record<string, unknown> };
 
 /**
  * The rules: each send gets its refusal, or none, in the `judged` step, in the order a send is
  * judged. The counters and the inserted rows follow from the sends allowed through.
  */
 const storeStatement = (tx: Transaction, input: SendRow[]) =>
-  queryRows<{ i: number; refusal: Refusal | null; retry_after: number | null } & Record<string, unknown>>(
+  queryRows<{ i: number; refusal: Refusal | null; retry_after: number | null; thread_reply_count: number | null; thread_last_reply_at: unknown } & Record<string, unknown>>(
     tx,
     sql`
     with input as (
       select * from jsonb_to_recordset(${JSON.stringify(input)}::jsonb)
-        as t(i int, id uuid, c uuid, s text, t text, a jsonb, r uuid, k text, m jsonb)
+        as t(i int, id uuid, c uuid, s text, t text, a jsonb, r uuid, p uuid, k text, m jsonb)
     ),
     facts as (
       select input.*, earlier.id as earlier_id, p.user_id is not null as is_member,
         -- Seconds this member must still wait: slow mode applies to members only.
         case when p.role = 'member' then v.slow_mode_seconds else 0 end as slow,
         ceil(extract(epoch from p.last_sent_at + make_interval(secs => v.slow_mode_seconds) - clock_timestamp()))::int as wait,
-        input.r is null or exists (select 1 from messages x where x.id = input.r and x.conversation_id = input.c) as reply_ok
+        input.r is null or exists (select 1 from messages x where x.id = input.r and x.conversation_id = input.c) as reply_ok,
+        -- Why the parent cannot take a reply (null: no parent, or it can). Read once its lock is held.
+        case when input.p is not null then nullif(coalesce(
+          (select case when x.conversation_id <> input.c or x.parent_id is not null then 'bad_parent'
+                       when x.deleted_at is not null then 'parent_deleted' else 'ok' end
+           from messages x where x.id = input.p),
+          'bad_parent'), 'ok') end as parent_fault
       from input
       left join conversations v on v.id = input.c
       left join participants p on p.conversation_id = input.c and p.user_id = input.s
@@ -93,7 +126,8 @@ const storeStatement = (tx: Transaction, input: SendRow[]) =>
           when not is_member then 'not_member'
           when earlier_id is not null then 'duplicate'
           when not reply_ok then 'bad_reply'
-          when slow > 0 and (wait > 0 or count(*) filter (where earlier_id is null and reply_ok)
+          when parent_fault is not null then parent_fault
+          when slow > 0 and (wait > 0 or count(*) filter (where earlier_id is null and reply_ok and parent_fault is null)
             over (partition by c, s order by i rows between unbounded preceding and 1 preceding) > 0) then 'slow_mode'
         end as refusal
       from facts
@@ -113,8 +147,8 @@ const storeStatement = (tx: Transaction, input: SendRow[]) =>
       returning v.id, v.last_seq - counts.n as base, v.last_message_at as at
     ),
     inserted as (
-      insert into messages (id, conversation_id, seq, sender_id, content, attachments, reply_to, client_message_id, metadata, created_at, updated_at)
-      select ok.id, ok.c, (b.base + row_number() over (partition by ok.c order by ok.i))::int, ok.s, ok.t, ok.a, ok.r, ok.k, ok.m, b.at, b.at
+      insert into messages (id, conversation_id, seq, sender_id, content, attachments, reply_to, parent_id, client_message_id, metadata, created_at, updated_at)
+      select ok.id, ok.c, (b.base + row_number() over (partition by ok.c order by ok.i))::int, ok.s, ok.t, ok.a, ok.r, ok.p, ok.k, ok.m, b.at, b.at
       from ok join bumped b on b.id = ok.c
       returning *
     ),
@@ -125,13 +159,23 @@ const storeStatement = (tx: Transaction, input: SendRow[]) =>
       from ok join bumped b on b.id = ok.c
       where ok.slow > 0 and p.conversation_id = ok.c and p.user_id = ok.s
     ),
+    -- Each parent counts the batch's replies to it; the newest of them was sent at the batch's time.
+    threads as (
+      update messages x set reply_count = x.reply_count + r.n, last_reply_at = b.at
+      from (select ok.c, ok.p, count(*)::int as n, max(ok.i) as last_i from ok where ok.p is not null group by ok.c, ok.p) r
+      join bumped b on b.id = r.c
+      where x.id = r.p
+      returning x.id, x.reply_count, x.last_reply_at, r.last_i
+    ),
     stored as (
       select * from inserted
       union all
       select * from messages where id in (select earlier_id from judged where refusal = 'duplicate')
     )
-    select judged.i, judged.refusal, case when judged.wait > 0 then judged.wait else judged.slow end as retry_after, stored.*
+    select judged.i, judged.refusal, case when judged.wait > 0 then judged.wait else judged.slow end as retry_after,
+      threads.reply_count as thread_reply_count, threads.last_reply_at as thread_last_reply_at, stored.*
     from judged left join stored on stored.id = coalesce(judged.earlier_id, judged.id)
+      left join threads on threads.last_i = judged.i and judged.refusal is null
     order by judged.i`,
   );
 

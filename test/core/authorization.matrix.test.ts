@@ -86,6 +86,7 @@ const ROUTES: Record<string, RouteRule> = {
   // Searches the caller's own conversations only: anyone may ask, nobody sees another's.
   "GET /api/search/messages": { access: "user", call: () => ({ path: "/api/search/messages?q=hello" }) },
   "GET /api/messages/:id": { access: "conversation", call: (fx) => ({ path: msg(fx) }) },
+  "GET /api/messages/:id/replies": { access: "conversation", call: (fx) => ({ path: `${msg(fx)}/replies` }) },
   // The fixture's message is the owner's: only its sender edits it; owners and admins delete it.
   "PATCH /api/messages/:id": { access: "conversation", refused: ["member", "admin"], call: (fx) => ({ path: msg(fx), body: { content: "edited" } }) },
   "DELETE /api/messages/:id": { access: "conversation", ok: 204, refused: ["member"], call: (fx) => ({ path: msg(fx) }) },
@@ -119,6 +120,7 @@ const EVENTS: Record<string, EventRule> = {
   "message:edit": { access: "conversation", refused: ["member", "admin"], changes: true, payload: (fx) => ({ messageId: fx.messageId, content: "edited" }) },
   "message:delete": { access: "conversation", refused: ["member"], changes: true, payload: (fx) => ({ messageId: fx.messageId }) },
   "messages:sync": { access: "conversation", payload: inConversation },
+  "thread:replies": { access: "conversation", payload: (fx) => ({ parentId: fx.messageId }) },
   "reaction:add": { access: "conversation", payload: (fx) => ({ messageId: fx.messageId, emoji: "👍" }) },
   "reaction:remove": { access: "conversation", payload: (fx) => ({ messageId: fx.messageId, emoji: "👍" }) },
   "message:read": { access: "conversation", payload: (fx) => ({ messageId: fx.messageId }) },

@@ -36,6 +36,7 @@ const CLIENT_EVENTS = [
   "recording:start",
   "recording:stop",
   "messages:sync",
+  "thread:replies",
   "room:join",
   "room:leave",
   "presence:get",

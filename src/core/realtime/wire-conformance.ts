@@ -7,7 +7,19 @@
 import type { Static } from "@sinclair/typebox";
 import type * as Wire from "../../client/wire";
 import type { Conversation, ConversationUpdated, Participant, RoomPayload } from "../../conversations/model";
-import type { Attachment, Message, MessageDeleted, ReactionSummary, SocketEditMessage, SocketDeleteMessage, SocketSendMessage, SocketSyncMessages } from "../../messages/model";
+import type {
+  Attachment,
+  Message,
+  MessageDeleted,
+  MessageList,
+  ReactionSummary,
+  SocketDeleteMessage,
+  SocketEditMessage,
+  SocketSendMessage,
+  SocketSyncMessages,
+  SocketThreadReplies,
+  ThreadUpdated,
+} from "../../messages/model";
 import type { IndicatorPayload, Presence, PresencePayload } from "../../presence/model";
 import type { ReactionChange, SocketReaction } from "../../reactions/model";
 import type { ConversationRead, MessageRead, SocketConversationRead, SocketMessageRead } from "../../receipts/model";
@@ -20,6 +32,8 @@ export type WireConformance = [
   Same<Static<typeof Attachment>, Wire.Attachment>,
   Same<ReactionSummary, Wire.ReactionSummary>,
   Same<MessageDeleted, Wire.MessageDeleted>,
+  Same<ThreadUpdated, Wire.ThreadUpdated>,
+  Same<Static<typeof MessageList>, Wire.MessageList>,
   Same<Conversation, Wire.Conversation>,
   Same<ConversationUpdated, Wire.ConversationUpdated>,
   Same<Participant, Wire.Participant>,
@@ -32,6 +46,7 @@ export type WireConformance = [
   Same<Static<typeof SocketEditMessage>, Wire.EditMessagePayload>,
   Same<Static<typeof SocketDeleteMessage>, Wire.MessageIdPayload>,
   Same<Static<typeof SocketSyncMessages>, Wire.SyncMessagesPayload>,
+  Same<Static<typeof SocketThreadReplies>, Wire.ThreadRepliesPayload>,
   Same<Static<typeof SocketReaction>, Wire.ReactionPayload>,
   Same<Static<typeof SocketMessageRead>, Wire.MessageIdPayload>,
   Same<Static<typeof SocketConversationRead>, Wire.ConversationReadPayload>,

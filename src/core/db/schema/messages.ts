@@ -26,6 +26,15 @@ export const messages = pgTable(
     content: text("content").notNull(),
     attachments: jsonb("attachments").$type<Attachment[]>().notNull().default([]),
     replyTo: uuid("reply_to"),
+    /** The thread's top-level message, for a reply (null: top-level). Never changes. */
+    parentId: uuid("parent_id"),
+    /**
+     * A top-level message's replies not deleted, and when the newest of them was sent: kept by the
+     * send statement and the delete transaction, both holding the parent's row lock, so a read
+     * never counts.
+     */
+    replyCount: integer("reply_count").notNull().default(0),
+    lastReplyAt: timestampMs("last_reply_at"),
     clientMessageId: text("client_message_id"),
     metadata: jsonb("metadata").$type<Record<string, unknown>>().notNull().default({}),
     createdAt: createdAt(),
@@ -41,6 +50,11 @@ export const messages = pgTable(
     // Message search. Not partial (say, on deleted_at is null): the planner keeps statistics on
     // the words of a whole-table expression index only, and needs them to choose between this
     // index (rare words) and walking ids backwards (common words). Tombstones have no words.
+    // The top-level page (the default message list): replies are left out of it, however many
+    // a thread holds, without scanning past them.
+    index("messages_top_level_idx").on(t.conversationId, t.seq).where(sql`${t.parentId} is null`),
+    // A thread's replies in seq order; only replies pay for it.
+    index("messages_thread_idx").on(t.parentId, t.seq).where(sql`${t.parentId} is not null`),
     index("messages_search_idx").using("gin", searchDocument(t.content)),
   ],
 );
