@@ -6,6 +6,7 @@ import type {
   ClientEvent,
   Conversation,
   ConversationRead,
+  ConversationUnread,
   Indicator,
   Message,
   MessageDeleted,
@@ -25,7 +26,8 @@ export interface ClientLink {
   read<E extends ClientEvent>(event: E, payload: PayloadOf<E>): Promise<AckDataOf<E>>;
 }
 
-export type Draft = { content?: string; attachments?: Attachment[]; replyTo?: string | null; metadata?: Metadata };
+/** `mentions`: up to 50 external ids of participants of the conversation. */
+export type Draft = { content?: string; attachments?: Attachment[]; replyTo?: string | null; metadata?: Metadata; mentions?: string[] };
 
 /** A send not yet acknowledged: shown at once, retried across reconnects until the service stores it. */
 export type PendingMessage = Draft & {
@@ -172,6 +174,26 @@ export class ConversationState {
     if (this.link.connected) this.link.emit("typing:stop", { conversationId: this.id }).catch(() => {});
   }
 
+  /**
+   * Edits one of the user's messages; `mentions`, when given, replace its mentions (without them it
+   * keeps its own). Resolves with the edited message, which this state holds from then on.
+   */
+  async edit(messageId: string, edit: { content: string; mentions?: string[] }): Promise<Message> {
+    const message = await this.link.emit("message:edit", { messageId, ...edit });
+    this.put(message);
+    this.notify();
+    return message;
+  }
+
+  /**
+   * Marks the conversation unread from a message on, for this user only (their other devices get
+   * `conversation:unread`): their unread counts count from it again until they read again. Others
+   * still see the read receipts already given.
+   */
+  markUnread(messageId: string): Promise<ConversationUnread> {
+    return this.link.emit("conversation:unread", { conversationId: this.id, messageId });
+  }
+
   /** Adds messages fetched elsewhere (older history from REST, say); duplicates are merged by id. */
   merge(messages: readonly Message[]): void {
     for (const m of messages) this.put(m);
@@ -233,9 +255,9 @@ export class ConversationState {
       for (;;) {
         const next = this.outbox.find((o) => o.status === "sending");
         if (!next || !this.link.connected || this.closed) return;
-        const { clientMessageId, content, attachments, replyTo, metadata } = next;
+        const { clientMessageId, content, attachments, replyTo, metadata, mentions } = next;
         try {
-          const message = await this.link.emit("message:send", { conversationId: this.id, clientMessageId, content, attachments, replyTo, metadata });
+          const message = await this.link.emit("message:send", { conversationId: this.id, clientMessageId, content, attachments, replyTo, metadata, mentions });
           this.merge([message]);
           this.settleOutgoing(clientMessageId, { message });
         } catch (e) {
@@ -266,11 +288,11 @@ export class ConversationState {
   }
 
   onUpdated(u: MessageUpdated): void {
-    this.patch(u.messageId, { content: u.content, isEdited: u.isEdited, updatedAt: u.updatedAt, editedAt: u.editedAt });
+    this.patch(u.messageId, { content: u.content, mentions: u.mentions, isEdited: u.isEdited, updatedAt: u.updatedAt, editedAt: u.editedAt });
   }
 
   onDeleted(d: MessageDeleted): void {
-    this.patch(d.messageId, { isDeleted: true, content: "", attachments: [], metadata: {}, deletedAt: d.deletedAt, updatedAt: d.deletedAt });
+    this.patch(d.messageId, { isDeleted: true, content: "", attachments: [], metadata: {}, mentions: [], deletedAt: d.deletedAt, updatedAt: d.deletedAt });
   }
 
   onReaction(change: ReactionChange, added: boolean): void {

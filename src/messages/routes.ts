@@ -38,7 +38,7 @@ export const messageRoutes = (ctx: Context) =>
       response: Message,
       detail: { summary: "Get a message" },
     })
-    .patch("/messages/:id", ({ actor, params, body }) => editMessage(ctx, actor, params.id, body.content), {
+    .patch("/messages/:id", ({ actor, params, body }) => editMessage(ctx, actor, params.id, body), {
       params: MessageParams,
       body: EditMessage,
       response: Message,

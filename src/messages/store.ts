@@ -2,6 +2,7 @@ import { asc, getTableColumns, inArray, sql } from "drizzle-orm";
 import { queryRows, type Transaction } from "../core/db/client";
 import { conversations, type MessageRow, messages } from "../core/db/schema";
 import { AppError, invalid, notFound } from "../core/errors";
+import { mentionRefusal, uniqueMentions } from "./mentions";
 import type { QueuedSend } from "./send-queue";
 
 /** A send the statement stored (`created`), or the message a retry of it finds. */
@@ -10,14 +11,18 @@ export type StoredSend = { row: MessageRow; created: boolean };
 /**
  * Why a send is not stored, in the order a send is judged: not a participant (404), a retry of a
  * stored message (not an error: the stored one is the answer), a replyTo outside the conversation
- * (400), a member's send inside the conversation's slow-mode window (429). A new rule is one more
- * `when` in the statement's `judged` step and one more entry here.
+ * (400), mentions of users who are not participants (400), a member's send inside the
+ * conversation's slow-mode window (429). A new rule is one more `when` in the statement's `judged`
+ * step and one more entry here.
  */
 const REFUSALS = {
   not_member: () => notFound("Conversation"),
   bad_reply: () => invalid("replyTo must be a message of this conversation", [{ path: "/replyTo", message: "unknown message" }]),
-  slow_mode: (retryAfter: number) => new AppError("RATE_LIMITED", `Slow mode: the next message can be sent in ${retryAfter} s`, { retryAfter }, retryAfter),
-} satisfies Record<string, (retryAfter: number) => AppError>;
+  bad_mentions: ({ userIds }) => mentionRefusal(userIds),
+  slow_mode: ({ retryAfter }) => new AppError("RATE_LIMITED", `Slow mode: the next message can be sent in ${retryAfter} s`, { retryAfter }, retryAfter),
+} satisfies Record<string, (facts: RefusalFacts) => AppError>;
+/** What the statement tells about a refused send, for its error. */
+type RefusalFacts = { retryAfter: number; userIds: string[] };
 type Refusal = keyof typeof REFUSALS | "duplicate";
 
 /**
@@ -42,41 +47,48 @@ export async function storeSends(tx: Transaction, batch: QueuedSend[]): Promise<
     r: input.replyTo ?? null,
     k: input.clientMessageId ?? null,
     m: input.metadata ?? {},
+    // Left out when empty: the statement then skips the mention rules.
+    ...(input.mentions?.length ? { n: uniqueMentions(input.mentions) } : {}),
   }));
   const conversationIds = [...new Set(batch.map((send) => send.conversationId))];
   // Sent together, the lock first (the server runs a connection's statements in the order sent, so
   // the second still starts once the locks are held): one round trip instead of two.
   const locked = tx.select({ id: conversations.id }).from(conversations).where(inArray(conversations.id, conversationIds)).orderBy(asc(conversations.id)).for("update").execute();
   const [, rows] = await Promise.all([locked, storeStatement(tx, input)]);
-  return rows.map(({ refusal, retry_after, ...row }) => {
+  return rows.map(({ refusal, retry_after, bad_mentions, ...row }) => {
     if (refusal === "duplicate") return { row: messageRowOf(row), created: false };
-    if (refusal) return REFUSALS[refusal](retry_after ?? 0);
+    if (refusal) return REFUSALS[refusal]({ retryAfter: retry_after ?? 0, userIds: bad_mentions ?? [] });
     // Allowed, yet not stored: the conversation no longer exists.
     if (row.id == null) return notFound("Conversation");
     return { row: messageRowOf(row), created: true };
   });
 }
 
-type SendRow = { i: number; id: string; c: string; s: string; t: string; a: unknown[]; r: string | null; k: string | null; m: Record<string, unknown> };
+type SendRow = { i: number; id: string; c: string; s: string; t: string; a: unknown[]; r: string | null; k: string | null; m: Record<string, unknown>; n?: string[] };
 
 /**
  * The rules: each send gets its refusal, or none, in the `judged` step, in the order a send is
  * judged. The counters and the inserted rows follow from the sends allowed through.
  */
 const storeStatement = (tx: Transaction, input: SendRow[]) =>
-  queryRows<{ i: number; refusal: Refusal | null; retry_after: number | null } & Record<string, unknown>>(
+  queryRows<{ i: number; refusal: Refusal | null; retry_after: number | null; bad_mentions: string[] | null } & Record<string, unknown>>(
     tx,
     sql`
     with input as (
       select * from jsonb_to_recordset(${JSON.stringify(input)}::jsonb)
-        as t(i int, id uuid, c uuid, s text, t text, a jsonb, r uuid, k text, m jsonb)
+        as t(i int, id uuid, c uuid, s text, t text, a jsonb, r uuid, k text, m jsonb, n text[])
     ),
     facts as (
       select input.*, earlier.id as earlier_id, p.user_id is not null as is_member,
         -- Seconds this member must still wait: slow mode applies to members only.
         case when p.role = 'member' then v.slow_mode_seconds else 0 end as slow,
         ceil(extract(epoch from p.last_sent_at + make_interval(secs => v.slow_mode_seconds) - clock_timestamp()))::int as wait,
-        input.r is null or exists (select 1 from messages x where x.id = input.r and x.conversation_id = input.c) as reply_ok
+        input.r is null or exists (select 1 from messages x where x.id = input.r and x.conversation_id = input.c) as reply_ok,
+        -- Mentioned ids that are not participants now (null when all are, or none is mentioned).
+        case when input.n is not null then (
+          select array_agg(u order by o) from unnest(input.n) with ordinality as mentioned(u, o)
+          where not exists (select 1 from participants q where q.conversation_id = input.c and q.user_id = mentioned.u)
+        ) end as bad_mentions
       from input
       left join conversations v on v.id = input.c
       left join participants p on p.conversation_id = input.c and p.user_id = input.s
@@ -93,7 +105,8 @@ const storeStatement = (tx: Transaction, input: SendRow[]) =>
           when not is_member then 'not_member'
           when earlier_id is not null then 'duplicate'
           when not reply_ok then 'bad_reply'
-          when slow > 0 and (wait > 0 or count(*) filter (where earlier_id is null and reply_ok)
+          when bad_mentions is not null then 'bad_mentions'
+          when slow > 0 and (wait > 0 or count(*) filter (where earlier_id is null and reply_ok and bad_mentions is null)
             over (partition by c, s order by i rows between unbounded preceding and 1 preceding) > 0) then 'slow_mode'
         end as refusal
       from facts
@@ -113,24 +126,34 @@ const storeStatement = (tx: Transaction, input: SendRow[]) =>
       returning v.id, v.last_seq - counts.n as base, v.last_message_at as at
     ),
     inserted as (
-      insert into messages (id, conversation_id, seq, sender_id, content, attachments, reply_to, client_message_id, metadata, created_at, updated_at)
-      select ok.id, ok.c, (b.base + row_number() over (partition by ok.c order by ok.i))::int, ok.s, ok.t, ok.a, ok.r, ok.k, ok.m, b.at, b.at
+      insert into messages (id, conversation_id, seq, sender_id, content, attachments, reply_to, client_message_id, metadata, mentions, created_at, updated_at)
+      select ok.id, ok.c, (b.base + row_number() over (partition by ok.c order by ok.i))::int, ok.s, ok.t, ok.a, ok.r, ok.k, ok.m, coalesce(ok.n, '{}'), b.at, b.at
       from ok join bumped b on b.id = ok.c
       returning *
     ),
-    -- Only a member's send into a conversation in slow mode is remembered: at most one per member
-    -- and conversation gets this far in a batch.
+    -- The unread-count index of mentions (a sender's own message is never unread to them).
+    mentioned as (
+      insert into mentions (user_id, conversation_id, seq, message_id)
+      select u, inserted.conversation_id, inserted.seq, inserted.id
+      from inserted cross join unnest(inserted.mentions) as u
+      where u <> inserted.sender_id
+    ),
+    -- Each sender's own messages above their read marker (unread counts subtract them); the time
+    -- of a member's send is remembered only in a conversation in slow mode.
     sent as (
-      update participants p set last_sent_at = b.at
-      from ok join bumped b on b.id = ok.c
-      where ok.slow > 0 and p.conversation_id = ok.c and p.user_id = ok.s
+      update participants p
+      set sent_since_read = p.sent_since_read + mine.n,
+          last_sent_at = case when mine.slow then b.at else p.last_sent_at end
+      from (select c, s, count(*)::int as n, bool_or(slow > 0) as slow from ok group by c, s) mine
+      join bumped b on b.id = mine.c
+      where p.conversation_id = mine.c and p.user_id = mine.s
     ),
     stored as (
       select * from inserted
       union all
       select * from messages where id in (select earlier_id from judged where refusal = 'duplicate')
     )
-    select judged.i, judged.refusal, case when judged.wait > 0 then judged.wait else judged.slow end as retry_after, stored.*
+    select judged.i, judged.refusal, case when judged.wait > 0 then judged.wait else judged.slow end as retry_after, judged.bad_mentions, stored.*
     from judged left join stored on stored.id = coalesce(judged.earlier_id, judged.id)
     order by judged.i`,
   );

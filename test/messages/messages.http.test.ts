@@ -48,6 +48,7 @@ describe("sending", () => {
       replyTo: null,
       clientMessageId: null,
       metadata: { client: "web" },
+      mentions: [],
       reactions: [],
       isEdited: false,
       isDeleted: false,

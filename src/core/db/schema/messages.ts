@@ -28,6 +28,8 @@ export const messages = pgTable(
     replyTo: uuid("reply_to"),
     clientMessageId: text("client_message_id"),
     metadata: jsonb("metadata").$type<Record<string, unknown>>().notNull().default({}),
+    /** External ids of the users the message mentions (deduplicated, in the order given); empty once deleted. */
+    mentions: text("mentions").array().notNull().default(sql`'{}'::text[]`),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
     editedAt: timestampMs("edited_at"),
@@ -42,6 +44,9 @@ export const messages = pgTable(
     // the words of a whole-table expression index only, and needs them to choose between this
     // index (rare words) and walking ids backwards (common words). Tombstones have no words.
     index("messages_search_idx").using("gin", searchDocument(t.content)),
+    // Unread counts subtract other people's deleted messages above a reader's marker: tombstones
+    // only, so sends never write to it and it stays as small as the deletions.
+    index("messages_deleted_idx").on(t.conversationId, t.seq, t.senderId).where(sql`${t.deletedAt} is not null`),
   ],
 );
 
