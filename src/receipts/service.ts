@@ -53,7 +53,7 @@ const unreadQuery = (db: Executor, userId: string | Placeholder, conversationIds
     );
 
 /** The totals of GET /api/me/unread, in one statement over the caller's participant rows. */
-const totalsQuery = (db: Executor, userId: string | Placeholder) => {
+export const totalsQuery = (db: Executor, userId: string | Placeholder) => {
   const each = unreadQuery(db, userId).as("each");
   return db
     .select({
