@@ -30,7 +30,7 @@ export const participants = pgTable(
     sentSinceRead: integer("sent_since_read").notNull().default(0),
     /**
      * When this participant's last message was stored, kept by the send statement only while the
-     * conversation is in slow mode (the one reader): other sends write nothing more.
+     * conversation is in slow mode (the one reader).
      */
     lastSentAt: timestampMs("last_sent_at"),
   },
