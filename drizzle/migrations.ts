@@ -10,6 +10,7 @@ import m5 from "./0005_search_text_function.sql" with { type: "text" };
 import m6 from "./0006_message_search_index.sql" with { type: "text" };
 import m7 from "./0007_conversation_slow_mode.sql" with { type: "text" };
 import m8 from "./0008_message_threads.sql" with { type: "text" };
+import m9 from "./0009_mentions_and_unread.sql" with { type: "text" };
 
 export { journal };
 export const migrationSql: Record<string, string> = {
@@ -22,4 +23,5 @@ export const migrationSql: Record<string, string> = {
   "0006_message_search_index": m6,
   "0007_conversation_slow_mode": m7,
   "0008_message_threads": m8,
+  "0009_mentions_and_unread": m9,
 };

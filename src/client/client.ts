@@ -3,7 +3,7 @@ import { ConversationState } from "./conversation";
 import { ChatError, FINAL_REFUSALS, TOKEN_REFUSALS } from "./errors";
 import { backoff, Listeners } from "./listeners";
 import { ReadQueue } from "./queue";
-import type { Ack, AckDataOf, ClientEvent, ClientToServerEvents, Conversation, Message, PayloadOf, Presence, ServerEvent, ServerToClientEvents } from "./wire";
+import type { Ack, AckDataOf, ClientEvent, ClientToServerEvents, Conversation, Message, PayloadOf, Presence, ServerEvent, ServerToClientEvents, UnreadTotals } from "./wire";
 
 export type ChatSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
 
@@ -42,6 +42,12 @@ export interface ChatClient {
   conversation(conversation: string | Conversation, seed?: { messages?: Message[] }): ConversationState;
   /** Stops keeping a conversation. */
   closeConversation(conversationId: string): void;
+  /**
+   * The user's unread totals over all their conversations (muted ones included), as
+   * `GET /api/me/unread` answers them. Listen to `conversation:unread`, `conversation:read` and
+   * `message:new` to know when to ask again.
+   */
+  unread(): Promise<UnreadTotals>;
   /** Last known presence of a user (from the snapshots of open conversations and live events). */
   presence(userId: string): Presence | undefined;
   onPresence(listener: (presence: Presence) => void): () => void;
@@ -259,6 +265,7 @@ export function createChatClient(options: ChatClientOptions): ChatClient {
       conversations.get(conversationId)?.close();
       conversations.delete(conversationId);
     },
+    unread: () => read("unread:get", {}),
     presence: (id) => presence.get(id),
     onPresence: (listener) => presenceListeners.add(listener),
     onStatus: (listener) => statusListeners.add(listener),

@@ -6,6 +6,7 @@ import type {
   ClientEvent,
   Conversation,
   ConversationRead,
+  ConversationUnread,
   Indicator,
   Message,
   MessageDeleted,
@@ -27,8 +28,8 @@ export interface ClientLink {
   read<E extends ClientEvent>(event: E, payload: PayloadOf<E>): Promise<AckDataOf<E>>;
 }
 
-/** `parentId`: a top-level message of the conversation, to send the message as a reply in its thread. */
-export type Draft = { content?: string; attachments?: Attachment[]; replyTo?: string | null; parentId?: string | null; metadata?: Metadata };
+/** `parentId`: a top-level message of the conversation, to send the message as a reply in its thread. `mentions`: up to 50 external ids of participants of the conversation. */
+export type Draft = { content?: string; attachments?: Attachment[]; replyTo?: string | null; parentId?: string | null; metadata?: Metadata; mentions?: string[] };
 
 /** A page of a thread, as `GET /api/messages/:id/replies` takes it: the newest `limit`, or before/after a reply. */
 export type RepliesPage = { limit?: number; before?: string; after?: string };
@@ -201,6 +202,26 @@ export class ConversationState {
     if (this.link.connected) this.link.emit("typing:stop", { conversationId: this.id }).catch(() => {});
   }
 
+  /**
+   * Edits one of the user's messages; `mentions`, when given, replace its mentions (without them it
+   * keeps its own). Resolves with the edited message, which this state holds from then on.
+   */
+  async edit(messageId: string, edit: { content: string; mentions?: string[] }): Promise<Message> {
+    const message = await this.link.emit("message:edit", { messageId, ...edit });
+    this.put(message);
+    this.notify();
+    return message;
+  }
+
+  /**
+   * Marks the conversation unread from a message on, for this user only (their other devices get
+   * `conversation:unread`): their unread counts count from it again until they read again. Others
+   * still see the read receipts already given.
+   */
+  markUnread(messageId: string): Promise<ConversationUnread> {
+    return this.link.emit("conversation:unread", { conversationId: this.id, messageId });
+  }
+
   /** Adds messages fetched elsewhere (older history from REST, say); duplicates are merged by id. */
   merge(messages: readonly Message[]): void {
     for (const m of messages) this.put(m);
@@ -262,9 +283,9 @@ export class ConversationState {
       for (;;) {
         const next = this.outbox.find((o) => o.status === "sending");
         if (!next || !this.link.connected || this.closed) return;
-        const { clientMessageId, content, attachments, replyTo, parentId, metadata } = next;
+        const { clientMessageId, content, attachments, replyTo, parentId, metadata, mentions } = next;
         try {
-          const message = await this.link.emit("message:send", { conversationId: this.id, clientMessageId, content, attachments, replyTo, parentId, metadata });
+          const message = await this.link.emit("message:send", { conversationId: this.id, clientMessageId, content, attachments, replyTo, parentId, metadata, mentions });
           this.merge([message]);
           this.settleOutgoing(clientMessageId, { message });
         } catch (e) {
@@ -295,11 +316,11 @@ export class ConversationState {
   }
 
   onUpdated(u: MessageUpdated): void {
-    this.patch(u.messageId, { content: u.content, isEdited: u.isEdited, updatedAt: u.updatedAt, editedAt: u.editedAt });
+    this.patch(u.messageId, { content: u.content, mentions: u.mentions, isEdited: u.isEdited, updatedAt: u.updatedAt, editedAt: u.editedAt });
   }
 
   onDeleted(d: MessageDeleted): void {
-    this.patch(d.messageId, { isDeleted: true, content: "", attachments: [], metadata: {}, deletedAt: d.deletedAt, updatedAt: d.deletedAt });
+    this.patch(d.messageId, { isDeleted: true, content: "", attachments: [], metadata: {}, mentions: [], deletedAt: d.deletedAt, updatedAt: d.deletedAt });
   }
 
   /** A thread's counters as the service now has them (a reply was stored or deleted). */

@@ -56,6 +56,8 @@ export type Message = {
   lastReplyAt: string | null;
   clientMessageId: string | null;
   metadata: Metadata;
+  /** External ids of the users the message mentions; `[]` once deleted. */
+  mentions: string[];
   reactions: ReactionSummary[];
   isEdited: boolean;
   isDeleted: boolean;
@@ -81,6 +83,8 @@ export type Conversation = {
   participants: Participant[];
   /** The reader's own count. */
   unreadCount: number;
+  /** The reader's own: unread messages that mention them. */
+  unreadMentionCount: number;
   /** A member sends at most one message per this many seconds (0: off); owners and admins are exempt. */
   slowModeSeconds: number;
 };
@@ -91,6 +95,7 @@ export type MessageUpdated = {
   messageId: string;
   conversationId: string;
   content: string;
+  mentions: string[];
   isEdited: boolean;
   updatedAt: string;
   editedAt: string | null;
@@ -99,6 +104,10 @@ export type MessageDeleted = { messageId: string; conversationId: string; delete
 export type ReactionChange = { messageId: string; conversationId: string; emoji: string; userId: string; totalCount: number };
 export type MessageRead = { messageId: string; conversationId: string; userId: string; readAt: string };
 export type ConversationRead = { conversationId: string; userId: string; upToMessageId: string | null; count: number; readAt: string };
+/** The caller's own read marker moved back (mark unread); `lastReadSeq` is that marker, not the Participant's. */
+export type ConversationUnread = { conversationId: string; userId: string; lastReadSeq: number; unreadCount: number };
+/** The caller's totals over all their conversations (muted ones included). */
+export type UnreadTotals = { unreadCount: number; unreadMentionCount: number; unreadConversations: number };
 export type ParticipantChange = { conversationId: string; userId: string; timestamp: string };
 /** A role changed: by PATCH, or because a group's last owner left and ownership passed on. */
 export type ParticipantUpdated = { conversationId: string; userId: string; role: Role; timestamp: string };
@@ -122,8 +131,11 @@ export type SendMessagePayload = {
   parentId?: string | null;
   clientMessageId?: string;
   metadata?: Metadata;
+  /** Up to 50 participants' external ids. */
+  mentions?: string[];
 };
-export type EditMessagePayload = { messageId: string; content: string };
+/** Without `mentions` the message keeps its mentions; with it they are replaced. */
+export type EditMessagePayload = { messageId: string; content: string; mentions?: string[] };
 export type MessageIdPayload = { messageId: string };
 export type SyncMessagesPayload = { conversationId: string; lastMessageId?: string | null };
 export type SyncedMessages = { messages: Message[]; hasMore: boolean };
@@ -133,6 +145,7 @@ export type ThreadRepliesPayload = { parentId: string; limit?: number; before?: 
 export type MessageList = { data: Message[]; hasMore: boolean; nextCursor: string | null };
 export type ReactionPayload = { messageId: string; emoji: string };
 export type ConversationReadPayload = { conversationId: string; upToMessageId?: string | null };
+export type ConversationUnreadPayload = { conversationId: string; messageId: string };
 export type ConversationIdPayload = { conversationId: string };
 /** At most 1,000 participants' presence; `hasMore` when the conversation has more. */
 export type PresenceSnapshot = { data: Presence[]; hasMore: boolean };
@@ -153,6 +166,9 @@ export interface ClientToServerEvents {
   "reaction:remove": Call<ReactionPayload, ReactionChange>;
   "message:read": Call<MessageIdPayload, MessageRead>;
   "conversation:read": Call<ConversationReadPayload, ConversationRead>;
+  "conversation:unread": Call<ConversationUnreadPayload, ConversationUnread>;
+  /** Not in ARCHITECTURE.md's list: GET /api/me/unread over the socket (README). */
+  "unread:get": OptionalCall<Empty, UnreadTotals>;
   "typing:start": Call<ConversationIdPayload, Empty>;
   "typing:stop": Call<ConversationIdPayload, Empty>;
   "recording:start": Call<ConversationIdPayload, Empty>;
@@ -174,6 +190,8 @@ export interface ServerToClientEvents {
   "reaction:removed": (change: ReactionChange) => void;
   "message:read": (read: MessageRead) => void;
   "conversation:read": (read: ConversationRead) => void;
+  /** To the caller's own sockets only. */
+  "conversation:unread": (unread: ConversationUnread) => void;
   "user:typing": (indicator: Indicator) => void;
   "user:recording": (indicator: Indicator) => void;
   "user:online": (online: UserOnline) => void;

@@ -25,6 +25,7 @@ export const Conversation = t.Object({
   lastMessageAt: t.Union([t.String({ format: "date-time" }), t.Null()]),
   participants: t.Array(Participant),
   unreadCount: t.Integer(),
+  unreadMentionCount: t.Integer(),
   slowModeSeconds: t.Integer(),
 });
 export type Conversation = Static<typeof Conversation>;

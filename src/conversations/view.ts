@@ -38,7 +38,8 @@ export async function buildConversations(db: Executor, rows: ConversationRow[], 
     lastMessage: (row.lastMessageId && lastMessages.get(row.lastMessageId)) || null,
     lastMessageAt: iso(row.lastMessageAt),
     participants: members.get(row.id) ?? [],
-    unreadCount: unread.get(row.id) ?? 0,
+    unreadCount: unread.get(row.id)?.unreadCount ?? 0,
+    unreadMentionCount: unread.get(row.id)?.unreadMentionCount ?? 0,
     slowModeSeconds: row.slowModeSeconds,
   }));
 }
@@ -47,5 +48,5 @@ export async function buildConversation(db: Executor, row: ConversationRow, view
   return (await buildConversations(db, [row], viewerId))[0]!;
 }
 
-/** Webhook payloads carry the conversation without a viewer-specific unread count. */
-export const forWebhook = ({ unreadCount: _, ...conversation }: Conversation) => conversation;
+/** Webhook payloads carry the conversation without the viewer-specific unread counts. */
+export const forWebhook = ({ unreadCount: _, unreadMentionCount: __, ...conversation }: Conversation) => conversation;

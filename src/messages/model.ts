@@ -18,6 +18,8 @@ export const Attachment = t.Object({
  */
 const Content = t.String({ maxLength: 2 * 65536 });
 export const ClientMessageId = t.String({ minLength: 1, maxLength: 128 });
+/** Users a message mentions: participants of its conversation; duplicates collapse. */
+export const Mentions = t.Array(ExternalId, { maxItems: 50, description: "Up to 50 external ids of participants of the conversation" });
 
 export const SendMessage = t.Object({
   content: t.Optional(Content),
@@ -27,10 +29,13 @@ export const SendMessage = t.Object({
   parentId: t.Optional(t.Union([Uuid, t.Null()])),
   clientMessageId: t.Optional(ClientMessageId),
   metadata: t.Optional(Metadata),
+  mentions: t.Optional(Mentions),
 });
 export type SendMessage = Static<typeof SendMessage>;
 
-export const EditMessage = t.Object({ content: Content });
+/** Without `mentions`, the message keeps the ones it has; with it, they are replaced. */
+export const EditMessage = t.Object({ content: Content, mentions: t.Optional(Mentions) });
+export type EditMessage = Static<typeof EditMessage>;
 
 export const ReactionSummary = t.Object({ emoji: t.String(), count: t.Integer(), userIds: t.Array(t.String()) });
 export type ReactionSummary = Static<typeof ReactionSummary>;
@@ -48,6 +53,7 @@ export const Message = t.Object({
   lastReplyAt: t.Union([t.String({ format: "date-time" }), t.Null()]),
   clientMessageId: t.Union([t.String(), t.Null()]),
   metadata: t.Record(t.String(), t.Unknown()),
+  mentions: t.Array(t.String()),
   reactions: t.Array(ReactionSummary),
   isEdited: t.Boolean(),
   isDeleted: t.Boolean(),
@@ -99,7 +105,7 @@ export type MessageDeleted = Static<typeof MessageDeleted>;
 
 /** Socket payloads: the REST bodies plus the ids REST carries in the path. */
 export const SocketSendMessage = t.Composite([t.Object({ conversationId: Uuid }), SendMessage]);
-export const SocketEditMessage = t.Object({ messageId: Uuid, content: Content });
+export const SocketEditMessage = t.Composite([t.Object({ messageId: Uuid }), EditMessage]);
 export const SocketDeleteMessage = t.Object({ messageId: Uuid });
 export const SocketThreadReplies = t.Composite([t.Object({ parentId: Uuid }), MessagePage]);
 export const SocketSyncMessages = t.Object({ conversationId: Uuid, lastMessageId: t.Optional(t.Union([Uuid, t.Null()])) });

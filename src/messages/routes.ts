@@ -44,7 +44,7 @@ export const messageRoutes = (ctx: Context) =>
       response: MessageList,
       detail: { summary: "A page of a thread's replies in ascending seq" },
     })
-    .patch("/messages/:id", ({ actor, params, body }) => editMessage(ctx, actor, params.id, body.content), {
+    .patch("/messages/:id", ({ actor, params, body }) => editMessage(ctx, actor, params.id, body), {
       params: MessageParams,
       body: EditMessage,
       response: Message,

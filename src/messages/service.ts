@@ -11,7 +11,8 @@ import { isManager, type Membership, requireMembership } from "../conversations/
 import { reactionSummaries, removeReactions } from "../reactions/store";
 import { scheduleNotifications } from "../notifications/jobs";
 import { recordEvent, recordEvents } from "../webhooks/outbox";
-import type { ConversationMessagePage, Message, MessageDeleted, MessagePage, ReactionSummary, SendMessage, ThreadUpdated } from "./model";
+import { indexMentions, requireMentionable, uniqueMentions } from "./mentions";
+import type { ConversationMessagePage, EditMessage, Message, MessageDeleted, MessagePage, ReactionSummary, SendMessage, ThreadUpdated } from "./model";
 import type { QueuedSend, SendResult } from "./send-queue";
 import { storeSends, type ThreadCounters } from "./store";
 
@@ -29,6 +30,7 @@ export function toMessage(row: MessageRow, reactionList: ReactionSummary[] = [])
     lastReplyAt: iso(row.lastReplyAt),
     clientMessageId: row.clientMessageId,
     metadata: row.metadata,
+    mentions: row.deletedAt === null ? row.mentions : [],
     reactions: reactionList,
     isEdited: row.editedAt !== null,
     isDeleted: row.deletedAt !== null,
@@ -262,20 +264,29 @@ export async function getMessage(ctx: Context, actor: Actor, messageId: string):
   return (await withReactions(ctx.db, [message]))[0]!;
 }
 
-/** Only the sender edits; the same content again changes nothing and emits nothing. */
-export async function editMessage(ctx: Context, actor: Actor, messageId: string, content: string): Promise<Message> {
+/**
+ * Only the sender edits. `mentions`, when given, replace the message's (each a participant now);
+ * without them the message keeps its own. The same content and mentions again change nothing and
+ * emit nothing.
+ */
+export async function editMessage(ctx: Context, actor: Actor, messageId: string, input: EditMessage): Promise<Message> {
+  const { content } = input;
   return withTransaction(ctx, async (tx, after) => {
     const { message } = await requireMessage(tx, messageId, actor.userId, { lock: true });
     if (message.senderId !== actor.userId) throw forbidden("Only the sender can edit a message");
     if (message.deletedAt) throw conflict("The message is deleted");
     checkContent(ctx, content, message.attachments.length > 0);
-    if (content === message.content) return (await withReactions(tx, [message]))[0]!;
+    const mentions = input.mentions ? uniqueMentions(input.mentions) : message.mentions;
+    const mentionsChanged = mentions.length !== message.mentions.length || mentions.some((id, i) => id !== message.mentions[i]);
+    if (content === message.content && !mentionsChanged) return (await withReactions(tx, [message]))[0]!;
+    if (mentionsChanged) await requireMentionable(tx, message.conversationId, mentions);
     const now = new Date();
     const [row] = await tx
       .update(messages)
-      .set({ content, editedAt: now, updatedAt: now })
+      .set({ content, mentions, editedAt: now, updatedAt: now })
       .where(eq(messages.id, messageId))
       .returning();
+    if (mentionsChanged) await indexMentions(tx, row!, mentions);
     const edited = (await withReactions(tx, [row!]))[0]!;
     await recordEvent(ctx, tx, "message.updated", edited);
     after(() =>
@@ -283,6 +294,7 @@ export async function editMessage(ctx: Context, actor: Actor, messageId: string,
         messageId: edited.id,
         conversationId: edited.conversationId,
         content: edited.content,
+        mentions: edited.mentions,
         isEdited: true,
         updatedAt: edited.updatedAt,
         editedAt: edited.editedAt,
@@ -310,10 +322,11 @@ export async function deleteMessage(ctx: Context, actor: Actor, messageId: strin
     const now = new Date();
     await tx
       .update(messages)
-      .set({ content: "", attachments: [], metadata: {}, deletedAt: now, updatedAt: now })
+      .set({ content: "", attachments: [], metadata: {}, mentions: [], deletedAt: now, updatedAt: now })
       .where(eq(messages.id, messageId));
     await removeReactions(tx, messageId);
     const thread = message.parentId ? await uncountReply(tx, message) : undefined;
+    if (message.mentions.length) await indexMentions(tx, { ...message, mentions: [] }, []);
     const deleted = { messageId, conversationId: message.conversationId, deletedAt: now.toISOString() };
     await recordEvent(ctx, tx, "message.deleted", { ...deleted, deletedBy: actor.userId });
     after(() => ctx.fanout.toConversation(message.conversationId, "message:deleted", deleted));

@@ -9,7 +9,7 @@ export function registerMessageHandlers(ctx: Context, socket: ChatSocket): void 
     await takeUserBudget(ctx, actor.userId, "messages", ctx.config.RATE_LIMIT_MESSAGES);
     return (await sendMessage(ctx, actor, conversationId, input)).message;
   });
-  onEvent(ctx, socket, "message:edit", SocketEditMessage, ({ messageId, content }) => editMessage(ctx, actor, messageId, content));
+  onEvent(ctx, socket, "message:edit", SocketEditMessage, ({ messageId, ...input }) => editMessage(ctx, actor, messageId, input));
   onEvent(ctx, socket, "message:delete", SocketDeleteMessage, ({ messageId }) => deleteMessage(ctx, actor, messageId));
   onEvent(ctx, socket, "messages:sync", SocketSyncMessages, ({ conversationId, lastMessageId }) =>
     syncMessages(ctx, actor, conversationId, lastMessageId),

@@ -2,6 +2,7 @@ import { and, asc, getTableColumns, inArray, isNull, sql } from "drizzle-orm";
 import { queryRows, type Transaction } from "../core/db/client";
 import { conversations, type MessageRow, messages } from "../core/db/schema";
 import { AppError, conflict, invalid, notFound } from "../core/errors";
+import { mentionRefusal, uniqueMentions } from "./mentions";
 import type { QueuedSend } from "./send-queue";
 
 /**
@@ -15,16 +16,20 @@ export type ThreadCounters = { parentId: string; replyCount: number; lastReplyAt
  * Why a send is not stored, in the order a send is judged: not a participant (404), a retry of a
  * stored message (not an error: the stored one is the answer), a replyTo outside the conversation
  * (400), a parentId that is not a top-level message of the conversation (400) or is deleted (409),
- * a member's send inside the conversation's slow-mode window (429). A new rule is one more
- * `when` in the statement's `judged` step and one more entry here.
+ * mentions of users who are not participants (400), a member's send inside the conversation's
+ * slow-mode window (429). A new rule is one more `when` in the statement's `judged` step and one
+ * more entry here.
  */
 const REFUSALS = {
   not_member: () => notFound("Conversation"),
   bad_reply: () => invalid("replyTo must be a message of this conversation", [{ path: "/replyTo", message: "unknown message" }]),
   bad_parent: () => invalid("parentId must be a top-level message of this conversation", [{ path: "/parentId", message: "not a top-level message of this conversation" }]),
   parent_deleted: () => conflict("The thread's message is deleted"),
-  slow_mode: (retryAfter: number) => new AppError("RATE_LIMITED", `Slow mode: the next message can be sent in ${retryAfter} s`, { retryAfter }, retryAfter),
-} satisfies Record<string, (retryAfter: number) => AppError>;
+  bad_mentions: ({ userIds }) => mentionRefusal(userIds),
+  slow_mode: ({ retryAfter }) => new AppError("RATE_LIMITED", `Slow mode: the next message can be sent in ${retryAfter} s`, { retryAfter }, retryAfter),
+} satisfies Record<string, (facts: RefusalFacts) => AppError>;
+/** What the statement tells about a refused send, for its error. */
+type RefusalFacts = { retryAfter: number; userIds: string[] };
 type Refusal = keyof typeof REFUSALS | "duplicate";
 
 /**
@@ -54,6 +59,8 @@ export async function storeSends(tx: Transaction, batch: QueuedSend[]): Promise<
     p: input.parentId ?? null,
     k: input.clientMessageId ?? null,
     m: input.metadata ?? {},
+    // Left out when empty: the statement then skips the mention rules.
+    ...(input.mentions?.length ? { n: uniqueMentions(input.mentions) } : {}),
   }));
   const conversationIds = [...new Set(batch.map((send) => send.conversationId))];
   // Sent together, the lock first (the server runs a connection's statements in the order sent, so
@@ -72,9 +79,9 @@ export async function storeSends(tx: Transaction, batch: QueuedSend[]): Promise<
         .execute()
     : undefined;
   const [, , rows] = await Promise.all([locked, parentsLocked, storeStatement(tx, input)]);
-  return rows.map(({ refusal, retry_after, thread_reply_count, thread_last_reply_at, ...row }) => {
+  return rows.map(({ refusal, retry_after, bad_mentions, thread_reply_count, thread_last_reply_at, ...row }) => {
     if (refusal === "duplicate") return { row: messageRowOf(row), created: false };
-    if (refusal) return REFUSALS[refusal](retry_after ?? 0);
+    if (refusal) return REFUSALS[refusal]({ retryAfter: retry_after ?? 0, userIds: bad_mentions ?? [] });
     // Allowed, yet not stored: the conversation no longer exists.
     if (row.id == null) return notFound("Conversation");
     const stored = messageRowOf(row);
@@ -84,19 +91,19 @@ export async function storeSends(tx: Transaction, batch: QueuedSend[]): Promise<
   });
 }
 
-type SendRow = { i: number; id: string; c: string; s: string; t: string; a: unknown[]; r: string | null; p: string | null; k: string | null; m: Record<string, unknown> };
+type SendRow = { i: number; id: string; c: string; s: string; t: string; a: unknown[]; r: string | null; p: string | null; k: string | null; m: Record<string, unknown>; n?: string[] };
 
 /**
  * The rules: each send gets its refusal, or none, in the `judged` step, in the order a send is
  * judged. The counters and the inserted rows follow from the sends allowed through.
  */
 const storeStatement = (tx: Transaction, input: SendRow[]) =>
-  queryRows<{ i: number; refusal: Refusal | null; retry_after: number | null; thread_reply_count: number | null; thread_last_reply_at: unknown } & Record<string, unknown>>(
+  queryRows<{ i: number; refusal: Refusal | null; retry_after: number | null; bad_mentions: string[] | null; thread_reply_count: number | null; thread_last_reply_at: unknown } & Record<string, unknown>>(
     tx,
     sql`
     with input as (
       select * from jsonb_to_recordset(${JSON.stringify(input)}::jsonb)
-        as t(i int, id uuid, c uuid, s text, t text, a jsonb, r uuid, p uuid, k text, m jsonb)
+        as t(i int, id uuid, c uuid, s text, t text, a jsonb, r uuid, p uuid, k text, m jsonb, n text[])
     ),
     facts as (
       select input.*, earlier.id as earlier_id, p.user_id is not null as is_member,
@@ -109,7 +116,12 @@ const storeStatement = (tx: Transaction, input: SendRow[]) =>
           (select case when x.conversation_id <> input.c or x.parent_id is not null then 'bad_parent'
                        when x.deleted_at is not null then 'parent_deleted' else 'ok' end
            from messages x where x.id = input.p),
-          'bad_parent'), 'ok') end as parent_fault
+          'bad_parent'), 'ok') end as parent_fault,
+        -- Mentioned ids that are not participants now (null when all are, or none is mentioned).
+        case when input.n is not null then (
+          select array_agg(u order by o) from unnest(input.n) with ordinality as mentioned(u, o)
+          where not exists (select 1 from participants q where q.conversation_id = input.c and q.user_id = mentioned.u)
+        ) end as bad_mentions
       from input
       left join conversations v on v.id = input.c
       left join participants p on p.conversation_id = input.c and p.user_id = input.s
@@ -127,7 +139,8 @@ const storeStatement = (tx: Transaction, input: SendRow[]) =>
           when earlier_id is not null then 'duplicate'
           when not reply_ok then 'bad_reply'
           when parent_fault is not null then parent_fault
-          when slow > 0 and (wait > 0 or count(*) filter (where earlier_id is null and reply_ok and parent_fault is null)
+          when bad_mentions is not null then 'bad_mentions'
+          when slow > 0 and (wait > 0 or count(*) filter (where earlier_id is null and reply_ok and parent_fault is null and bad_mentions is null)
             over (partition by c, s order by i rows between unbounded preceding and 1 preceding) > 0) then 'slow_mode'
         end as refusal
       from facts
@@ -147,17 +160,27 @@ const storeStatement = (tx: Transaction, input: SendRow[]) =>
       returning v.id, v.last_seq - counts.n as base, v.last_message_at as at
     ),
     inserted as (
-      insert into messages (id, conversation_id, seq, sender_id, content, attachments, reply_to, parent_id, client_message_id, metadata, created_at, updated_at)
-      select ok.id, ok.c, (b.base + row_number() over (partition by ok.c order by ok.i))::int, ok.s, ok.t, ok.a, ok.r, ok.p, ok.k, ok.m, b.at, b.at
+      insert into messages (id, conversation_id, seq, sender_id, content, attachments, reply_to, parent_id, client_message_id, metadata, mentions, created_at, updated_at)
+      select ok.id, ok.c, (b.base + row_number() over (partition by ok.c order by ok.i))::int, ok.s, ok.t, ok.a, ok.r, ok.p, ok.k, ok.m, coalesce(ok.n, '{}'), b.at, b.at
       from ok join bumped b on b.id = ok.c
       returning *
     ),
-    -- Only a member's send into a conversation in slow mode is remembered: at most one per member
-    -- and conversation gets this far in a batch.
+    -- The unread-count index of mentions (a sender's own message is never unread to them).
+    mentioned as (
+      insert into mentions (user_id, conversation_id, seq, message_id)
+      select u, inserted.conversation_id, inserted.seq, inserted.id
+      from inserted cross join unnest(inserted.mentions) as u
+      where u <> inserted.sender_id
+    ),
+    -- Each sender's own messages above their read marker (unread counts subtract them); the time
+    -- of a member's send is remembered only in a conversation in slow mode.
     sent as (
-      update participants p set last_sent_at = b.at
-      from ok join bumped b on b.id = ok.c
-      where ok.slow > 0 and p.conversation_id = ok.c and p.user_id = ok.s
+      update participants p
+      set sent_since_read = p.sent_since_read + mine.n,
+          last_sent_at = case when mine.slow then b.at else p.last_sent_at end
+      from (select c, s, count(*)::int as n, bool_or(slow > 0) as slow from ok group by c, s) mine
+      join bumped b on b.id = mine.c
+      where p.conversation_id = mine.c and p.user_id = mine.s
     ),
     -- Each parent counts the batch's replies to it; the newest of them was sent at the batch's time.
     threads as (
@@ -172,7 +195,7 @@ const storeStatement = (tx: Transaction, input: SendRow[]) =>
       union all
       select * from messages where id in (select earlier_id from judged where refusal = 'duplicate')
     )
-    select judged.i, judged.refusal, case when judged.wait > 0 then judged.wait else judged.slow end as retry_after,
+    select judged.i, judged.refusal, case when judged.wait > 0 then judged.wait else judged.slow end as retry_after, judged.bad_mentions,
       threads.reply_count as thread_reply_count, threads.last_reply_at as thread_last_reply_at, stored.*
     from judged left join stored on stored.id = coalesce(judged.earlier_id, judged.id)
       left join threads on threads.last_i = judged.i and judged.refusal is null

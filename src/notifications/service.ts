@@ -1,7 +1,7 @@
 import type { Context } from "../core/context";
 import { withTransaction } from "../core/db/transaction";
 import { messagesByIds } from "../messages/service";
-import { unreadTotalsOf } from "../receipts/service";
+import { unreadBadges } from "../receipts/service";
 import { recordEvents } from "../webhooks/outbox";
 import { takeDueJobs } from "./jobs";
 import type { NotificationMessage, NotificationRecipient } from "./model";
@@ -26,7 +26,7 @@ export async function notifyDue(ctx: Context, limit: number, afterCommit?: () =>
     const candidates = await candidatesOf(tx, jobs.map((j) => j.messageId), ctx.config.PRESENCE_MAX_ROOM_SIZE);
     const online = await ctx.store.presenceOnline([...new Set(candidates.map((c) => c.userId))]);
     const away = candidates.filter((c) => !online.has(c.userId));
-    const badges = await unreadTotalsOf(tx, [...new Set(away.map((c) => c.userId))]);
+    const badges = await unreadBadges(tx, [...new Set(away.map((c) => c.userId))]);
     const byMessage = Map.groupBy(away, (c) => c.messageId);
     const shown = new Map((await messagesByIds(tx, [...byMessage.keys()])).map((m) => [m.id, m]));
 

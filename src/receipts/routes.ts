@@ -2,8 +2,8 @@ import { Elysia, t } from "elysia";
 import type { Context } from "../core/context";
 import { ListOf } from "../core/schemas";
 import { authenticated } from "../core/http";
-import { ConversationRead, MarkConversationRead, MessageRead, ReadConversationParams, Reader, ReadMessageParams, UnreadCount } from "./model";
-import { listReaders, markConversationRead, markMessageRead, unreadCount } from "./service";
+import { ConversationRead, ConversationUnread, MarkConversationRead, MarkUnread, MessageRead, ReadConversationParams, Reader, ReadMessageParams, UnreadCount, UnreadTotals } from "./model";
+import { listReaders, markConversationRead, markMessageRead, markUnread, unreadCount, unreadTotals } from "./service";
 
 export const receiptRoutes = (ctx: Context) =>
   new Elysia({ prefix: "/api", tags: ["read receipts"] })
@@ -27,5 +27,15 @@ export const receiptRoutes = (ctx: Context) =>
     .get("/conversations/:id/unread-count", ({ actor, params }) => unreadCount(ctx, actor, params.id), {
       params: ReadConversationParams,
       response: UnreadCount,
-      detail: { summary: "The caller's unread count and watermark" },
+      detail: { summary: "The caller's unread and unread-mention counts and own read marker" },
+    })
+    .put("/conversations/:id/unread", ({ actor, params, body }) => markUnread(ctx, actor, params.id, body.messageId), {
+      params: ReadConversationParams,
+      body: MarkUnread,
+      response: ConversationUnread,
+      detail: { summary: "Mark unread from a message on: the caller's own counts only; receipts stay" },
+    })
+    .get("/me/unread", ({ actor }) => unreadTotals(ctx, actor), {
+      response: UnreadTotals,
+      detail: { summary: "The caller's unread totals over all their conversations" },
     });

@@ -2,107 +2,175 @@ import { and, desc, eq, gt, gte, inArray, isNull, lt, lte, min, ne, type Placeho
 import type { Actor } from "../core/auth";
 import type { Context } from "../core/context";
 import type { Executor, Transaction } from "../core/db/client";
-import { conversations, messages, participants, readMarks } from "../core/db/schema";
+import { conversations, mentions, messages, participants, readMarks } from "../core/db/schema";
 import { preparedStatements } from "../core/db/prepared";
 import { withTransaction } from "../core/db/transaction";
 import { notFound } from "../core/errors";
 import { type List, listOf } from "../core/schemas";
 import { requireMembership } from "../conversations/membership";
 import { requireMessage } from "../messages/service";
-import type { ConversationRead, MessageRead, Reader, UnreadCount } from "./model";
+import type { ConversationRead, ConversationUnread, MessageRead, Reader, UnreadCount, UnreadTotals } from "./model";
 
-/** Messages from others, not deleted, after each of `userId`'s watermarks. */
-export async function unreadCounts(db: Executor, userId: string, conversationIds: string[]): Promise<Map<string, number>> {
-  if (conversationIds.length === 0) return new Map();
-  const prepared = statements(db);
-  const rows = prepared ? await prepared.unread.execute({ userId, conversationIds }) : await unreadQuery(db, userId, conversationIds);
-  return new Map(rows.map((r) => [r.conversationId, r.n]));
-}
+/** The caller's own counts in one conversation, and the read marker they start from. */
+export type UnreadOf = { unreadCount: number; unreadMentionCount: number; lastReadSeq: number };
 
-const unreadQuery = (db: Executor, userId: string | Placeholder, conversationIds: string[] | Placeholder) =>
+/** Where a participant's own unread messages start: their marker after a mark-unread, else their watermark. */
+const ownMarker = sql<number>`coalesce(${participants.ownReadSeq}, ${participants.lastReadSeq})`;
+
+/**
+ * Messages from others, not deleted, above the marker: every seq above it is a message (seqs have
+ * no gaps), less the participant's own (counted on the participant) and others' deleted ones (a
+ * partial index of tombstones). Nothing here reads the history itself, however long it is.
+ */
+const unreadExpr = sql<number>`greatest(${conversations.lastSeq} - ${ownMarker} - ${participants.sentSinceRead} - (
+  select count(*) from ${messages} d
+  where d.conversation_id = ${participants.conversationId} and d.seq > ${ownMarker}
+    and d.deleted_at is not null and d.sender_id <> ${participants.userId}
+), 0)::int`;
+
+/** Messages above the marker that mention the participant: a range of the mentions table's key. */
+const mentionExpr = sql<number>`(
+  select count(*) from ${mentions} x
+  where x.user_id = ${participants.userId} and x.conversation_id = ${participants.conversationId} and x.seq > ${ownMarker}
+)::int`;
+
+/** One row per conversation of `userId` (all of them, or those listed) with their unread counts. */
+const unreadQuery = (db: Executor, userId: string | Placeholder, conversationIds?: string[] | Placeholder) =>
   db
-    .select({ conversationId: participants.conversationId, n: sql<number>`count(${messages.id})::int` })
+    .select({ conversationId: participants.conversationId, unreadCount: unreadExpr.as("unread_count"), unreadMentionCount: mentionExpr.as("unread_mention_count"), lastReadSeq: ownMarker.as("marker") })
     .from(participants)
-    .innerJoin(
-      messages,
-      and(
-        eq(messages.conversationId, participants.conversationId),
-        gt(messages.seq, participants.lastReadSeq),
-        ne(messages.senderId, participants.userId),
-        isNull(messages.deletedAt),
-      ),
-    )
+    .innerJoin(conversations, eq(conversations.id, participants.conversationId))
     .where(
       and(
         eq(participants.userId, userId),
-        // A prepared statement takes the list as one array parameter; a built query lists them.
-        Array.isArray(conversationIds) ? inArray(participants.conversationId, conversationIds) : sql`${participants.conversationId} = any(${conversationIds}::uuid[])`,
+        conversationIds === undefined
+          ? undefined
+          : // A prepared statement takes the list as one array parameter; a built query lists them.
+            Array.isArray(conversationIds)
+            ? inArray(participants.conversationId, conversationIds)
+            : sql`${participants.conversationId} = any(${conversationIds}::uuid[])`,
       ),
-    )
-    .groupBy(participants.conversationId);
+    );
+
+/** The totals of GET /api/me/unread, in one statement over the caller's participant rows. */
+export const totalsQuery = (db: Executor, userId: string | Placeholder) => {
+  const each = unreadQuery(db, userId).as("each");
+  return db
+    .select({
+      unreadCount: sql<number>`coalesce(sum(${each.unreadCount}), 0)::int`,
+      unreadMentionCount: sql<number>`coalesce(sum(${each.unreadMentionCount}), 0)::int`,
+      unreadConversations: sql<number>`(count(*) filter (where ${each.unreadCount} > 0))::int`,
+    })
+    .from(each);
+};
 
 const statements = preparedStatements((db) => ({
   unread: unreadQuery(db, sql.placeholder("userId"), sql.placeholder("conversationIds")).prepare("unread_counts"),
+  totals: totalsQuery(db, sql.placeholder("userId")).prepare("unread_totals"),
 }));
 
-/** A user's unread totals over all their conversations (a push notification's badge). */
-export type UnreadTotals = { unreadCount: number; unreadMentionCount: number };
-
-/** The unread totals of many users at once, in one statement; a user with none reads zero. */
-export async function unreadTotalsOf(db: Executor, userIds: string[]): Promise<Map<string, UnreadTotals>> {
-  if (userIds.length === 0) return new Map();
-  const rows = await db
-    .select({ userId: participants.userId, n: sql<number>`count(${messages.id})::int` })
-    .from(participants)
-    .innerJoin(
-      messages,
-      and(
-        eq(messages.conversationId, participants.conversationId),
-        gt(messages.seq, participants.lastReadSeq),
-        ne(messages.senderId, participants.userId),
-        isNull(messages.deletedAt),
-      ),
-    )
-    // One parameter however many users: a pass may badge tens of thousands.
-    .where(sql`${participants.userId} in (select value from jsonb_array_elements_text(${JSON.stringify(userIds)}::jsonb))`)
-    .groupBy(participants.userId);
-  const counted = new Map(rows.map((r) => [r.userId, r.n]));
-  return new Map(userIds.map((userId) => [userId, { unreadCount: counted.get(userId) ?? 0, unreadMentionCount: 0 }]));
+/** `userId`'s unread counts in each of the conversations (those they are a participant of). */
+export async function unreadCounts(db: Executor, userId: string, conversationIds: string[]): Promise<Map<string, UnreadOf>> {
+  if (conversationIds.length === 0) return new Map();
+  const prepared = statements(db);
+  const rows = prepared ? await prepared.unread.execute({ userId, conversationIds }) : await unreadQuery(db, userId, conversationIds);
+  return new Map(rows.map(({ conversationId, ...counts }) => [conversationId, counts]));
 }
 
-/** Messages between two watermarks that count as unread for `userId`. */
-async function countBetween(tx: Executor, conversationId: string, userId: string, fromSeq: number, toSeq: number) {
-  return tx.$count(
-    messages,
-    and(
-      eq(messages.conversationId, conversationId),
-      gt(messages.seq, fromSeq),
-      lte(messages.seq, toSeq),
-      ne(messages.senderId, userId),
-      isNull(messages.deletedAt),
-    ),
-  );
+/** The caller's unread totals over every conversation of theirs, muted ones included. */
+export async function unreadTotals(ctx: Context, actor: Actor): Promise<UnreadTotals> {
+  const prepared = statements(ctx.db)!;
+  const [row] = await prepared.totals.execute({ userId: actor.userId });
+  return row ?? { unreadCount: 0, unreadMentionCount: 0, unreadConversations: 0 };
 }
+
+/** A user's unread totals as GET /api/me/unread counts them: a push notification's badge. */
+export type UnreadBadge = { unreadCount: number; unreadMentionCount: number };
 
 /**
- * Moves the watermark up to `seq` if it is below. Returns the time of the move, or undefined when
- * the watermark was already there (it never moves backwards).
+ * The unread totals of many users at once, in one statement over their participant rows (the same
+ * counters as GET /api/me/unread, no history read); a user in no conversation reads zero.
  */
-async function advance(tx: Transaction, conversationId: string, userId: string, seq: number): Promise<{ readAt: Date; from: number } | undefined> {
-  const [before] = await tx
-    .select({ lastReadSeq: participants.lastReadSeq })
+export async function unreadBadges(db: Executor, userIds: string[]): Promise<Map<string, UnreadBadge>> {
+  if (userIds.length === 0) return new Map();
+  const each = db
+    .select({ userId: participants.userId, unreadCount: unreadExpr.as("unread_count"), unreadMentionCount: mentionExpr.as("unread_mention_count") })
+    .from(participants)
+    .innerJoin(conversations, eq(conversations.id, participants.conversationId))
+    // One parameter however many users: a pass may badge tens of thousands.
+    .where(sql`${participants.userId} in (select value from jsonb_array_elements_text(${JSON.stringify(userIds)}::jsonb))`)
+    .as("each");
+  const rows = await db
+    .select({
+      userId: each.userId,
+      unreadCount: sql<number>`coalesce(sum(${each.unreadCount}), 0)::int`,
+      unreadMentionCount: sql<number>`coalesce(sum(${each.unreadMentionCount}), 0)::int`,
+    })
+    .from(each)
+    .groupBy(each.userId);
+  const found = new Map(rows.map(({ userId, ...badge }) => [userId, badge]));
+  return new Map(userIds.map((userId) => [userId, found.get(userId) ?? { unreadCount: 0, unreadMentionCount: 0 }]));
+}
+
+/** Messages in (fromSeq, toSeq]: `others`, those that count as unread for `userId`; `mine`, their own. */
+async function countBetween(tx: Executor, conversationId: string, userId: string, fromSeq: number, toSeq: number) {
+  const [row] = await tx
+    .select({
+      others: sql<number>`(count(*) filter (where ${messages.senderId} <> ${userId} and ${messages.deletedAt} is null))::int`,
+      mine: sql<number>`(count(*) filter (where ${messages.senderId} = ${userId}))::int`,
+    })
+    .from(messages)
+    .where(and(eq(messages.conversationId, conversationId), gt(messages.seq, fromSeq), lte(messages.seq, toSeq)));
+  return row ?? { others: 0, mine: 0 };
+}
+
+/** The participant row that read state changes, locked until the transaction ends. */
+async function lockReader(tx: Transaction, conversationId: string, userId: string) {
+  const [row] = await tx
+    .select({ lastReadSeq: participants.lastReadSeq, ownReadSeq: participants.ownReadSeq, sentSinceRead: participants.sentSinceRead })
     .from(participants)
     .where(and(eq(participants.conversationId, conversationId), eq(participants.userId, userId)))
     .for("update");
-  if (!before || before.lastReadSeq >= seq) return undefined;
+  return row && { ...row, own: row.ownReadSeq ?? row.lastReadSeq };
+}
+
+/**
+ * Reads up to `seq`: moves the watermark others see up to it if it is below (it never moves
+ * backwards) and the reader's own marker likewise (it may be below the watermark after a mark
+ * unread). Returns undefined when neither moved; else the time of the move, the own marker's
+ * move (`from` → `to`), whether the watermark others see moved (`shared`) and, with `count`, how
+ * many messages became read for the reader.
+ */
+async function advance(
+  tx: Transaction,
+  conversationId: string,
+  userId: string,
+  seq: number,
+  opts: { count?: boolean } = {},
+): Promise<{ readAt: Date; from: number; to: number; shared: boolean; count: number } | undefined> {
+  const before = await lockReader(tx, conversationId, userId);
+  if (!before) return undefined;
+  const shared = seq > before.lastReadSeq;
+  const to = Math.max(before.own, seq);
+  if (!shared && to === before.own) return undefined;
   const readAt = new Date();
+  const lastReadSeq = Math.max(before.lastReadSeq, seq);
+  // Only a participant with own messages above the marker, or a caller wanting the count, reads the range.
+  const between = to > before.own && (opts.count || before.sentSinceRead > 0) ? await countBetween(tx, conversationId, userId, before.own, to) : { others: 0, mine: 0 };
   await tx
     .update(participants)
-    .set({ lastReadSeq: seq, lastReadAt: readAt })
+    .set({
+      lastReadSeq,
+      ...(shared ? { lastReadAt: readAt } : {}),
+      ownReadSeq: to === lastReadSeq ? null : to,
+      sentSinceRead: before.sentSinceRead - between.mine,
+    })
     .where(and(eq(participants.conversationId, conversationId), eq(participants.userId, userId)));
-  await tx.insert(readMarks).values({ conversationId, userId, seq, readAt }).onConflictDoNothing();
-  await forgetOldMarks(tx, conversationId, userId);
-  return { readAt, from: before.lastReadSeq };
+  if (shared) {
+    await tx.insert(readMarks).values({ conversationId, userId, seq, readAt }).onConflictDoNothing();
+    await forgetOldMarks(tx, conversationId, userId);
+  }
+  return { readAt, from: before.own, to, shared, count: between.others };
 }
 
 /**
@@ -145,9 +213,11 @@ export async function markMessageRead(ctx: Context, actor: Actor, messageId: str
     const { message, membership } = await requireMessage(tx, messageId, actor.userId);
     const moved = await advance(tx, message.conversationId, actor.userId, message.seq);
     // Already read: when it first was, or, for history that predates the caller, when they joined.
-    const readAt = moved?.readAt ?? (await readTimeOf(tx, message.conversationId, actor.userId, message.seq)) ?? membership.participant.joinedAt;
+    const readAt = (moved?.shared && moved.readAt) || ((await readTimeOf(tx, message.conversationId, actor.userId, message.seq)) ?? membership.participant.joinedAt);
     const result = { messageId, conversationId: message.conversationId, userId: actor.userId, readAt: readAt.toISOString() };
-    if (moved) after(() => ctx.fanout.toConversation(message.conversationId, "message:read", result));
+    // Read again after a mark unread: only the reader's own sockets have anything to learn.
+    if (moved?.shared) after(() => ctx.fanout.toConversation(message.conversationId, "message:read", result));
+    else if (moved) after(() => ctx.fanout.toUsers([actor.userId], "message:read", result));
     return result;
   });
 }
@@ -168,11 +238,11 @@ export async function markConversationRead(ctx: Context, actor: Actor, conversat
       const [latest] = await tx.select({ seq: conversations.lastSeq, id: conversations.lastMessageId }).from(conversations).where(eq(conversations.id, conversationId));
       target = { id: latest?.id ?? conversation.lastMessageId, seq: latest?.seq ?? conversation.lastSeq };
     }
-    const moved = await advance(tx, conversationId, actor.userId, target.seq);
-    const count = moved ? await countBetween(tx, conversationId, actor.userId, moved.from, target.seq) : 0;
+    const moved = await advance(tx, conversationId, actor.userId, target.seq, { count: true });
     const readAt = moved?.readAt ?? new Date();
-    const result = { conversationId, userId: actor.userId, upToMessageId: target.id, count, readAt: readAt.toISOString() };
-    if (moved) after(() => ctx.fanout.toConversation(conversationId, "conversation:read", result));
+    const result = { conversationId, userId: actor.userId, upToMessageId: target.id, count: moved?.count ?? 0, readAt: readAt.toISOString() };
+    if (moved?.shared) after(() => ctx.fanout.toConversation(conversationId, "conversation:read", result));
+    else if (moved) after(() => ctx.fanout.toUsers([actor.userId], "conversation:read", result));
     return result;
   });
 }
@@ -205,7 +275,42 @@ export async function listReaders(ctx: Context, actor: Actor, messageId: string)
 }
 
 export async function unreadCount(ctx: Context, actor: Actor, conversationId: string): Promise<UnreadCount> {
-  const { participant } = await requireMembership(ctx.db, conversationId, actor.userId);
-  const counts = await unreadCounts(ctx.db, actor.userId, [conversationId]);
-  return { conversationId, unreadCount: counts.get(conversationId) ?? 0, lastReadSeq: participant.lastReadSeq };
+  await requireMembership(ctx.db, conversationId, actor.userId);
+  const counts = (await unreadCounts(ctx.db, actor.userId, [conversationId])).get(conversationId);
+  // Left between the two reads: as for any outsider.
+  if (!counts) throw notFound("Conversation");
+  return { conversationId, ...counts };
+}
+
+/**
+ * Mark unread: the caller's own marker goes to just below the message, so that their unread counts
+ * (and notifications) count again from it until they read again. The watermark others see, and
+ * the read receipts already given, stay. The caller's own sockets learn the new marker.
+ */
+export async function markUnread(ctx: Context, actor: Actor, conversationId: string, messageId: string): Promise<ConversationUnread> {
+  return withTransaction(ctx, async (tx, after) => {
+    await requireMembership(tx, conversationId, actor.userId);
+    const [message] = await tx
+      .select({ seq: messages.seq })
+      .from(messages)
+      .where(and(eq(messages.id, messageId), eq(messages.conversationId, conversationId)));
+    if (!message) throw notFound("Message");
+    const before = await lockReader(tx, conversationId, actor.userId);
+    if (!before) throw notFound("Conversation");
+    const to = message.seq - 1;
+    if (to !== before.own) {
+      // The caller's own messages between the two markers move to the other side of it.
+      const { mine } = to < before.own || before.sentSinceRead > 0
+        ? await countBetween(tx, conversationId, actor.userId, Math.min(to, before.own), Math.max(to, before.own))
+        : { mine: 0 };
+      await tx
+        .update(participants)
+        .set({ ownReadSeq: to === before.lastReadSeq ? null : to, sentSinceRead: before.sentSinceRead + (to < before.own ? mine : -mine) })
+        .where(and(eq(participants.conversationId, conversationId), eq(participants.userId, actor.userId)));
+    }
+    const counts = (await unreadCounts(tx, actor.userId, [conversationId])).get(conversationId);
+    const result = { conversationId, userId: actor.userId, lastReadSeq: to, unreadCount: counts?.unreadCount ?? 0 };
+    after(() => ctx.fanout.toUsers([actor.userId], "conversation:unread", result));
+    return result;
+  });
 }

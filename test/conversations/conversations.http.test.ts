@@ -38,6 +38,7 @@ describe("creating conversations", () => {
       lastMessageAt: null,
       participants: expect.any(Array),
       unreadCount: 0,
+      unreadMentionCount: 0,
       slowModeSeconds: 0,
     });
     expect(roles(conversation)).toEqual({ ann: "owner", bob: "member", cat: "member" });

@@ -95,7 +95,7 @@ describe("adding participants", () => {
     expect(seen.participants.find((p: { userId: string }) => p.userId === "new1").lastReadSeq).toBe(3);
     expect((await as("new1").get(`/api/conversations/${id}/messages`)).body.data).toHaveLength(3);
     await as("mem").post(`/api/conversations/${id}/messages`, { content: "four" });
-    expect((await as("new1").get(`/api/conversations/${id}/unread-count`)).body).toEqual({ conversationId: id, unreadCount: 1, lastReadSeq: 3 });
+    expect((await as("new1").get(`/api/conversations/${id}/unread-count`)).body).toEqual({ conversationId: id, unreadCount: 1, unreadMentionCount: 0, lastReadSeq: 3 });
   });
 
   test("invalid bodies and ids are 400", async () => {

@@ -51,6 +51,7 @@ describe("sending", () => {
       lastReplyAt: null,
       clientMessageId: null,
       metadata: { client: "web" },
+      mentions: [],
       reactions: [],
       isEdited: false,
       isDeleted: false,

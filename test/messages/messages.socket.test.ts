@@ -76,7 +76,7 @@ describe("message:edit and message:delete", () => {
     const update = nextEvent(sockets.bob, "message:updated");
     const edited = await ok(sockets.ann, "message:edit", { messageId: sent.id, content: "final" });
     expect(edited).toMatchObject({ id: sent.id, content: "final", isEdited: true });
-    expect(await update).toEqual({ messageId: sent.id, conversationId, content: "final", isEdited: true, updatedAt: edited.updatedAt, editedAt: edited.editedAt });
+    expect(await update).toEqual({ messageId: sent.id, conversationId, content: "final", mentions: [], isEdited: true, updatedAt: edited.updatedAt, editedAt: edited.editedAt });
     await wall.pass();
     expect(leaked).toEqual([]);
   });

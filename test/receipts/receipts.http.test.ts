@@ -28,9 +28,9 @@ const unread = async (client: ApiClient, id: string) => (await client.get(`/api/
 describe("unread counts", () => {
   test("messages from others after the watermark; the caller's own never count", async () => {
     const { id } = await story();
-    expect(await unread(bob, id)).toEqual({ conversationId: id, unreadCount: 4, lastReadSeq: 0 });
-    expect(await unread(cat, id)).toEqual({ conversationId: id, unreadCount: 5, lastReadSeq: 0 });
-    expect(await unread(ann, id)).toEqual({ conversationId: id, unreadCount: 1, lastReadSeq: 0 });
+    expect(await unread(bob, id)).toEqual({ conversationId: id, unreadCount: 4, unreadMentionCount: 0, lastReadSeq: 0 });
+    expect(await unread(cat, id)).toEqual({ conversationId: id, unreadCount: 5, unreadMentionCount: 0, lastReadSeq: 0 });
+    expect(await unread(ann, id)).toEqual({ conversationId: id, unreadCount: 1, unreadMentionCount: 0, lastReadSeq: 0 });
     const conversation = (await bob.get(`/api/conversations/${id}`)).body;
     expect(conversation.unreadCount).toBe(4);
     const listedForCat = (await cat.get("/api/conversations")).body.data.find((c: { id: string }) => c.id === id);
@@ -59,7 +59,7 @@ describe("marking one message read", () => {
     const res = await cat.put(`/api/messages/${m[2]}/read`);
     expect(res.status).toBe(200);
     expect(res.body).toEqual({ messageId: m[2], conversationId: id, userId: "cat", readAt: expect.stringMatching(ISO_MS) });
-    expect(await unread(cat, id)).toEqual({ conversationId: id, unreadCount: 2, lastReadSeq: 3 });
+    expect(await unread(cat, id)).toEqual({ conversationId: id, unreadCount: 2, unreadMentionCount: 0, lastReadSeq: 3 });
     const participant = (await ann.get(`/api/conversations/${id}`)).body.participants.find((p: { userId: string }) => p.userId === "cat");
     expect(participant.lastReadSeq).toBe(3);
   });
@@ -79,7 +79,7 @@ describe("marking one message read", () => {
   test("concurrent reads in any order leave the watermark at the highest", async () => {
     const { id, m } = await story();
     await Promise.all([m[4], m[0], m[2], m[1], m[3]].map((messageId) => cat.put(`/api/messages/${messageId}/read`)));
-    expect(await unread(cat, id)).toEqual({ conversationId: id, unreadCount: 0, lastReadSeq: 5 });
+    expect(await unread(cat, id)).toEqual({ conversationId: id, unreadCount: 0, unreadMentionCount: 0, lastReadSeq: 5 });
   });
 
   test("outsiders, unknown and malformed ids change nothing", async () => {
@@ -102,7 +102,7 @@ describe("marking a conversation read", () => {
     // The rest: m4 is bob's own and does not count, m5 does.
     const rest = await bob.put(`/api/conversations/${id}/read`, {});
     expect(rest.body).toMatchObject({ upToMessageId: m[4], count: 1 });
-    expect(await unread(bob, id)).toEqual({ conversationId: id, unreadCount: 0, lastReadSeq: 5 });
+    expect(await unread(bob, id)).toEqual({ conversationId: id, unreadCount: 0, unreadMentionCount: 0, lastReadSeq: 5 });
     expect((await bob.put(`/api/conversations/${id}/read`)).body).toMatchObject({ upToMessageId: m[4], count: 0 });
   });
 
@@ -181,7 +181,7 @@ describe("who has read a message", () => {
     const joinedAt = added.participants.find((p: { userId: string }) => p.userId === "eve").joinedAt;
     expect((await ann.get(`/api/messages/${m[0]}/read`)).body.data).toEqual([{ userId: "eve", readAt: joinedAt }]);
     expect((await eve.put(`/api/messages/${m[0]}/read`)).body).toMatchObject({ userId: "eve", readAt: joinedAt });
-    expect(await unread(eve, id)).toEqual({ conversationId: id, unreadCount: 0, lastReadSeq: 5 });
+    expect(await unread(eve, id)).toEqual({ conversationId: id, unreadCount: 0, unreadMentionCount: 0, lastReadSeq: 5 });
     await ann.delete(`/api/conversations/${id}/participants/eve`);
   });
 

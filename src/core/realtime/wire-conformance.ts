@@ -22,7 +22,7 @@ import type {
 } from "../../messages/model";
 import type { IndicatorPayload, Presence, PresencePayload } from "../../presence/model";
 import type { ReactionChange, SocketReaction } from "../../reactions/model";
-import type { ConversationRead, MessageRead, SocketConversationRead, SocketMessageRead } from "../../receipts/model";
+import type { ConversationRead, ConversationUnread, MessageRead, SocketConversationRead, SocketConversationUnread, SocketMessageRead, UnreadTotals } from "../../receipts/model";
 
 /** Compiles only when A and B are assignable to each other. */
 type Same<A extends B, B extends C, C = A> = [A, B, C];
@@ -41,6 +41,8 @@ export type WireConformance = [
   Same<ReactionChange, Wire.ReactionChange>,
   Same<MessageRead, Wire.MessageRead>,
   Same<ConversationRead, Wire.ConversationRead>,
+  Same<ConversationUnread, Wire.ConversationUnread>,
+  Same<UnreadTotals, Wire.UnreadTotals>,
   // Socket payloads: what the SDK sends is what the service validates.
   Same<Static<typeof SocketSendMessage>, Wire.SendMessagePayload>,
   Same<Static<typeof SocketEditMessage>, Wire.EditMessagePayload>,
@@ -50,6 +52,7 @@ export type WireConformance = [
   Same<Static<typeof SocketReaction>, Wire.ReactionPayload>,
   Same<Static<typeof SocketMessageRead>, Wire.MessageIdPayload>,
   Same<Static<typeof SocketConversationRead>, Wire.ConversationReadPayload>,
+  Same<Static<typeof SocketConversationUnread>, Wire.ConversationUnreadPayload>,
   Same<Static<typeof IndicatorPayload>, Wire.ConversationIdPayload>,
   Same<Static<typeof PresencePayload>, Wire.ConversationIdPayload>,
   Same<Static<typeof RoomPayload>, Wire.ConversationIdPayload>,

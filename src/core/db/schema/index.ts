@@ -1,4 +1,5 @@
 export * from "./conversations";
+export * from "./mentions";
 export * from "./messages";
 export * from "./notification-jobs";
 export * from "./participants";

@@ -37,6 +37,8 @@ export const messages = pgTable(
     lastReplyAt: timestampMs("last_reply_at"),
     clientMessageId: text("client_message_id"),
     metadata: jsonb("metadata").$type<Record<string, unknown>>().notNull().default({}),
+    /** External ids of the users the message mentions (deduplicated, in the order given); empty once deleted. */
+    mentions: text("mentions").array().notNull().default(sql`'{}'::text[]`),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
     editedAt: timestampMs("edited_at"),
@@ -56,6 +58,9 @@ export const messages = pgTable(
     // A thread's replies in seq order; only replies pay for it.
     index("messages_thread_idx").on(t.parentId, t.seq).where(sql`${t.parentId} is not null`),
     index("messages_search_idx").using("gin", searchDocument(t.content)),
+    // Unread counts subtract other people's deleted messages above a reader's marker: tombstones
+    // only, so sends never write to it and it stays as small as the deletions.
+    index("messages_deleted_idx").on(t.conversationId, t.seq, t.senderId).where(sql`${t.deletedAt} is not null`),
   ],
 );
 

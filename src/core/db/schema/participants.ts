@@ -17,8 +17,20 @@ export const participants = pgTable(
     lastReadSeq: integer("last_read_seq").notNull().default(0),
     lastReadAt: timestampMs("last_read_at"),
     /**
+     * The participant's own read marker after they marked a message unread (that message's seq - 1),
+     * seen by them only: their unread counts start from it, while lastReadSeq, which others see,
+     * stays. Null when it is lastReadSeq; reading moves it forward as it moves lastReadSeq.
+     */
+    ownReadSeq: integer("own_read_seq"),
+    /**
+     * Messages this participant sent with a seq above their own read marker. Their own messages are
+     * never unread, so their unread count is the conversation's last_seq minus the marker minus
+     * these, minus other people's deleted messages above the marker: no scan of the history.
+     */
+    sentSinceRead: integer("sent_since_read").notNull().default(0),
+    /**
      * When this participant's last message was stored, kept by the send statement only while the
-     * conversation is in slow mode (the one reader): other sends write nothing more.
+     * conversation is in slow mode (the one reader).
      */
     lastSentAt: timestampMs("last_sent_at"),
   },
