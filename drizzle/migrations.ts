@@ -9,6 +9,7 @@ import m4 from "./0004_user_tokens_revoked_before.sql" with { type: "text" };
 import m5 from "./0005_search_text_function.sql" with { type: "text" };
 import m6 from "./0006_message_search_index.sql" with { type: "text" };
 import m7 from "./0007_conversation_slow_mode.sql" with { type: "text" };
+import m8 from "./0008_moderation.sql" with { type: "text" };
 
 export { journal };
 export const migrationSql: Record<string, string> = {
@@ -20,4 +21,5 @@ export const migrationSql: Record<string, string> = {
   "0005_search_text_function": m5,
   "0006_message_search_index": m6,
   "0007_conversation_slow_mode": m7,
+  "0008_moderation": m8,
 };

@@ -79,6 +79,9 @@ export type Conversation = {
   slowModeSeconds: number;
 };
 
+/** A user the caller blocks (`GET /api/me/blocks`). */
+export type Block = { userId: string; createdAt: string };
+
 export type Presence = { userId: string; status: "online" | "offline"; lastSeen: string | null };
 
 export type MessageUpdated = {

@@ -8,6 +8,7 @@ import { AppError, conflict, forbidden, invalid } from "../core/errors";
 import { forgetReadMarks } from "../receipts/service";
 import { activeUserIds } from "../users/store";
 import { recordEvent, recordEvents } from "../webhooks/outbox";
+import { requireNoBlockers } from "../moderation/store";
 import { ownerCount, requireGroup, requireManager, requireMembership, requireParticipant } from "./membership";
 import type { Conversation, Role } from "./model";
 import { passOwnershipIfNone } from "./roles";
@@ -62,6 +63,7 @@ export async function addParticipants(ctx: Context, actor: Actor, conversationId
     requireManager(m, "add participants");
     if (role === "owner" && m.participant.role !== "owner") throw forbidden("Only an owner can add an owner");
     requireNoneMissing(missing);
+    await requireNoBlockers(tx, actor.userId, userIds, "You cannot add one or more of these users");
     const inserted = await tx
       .insert(participants)
       .values(userIds.map((userId) => ({ conversationId, userId, role, lastReadSeq: m.conversation.lastSeq })))

@@ -8,6 +8,7 @@ import { runCommitted, withTransaction } from "../core/db/transaction";
 import { AppError, conflict, forbidden, invalid, notFound } from "../core/errors";
 import { checkMetadata, checkStorable, iso, type List, pageOf } from "../core/schemas";
 import { isManager, type Membership, requireMembership } from "../conversations/membership";
+import { requireNotBlockedInDirect } from "../moderation/store";
 import { reactionSummaries, removeReactions } from "../reactions/store";
 import { recordEvent, recordEvents } from "../webhooks/outbox";
 import type { Message, MessageDeleted, MessagePage, ReactionSummary, SendMessage } from "./model";
@@ -187,8 +188,9 @@ export async function getMessage(ctx: Context, actor: Actor, messageId: string):
 /** Only the sender edits; the same content again changes nothing and emits nothing. */
 export async function editMessage(ctx: Context, actor: Actor, messageId: string, content: string): Promise<Message> {
   return withTransaction(ctx, async (tx, after) => {
-    const { message } = await requireMessage(tx, messageId, actor.userId, { lock: true });
+    const { message, membership } = await requireMessage(tx, messageId, actor.userId, { lock: true });
     if (message.senderId !== actor.userId) throw forbidden("Only the sender can edit a message");
+    await requireNotBlockedInDirect(tx, membership, actor.userId, "edit messages");
     if (message.deletedAt) throw conflict("The message is deleted");
     checkContent(ctx, content, message.attachments.length > 0);
     if (content === message.content) return (await withReactions(tx, [message]))[0]!;

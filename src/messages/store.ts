@@ -1,7 +1,7 @@
 import { asc, getTableColumns, inArray, sql } from "drizzle-orm";
 import { queryRows, type Transaction } from "../core/db/client";
 import { conversations, type MessageRow, messages } from "../core/db/schema";
-import { AppError, invalid, notFound } from "../core/errors";
+import { AppError, forbidden, invalid, notFound } from "../core/errors";
 import type { QueuedSend } from "./send-queue";
 
 /** A send the statement stored (`created`), or the message a retry of it finds. */
@@ -9,12 +9,14 @@ export type StoredSend = { row: MessageRow; created: boolean };
 
 /**
  * Why a send is not stored, in the order a send is judged: not a participant (404), a retry of a
- * stored message (not an error: the stored one is the answer), a replyTo outside the conversation
+ * stored message (not an error: the stored one is the answer), a sender the other side of a direct
+ * conversation blocks (403), a replyTo outside the conversation
  * (400), a member's send inside the conversation's slow-mode window (429). A new rule is one more
  * `when` in the statement's `judged` step and one more entry here.
  */
 const REFUSALS = {
   not_member: () => notFound("Conversation"),
+  blocked: () => forbidden("You cannot send messages in this conversation"),
   bad_reply: () => invalid("replyTo must be a message of this conversation", [{ path: "/replyTo", message: "unknown message" }]),
   slow_mode: (retryAfter: number) => new AppError("RATE_LIMITED", `Slow mode: the next message can be sent in ${retryAfter} s`, { retryAfter }, retryAfter),
 } satisfies Record<string, (retryAfter: number) => AppError>;
@@ -76,7 +78,10 @@ const storeStatement = (tx: Transaction, input: SendRow[]) =>
         -- Seconds this member must still wait: slow mode applies to members only.
         case when p.role = 'member' then v.slow_mode_seconds else 0 end as slow,
         ceil(extract(epoch from p.last_sent_at + make_interval(secs => v.slow_mode_seconds) - clock_timestamp()))::int as wait,
-        input.r is null or exists (select 1 from messages x where x.id = input.r and x.conversation_id = input.c) as reply_ok
+        input.r is null or exists (select 1 from messages x where x.id = input.r and x.conversation_id = input.c) as reply_ok,
+        -- Blocks only concern direct conversations: a group's sends look nothing up.
+        v.type = 'direct' and exists (select 1 from user_blocks b where b.blocked_id = input.s
+          and b.blocker_id in (split_part(v.direct_key, ' ', 1), split_part(v.direct_key, ' ', 2))) as blocked
       from input
       left join conversations v on v.id = input.c
       left join participants p on p.conversation_id = input.c and p.user_id = input.s
@@ -92,6 +97,7 @@ const storeStatement = (tx: Transaction, input: SendRow[]) =>
         case
           when not is_member then 'not_member'
           when earlier_id is not null then 'duplicate'
+          when blocked then 'blocked'
           when not reply_ok then 'bad_reply'
           when slow > 0 and (wait > 0 or count(*) filter (where earlier_id is null and reply_ok)
             over (partition by c, s order by i rows between unbounded preceding and 1 preceding) > 0) then 'slow_mode'

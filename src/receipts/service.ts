@@ -2,13 +2,14 @@ import { and, desc, eq, gt, gte, inArray, isNull, lt, lte, min, ne, type Placeho
 import type { Actor } from "../core/auth";
 import type { Context } from "../core/context";
 import type { Executor, Transaction } from "../core/db/client";
-import { conversations, messages, participants, readMarks } from "../core/db/schema";
+import { type ConversationRow, conversations, messages, participants, readMarks } from "../core/db/schema";
 import { preparedStatements } from "../core/db/prepared";
 import { withTransaction } from "../core/db/transaction";
 import { notFound } from "../core/errors";
 import { type List, listOf } from "../core/schemas";
 import { requireMembership } from "../conversations/membership";
 import { requireMessage } from "../messages/service";
+import { isBlocked, otherSideOf } from "../moderation/store";
 import type { ConversationRead, MessageRead, Reader, UnreadCount } from "./model";
 
 /** Messages from others, not deleted, after each of `userId`'s watermarks. */
@@ -114,6 +115,16 @@ async function readTimeOf(db: Executor, conversationId: string, userId: string, 
   return row?.at ? new Date(row.at) : null;
 }
 
+/**
+ * In a direct conversation, whether the reader blocks the other side: their read events then go
+ * to their own sockets only.
+ */
+async function blocksOtherSide(db: Executor, conversation: ConversationRow, readerId: string): Promise<boolean> {
+  if (conversation.type !== "direct") return false;
+  const other = otherSideOf(conversation, readerId);
+  return other !== undefined && (await isBlocked(db, readerId, other));
+}
+
 /** Marks a message, and so every earlier one, read. */
 export async function markMessageRead(ctx: Context, actor: Actor, messageId: string): Promise<MessageRead> {
   return withTransaction(ctx, async (tx, after) => {
@@ -122,7 +133,10 @@ export async function markMessageRead(ctx: Context, actor: Actor, messageId: str
     // Already read: when it first was, or, for history that predates the caller, when they joined.
     const readAt = moved?.readAt ?? (await readTimeOf(tx, message.conversationId, actor.userId, message.seq)) ?? membership.participant.joinedAt;
     const result = { messageId, conversationId: message.conversationId, userId: actor.userId, readAt: readAt.toISOString() };
-    if (moved) after(() => ctx.fanout.toConversation(message.conversationId, "message:read", result));
+    if (moved) {
+      const toOwnSocketsOnly = await blocksOtherSide(tx, membership.conversation, actor.userId);
+      after(() => (toOwnSocketsOnly ? ctx.fanout.toUsers([actor.userId], "message:read", result) : ctx.fanout.toConversation(message.conversationId, "message:read", result)));
+    }
     return result;
   });
 }
@@ -147,7 +161,10 @@ export async function markConversationRead(ctx: Context, actor: Actor, conversat
     const count = moved ? await countBetween(tx, conversationId, actor.userId, moved.from, target.seq) : 0;
     const readAt = moved?.readAt ?? new Date();
     const result = { conversationId, userId: actor.userId, upToMessageId: target.id, count, readAt: readAt.toISOString() };
-    if (moved) after(() => ctx.fanout.toConversation(conversationId, "conversation:read", result));
+    if (moved) {
+      const toOwnSocketsOnly = await blocksOtherSide(tx, conversation, actor.userId);
+      after(() => (toOwnSocketsOnly ? ctx.fanout.toUsers([actor.userId], "conversation:read", result) : ctx.fanout.toConversation(conversationId, "conversation:read", result)));
+    }
     return result;
   });
 }

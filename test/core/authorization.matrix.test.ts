@@ -99,6 +99,9 @@ const ROUTES: Record<string, RouteRule> = {
   "GET /api/users/:userId/presence": { access: "user", call: (fx) => ({ path: `/api/users/${fx.users.target}/presence` }) },
   "GET /api/conversations/:id/presence": { access: "conversation", call: (fx) => ({ path: `${conv(fx)}/presence` }) },
   "POST /api/presence/batch": { access: "user", call: (fx) => ({ path: "/api/presence/batch", body: { userIds: [fx.users.target] } }) },
+  "GET /api/me/blocks": { access: "user", call: () => ({ path: "/api/me/blocks" }) },
+  "PUT /api/me/blocks/:userId": { access: "user", ok: 204, call: (fx) => ({ path: `/api/me/blocks/${fx.users.target}` }) },
+  "DELETE /api/me/blocks/:userId": { access: "user", ok: 204, call: (fx) => ({ path: `/api/me/blocks/${fx.users.target}` }) },
 };
 
 type EventRule = {

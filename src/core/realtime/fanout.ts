@@ -12,7 +12,8 @@ export const userRoom = (userId: string) => `user:${userId}`;
  * Redis adapter they reach sockets on every instance.
  */
 export interface Fanout {
-  toConversation<E extends ServerEvent>(conversationId: string, event: E, payload: ServerPayload<E>, exceptUserId?: string): void;
+  /** `except`: users whose sockets must not get it (the sender of a typing event, users the subject blocks). */
+  toConversation<E extends ServerEvent>(conversationId: string, event: E, payload: ServerPayload<E>, except?: string | readonly string[]): void;
   toUsers<E extends ServerEvent>(userIds: string[], event: E, payload: ServerPayload<E>): void;
   /** Sockets of these users join (or leave) the conversation's room, wherever they are connected. */
   joinConversation(userIds: string[], conversationId: string): Promise<void>;

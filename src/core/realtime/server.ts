@@ -121,10 +121,11 @@ function socketFanout(io: ChatServer, clustered: boolean, publisher: RoomPublish
     if (clustered) io.serverSideEmit("room:move", { userIds, conversationId, join });
   };
   return {
-    toConversation(conversationId, event, payload, exceptUserId) {
+    toConversation(conversationId, event, payload, except) {
       const room = conversationRoom(conversationId);
-      if (exceptUserId) {
-        (io.to(room).except(userRoom(exceptUserId)).emit as (e: string, p: unknown) => boolean)(event, payload);
+      const excluded = typeof except === "string" ? [except] : (except ?? []);
+      if (excluded.length) {
+        (io.to(room).except(excluded.map(userRoom)).emit as (e: string, p: unknown) => boolean)(event, payload);
         return;
       }
       // Encoded once, written natively here and, through Redis, by every other instance.

@@ -9,6 +9,7 @@ import type * as Wire from "../../client/wire";
 import type { Conversation, ConversationUpdated, Participant, RoomPayload } from "../../conversations/model";
 import type { Attachment, Message, MessageDeleted, ReactionSummary, SocketEditMessage, SocketDeleteMessage, SocketSendMessage, SocketSyncMessages } from "../../messages/model";
 import type { IndicatorPayload, Presence, PresencePayload } from "../../presence/model";
+import type { Block } from "../../moderation/model";
 import type { ReactionChange, SocketReaction } from "../../reactions/model";
 import type { ConversationRead, MessageRead, SocketConversationRead, SocketMessageRead } from "../../receipts/model";
 
@@ -24,6 +25,7 @@ export type WireConformance = [
   Same<ConversationUpdated, Wire.ConversationUpdated>,
   Same<Participant, Wire.Participant>,
   Same<Presence, Wire.Presence>,
+  Same<Block, Wire.Block>,
   Same<ReactionChange, Wire.ReactionChange>,
   Same<MessageRead, Wire.MessageRead>,
   Same<ConversationRead, Wire.ConversationRead>,

@@ -5,3 +5,4 @@ export * from "./reactions";
 export * from "./read-marks";
 export * from "./users";
 export * from "./webhook-events";
+export * from "./user-blocks";
