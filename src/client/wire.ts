@@ -77,7 +77,13 @@ export type Conversation = {
   unreadCount: number;
   /** A member sends at most one message per this many seconds (0: off); owners and admins are exempt. */
   slowModeSeconds: number;
+  /** The reader's own mute; an expired one reads as not muted. */
+  muted: boolean;
+  /** When the reader's mute ends; null when not muted or muted until unmuted. */
+  mutedUntil: string | null;
 };
+/** `PUT /api/conversations/:id/mute`. */
+export type ConversationMute = { conversationId: string; muted: true; mutedUntil: string | null };
 
 /** A user the caller blocks (`GET /api/me/blocks`). */
 export type Block = { userId: string; createdAt: string };

@@ -39,6 +39,8 @@ describe("creating conversations", () => {
       participants: expect.any(Array),
       unreadCount: 0,
       slowModeSeconds: 0,
+      muted: false,
+      mutedUntil: null,
     });
     expect(roles(conversation)).toEqual({ ann: "owner", bob: "member", cat: "member" });
     for (const p of conversation.participants) expect(p).toEqual({ userId: p.userId, role: p.role, joinedAt: expect.stringMatching(ISO_MS), lastReadSeq: 0 });
