@@ -3,12 +3,9 @@ import type { Actor } from "../core/auth";
 import type { Context } from "../core/context";
 import { participants } from "../core/db/schema";
 import { withTransaction } from "../core/db/transaction";
-import { invalid } from "../core/errors";
+import { futureTime } from "../core/schemas";
 import { requireMembership } from "./membership";
 import type { ConversationMute } from "./model";
-
-/** Years a stored time can reach: what toISOString and Postgres agree on. */
-const LATEST = Date.parse("9999-12-31T23:59:59.999Z");
 
 /**
  * The caller mutes a conversation for themself: until `until` (ISO-8601, in the future), or until
@@ -16,11 +13,7 @@ const LATEST = Date.parse("9999-12-31T23:59:59.999Z");
  * room event: room events are the same for every reader); notifications read it.
  */
 export async function muteConversation(ctx: Context, actor: Actor, conversationId: string, until?: string): Promise<ConversationMute> {
-  const mutedUntil = until === undefined ? null : new Date(until);
-  if (mutedUntil && (Number.isNaN(mutedUntil.getTime()) || mutedUntil.getTime() > LATEST)) {
-    throw invalid("until must be an ISO-8601 time", [{ path: "/until", message: "not a time" }]);
-  }
-  if (mutedUntil && mutedUntil.getTime() <= Date.now()) throw invalid("until must be in the future", [{ path: "/until", message: "in the past" }]);
+  const mutedUntil = until === undefined ? null : futureTime(until, "/until");
   await setMute(ctx, actor, conversationId, true, mutedUntil);
   return { conversationId, muted: true, mutedUntil: mutedUntil?.toISOString() ?? null };
 }

@@ -1,6 +1,6 @@
 import { type Static, t } from "elysia";
 import { EXTERNAL_ID_PATTERN } from "../core/auth";
-import { ExternalId, Limit, ListOf } from "../core/schemas";
+import { ExternalId, Limit, ListOf, Uuid } from "../core/schemas";
 
 export const BlockParams = t.Object({ userId: ExternalId });
 
@@ -18,3 +18,23 @@ export function decodeUserIdCursor(cursor: string): string | null {
   const userId = Buffer.from(cursor, "base64url").toString("utf8");
   return EXTERNAL_ID.test(userId) && encodeUserIdCursor(userId) === cursor ? userId : null;
 }
+
+export const BanParams = t.Object({ id: Uuid, userId: ExternalId });
+
+export const CreateBan = t.Object({
+  userId: ExternalId,
+  until: t.Optional(t.String({ format: "date-time", maxLength: 64, description: "When the ban ends by itself (ISO-8601, in the future); absent: until lifted" })),
+  reason: t.Optional(t.String({ maxLength: 500 })),
+});
+export type CreateBan = Static<typeof CreateBan>;
+
+export const Ban = t.Object({
+  conversationId: t.String({ format: "uuid" }),
+  userId: t.String(),
+  bannedBy: t.String(),
+  until: t.Union([t.String({ format: "date-time" }), t.Null()]),
+  reason: t.Union([t.String(), t.Null()]),
+  createdAt: t.String({ format: "date-time" }),
+});
+export type Ban = Static<typeof Ban>;
+export const BanList = ListOf(Ban);

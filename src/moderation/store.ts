@@ -1,7 +1,7 @@
-import { and, eq, inArray, sql } from "drizzle-orm";
+import { and, eq, gt, inArray, isNull, or, sql } from "drizzle-orm";
 import type { Executor } from "../core/db/client";
 import { queryRows } from "../core/db/client";
-import { type ConversationRow, userBlocks } from "../core/db/schema";
+import { conversationBans, type ConversationRow, userBlocks } from "../core/db/schema";
 import { forbidden } from "../core/errors";
 
 /*
@@ -77,4 +77,17 @@ export async function directBlocks(db: Executor, conversationId: string, userId:
     from conversations c where c.id = ${conversationId} and c.type = 'direct'`,
   );
   return { blockedByOther: row?.blocked_by_other ?? false, blocksOther: row?.blocks_other ?? false };
+}
+
+/** A ban in force: without an end, or ending later than now (the database's clock). */
+export const banInForce = or(isNull(conversationBans.until), gt(conversationBans.until, sql`now()`));
+
+/** Which of `userIds` are banned from the conversation now. */
+export async function bannedAmong(db: Executor, conversationId: string, userIds: string[]): Promise<string[]> {
+  if (userIds.length === 0) return [];
+  const rows = await db
+    .select({ userId: conversationBans.userId })
+    .from(conversationBans)
+    .where(and(eq(conversationBans.conversationId, conversationId), inArray(conversationBans.userId, userIds), banInForce));
+  return rows.map((r) => r.userId);
 }

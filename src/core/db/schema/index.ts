@@ -6,3 +6,4 @@ export * from "./read-marks";
 export * from "./users";
 export * from "./webhook-events";
 export * from "./user-blocks";
+export * from "./conversation-bans";
