@@ -1,4 +1,4 @@
-import type { ServerEvent, ServerToClientEvents } from "../../client/wire";
+import type { ErrorCode, ServerEvent, ServerToClientEvents } from "../../client/wire";
 
 export type { ServerEvent };
 export type ServerPayload<E extends ServerEvent> = Parameters<ServerToClientEvents[E]>[0];
@@ -18,8 +18,8 @@ export interface Fanout {
   /** Sockets of these users join (or leave) the conversation's room, wherever they are connected. */
   joinConversation(userIds: string[], conversationId: string): Promise<void>;
   leaveConversation(userIds: string[], conversationId: string): Promise<void>;
-  /** Ends every socket of the user (deleted through the internal API). */
-  disconnectUser(userId: string): Promise<void>;
+  /** Tells every socket of the user why (default: deleted through the internal API), then ends them, on every instance. */
+  disconnectUser(userId: string, reason?: { code: ErrorCode; message: string }): Promise<void>;
   /** Ends the user's sockets whose token a revocation up to `revokedBefore` (Unix seconds) covers. */
   disconnectRevoked(userId: string, revokedBefore: number): void;
 }

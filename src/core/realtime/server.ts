@@ -143,9 +143,9 @@ function socketFanout(io: ChatServer, clustered: boolean, publisher: RoomPublish
     async leaveConversation(userIds, conversationId) {
       move(userIds, conversationId, false);
     },
-    async disconnectUser(userId) {
+    async disconnectUser(userId, reason = { code: "USER_NOT_FOUND", message: "The user was deleted" }) {
       // The reason first, then the disconnect, in this order on every instance.
-      sendError(io.to(userRoom(userId)), { code: "USER_NOT_FOUND", message: "The user was deleted" });
+      sendError(io.to(userRoom(userId)), reason);
       io.local.in(userRoom(userId)).disconnectSockets(true);
       if (clustered) io.serverSideEmit("user:disconnect", userId);
     },
