@@ -87,6 +87,8 @@ export type ConversationMute = { conversationId: string; muted: true; mutedUntil
 
 /** A user the caller blocks (`GET /api/me/blocks`). */
 export type Block = { userId: string; createdAt: string };
+/** A ban from a group (`POST/GET /api/conversations/:id/bans`); `until` null: until lifted. */
+export type Ban = { conversationId: string; userId: string; bannedBy: string; until: string | null; reason: string | null; createdAt: string };
 
 export type Presence = { userId: string; status: "online" | "offline"; lastSeen: string | null };
 

@@ -160,7 +160,8 @@ function expectedFor(caller: Caller, access: Exclude<Access, "anonymous" | "sock
   if (caller === "internal") return { status: 401, code: "UNAUTHORIZED" };
   if (caller === "deleted") return { status: 401, code: "USER_NOT_FOUND" };
   if (caller === "revoked") return { status: 401, code: "UNAUTHORIZED" };
-  if (caller === "outsider" || caller === "removed") return access === "conversation" ? { status: 404, code: "NOT_FOUND" } : { status: ok };
+  if (caller === "suspended") return { status: 403, code: "FORBIDDEN" };
+  if (caller === "outsider" || caller === "removed" || caller === "banned") return access === "conversation" ? { status: 404, code: "NOT_FOUND" } : { status: ok };
   return refused.includes(caller) ? { status: 403, code: "FORBIDDEN" } : { status: ok };
 }
 
@@ -232,14 +233,14 @@ describe("authorization matrix", () => {
   }, 300_000);
 });
 
-/** An event's outcome in the REST terms above: the ack's error code as its status, or 200; a refused handshake as 401. */
+/** An event's outcome in the REST terms above: the ack's error code as its status, or 200; a refused handshake as 401 (403 when FORBIDDEN). */
 async function emitAs(fx: RolesFixture, role: Role, event: string, payload: unknown): Promise<Expected> {
   let socket: ClientSocket;
   try {
     ({ socket } = await connectSocket(svc.wsUrl, fx.tokens[role]));
   } catch (error) {
     const code = (error as { data?: { code?: string } }).data?.code;
-    return { status: 401, code: code ?? String(error) };
+    return { status: code === "FORBIDDEN" ? 403 : 401, code: code ?? String(error) };
   }
   try {
     const answer = await (socket.timeout(5000) as unknown as { emitWithAck(e: string, p: unknown): Promise<any> }).emitWithAck(event, payload);

@@ -6,10 +6,10 @@
  */
 import type { Static } from "@sinclair/typebox";
 import type * as Wire from "../../client/wire";
-import type { Conversation, ConversationUpdated, Participant, RoomPayload } from "../../conversations/model";
+import type { Conversation, ConversationMute, ConversationUpdated, Participant, RoomPayload } from "../../conversations/model";
 import type { Attachment, Message, MessageDeleted, ReactionSummary, SocketEditMessage, SocketDeleteMessage, SocketSendMessage, SocketSyncMessages } from "../../messages/model";
 import type { IndicatorPayload, Presence, PresencePayload } from "../../presence/model";
-import type { Block } from "../../moderation/model";
+import type { Ban, Block } from "../../moderation/model";
 import type { ReactionChange, SocketReaction } from "../../reactions/model";
 import type { ConversationRead, MessageRead, SocketConversationRead, SocketMessageRead } from "../../receipts/model";
 
@@ -26,6 +26,8 @@ export type WireConformance = [
   Same<Participant, Wire.Participant>,
   Same<Presence, Wire.Presence>,
   Same<Block, Wire.Block>,
+  Same<Ban, Wire.Ban>,
+  Same<ConversationMute, Wire.ConversationMute>,
   Same<ReactionChange, Wire.ReactionChange>,
   Same<MessageRead, Wire.MessageRead>,
   Same<ConversationRead, Wire.ConversationRead>,
