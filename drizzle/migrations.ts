@@ -11,6 +11,8 @@ import m6 from "./0006_message_search_index.sql" with { type: "text" };
 import m7 from "./0007_conversation_slow_mode.sql" with { type: "text" };
 import m8 from "./0008_message_threads.sql" with { type: "text" };
 import m9 from "./0009_mentions_and_unread.sql" with { type: "text" };
+import m10 from "./0010_moderation.sql" with { type: "text" };
+import m11 from "./0011_notification_jobs.sql" with { type: "text" };
 
 export { journal };
 export const migrationSql: Record<string, string> = {
@@ -24,4 +26,6 @@ export const migrationSql: Record<string, string> = {
   "0007_conversation_slow_mode": m7,
   "0008_message_threads": m8,
   "0009_mentions_and_unread": m9,
+  "0010_moderation": m10,
+  "0011_notification_jobs": m11,
 };

@@ -16,6 +16,7 @@ import { conversationRoutes } from "./conversations/routes";
 import { conversationIdsOf } from "./conversations/membership";
 import { registerConversationHandlers } from "./conversations/socket";
 import { messageRoutes } from "./messages/routes";
+import { banRoutes, blockRoutes } from "./moderation/routes";
 import { SendQueue, type WriteSends } from "./messages/send-queue";
 import { writeSends } from "./messages/service";
 import { registerMessageHandlers } from "./messages/socket";
@@ -64,6 +65,8 @@ function buildHttp(ctx: Context, realtime: Realtime, ops: Omit<Ops, "app">) {
     .use(reactionRoutes(ctx))
     .use(receiptRoutes(ctx))
     .use(presenceRoutes(ctx))
+    .use(blockRoutes(ctx))
+    .use(banRoutes(ctx))
     .use(webhookRoutes(ctx));
   return app;
 }

@@ -87,7 +87,18 @@ export type Conversation = {
   unreadMentionCount: number;
   /** A member sends at most one message per this many seconds (0: off); owners and admins are exempt. */
   slowModeSeconds: number;
+  /** The reader's own mute; an expired one reads as not muted. */
+  muted: boolean;
+  /** When the reader's mute ends; null when not muted or muted until unmuted. */
+  mutedUntil: string | null;
 };
+/** `PUT /api/conversations/:id/mute`. */
+export type ConversationMute = { conversationId: string; muted: true; mutedUntil: string | null };
+
+/** A user the caller blocks (`GET /api/me/blocks`). */
+export type Block = { userId: string; createdAt: string };
+/** A ban from a group (`POST/GET /api/conversations/:id/bans`); `until` null: until lifted. */
+export type Ban = { conversationId: string; userId: string; bannedBy: string; until: string | null; reason: string | null; createdAt: string };
 
 export type Presence = { userId: string; status: "online" | "offline"; lastSeen: string | null };
 

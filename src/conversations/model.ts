@@ -27,6 +27,10 @@ export const Conversation = t.Object({
   unreadCount: t.Integer(),
   unreadMentionCount: t.Integer(),
   slowModeSeconds: t.Integer(),
+  /** The caller's mute: an expired one reads as not muted. */
+  muted: t.Boolean(),
+  /** When the caller's mute ends; null when not muted or muted until unmuted. */
+  mutedUntil: t.Union([t.String({ format: "date-time" }), t.Null()]),
 });
 export type Conversation = Static<typeof Conversation>;
 export const ConversationList = ListOf(Conversation);
@@ -68,6 +72,17 @@ export const AddParticipants = t.Object({
 export const UpdateParticipant = t.Object({ role: Role });
 
 export const ConversationParams = t.Object({ id: Uuid });
+
+export const MuteConversation = t.Object({
+  until: t.Optional(t.String({ format: "date-time", maxLength: 64, description: "When the mute ends by itself (ISO-8601, in the future); absent: until unmuted" })),
+});
+export type MuteConversation = Static<typeof MuteConversation>;
+export const ConversationMute = t.Object({
+  conversationId: t.String({ format: "uuid" }),
+  muted: t.Literal(true),
+  mutedUntil: t.Union([t.String({ format: "date-time" }), t.Null()]),
+});
+export type ConversationMute = Static<typeof ConversationMute>;
 export const ParticipantParams = t.Object({ id: Uuid, userId: ExternalId });
 
 export type { ConversationRemoved, ParticipantChange, ParticipantUpdated } from "../client/wire";

@@ -9,7 +9,8 @@ import { forgetMentions } from "../messages/mentions";
 import { forgetReadMarks } from "../receipts/service";
 import { activeUserIds } from "../users/store";
 import { recordEvent, recordEvents } from "../webhooks/outbox";
-import { ownerCount, requireGroup, requireManager, requireMembership, requireParticipant } from "./membership";
+import { bannedAmong, requireNoBlockers } from "../moderation/store";
+import { type Membership, ownerCount, requireGroup, requireManager, requireMembership, requireParticipant } from "./membership";
 import type { Conversation, Role } from "./model";
 import { passOwnershipIfNone } from "./roles";
 import { buildConversation } from "./view";
@@ -63,6 +64,10 @@ export async function addParticipants(ctx: Context, actor: Actor, conversationId
     requireManager(m, "add participants");
     if (role === "owner" && m.participant.role !== "owner") throw forbidden("Only an owner can add an owner");
     requireNoneMissing(missing);
+    await requireNoBlockers(tx, actor.userId, userIds, "You cannot add one or more of these users");
+    // Under the conversation's lock, as bans are made: an add and a ban of the same user are ordered.
+    const banned = await bannedAmong(tx, conversationId, userIds);
+    if (banned.length) throw new AppError("FORBIDDEN", `Banned from this conversation: ${banned.slice(0, 5).join(", ")}`, { userIds: banned });
     const inserted = await tx
       .insert(participants)
       .values(userIds.map((userId) => ({ conversationId, userId, role, lastReadSeq: m.conversation.lastSeq })))
@@ -91,19 +96,29 @@ export async function addParticipants(ctx: Context, actor: Actor, conversationId
 export async function removeParticipant(ctx: Context, actor: Actor, conversationId: string, userId: string): Promise<void> {
   await withTransaction(ctx, async (tx, after) => {
     const m = await requireMembership(tx, conversationId, actor.userId, { lock: true });
-    const leaving = userId === actor.userId;
-    if (!leaving) {
-      requireGroup(m, "lose a participant; leave or delete it instead");
-      const target = await requireParticipant(tx, conversationId, userId);
-      if (target.role === "owner" && (await ownerCount(tx, conversationId)) === 1) {
-        throw conflict("The last owner cannot be removed; make another participant owner first");
-      }
-      requireManager(m, "remove participants");
-      if (target.role === "owner" && m.participant.role !== "owner") throw forbidden("Only an owner can remove an owner");
-    }
-    await detach(ctx, tx, after, conversationId, userId, actor.userId);
-    if (leaving && m.conversation.type === "group" && m.participant.role === "owner") await passOwnershipIfNone(ctx, tx, after, conversationId);
+    await removeFrom(ctx, tx, after, m, actor, userId);
   });
+}
+
+/**
+ * removeParticipant's rules and removal, in a transaction that holds the conversation's lock
+ * (`m`, the actor's membership, was read under it). A ban removes this way, `banned` marking the
+ * webhook.
+ */
+export async function removeFrom(ctx: Context, tx: Transaction, after: AfterCommit, m: Membership, actor: Actor, userId: string, opts: { banned?: boolean } = {}): Promise<void> {
+  const { conversationId } = m.participant;
+  const leaving = userId === actor.userId;
+  if (!leaving) {
+    requireGroup(m, "lose a participant; leave or delete it instead");
+    const target = await requireParticipant(tx, conversationId, userId);
+    if (target.role === "owner" && (await ownerCount(tx, conversationId)) === 1) {
+      throw conflict("The last owner cannot be removed; make another participant owner first");
+    }
+    requireManager(m, "remove participants");
+    if (target.role === "owner" && m.participant.role !== "owner") throw forbidden("Only an owner can remove an owner");
+  }
+  await detach(ctx, tx, after, conversationId, userId, actor.userId, opts.banned === true);
+  if (leaving && m.conversation.type === "group" && m.participant.role === "owner") await passOwnershipIfNone(ctx, tx, after, conversationId);
 }
 
 /** Keeps conversations.member_count in step with the rows added or removed; returns the new count. */
@@ -120,13 +135,13 @@ export async function changeMemberCount(tx: Transaction, conversationId: string,
  * Deletes the participant row, their read marks and mentions (a returning participant starts with the
  * history read, from their new join time), records participant.removed and moves their sockets out.
  */
-async function detach(ctx: Context, tx: Transaction, after: AfterCommit, conversationId: string, userId: string, by: string) {
+async function detach(ctx: Context, tx: Transaction, after: AfterCommit, conversationId: string, userId: string, by: string, banned = false) {
   await tx.delete(participants).where(and(eq(participants.conversationId, conversationId), eq(participants.userId, userId)));
   await forgetReadMarks(tx, conversationId, userId);
   await forgetMentions(tx, conversationId, userId);
   await changeMemberCount(tx, conversationId, -1);
   const timestamp = new Date().toISOString();
-  await recordEvent(ctx, tx, "participant.removed", { conversationId, userId, removedBy: by, timestamp });
+  await recordEvent(ctx, tx, "participant.removed", { conversationId, userId, removedBy: by, timestamp, ...(banned ? { banned: true } : {}) });
   after(async () => {
     await ctx.fanout.leaveConversation([userId], conversationId);
     ctx.fanout.toUsers([userId], "conversation:removed", { conversationId });

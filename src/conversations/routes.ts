@@ -1,7 +1,8 @@
-import { Elysia } from "elysia";
+import { Elysia, t } from "elysia";
 import type { Context } from "../core/context";
 import { authenticated } from "../core/http";
-import { AddParticipants, Conversation, ConversationList, ConversationPage, ConversationParams, CreateConversation, Participant, ParticipantParams, UpdateConversation, UpdateParticipant } from "./model";
+import { muteConversation, unmuteConversation } from "./mutes";
+import { AddParticipants, Conversation, ConversationMute, MuteConversation, ConversationList, ConversationPage, ConversationParams, CreateConversation, Participant, ParticipantParams, UpdateConversation, UpdateParticipant } from "./model";
 import { addParticipants, removeParticipant } from "./participants";
 import { updateParticipantRole } from "./roles";
 import { createConversation, deleteConversation, getConversation, listConversations } from "./service";
@@ -42,6 +43,23 @@ export const conversationRoutes = (ctx: Context) =>
         set.status = 204;
       },
       { params: ConversationParams, detail: { summary: "Delete a conversation and its messages" } },
+    )
+    .put("/:id/mute", ({ actor, params, body }) => muteConversation(ctx, actor, params.id, body?.until), {
+      params: ConversationParams,
+      body: t.Optional(MuteConversation),
+      response: ConversationMute,
+      detail: {
+        summary: "Mute a conversation for the caller",
+        description: "Until `until` (ISO-8601, in the future), or until unmuted. Muting again replaces the time. A muted conversation produces no notifications for the caller; everything else is unchanged.",
+      },
+    })
+    .delete(
+      "/:id/mute",
+      async ({ actor, params, set }) => {
+        await unmuteConversation(ctx, actor, params.id);
+        set.status = 204;
+      },
+      { params: ConversationParams, detail: { summary: "Unmute a conversation for the caller (also when not muted)" } },
     )
     .post("/:id/participants", ({ actor, params, body }) => addParticipants(ctx, actor, params.id, body), {
       params: ConversationParams,

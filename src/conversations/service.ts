@@ -8,6 +8,7 @@ import { withTransaction } from "../core/db/transaction";
 import { invalid } from "../core/errors";
 import { checkMetadata, checkStorable, type List, pageOf } from "../core/schemas";
 import { recordEvent } from "../webhooks/outbox";
+import { requireNoBlockers } from "../moderation/store";
 import { memberIds, requireManager, requireMembership } from "./membership";
 import type { Conversation, CreateConversation, Role } from "./model";
 import { announceAdded, changeMemberCount, missingUsers, requireNoneMissing } from "./participants";
@@ -30,6 +31,8 @@ export async function createConversation(ctx: Context, actor: Actor, input: Crea
     throw invalid(`A group has at most ${ctx.config.MAX_GROUP_PARTICIPANTS} participants`);
   }
   const directKey = input.type === "direct" ? directKeyOf(actor.userId, others[0]!) : null;
+  // Checked before the pair's existing conversation is reopened: someone blocked cannot bring themself back into it.
+  await requireNoBlockers(ctx.db, actor.userId, others, input.type === "direct" ? "You cannot start a conversation with this user" : "You cannot add one or more of these users");
 
   if (directKey) {
     const existing = await openExistingDirect(ctx, actor, directKey);

@@ -22,7 +22,9 @@ export async function buildConversations(db: Executor, rows: ConversationRow[], 
   ]);
   const lastMessages = new Map(lastList.map((m) => [m.id, m]));
   const members = new Map<string, Participant[]>();
+  const viewerRows = new Map<string, ParticipantRow>();
   for (const row of memberRows) {
+    if (row.userId === viewerId) viewerRows.set(row.conversationId, row);
     const list = members.get(row.conversationId) ?? [];
     list.push(toParticipant(row));
     members.set(row.conversationId, list);
@@ -41,12 +43,19 @@ export async function buildConversations(db: Executor, rows: ConversationRow[], 
     unreadCount: unread.get(row.id)?.unreadCount ?? 0,
     unreadMentionCount: unread.get(row.id)?.unreadMentionCount ?? 0,
     slowModeSeconds: row.slowModeSeconds,
+    ...muteOf(viewerRows.get(row.id)),
   }));
+}
+
+/** A participant's mute as the API shows it: one whose time has passed reads as not muted. */
+export function muteOf(row: Pick<ParticipantRow, "muted" | "mutedUntil"> | undefined, now = new Date()): { muted: boolean; mutedUntil: string | null } {
+  if (!row?.muted || (row.mutedUntil && row.mutedUntil <= now)) return { muted: false, mutedUntil: null };
+  return { muted: true, mutedUntil: iso(row.mutedUntil) };
 }
 
 export async function buildConversation(db: Executor, row: ConversationRow, viewerId: string): Promise<Conversation> {
   return (await buildConversations(db, [row], viewerId))[0]!;
 }
 
-/** Webhook payloads carry the conversation without the viewer-specific unread counts. */
-export const forWebhook = ({ unreadCount: _, unreadMentionCount: __, ...conversation }: Conversation) => conversation;
+/** Webhook payloads carry the conversation without the viewer's own fields (unread counts, mute). */
+export const forWebhook = ({ unreadCount: _, unreadMentionCount: __, muted: _m, mutedUntil: _u, ...conversation }: Conversation) => conversation;

@@ -16,6 +16,10 @@ export type Actor = {
 export const isRevoked = (issuedAt: number | null, revokedBefore: number | null) =>
   revokedBefore !== null && (issuedAt === null || issuedAt <= revokedBefore);
 
+/** A suspension in force: set, and without an end or ending later than now. */
+export const isSuspended = (user: { suspended: boolean; suspendedUntil: Date | null }, now = Date.now()) =>
+  user.suspended && (user.suspendedUntil === null || user.suspendedUntil.getTime() > now);
+
 export const EXTERNAL_ID_PATTERN = "^[A-Za-z0-9_.:@-]{1,128}$";
 const EXTERNAL_ID = new RegExp(EXTERNAL_ID_PATTERN);
 
@@ -33,7 +37,10 @@ export type Authenticator = {
  * `findActiveUser` reads the user a token names (the users feature answers): undefined when the
  * host never synced them or deleted them.
  */
-export function createAuthenticator(config: Config, findActiveUser: (userId: string) => Promise<{ revokedBefore: number | null } | undefined>): Authenticator {
+export function createAuthenticator(
+  config: Config,
+  findActiveUser: (userId: string) => Promise<{ revokedBefore: number | null; suspended: boolean; suspendedUntil: Date | null } | undefined>,
+): Authenticator {
   // Imported once: given raw bytes, jose would import the key again for every token.
   const keys = Promise.all(
     config.AUTH_JWT_SECRET.map((secret) => crypto.subtle.importKey("raw", new TextEncoder().encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["verify"])),
@@ -57,6 +64,7 @@ export function createAuthenticator(config: Config, findActiveUser: (userId: str
       if (!user) throw new AppError("USER_NOT_FOUND", "User is not registered with the chat service");
       const issuedAt = typeof payload.iat === "number" ? payload.iat : null;
       if (isRevoked(issuedAt, user.revokedBefore)) throw new AppError("UNAUTHORIZED", "Token was revoked");
+      if (isSuspended(user)) throw new AppError("FORBIDDEN", "User is suspended");
       return { userId: sub, tokenExpiresAt: typeof payload.exp === "number" ? (payload.exp + CLOCK_TOLERANCE_S) * 1000 : null, issuedAt };
     },
     isInternalSecret(value) {

@@ -92,3 +92,14 @@ export async function pageOf<R, T>(rows: R[], limit: number, view: (page: R[]) =
 }
 
 export const iso = (d: Date | null | undefined) => (d ? d.toISOString() : null);
+
+/** The latest time toISOString and Postgres agree on. */
+const LATEST_TIME = Date.parse("9999-12-31T23:59:59.999Z");
+
+/** An ISO-8601 time that must lie in the future (a mute's or ban's end): 400 naming `path` otherwise. */
+export function futureTime(value: string, path: string): Date {
+  const time = new Date(value);
+  if (Number.isNaN(time.getTime()) || time.getTime() > LATEST_TIME) throw invalid(`${path.slice(1)} must be an ISO-8601 time`, [{ path, message: "not a time" }]);
+  if (time.getTime() <= Date.now()) throw invalid(`${path.slice(1)} must be in the future`, [{ path, message: "in the past" }]);
+  return time;
+}

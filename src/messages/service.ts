@@ -8,6 +8,7 @@ import { runCommitted, withTransaction } from "../core/db/transaction";
 import { AppError, conflict, forbidden, invalid, notFound } from "../core/errors";
 import { checkMetadata, checkStorable, iso, type List, pageOf } from "../core/schemas";
 import { isManager, type Membership, requireMembership } from "../conversations/membership";
+import { requireNotBlockedInDirect } from "../moderation/store";
 import { reactionSummaries, removeReactions } from "../reactions/store";
 import { scheduleNotifications } from "../notifications/jobs";
 import { recordEvent, recordEvents } from "../webhooks/outbox";
@@ -272,8 +273,9 @@ export async function getMessage(ctx: Context, actor: Actor, messageId: string):
 export async function editMessage(ctx: Context, actor: Actor, messageId: string, input: EditMessage): Promise<Message> {
   const { content } = input;
   return withTransaction(ctx, async (tx, after) => {
-    const { message } = await requireMessage(tx, messageId, actor.userId, { lock: true });
+    const { message, membership } = await requireMessage(tx, messageId, actor.userId, { lock: true });
     if (message.senderId !== actor.userId) throw forbidden("Only the sender can edit a message");
+    await requireNotBlockedInDirect(tx, membership, actor.userId, "edit messages");
     if (message.deletedAt) throw conflict("The message is deleted");
     checkContent(ctx, content, message.attachments.length > 0);
     const mentions = input.mentions ? uniqueMentions(input.mentions) : message.mentions;

@@ -1,7 +1,7 @@
 import { and, asc, getTableColumns, inArray, isNull, sql } from "drizzle-orm";
 import { queryRows, type Transaction } from "../core/db/client";
 import { conversations, type MessageRow, messages } from "../core/db/schema";
-import { AppError, conflict, invalid, notFound } from "../core/errors";
+import { AppError, conflict, forbidden, invalid, notFound } from "../core/errors";
 import { mentionRefusal, uniqueMentions } from "./mentions";
 import type { QueuedSend } from "./send-queue";
 
@@ -14,14 +14,15 @@ export type ThreadCounters = { parentId: string; replyCount: number; lastReplyAt
 
 /**
  * Why a send is not stored, in the order a send is judged: not a participant (404), a retry of a
- * stored message (not an error: the stored one is the answer), a replyTo outside the conversation
- * (400), a parentId that is not a top-level message of the conversation (400) or is deleted (409),
- * mentions of users who are not participants (400), a member's send inside the conversation's
- * slow-mode window (429). A new rule is one more `when` in the statement's `judged` step and one
- * more entry here.
+ * stored message (not an error: the stored one is the answer), a sender the other side of a direct
+ * conversation blocks (403), a replyTo outside the conversation (400), a parentId that is not a
+ * top-level message of the conversation (400) or is deleted (409), mentions of users who are not
+ * participants (400), a member's send inside the conversation's slow-mode window (429). A new rule
+ * is one more `when` in the statement's `judged` step and one more entry here.
  */
 const REFUSALS = {
   not_member: () => notFound("Conversation"),
+  blocked: () => forbidden("You cannot send messages in this conversation"),
   bad_reply: () => invalid("replyTo must be a message of this conversation", [{ path: "/replyTo", message: "unknown message" }]),
   bad_parent: () => invalid("parentId must be a top-level message of this conversation", [{ path: "/parentId", message: "not a top-level message of this conversation" }]),
   parent_deleted: () => conflict("The thread's message is deleted"),
@@ -121,7 +122,10 @@ const storeStatement = (tx: Transaction, input: SendRow[]) =>
         case when input.n is not null then (
           select array_agg(u order by o) from unnest(input.n) with ordinality as mentioned(u, o)
           where not exists (select 1 from participants q where q.conversation_id = input.c and q.user_id = mentioned.u)
-        ) end as bad_mentions
+        ) end as bad_mentions,
+        -- Blocks only concern direct conversations: a group's sends look nothing up.
+        v.type = 'direct' and exists (select 1 from user_blocks b where b.blocked_id = input.s
+          and b.blocker_id in (split_part(v.direct_key, ' ', 1), split_part(v.direct_key, ' ', 2))) as blocked
       from input
       left join conversations v on v.id = input.c
       left join participants p on p.conversation_id = input.c and p.user_id = input.s
@@ -137,6 +141,7 @@ const storeStatement = (tx: Transaction, input: SendRow[]) =>
         case
           when not is_member then 'not_member'
           when earlier_id is not null then 'duplicate'
+          when blocked then 'blocked'
           when not reply_ok then 'bad_reply'
           when parent_fault is not null then parent_fault
           when bad_mentions is not null then 'bad_mentions'

@@ -24,8 +24,8 @@ const byLabel = (label: string, values: Record<string, number>): MetricSample[] 
 export function timedFanout(fanout: Fanout, metrics: MetricsSink): Fanout {
   return {
     ...fanout,
-    toConversation(conversationId, event, payload, exceptUserId) {
-      fanout.toConversation(conversationId, event, payload, exceptUserId);
+    toConversation(conversationId, event, payload, except) {
+      fanout.toConversation(conversationId, event, payload, except);
       if (event === "message:new") {
         const createdAt = Date.parse((payload as { createdAt: string }).createdAt);
         if (!Number.isNaN(createdAt)) metrics.observe("message_fanout_ms", Math.max(0, Date.now() - createdAt));

@@ -2,6 +2,8 @@ import type { Actor } from "../core/auth";
 import type { Context } from "../core/context";
 import { conversationRoom } from "../core/realtime/fanout";
 import { requireMembership } from "../conversations/membership";
+import { forbidden } from "../core/errors";
+import { directBlocks } from "../moderation/store";
 
 export type IndicatorType = "typing" | "recording";
 
@@ -46,6 +48,10 @@ export async function changeIndicator(ctx: Context, actor: Actor, socket: Indica
     socket.data.indicators.delete(key);
     await stopIndicator(ctx, key);
   } else if (socket.connected) {
+    // In a direct conversation: refused to someone the other side blocks; not shown to someone the caller blocks.
+    const { blockedByOther, blocksOther } = await directBlocks(ctx.db, conversationId, actor.userId);
+    if (blockedByOther) throw forbidden(`You cannot show ${type} in this conversation`);
+    if (blocksOther || !socket.connected) return;
     socket.data.indicators.add(key);
     await startIndicator(ctx, key);
   }

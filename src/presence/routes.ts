@@ -7,7 +7,7 @@ import { batchPresence, conversationPresence, userPresence } from "./service";
 export const presenceRoutes = (ctx: Context) =>
   new Elysia({ prefix: "/api", tags: ["presence"] })
     .use(authenticated(ctx))
-    .get("/users/:userId/presence", ({ params }) => userPresence(ctx, params.userId), {
+    .get("/users/:userId/presence", ({ actor, params }) => userPresence(ctx, actor, params.userId), {
       params: UserPresenceParams,
       response: Presence,
       detail: { summary: "A user's presence" },
@@ -17,7 +17,7 @@ export const presenceRoutes = (ctx: Context) =>
       response: PresenceList,
       detail: { summary: "Presence of a conversation's participants" },
     })
-    .post("/presence/batch", ({ body }) => batchPresence(ctx, body.userIds), {
+    .post("/presence/batch", ({ actor, body }) => batchPresence(ctx, actor, body.userIds), {
       body: PresenceBatch,
       response: PresenceList,
       detail: { summary: "Presence of up to 500 users" },

@@ -21,9 +21,14 @@ export function registerPresenceHandlers(ctx: Context, presence: PresenceTracker
   const connection = { userId: actor.userId, connectionId };
   presence.work("presence connect", () => presence.connectionsAlive([connection]));
 
+  // One socket's indicator changes apply in the order they arrived: a start looks up blocks in the
+  // database first, and a stop sent right after it must not overtake it.
+  let indicatorChanges: Promise<unknown> = Promise.resolve();
   const indicator = (type: IndicatorType, active: boolean) => async ({ conversationId }: { conversationId: string }) => {
     await takeUserBudget(ctx, actor.userId, "indicator changes", ctx.config.RATE_LIMIT_EVENTS);
-    await changeIndicator(ctx, actor, socket, type, conversationId, active);
+    const change = indicatorChanges.then(() => changeIndicator(ctx, actor, socket, type, conversationId, active));
+    indicatorChanges = change.catch(() => {});
+    await change;
     return {};
   };
   onEvent(ctx, socket, "typing:start", IndicatorPayload, indicator("typing", true));

@@ -5,6 +5,7 @@ import { usersInLockOrder } from "../core/db/lock-order";
 import { withTransaction } from "../core/db/transaction";
 import type { ChatServer } from "../core/realtime/handlers";
 import type { Connection, PresenceChange } from "../core/store/types";
+import { blockedBy } from "../moderation/store";
 import { recordEvents } from "../webhooks/outbox";
 import { expireIndicators } from "./indicators";
 
@@ -148,6 +149,8 @@ async function announce(ctx: Context, transitions: Transition[]): Promise<void> 
     .from(participants)
     .innerJoin(conversations, eq(conversations.id, participants.conversationId))
     .where(and(inArray(participants.userId, userIds), lte(conversations.memberCount, ctx.config.PRESENCE_MAX_ROOM_SIZE)));
+  // Users a transitioning user blocks do not hear about it (they read that user as offline).
+  const blocked = await blockedBy(ctx.db, userIds);
   await withTransaction(ctx, async (tx, after) => {
     // Locked first, in the one order users are locked in: an update takes rows in whatever
     // order it finds them.
@@ -164,8 +167,9 @@ async function announce(ctx: Context, transitions: Transition[]): Promise<void> 
       const still = new Map((await stillLatest(ctx, current)).map((t) => [t.userId, t.online]));
       for (const { userId, conversationId } of memberships) {
         const online = still.get(userId);
-        if (online === true) ctx.fanout.toConversation(conversationId, "user:online", { userId, conversationId, timestamp });
-        else if (online === false) ctx.fanout.toConversation(conversationId, "user:offline", { userId, conversationId, lastSeen: timestamp, timestamp });
+        const except = blocked.get(userId);
+        if (online === true) ctx.fanout.toConversation(conversationId, "user:online", { userId, conversationId, timestamp }, except);
+        else if (online === false) ctx.fanout.toConversation(conversationId, "user:offline", { userId, conversationId, lastSeen: timestamp, timestamp }, except);
       }
     });
   });

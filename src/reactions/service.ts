@@ -8,6 +8,7 @@ import { conflict } from "../core/errors";
 import { type List, listOf } from "../core/schemas";
 import type { ReactionSummary } from "../messages/model";
 import { requireMessage } from "../messages/service";
+import { requireNotBlockedInDirect } from "../moderation/store";
 import { recordEvent } from "../webhooks/outbox";
 import { normalizeEmoji } from "./emoji";
 import type { ReactionChange } from "./model";
@@ -27,7 +28,8 @@ async function totalOf(tx: Transaction, messageId: string, emoji: string) {
 export async function addReaction(ctx: Context, actor: Actor, messageId: string, rawEmoji: string): Promise<{ reaction: ReactionChange; created: boolean }> {
   const emoji = normalizeEmoji(rawEmoji);
   return withTransaction(ctx, async (tx, after) => {
-    const { message } = await requireMessage(tx, messageId, actor.userId, { lock: true });
+    const { message, membership } = await requireMessage(tx, messageId, actor.userId, { lock: true });
+    await requireNotBlockedInDirect(tx, membership, actor.userId, "react");
     if (message.deletedAt) throw conflict("The message is deleted");
     const inserted = await tx.insert(reactions).values({ messageId, emoji, userId: actor.userId }).onConflictDoNothing().returning({ emoji: reactions.emoji });
     if (inserted.length) {

@@ -2,13 +2,14 @@ import { and, desc, eq, gt, gte, inArray, isNull, lt, lte, min, ne, type Placeho
 import type { Actor } from "../core/auth";
 import type { Context } from "../core/context";
 import type { Executor, Transaction } from "../core/db/client";
-import { conversations, mentions, messages, participants, readMarks } from "../core/db/schema";
+import { type ConversationRow, conversations, mentions, messages, participants, readMarks } from "../core/db/schema";
 import { preparedStatements } from "../core/db/prepared";
 import { withTransaction } from "../core/db/transaction";
 import { notFound } from "../core/errors";
 import { type List, listOf } from "../core/schemas";
 import { requireMembership } from "../conversations/membership";
 import { requireMessage } from "../messages/service";
+import { isBlocked, otherSideOf } from "../moderation/store";
 import type { ConversationRead, ConversationUnread, MessageRead, Reader, UnreadCount, UnreadTotals } from "./model";
 
 /** The caller's own counts in one conversation, and the read marker they start from. */
@@ -207,6 +208,16 @@ async function readTimeOf(db: Executor, conversationId: string, userId: string, 
   return row?.at ? new Date(row.at) : null;
 }
 
+/**
+ * In a direct conversation, whether the reader blocks the other side: their read events then go
+ * to their own sockets only.
+ */
+async function blocksOtherSide(db: Executor, conversation: ConversationRow, readerId: string): Promise<boolean> {
+  if (conversation.type !== "direct") return false;
+  const other = otherSideOf(conversation, readerId);
+  return other !== undefined && (await isBlocked(db, readerId, other));
+}
+
 /** Marks a message, and so every earlier one, read. */
 export async function markMessageRead(ctx: Context, actor: Actor, messageId: string): Promise<MessageRead> {
   return withTransaction(ctx, async (tx, after) => {
@@ -215,9 +226,12 @@ export async function markMessageRead(ctx: Context, actor: Actor, messageId: str
     // Already read: when it first was, or, for history that predates the caller, when they joined.
     const readAt = (moved?.shared && moved.readAt) || ((await readTimeOf(tx, message.conversationId, actor.userId, message.seq)) ?? membership.participant.joinedAt);
     const result = { messageId, conversationId: message.conversationId, userId: actor.userId, readAt: readAt.toISOString() };
-    // Read again after a mark unread: only the reader's own sockets have anything to learn.
-    if (moved?.shared) after(() => ctx.fanout.toConversation(message.conversationId, "message:read", result));
-    else if (moved) after(() => ctx.fanout.toUsers([actor.userId], "message:read", result));
+    // Read again after a mark unread, or by a blocker in their direct conversation: only the
+    // reader's own sockets have anything to learn.
+    if (moved) {
+      const toOwnSocketsOnly = !moved.shared || (await blocksOtherSide(tx, membership.conversation, actor.userId));
+      after(() => (toOwnSocketsOnly ? ctx.fanout.toUsers([actor.userId], "message:read", result) : ctx.fanout.toConversation(message.conversationId, "message:read", result)));
+    }
     return result;
   });
 }
@@ -241,8 +255,10 @@ export async function markConversationRead(ctx: Context, actor: Actor, conversat
     const moved = await advance(tx, conversationId, actor.userId, target.seq, { count: true });
     const readAt = moved?.readAt ?? new Date();
     const result = { conversationId, userId: actor.userId, upToMessageId: target.id, count: moved?.count ?? 0, readAt: readAt.toISOString() };
-    if (moved?.shared) after(() => ctx.fanout.toConversation(conversationId, "conversation:read", result));
-    else if (moved) after(() => ctx.fanout.toUsers([actor.userId], "conversation:read", result));
+    if (moved) {
+      const toOwnSocketsOnly = !moved.shared || (await blocksOtherSide(tx, conversation, actor.userId));
+      after(() => (toOwnSocketsOnly ? ctx.fanout.toUsers([actor.userId], "conversation:read", result) : ctx.fanout.toConversation(conversationId, "conversation:read", result)));
+    }
     return result;
   });
 }

@@ -23,8 +23,18 @@ export const User = t.Object({
   metadata: t.Record(t.String(), t.Unknown()),
   createdAt: t.String({ format: "date-time" }),
   updatedAt: t.String({ format: "date-time" }),
+  /** Suspended now: an expired suspension reads as not suspended. */
+  suspended: t.Boolean(),
+  /** When the suspension ends; null when not suspended or suspended until lifted. */
+  suspendedUntil: t.Union([t.String({ format: "date-time" }), t.Null()]),
 });
 export type User = Static<typeof User>;
+
+export const SuspendUser = t.Object({
+  until: t.Optional(t.String({ format: "date-time", maxLength: 64, description: "When the suspension ends by itself (ISO-8601, in the future); absent: until lifted" })),
+  reason: t.Optional(t.String({ maxLength: 500, description: "Kept for the host's records; not shown to the user" })),
+});
+export type SuspendUser = Static<typeof SuspendUser>;
 
 export const UserParams = t.Object({ userId: ExternalId });
 

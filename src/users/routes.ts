@@ -1,8 +1,8 @@
 import { Elysia, t } from "elysia";
 import type { Context } from "../core/context";
 import { internalOnly } from "../core/http";
-import { RevokeTokens, TokenRevocation, User, UserParams, UserSync, UserSyncBatch } from "./model";
-import { deleteUser, getUser, revokeTokens, syncUser, syncUsers } from "./service";
+import { RevokeTokens, SuspendUser, TokenRevocation, User, UserParams, UserSync, UserSyncBatch } from "./model";
+import { deleteUser, getUser, revokeTokens, suspendUser, syncUser, syncUsers, unsuspendUser } from "./service";
 
 /** The internal API: called by the host application with X-Internal-Secret, never by browsers. */
 export const userRoutes = (ctx: Context) =>
@@ -50,6 +50,21 @@ export const userRoutes = (ctx: Context) =>
         description:
           "Tokens without `iat` are refused too. REST answers them 401 UNAUTHORIZED at once; sockets holding them get `error` UNAUTHORIZED and are disconnected, on every instance. The mark only moves forward: the answer gives the one in force.",
       },
+    })
+    .post("/:userId/suspend", ({ params, body }) => suspendUser(ctx, params.userId, body ?? {}), {
+      params: UserParams,
+      body: t.Optional(SuspendUser),
+      response: User,
+      detail: {
+        summary: "Suspend a user until `until` (ISO-8601), or until lifted",
+        description:
+          "From then on every REST call of theirs is 403 FORBIDDEN and every connect is refused with `connect_error` data.code FORBIDDEN; live sockets get `error` FORBIDDEN and are disconnected, on every instance. Memberships and messages stay. Suspending again replaces the end and the reason.",
+      },
+    })
+    .post("/:userId/unsuspend", ({ params }) => unsuspendUser(ctx, params.userId), {
+      params: UserParams,
+      response: User,
+      detail: { summary: "Lift a user's suspension (also when not suspended)" },
     })
     .delete(
       "/:userId",

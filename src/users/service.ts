@@ -4,9 +4,10 @@ import { type UserRow, users } from "../core/db/schema";
 import { byExternalId, usersInLockOrder } from "../core/db/lock-order";
 import { withTransaction } from "../core/db/transaction";
 import { invalid, notFound } from "../core/errors";
-import { checkMetadata, checkStorable } from "../core/schemas";
+import { isSuspended } from "../core/auth";
+import { checkMetadata, checkStorable, futureTime, iso } from "../core/schemas";
 import { removeUserEverywhere } from "../conversations/participants";
-import type { TokenRevocation, User, UserSync } from "./model";
+import type { SuspendUser, TokenRevocation, User, UserSync } from "./model";
 import { activeUser } from "./store";
 
 export function toUser(row: UserRow): User {
@@ -17,6 +18,7 @@ export function toUser(row: UserRow): User {
     metadata: row.metadata,
     createdAt: row.createdAt.toISOString(),
     updatedAt: row.updatedAt.toISOString(),
+    ...(isSuspended(row) ? { suspended: true, suspendedUntil: iso(row.suspendedUntil) } : { suspended: false, suspendedUntil: null }),
   };
 }
 
@@ -150,6 +152,40 @@ export async function revokeTokens(ctx: Context, externalUserId: string, before 
     const revokedBefore = row.revokedBefore!;
     after(() => ctx.fanout.disconnectRevoked(externalUserId, revokedBefore));
     return { userId: externalUserId, revokedBefore };
+  });
+}
+
+/**
+ * Suspends a user until `until` (or until lifted): authentication refuses their every REST call
+ * and connect with FORBIDDEN from the commit on, reading the mark with the user row it loads
+ * anyway, and their live sockets are told and disconnected on every instance. Memberships and
+ * messages stay. Suspending again replaces the end and the reason.
+ */
+export async function suspendUser(ctx: Context, externalUserId: string, input: SuspendUser): Promise<User> {
+  const until = input.until === undefined ? null : futureTime(input.until, "/until");
+  checkStorable(input.reason, "/reason");
+  return withTransaction(ctx, async (tx, after) => {
+    const [row] = await tx
+      .update(users)
+      .set({ suspended: true, suspendedUntil: until, suspensionReason: input.reason ?? null, updatedAt: new Date() })
+      .where(activeUser(externalUserId))
+      .returning();
+    if (!row) throw notFound("User");
+    after(() => ctx.fanout.disconnectUser(externalUserId, { code: "FORBIDDEN", message: "User is suspended" }));
+    return toUser(row);
+  });
+}
+
+/** Lifts a suspension (also when there is none): the user's tokens work again at once. */
+export async function unsuspendUser(ctx: Context, externalUserId: string): Promise<User> {
+  return withTransaction(ctx, async (tx) => {
+    const [row] = await tx
+      .update(users)
+      .set({ suspended: false, suspendedUntil: null, suspensionReason: null, updatedAt: new Date() })
+      .where(activeUser(externalUserId))
+      .returning();
+    if (!row) throw notFound("User");
+    return toUser(row);
   });
 }
 

@@ -9,21 +9,28 @@ import { users } from "../core/db/schema";
  * keep a sender; syncing them again restores it): "active" is synced and not deleted.
  */
 const notDeleted = isNull(users.deletedAt);
+
+/** What authentication needs of a user. */
+export type AuthUser = { revokedBefore: number | null; suspended: boolean; suspendedUntil: Date | null };
 export const activeUser = (externalId: string | Placeholder) => and(eq(users.externalId, externalId), notDeleted);
 
 const activeQuery = (db: Executor, externalId: string | Placeholder) =>
-  db.select({ revokedBefore: users.revokedBefore }).from(users).where(activeUser(externalId)).limit(1);
+  db
+    .select({ revokedBefore: users.revokedBefore, suspended: users.suspended, suspendedUntil: users.suspendedUntil })
+    .from(users)
+    .where(activeUser(externalId))
+    .limit(1);
 
 const statements = preparedStatements((db) => ({
   active: activeQuery(db, sql.placeholder("id")).prepare("auth_user_exists"),
 }));
 
 /**
- * An active user, with the mark their tokens are revoked up to (Unix seconds); undefined when not
- * active. Every authenticated request asks, so it is never cached: a revocation or a deletion
- * holds on every instance at once.
+ * An active user, with the mark their tokens are revoked up to (Unix seconds) and their
+ * suspension; undefined when not active. Every authenticated request asks, so it is never cached:
+ * a revocation, a suspension or a deletion holds on every instance at once.
  */
-export async function findActiveUser(db: Executor, externalId: string): Promise<{ revokedBefore: number | null } | undefined> {
+export async function findActiveUser(db: Executor, externalId: string): Promise<AuthUser | undefined> {
   const prepared = statements(db);
   const [row] = prepared ? await prepared.active.execute({ id: externalId }) : await activeQuery(db, externalId);
   return row;

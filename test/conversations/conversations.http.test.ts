@@ -40,6 +40,8 @@ describe("creating conversations", () => {
       unreadCount: 0,
       unreadMentionCount: 0,
       slowModeSeconds: 0,
+      muted: false,
+      mutedUntil: null,
     });
     expect(roles(conversation)).toEqual({ ann: "owner", bob: "member", cat: "member" });
     for (const p of conversation.participants) expect(p).toEqual({ userId: p.userId, role: p.role, joinedAt: expect.stringMatching(ISO_MS), lastReadSeq: 0 });

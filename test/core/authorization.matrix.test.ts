@@ -50,6 +50,8 @@ const ROUTES: Record<string, RouteRule> = {
   "POST /api/users/sync/batch": { access: "internal", call: (fx) => ({ path: "/api/users/sync/batch", body: { users: [{ externalUserId: fx.users.newcomer }] } }) },
   "GET /api/users/:userId": { access: "internal", call: (fx) => ({ path: `/api/users/${fx.users.target}` }) },
   "POST /api/users/:userId/revoke-tokens": { access: "internal", call: (fx) => ({ path: `/api/users/${fx.users.target}/revoke-tokens`, body: {} }) },
+  "POST /api/users/:userId/suspend": { access: "internal", call: (fx) => ({ path: `/api/users/${fx.users.target}/suspend`, body: {} }) },
+  "POST /api/users/:userId/unsuspend": { access: "internal", call: (fx) => ({ path: `/api/users/${fx.users.target}/unsuspend` }) },
   "DELETE /api/users/:userId": { access: "internal", ok: 204, call: (fx) => ({ path: `/api/users/${fx.users.target}` }) },
   "GET /api/webhooks/events": { access: "internal", call: () => ({ path: "/api/webhooks/events" }) },
   "POST /api/webhooks/events/redeliver-dead": { access: "internal", call: () => ({ path: "/api/webhooks/events/redeliver-dead", body: {} }) },
@@ -102,6 +104,24 @@ const ROUTES: Record<string, RouteRule> = {
   "GET /api/users/:userId/presence": { access: "user", call: (fx) => ({ path: `/api/users/${fx.users.target}/presence` }) },
   "GET /api/conversations/:id/presence": { access: "conversation", call: (fx) => ({ path: `${conv(fx)}/presence` }) },
   "POST /api/presence/batch": { access: "user", call: (fx) => ({ path: "/api/presence/batch", body: { userIds: [fx.users.target] } }) },
+  "PUT /api/conversations/:id/mute": { access: "conversation", call: (fx) => ({ path: `${conv(fx)}/mute`, body: {} }) },
+  "DELETE /api/conversations/:id/mute": { access: "conversation", ok: 204, call: (fx) => ({ path: `${conv(fx)}/mute` }) },
+  "POST /api/conversations/:id/bans": {
+    access: "conversation",
+    ok: 201,
+    refused: ["member"],
+    call: (fx) => ({ path: `${conv(fx)}/bans`, body: { userId: fx.users.target } }),
+  },
+  "GET /api/conversations/:id/bans": { access: "conversation", refused: ["member"], call: (fx) => ({ path: `${conv(fx)}/bans` }) },
+  "DELETE /api/conversations/:id/bans/:userId": {
+    access: "conversation",
+    ok: 204,
+    refused: ["member"],
+    call: (fx) => ({ path: `${conv(fx)}/bans/${fx.users.target}` }),
+  },
+  "GET /api/me/blocks": { access: "user", call: () => ({ path: "/api/me/blocks" }) },
+  "PUT /api/me/blocks/:userId": { access: "user", ok: 204, call: (fx) => ({ path: `/api/me/blocks/${fx.users.target}` }) },
+  "DELETE /api/me/blocks/:userId": { access: "user", ok: 204, call: (fx) => ({ path: `/api/me/blocks/${fx.users.target}` }) },
 };
 
 type EventRule = {
@@ -146,7 +166,8 @@ function expectedFor(caller: Caller, access: Exclude<Access, "anonymous" | "sock
   if (caller === "internal") return { status: 401, code: "UNAUTHORIZED" };
   if (caller === "deleted") return { status: 401, code: "USER_NOT_FOUND" };
   if (caller === "revoked") return { status: 401, code: "UNAUTHORIZED" };
-  if (caller === "outsider" || caller === "removed") return access === "conversation" ? { status: 404, code: "NOT_FOUND" } : { status: ok };
+  if (caller === "suspended") return { status: 403, code: "FORBIDDEN" };
+  if (caller === "outsider" || caller === "removed" || caller === "banned") return access === "conversation" ? { status: 404, code: "NOT_FOUND" } : { status: ok };
   return refused.includes(caller) ? { status: 403, code: "FORBIDDEN" } : { status: ok };
 }
 
@@ -218,14 +239,14 @@ describe("authorization matrix", () => {
   }, 300_000);
 });
 
-/** An event's outcome in the REST terms above: the ack's error code as its status, or 200; a refused handshake as 401. */
+/** An event's outcome in the REST terms above: the ack's error code as its status, or 200; a refused handshake as 401 (403 when FORBIDDEN). */
 async function emitAs(fx: RolesFixture, role: Role, event: string, payload: unknown): Promise<Expected> {
   let socket: ClientSocket;
   try {
     ({ socket } = await connectSocket(svc.wsUrl, fx.tokens[role]));
   } catch (error) {
     const code = (error as { data?: { code?: string } }).data?.code;
-    return { status: 401, code: code ?? String(error) };
+    return { status: code === "FORBIDDEN" ? 403 : 401, code: code ?? String(error) };
   }
   try {
     const answer = await (socket.timeout(5000) as unknown as { emitWithAck(e: string, p: unknown): Promise<any> }).emitWithAck(event, payload);

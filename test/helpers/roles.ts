@@ -5,7 +5,7 @@
  */
 import { mintToken, type TestService } from "./service";
 
-export const ROLES = ["outsider", "removed", "deleted", "revoked", "member", "admin", "owner"] as const;
+export const ROLES = ["outsider", "removed", "banned", "deleted", "revoked", "suspended", "member", "admin", "owner"] as const;
 export type Role = (typeof ROLES)[number];
 
 export type RolesFixture = {
@@ -29,13 +29,15 @@ export async function rolesFixture(svc: TestService): Promise<RolesFixture> {
   const created = await owner.post("/api/conversations", {
     type: "group",
     name: `roles ${tag}`,
-    participantIds: [users.admin, users.member, users.removed, users.deleted, users.revoked, users.target],
+    participantIds: [users.admin, users.member, users.removed, users.banned, users.deleted, users.revoked, users.suspended, users.target],
   });
   const conversationId: string = expectStatus(created, 201, "create the group").body.id;
   expectStatus(await owner.patch(`/api/conversations/${conversationId}/participants/${users.admin}`, { role: "admin" }), 200, "make the admin");
   expectStatus(await owner.delete(`/api/conversations/${conversationId}/participants/${users.removed}`), 204, "remove a participant");
+  expectStatus(await owner.post(`/api/conversations/${conversationId}/bans`, { userId: users.banned }), 201, "ban a participant");
   const messageId: string = expectStatus(await owner.post(`/api/conversations/${conversationId}/messages`, { content: "hello" }), 201, "send").body.id;
   expectStatus(await svc.internal("DELETE", `/api/users/${users.deleted}`), 204, "delete a user");
+  expectStatus(await svc.internal("POST", `/api/users/${users.suspended}/suspend`, {}), 200, "suspend a user");
   const revocation = expectStatus(await svc.internal("POST", `/api/users/${users.revoked}/revoke-tokens`, {}), 200, "revoke tokens");
 
   const tokens = {} as Record<Role, string>;

@@ -66,6 +66,8 @@ describe("every event type reaches the host once, signed (whsec_ secret)", () =>
       participants: expect.arrayContaining([expect.objectContaining({ userId: "ann", role: "owner" }), expect.objectContaining({ userId: "bob", role: "member" })]),
     });
     expect(one("conversation.created").data).not.toHaveProperty("unreadCount");
+    expect(one("conversation.created").data).not.toHaveProperty("muted");
+    expect(one("conversation.created").data).not.toHaveProperty("mutedUntil");
     expect(one("participant.added").data).toMatchObject({ conversationId: group.id, userId: "cid", role: "member", addedBy: "ann" });
     expect(one("conversation.updated").data).toEqual({
       conversationId: group.id,

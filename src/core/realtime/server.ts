@@ -121,10 +121,11 @@ function socketFanout(io: ChatServer, clustered: boolean, publisher: RoomPublish
     if (clustered) io.serverSideEmit("room:move", { userIds, conversationId, join });
   };
   return {
-    toConversation(conversationId, event, payload, exceptUserId) {
+    toConversation(conversationId, event, payload, except) {
       const room = conversationRoom(conversationId);
-      if (exceptUserId) {
-        (io.to(room).except(userRoom(exceptUserId)).emit as (e: string, p: unknown) => boolean)(event, payload);
+      const excluded = typeof except === "string" ? [except] : (except ?? []);
+      if (excluded.length) {
+        (io.to(room).except(excluded.map(userRoom)).emit as (e: string, p: unknown) => boolean)(event, payload);
         return;
       }
       // Encoded once, written natively here and, through Redis, by every other instance.
@@ -142,9 +143,9 @@ function socketFanout(io: ChatServer, clustered: boolean, publisher: RoomPublish
     async leaveConversation(userIds, conversationId) {
       move(userIds, conversationId, false);
     },
-    async disconnectUser(userId) {
+    async disconnectUser(userId, reason = { code: "USER_NOT_FOUND", message: "The user was deleted" }) {
       // The reason first, then the disconnect, in this order on every instance.
-      sendError(io.to(userRoom(userId)), { code: "USER_NOT_FOUND", message: "The user was deleted" });
+      sendError(io.to(userRoom(userId)), reason);
       io.local.in(userRoom(userId)).disconnectSockets(true);
       if (clustered) io.serverSideEmit("user:disconnect", userId);
     },

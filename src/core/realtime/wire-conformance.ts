@@ -6,7 +6,7 @@
  */
 import type { Static } from "@sinclair/typebox";
 import type * as Wire from "../../client/wire";
-import type { Conversation, ConversationUpdated, Participant, RoomPayload } from "../../conversations/model";
+import type { Conversation, ConversationMute, ConversationUpdated, Participant, RoomPayload } from "../../conversations/model";
 import type {
   Attachment,
   Message,
@@ -21,6 +21,7 @@ import type {
   ThreadUpdated,
 } from "../../messages/model";
 import type { IndicatorPayload, Presence, PresencePayload } from "../../presence/model";
+import type { Ban, Block } from "../../moderation/model";
 import type { ReactionChange, SocketReaction } from "../../reactions/model";
 import type { ConversationRead, ConversationUnread, MessageRead, SocketConversationRead, SocketConversationUnread, SocketMessageRead, UnreadTotals } from "../../receipts/model";
 
@@ -38,6 +39,9 @@ export type WireConformance = [
   Same<ConversationUpdated, Wire.ConversationUpdated>,
   Same<Participant, Wire.Participant>,
   Same<Presence, Wire.Presence>,
+  Same<Block, Wire.Block>,
+  Same<Ban, Wire.Ban>,
+  Same<ConversationMute, Wire.ConversationMute>,
   Same<ReactionChange, Wire.ReactionChange>,
   Same<MessageRead, Wire.MessageRead>,
   Same<ConversationRead, Wire.ConversationRead>,

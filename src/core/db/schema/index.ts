@@ -7,3 +7,5 @@ export * from "./reactions";
 export * from "./read-marks";
 export * from "./users";
 export * from "./webhook-events";
+export * from "./user-blocks";
+export * from "./conversation-bans";

@@ -1,5 +1,5 @@
 import { sql } from "drizzle-orm";
-import { check, index, integer, pgTable, primaryKey, text } from "drizzle-orm/pg-core";
+import { boolean, check, index, integer, pgTable, primaryKey, text } from "drizzle-orm/pg-core";
 import { timestampMs } from "./columns";
 import { conversationRef } from "./conversations";
 import { users } from "./users";
@@ -33,6 +33,10 @@ export const participants = pgTable(
      * conversation is in slow mode (the one reader).
      */
     lastSentAt: timestampMs("last_sent_at"),
+    /** Muted by this participant: notifications skip them while muted and mutedUntil (if set) is ahead. */
+    muted: boolean("muted").notNull().default(false),
+    /** When a mute ends by itself; null with `muted`: until unmuted. */
+    mutedUntil: timestampMs("muted_until"),
   },
   (t) => [
     primaryKey({ columns: [t.conversationId, t.userId] }),

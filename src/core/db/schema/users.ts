@@ -1,4 +1,4 @@
-import { bigint, jsonb, pgTable, text } from "drizzle-orm/pg-core";
+import { bigint, boolean, jsonb, pgTable, text } from "drizzle-orm/pg-core";
 import { createdAt, timestampMs, updatedAt } from "./columns";
 
 /** Users are owned by the host application; we keep what we need to show them and their presence. */
@@ -17,6 +17,13 @@ export const users = pgTable("users", {
   syncVersion: bigint("sync_version", { mode: "number" }),
   /** Unix seconds: tokens of this user issued at or before it (or without `iat`) are refused. */
   revokedBefore: bigint("tokens_revoked_before", { mode: "number" }),
+  /**
+   * Suspended through the internal API: every call and connect of theirs is refused while set and
+   * suspendedUntil (if any) is ahead. Read by authentication with the row it loads anyway.
+   */
+  suspended: boolean("suspended").notNull().default(false),
+  suspendedUntil: timestampMs("suspended_until"),
+  suspensionReason: text("suspension_reason"),
   createdAt: createdAt(),
   updatedAt: updatedAt(),
 });
