@@ -5,10 +5,13 @@ import { type Executor, queryRows } from "../core/db/client";
 export type Candidate = { messageId: string; userId: string; mentioned: boolean };
 
 /**
- * The people each message may notify, for many messages in one statement: participants other
- * than the sender who have not read up to it. A conversation with more than `maxRoomSize`
- * participants notifies only the people the message mentions, so that its work is bounded by the
- * mentions, not by the crowd. A deleted message (or one whose conversation is gone) has nobody.
+ * The people each message may notify, for many messages in one statement. A message is addressed
+ * to everyone in its conversation; a thread reply only to the thread's participants (the parent's
+ * author and earlier repliers); in a conversation with more than `maxRoomSize` participants to
+ * nobody, so that its work is bounded by its mentions and not by the crowd. Those it mentions are
+ * addressed in every case. Of those, a participant is a candidate unless they sent it, have read
+ * up to it (their own marker, which a mark-unread moves back), have muted the conversation or
+ * block the sender. A deleted message (or one whose conversation is gone) has nobody.
  */
 export async function candidatesOf(db: Executor, messageIds: string[], maxRoomSize: number): Promise<Candidate[]> {
   if (messageIds.length === 0) return [];
@@ -16,24 +19,37 @@ export async function candidatesOf(db: Executor, messageIds: string[], maxRoomSi
     db,
     sql`
     with claimed as (
-      select m.id, m.conversation_id, m.seq, m.sender_id, v.member_count > ${maxRoomSize}::int as crowded
+      select m.id, m.conversation_id, m.seq, m.sender_id, m.parent_id, v.member_count > ${maxRoomSize}::int as crowded
       from messages m join conversations v on v.id = m.conversation_id
       where m.id in (select value::uuid from jsonb_array_elements_text(${JSON.stringify(messageIds)}::jsonb))
         and m.deleted_at is null
     ),
-    -- Who a message is for before anyone's own state is looked at: everyone in a room small
-    -- enough to hear about every message.
     addressed as (
       select c.id as message_id, p.user_id, false as mentioned
       from claimed c join participants p on p.conversation_id = c.conversation_id
+      where not c.crowded and c.parent_id is null
+      union all
+      -- A reply: the thread's own message's author …
+      select c.id, t.sender_id, false
+      from claimed c join messages t on t.id = c.parent_id
       where not c.crowded
+      union all
+      -- … and whoever replied before it (the thread index: replies by parent and seq).
+      select c.id, r.sender_id, false
+      from claimed c join messages r on r.parent_id = c.parent_id and r.seq < c.seq
+      where not c.crowded
+      union all
+      select c.id, x.user_id, true
+      from claimed c join mentions x on x.message_id = c.id
     )
     select a.message_id, a.user_id, bool_or(a.mentioned) as mentioned
     from addressed a
     join claimed c on c.id = a.message_id
     join participants p on p.conversation_id = c.conversation_id and p.user_id = a.user_id
     where p.user_id <> c.sender_id
-      and p.last_read_seq < c.seq
+      and coalesce(p.own_read_seq, p.last_read_seq) < c.seq
+      and not (p.muted and (p.muted_until is null or p.muted_until > now()))
+      and not exists (select 1 from user_blocks b where b.blocker_id = p.user_id and b.blocked_id = c.sender_id)
     group by a.message_id, a.user_id
     order by a.message_id, a.user_id`,
   );

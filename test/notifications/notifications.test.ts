@@ -86,6 +86,33 @@ describe(`NOTIFY_DELAY_MS=${DELAY_MS}: recipients worked out once, after the del
     receiver.behaviour = () => new Response("ok");
   }, 40000);
 
+  test("muted, blocking the sender, or read: not listed; read then marked unread before the delay: listed", async () => {
+    const [ann, bob, cid, dan, eve, fay] = await makeUsers(svc, "ann", "bob", "cid", "dan", "eve", "fay");
+    const annApi = await svc.as(ann!);
+    const groupId = (await annApi.post("/api/conversations", { type: "group", participantIds: [bob, cid, dan, eve, fay], name: "rules" })).body.id;
+    const [cidApi, danApi, eveApi, fayApi] = [await svc.as(cid!), await svc.as(dan!), await svc.as(eve!), await svc.as(fay!)];
+    expect((await cidApi.put(`/api/conversations/${groupId}/mute`, {})).status).toBe(200);
+    expect((await danApi.put(`/api/me/blocks/${ann}`)).status).toBe(204);
+    // A block of someone else, and a mute that was lifted, change nothing.
+    expect((await eveApi.put(`/api/me/blocks/${cid}`)).status).toBe(204);
+    expect((await fayApi.put(`/api/conversations/${groupId}/mute`, {})).status).toBe(200);
+    expect((await fayApi.delete(`/api/conversations/${groupId}/mute`)).status).toBe(204);
+
+    const message = await send(annApi, groupId, "who hears this?");
+    // Eve reads it, then marks it unread again: her own marker is what counts.
+    expect((await eveApi.put(`/api/messages/${message.id}/read`)).status).toBe(200);
+    expect((await eveApi.put(`/api/conversations/${groupId}/unread`, { messageId: message.id })).status).toBe(200);
+    // Fay reads it and stays so.
+    expect((await fayApi.put(`/api/messages/${message.id}/read`)).status).toBe(200);
+
+    await eventually(() => recipientsOf(receiver, message.id).length > 0, 15000, "the notification");
+    await settled(svc);
+    expect(recipientsOf(receiver, message.id)).toEqual([
+      { userId: bob, mentioned: false, unreadCount: 1, unreadMentionCount: 0 },
+      { userId: eve, mentioned: false, unreadCount: 1, unreadMentionCount: 0 },
+    ]);
+  }, 40000);
+
   test("no recipients, no event: everyone else connected, or the message deleted before the delay", async () => {
     const [ann, bob] = await makeUsers(svc, "ann", "bob");
     const annApi = await svc.as(ann!);
@@ -124,16 +151,71 @@ describe(`NOTIFY_DELAY_MS=${DELAY_MS}: recipients worked out once, after the del
 describe("a group larger than PRESENCE_MAX_ROOM_SIZE", () => {
   const { svc, receiver } = serviceWithReceiver(WHSEC_SECRET, { PRESENCE_MAX_ROOM_SIZE: "3" });
 
-  test("notifies nobody who is not mentioned", async () => {
-    const [ann, ...others] = await makeUsers(svc, "ann", "bob", "cid", "dan");
+  test("notifies only those a message mentions, thread replies included", async () => {
+    const [ann, bob, cid, dan] = await makeUsers(svc, "ann", "bob", "cid", "dan");
     const annApi = await svc.as(ann!);
-    const crowded = (await annApi.post("/api/conversations", { type: "group", participantIds: others, name: "crowd" })).body.id;
-    const small = (await annApi.post("/api/conversations", { type: "group", participantIds: others.slice(0, 2), name: "few" })).body.id;
+    const crowded = (await annApi.post("/api/conversations", { type: "group", participantIds: [bob, cid, dan], name: "crowd" })).body.id;
+    const small = (await annApi.post("/api/conversations", { type: "group", participantIds: [bob, cid], name: "few" })).body.id;
     const unheard = await send(annApi, crowded, "to the crowd");
+    const mentioning = await annApi.post(`/api/conversations/${crowded}/messages`, { content: "cid, look", mentions: [cid] });
+    expect(mentioning.status).toBe(201);
+    // Bob has replied in the thread before: in a crowd that does not make him a recipient.
+    expect((await (await svc.as(bob!)).post(`/api/conversations/${crowded}/messages`, { content: "first", parentId: unheard.id })).status).toBe(201);
+    const reply = await annApi.post(`/api/conversations/${crowded}/messages`, { content: "dan, see above", parentId: unheard.id, mentions: [dan] });
+    expect(reply.status).toBe(201);
     const heard = await send(annApi, small, "to the few");
+
     await eventually(() => recipientsOf(receiver, heard.id).length === 2, 15000, "the small group notified");
     await settled(svc);
     expect(notificationsOf(receiver, unheard.id)).toEqual([]);
+    expect(recipientsOf(receiver, mentioning.body.id)).toEqual([{ userId: cid, mentioned: true, unreadCount: expect.any(Number), unreadMentionCount: 1 }]);
+    expect(recipientsOf(receiver, reply.body.id)).toEqual([{ userId: dan, mentioned: true, unreadCount: expect.any(Number), unreadMentionCount: 1 }]);
+  }, 30000);
+});
+
+describe("threads and mentions", () => {
+  const { svc, receiver } = serviceWithReceiver(WHSEC_SECRET);
+  const ids = (messageId: string) => recipientsOf(receiver, messageId).map((r: { userId: string; mentioned: boolean }) => [r.userId, r.mentioned]);
+
+  test("a thread reply notifies the thread's author, its earlier repliers and those it mentions, nobody else", async () => {
+    const [ann, bob, cid, dan, eve] = (await makeUsers(svc, "ann", "bob", "cid", "dan", "eve")) as [string, string, string, string, string];
+    const api = { ann: await svc.as(ann!), bob: await svc.as(bob!), cid: await svc.as(cid!) };
+    const groupId = (await api.ann.post("/api/conversations", { type: "group", participantIds: [bob, cid, dan, eve], name: "threads" })).body.id;
+    const parent = await send(api.ann, groupId, "a topic");
+    const reply = async (client: ApiClient, content: string, mentions?: string[]) => {
+      const res = await client.post(`/api/conversations/${groupId}/messages`, { content, parentId: parent.id, mentions });
+      expect(res.status).toBe(201);
+      return res.body.id as string;
+    };
+    const first = await reply(api.bob, "first reply");
+    const second = await reply(api.cid, "second reply, for eve", [eve]);
+    const third = await reply(api.ann, "third reply");
+
+    await eventually(() => [parent.id, first, second, third].every((id) => recipientsOf(receiver, id).length > 0), 15000, "every message notified");
+    await settled(svc);
+    expect(ids(parent.id)).toEqual([bob, cid, dan, eve].map((u) => [u, false]));
+    expect(ids(first)).toEqual([[ann, false]]);
+    expect(ids(second)).toEqual([[ann, false], [bob, false], [eve, true]]);
+    // Eve was only mentioned: she is not in the thread. Dan never was.
+    expect(ids(third)).toEqual([[bob, false], [cid, false]]);
+  }, 30000);
+
+  test("a mention is flagged, and the badge counts unread mentions over every conversation", async () => {
+    const [ann, bob, cid] = await makeUsers(svc, "ann", "bob", "cid");
+    const annApi = await svc.as(ann!);
+    const one = (await annApi.post("/api/conversations", { type: "group", participantIds: [bob, cid], name: "one" })).body.id;
+    const two = (await annApi.post("/api/conversations", { type: "group", participantIds: [bob, cid], name: "two" })).body.id;
+    const earlier = await annApi.post(`/api/conversations/${one}/messages`, { content: "bob?", mentions: [bob] });
+    await eventually(() => recipientsOf(receiver, earlier.body.id).length === 2, 15000, "the first notified");
+    const later = await annApi.post(`/api/conversations/${two}/messages`, { content: "bob, again", mentions: [bob] });
+    await eventually(() => recipientsOf(receiver, later.body.id).length === 2, 15000, "the second notified");
+    expect(recipientsOf(receiver, later.body.id)).toEqual([
+      { userId: bob, mentioned: true, unreadCount: 2, unreadMentionCount: 2 },
+      { userId: cid, mentioned: false, unreadCount: 2, unreadMentionCount: 0 },
+    ]);
+    // The badge is GET /api/me/unread's.
+    const totals = (await (await svc.as(bob!)).get("/api/me/unread")).body;
+    expect(totals).toMatchObject({ unreadCount: 2, unreadMentionCount: 2 });
   }, 30000);
 });
 
