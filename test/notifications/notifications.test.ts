@@ -74,7 +74,8 @@ describe(`NOTIFY_DELAY_MS=${DELAY_MS}: recipients worked out once, after the del
         { userId: eve, mentioned: false, unreadCount: 1, unreadMentionCount: 0 },
       ],
     });
-    // The direct message was Bob's own notification, and only his.
+    // The direct message was Bob's own notification, and only his (its retry may come a little later).
+    await eventually(() => recipientsOf(receiver, elsewhere.id).length > 0, 10000, "the direct message's notification");
     expect(recipientsOf(receiver, elsewhere.id).map((r: { userId: string }) => r.userId)).toEqual([bob!]);
 
     await settled(svc);
