@@ -28,8 +28,10 @@ type Refusal = keyof typeof REFUSALS | "duplicate";
 /**
  * Stores a batch of sends; `tx` must be a transaction. Two statements: the first
  * locks the batch's conversations in id order; the second judges each send, bumps each
- * conversation's counter by its number of sends, numbers them in arrival order and inserts them.
- * The judgement must run in a statement of its own, started once the locks are held: a statement
+ * conversation's counter by its number of sends, numbers them in arrival order and inserts them
+ * (with their mention index rows), and bumps each sender's count of own messages above their read
+ * marker (a participant row the conversation's lock guards: take it after that lock, never
+ * before). The judgement must run in a statement of its own, started once the locks are held: a statement
  * sees the database as it was when it started, so a check made in the statement that waits for
  * a lock would miss a removal committed during the wait (every change of membership holds the
  * conversation's lock). The transaction commits or fails as a whole, so seqs stay gapless.
