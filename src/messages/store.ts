@@ -37,8 +37,10 @@ type Refusal = keyof typeof REFUSALS | "duplicate";
  * Stores a batch of sends; `tx` must be a transaction. Two statements (three with replies): the
  * first locks the batch's conversations in id order, the next the top-level messages replied to
  * (in id order, after the conversations, as everywhere); the last judges each send, bumps each
- * conversation's counter by its number of sends, numbers them in arrival order, inserts them and
- * bumps each parent's reply counters.
+ * conversation's counter by its number of sends, numbers them in arrival order, inserts them
+ * (with their mention index rows), bumps each parent's reply counters and each sender's count of
+ * own messages above their read marker (a participant row the conversation's lock guards: take it
+ * after that lock, never before).
  * The judgement must run in a statement of its own, started once the locks are held: a statement
  * sees the database as it was when it started, so a check made in the statement that waits for
  * a lock would miss a removal committed during the wait (every change of membership holds the

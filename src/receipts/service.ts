@@ -125,8 +125,14 @@ async function countBetween(tx: Executor, conversationId: string, userId: string
   return row ?? { others: 0, mine: 0 };
 }
 
-/** The participant row that read state changes, locked until the transaction ends. */
+/**
+ * The participant row that read state changes, locked until the transaction ends. The
+ * conversation is key-share locked first: a send holds it (for update) while it bumps its sender's
+ * row, and a read mark's foreign key would take this lock after the participant's, the other way
+ * round, so a reader and a send of the same user could deadlock.
+ */
 async function lockReader(tx: Transaction, conversationId: string, userId: string) {
+  await tx.select({ id: conversations.id }).from(conversations).where(eq(conversations.id, conversationId)).for("key share");
   const [row] = await tx
     .select({ lastReadSeq: participants.lastReadSeq, ownReadSeq: participants.ownReadSeq, sentSinceRead: participants.sentSinceRead })
     .from(participants)

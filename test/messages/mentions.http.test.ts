@@ -271,6 +271,38 @@ describe("mark unread", () => {
     }
   });
 
+  test("sends, reads and marks of one reader at the same time all succeed and leave the counters right", async () => {
+    const id = await trio();
+    const first = await send(ann, id, "start", ["bob"]);
+    const work: Promise<{ status: number }>[] = [];
+    for (let i = 0; i < 12; i++) {
+      work.push(bob.post(`/api/conversations/${id}/messages`, { content: `bob ${i}`, mentions: ["ann"] }));
+      work.push(ann.post(`/api/conversations/${id}/messages`, { content: `ann ${i}`, mentions: ["bob"] }));
+      work.push(bob.put(`/api/conversations/${id}/read`));
+      work.push(bob.put(`/api/messages/${first.id}/read`));
+      if (i % 3 === 0) work.push(bob.put(`/api/conversations/${id}/unread`, { messageId: first.id }));
+    }
+    const statuses = (await Promise.all(work)).map((r) => r.status);
+    expect(statuses.filter((s) => s !== 200 && s !== 201)).toEqual([]);
+    expect(await unread(bob, id)).toEqual(await countedFromHistory("bob", id));
+    expect(await unread(ann, id)).toEqual(await countedFromHistory("ann", id));
+  });
+
+  test("a read waits for a send that holds the conversation instead of deadlocking with it", async () => {
+    const id = await trio();
+    const first = await send(ann, id, "one");
+    let read: Promise<{ status: number }> | undefined;
+    // What the send statement does: the conversation locked first, then its sender's participant row bumped.
+    await svc.app.ctx.db.transaction(async (tx) => {
+      await tx.execute(sql`select id from conversations where id = ${id} for update`);
+      read = bob.put(`/api/messages/${first.id}/read`);
+      await Bun.sleep(300);
+      await tx.execute(sql`update participants set sent_since_read = sent_since_read where conversation_id = ${id} and user_id = 'bob'`);
+    });
+    expect((await read!).status).toBe(200);
+    expect((await unread(bob, id)).lastReadSeq).toBe(1);
+  });
+
   test("outsiders, unknown, foreign and malformed ids; deleted users", async () => {
     const id = await trio();
     const sent = await send(ann, id, "one");
