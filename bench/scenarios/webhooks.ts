@@ -23,7 +23,7 @@ function startReceiver(): Receiver {
       await req.arrayBuffer();
       // hook-b has no socket, so each message also brings a notification.message: delivered by the
       // same drainer, but not counted, so that the figures stay events per message.created.
-      if (req.headers.get("webhook-event") === "notification.message") return new Response(null, { status: 204 });
+      if (req.headers.get("x-webhook-event") === "notification.message") return new Response(null, { status: 204 });
       if (id && !received.has(id)) received.set(id, performance.now());
       return new Response(null, { status: 204 });
     },
@@ -78,7 +78,7 @@ export async function webhooks({ quick }: ScenarioOptions): Promise<ScenarioResu
     const sql = postgres(service.databaseUrl, { max: 1, onnotice: () => {} });
     await sql`insert into webhook_events (id, type, payload)
       select 'evt_' || replace(gen_random_uuid()::text, '-', ''), type, payload from webhook_events where type = 'message.created' limit ${events}`;
-    const [pending] = await sql`select count(*)::int as n from webhook_events where status = 'pending'`;
+    const [pending] = await sql`select count(*)::int as n from webhook_events where status = 'pending' and type = 'message.created'`;
     await sql.end();
     const drainStart = performance.now();
     await waitFor(receiver.received, pending!.n, "webhooks backlog");
