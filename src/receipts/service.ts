@@ -99,7 +99,8 @@ export async function unreadBadges(db: Executor, userIds: string[]): Promise<Map
     .from(participants)
     .innerJoin(conversations, eq(conversations.id, participants.conversationId))
     // One parameter however many users: a pass may badge tens of thousands.
-    .where(sql`${participants.userId} in (select value from jsonb_array_elements_text(${JSON.stringify(userIds)}::jsonb))`)
+    // (= any(array(…)) keeps it an index condition on participants_user_idx.)
+    .where(sql`${participants.userId} = any(array(select value from jsonb_array_elements_text(${JSON.stringify(userIds)}::jsonb)))`)
     .as("each");
   const rows = await db
     .select({
