@@ -1,5 +1,7 @@
 import { beforeAll, describe, expect, test } from "bun:test";
+import { Value } from "@sinclair/typebox/value";
 import { notificationJobs, webhookEvents } from "../../src/core/db/schema";
+import { NotificationMessage } from "../../src/notifications/model";
 import { connectAs, makeUsers } from "../helpers/realtime";
 import type { ApiClient, TestService } from "../helpers/service";
 import { eventually } from "../helpers/sockets";
@@ -66,6 +68,7 @@ describe(`NOTIFY_DELAY_MS=${DELAY_MS}: recipients worked out once, after the del
     // Not before the delay: whoever read it or came online meanwhile had the time to.
     expect(attempts[0]!.receivedAt - sentAt).toBeGreaterThanOrEqual(DELAY_MS - 50);
 
+    expect([...Value.Errors(NotificationMessage, attempts[0]!.payload.data)]).toEqual([]);
     const stored = (await annApi.get(`/api/messages/${message.id}`)).body;
     expect(attempts[0]!.payload.data).toEqual({
       message: stored,
