@@ -10,8 +10,8 @@ export type Candidate = { messageId: string; userId: string; mentioned: boolean 
  * author and earlier repliers); in a conversation with more than `maxRoomSize` participants to
  * nobody, so that its work is bounded by its mentions and not by the crowd. Those it mentions are
  * addressed in every case. Of those, a participant is a candidate unless they sent it, have read
- * up to it (their own marker, which a mark-unread moves back), have muted the conversation or
- * block the sender. A deleted message (or one whose conversation is gone) has nobody.
+ * up to it (their own marker, which a mark-unread moves back), have muted the conversation,
+ * block the sender or are suspended. A deleted message (or one whose conversation is gone) has nobody.
  */
 export async function candidatesOf(db: Executor, messageIds: string[], maxRoomSize: number): Promise<Candidate[]> {
   if (messageIds.length === 0) return [];
@@ -51,6 +51,8 @@ export async function candidatesOf(db: Executor, messageIds: string[], maxRoomSi
       and coalesce(p.own_read_seq, p.last_read_seq) < c.seq
       and not (p.muted and (p.muted_until is null or p.muted_until > now()))
       and not exists (select 1 from user_blocks b where b.blocker_id = p.user_id and b.blocked_id = c.sender_id)
+      -- A suspended user could not open the app the push leads to.
+      and not exists (select 1 from users u where u.external_id = p.user_id and u.suspended and (u.suspended_until is null or u.suspended_until > now()))
     group by a.message_id, a.user_id
     order by a.message_id, a.user_id`,
   );

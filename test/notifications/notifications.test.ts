@@ -90,10 +90,11 @@ describe(`NOTIFY_DELAY_MS=${DELAY_MS}: recipients worked out once, after the del
     receiver.behaviour = () => new Response("ok");
   }, 40000);
 
-  test("muted, blocking the sender, or read: not listed; read then marked unread before the delay: listed", async () => {
-    const [ann, bob, cid, dan, eve, fay] = await makeUsers(svc, "ann", "bob", "cid", "dan", "eve", "fay");
+  test("muted, blocking the sender, suspended or read: not listed; read then marked unread before the delay: listed", async () => {
+    const [ann, bob, cid, dan, eve, fay, gus] = await makeUsers(svc, "ann", "bob", "cid", "dan", "eve", "fay", "gus");
     const annApi = await svc.as(ann!);
-    const groupId = (await annApi.post("/api/conversations", { type: "group", participantIds: [bob, cid, dan, eve, fay], name: "rules" })).body.id;
+    const groupId = (await annApi.post("/api/conversations", { type: "group", participantIds: [bob, cid, dan, eve, fay, gus], name: "rules" })).body.id;
+    expect((await svc.internal("POST", `/api/users/${gus}/suspend`, {})).status).toBe(200);
     const [cidApi, danApi, eveApi, fayApi] = [await svc.as(cid!), await svc.as(dan!), await svc.as(eve!), await svc.as(fay!)];
     expect((await cidApi.put(`/api/conversations/${groupId}/mute`, {})).status).toBe(200);
     expect((await danApi.put(`/api/me/blocks/${ann}`)).status).toBe(204);
