@@ -4,7 +4,7 @@
  * server on Node.js (the peer a team would otherwise write), both measured in the same run.
  */
 import { openRawSocket, startBaselineWsServer, startNodePeer } from "../lib/baseline-server";
-import { closeAll, connectMany } from "../lib/clients";
+import { closeAll, connectManyLite } from "../lib/clients";
 import { mintBenchToken, rssBytes, startChatService } from "../lib/service";
 import { pool, progress, progressDone, round } from "../lib/stats";
 import { figure, type ScenarioOptions, type ScenarioResult } from "../lib/types";
@@ -37,7 +37,7 @@ export async function connections({ quick }: ScenarioOptions): Promise<ScenarioR
   const peer = await startNodePeer();
   await Bun.sleep(500);
   const peerIdle = await peer.rss();
-  const onPeer = await connectMany(peer.url, tokens, concurrency, "node peer");
+  const onPeer = await connectManyLite(peer.url, tokens, concurrency, "node peer");
   await Bun.sleep(2000);
   const peerHeld = await peer.rss();
   closeAll(onPeer.sockets);
@@ -48,10 +48,10 @@ export async function connections({ quick }: ScenarioOptions): Promise<ScenarioR
     await service.syncUsers(users);
     await Bun.sleep(500);
     const idle = await rssBytes(service.pid);
-    const { sockets, seconds } = await connectMany(service.url, tokens, concurrency, "chat service");
+    const { sockets, seconds } = await connectManyLite(service.url, tokens, concurrency, "chat service");
     await Bun.sleep(2000);
     const held = await rssBytes(service.pid);
-    const alive = sockets.filter((s) => s.connected).length;
+    const alive = sockets.filter((s) => s.ws.readyState === WebSocket.OPEN).length;
     if (alive !== count) notes.push(`${count - alive} sockets dropped while held`);
     closeAll(sockets);
 
@@ -71,7 +71,7 @@ export async function connections({ quick }: ScenarioOptions): Promise<ScenarioR
         figure("connect rate vs peer", round(count / seconds), "sockets/s", { value: round(count / onPeer.seconds), label: PEER }),
         figure("RSS per socket vs peer", round(perSocket / 1024, 2), "KiB", { value: round(peerPerSocket / 1024, 2), label: PEER }, false),
       ],
-      bottleneck: "connect rate: handshake auth (JWT verify + user lookup + conversation rooms query) in the service; the load generator runs socket.io-client for every socket on the other core",
+      bottleneck: "connect rate: handshake auth (JWT verify + user lookup + conversation rooms query) in the service; the load generator speaks the Socket.IO handshake over raw websockets (lite-client.ts) on the other core",
       notes,
     };
   } finally {
