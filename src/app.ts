@@ -15,6 +15,8 @@ import type { Store } from "./core/store";
 import { conversationRoutes } from "./conversations/routes";
 import { conversationIdsOf } from "./conversations/membership";
 import { registerConversationHandlers } from "./conversations/socket";
+import { flagQueueRoutes, flagRoutes } from "./flags/routes";
+import { registerFlagHandlers } from "./flags/socket";
 import { messageRoutes } from "./messages/routes";
 import { banRoutes, blockRoutes } from "./moderation/routes";
 import { SendQueue, type WriteSends } from "./messages/send-queue";
@@ -67,6 +69,8 @@ function buildHttp(ctx: Context, realtime: Realtime, ops: Omit<Ops, "app">) {
     .use(presenceRoutes(ctx))
     .use(blockRoutes(ctx))
     .use(banRoutes(ctx))
+    .use(flagRoutes(ctx))
+    .use(flagQueueRoutes(ctx))
     .use(webhookRoutes(ctx));
   return app;
 }
@@ -121,6 +125,7 @@ export async function startApp(config: Config, log: Logger = createLogger(config
     [
       registerMessageHandlers,
       registerReactionHandlers,
+      registerFlagHandlers,
       registerReceiptHandlers,
       registerConversationHandlers,
       (ctx, socket) => registerPresenceHandlers(ctx, presence, socket),

@@ -1,7 +1,20 @@
 import { Elysia } from "elysia";
 import type { Context } from "../core/context";
 import { authenticated } from "../core/http";
-import { ConversationMessagePage, ConversationMessagesParams, EditMessage, Message, MessageList, MessagePage, MessageParams, SearchMessages, SendMessage } from "./model";
+import {
+  ConversationMessagePage,
+  ConversationMessagesParams,
+  EditMessage,
+  Message,
+  MessageList,
+  MessagePage,
+  MessageParams,
+  MessagePinned,
+  PinPage,
+  SearchMessages,
+  SendMessage,
+} from "./model";
+import { listPins, pinMessage, unpinMessage } from "./pins";
 import { searchMessages } from "./search";
 import { deleteMessage, editMessage, getMessage, listMessages, listReplies, sendMessage } from "./service";
 
@@ -56,5 +69,27 @@ export const messageRoutes = (ctx: Context) =>
         await deleteMessage(ctx, actor, params.id);
         set.status = 204;
       },
-      { params: MessageParams, detail: { summary: "Delete a message (sender, owner or admin)" } },
-    );
+      { params: MessageParams, detail: { summary: "Delete a message (sender, owner or admin); a pinned message is unpinned with it" } },
+    )
+    .post("/messages/:id/pin", ({ actor, params }) => pinMessage(ctx, actor, params.id), {
+      params: MessageParams,
+      response: MessagePinned,
+      detail: {
+        summary: "Pin a message to its conversation (either side of a direct one; owner or admin of a group)",
+        description: "Pinning a pinned message answers its pin unchanged. A conversation has at most 50 pinned messages (409); a deleted message cannot be pinned (409).",
+      },
+    })
+    .delete(
+      "/messages/:id/pin",
+      async ({ actor, params, set }) => {
+        await unpinMessage(ctx, actor, params.id);
+        set.status = 204;
+      },
+      { params: MessageParams, detail: { summary: "Unpin a message (also when not pinned; who may pin may unpin)" } },
+    )
+    .get("/conversations/:id/pins", ({ actor, params, query }) => listPins(ctx, actor, params.id, query), {
+      params: ConversationMessagesParams,
+      query: PinPage,
+      response: MessageList,
+      detail: { summary: "The conversation's pinned messages, most recently pinned first" },
+    });

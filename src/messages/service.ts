@@ -13,7 +13,7 @@ import { reactionSummaries, removeReactions } from "../reactions/store";
 import { scheduleNotifications } from "../notifications/jobs";
 import { recordEvent, recordEvents } from "../webhooks/outbox";
 import { indexMentions, requireMentionable, uniqueMentions } from "./mentions";
-import type { ConversationMessagePage, EditMessage, Message, MessageDeleted, MessagePage, ReactionSummary, SendMessage, ThreadUpdated } from "./model";
+import type { ConversationMessagePage, EditMessage, Message, MessageDeleted, MessagePage, MessageUnpinned, ReactionSummary, SendMessage, ThreadUpdated } from "./model";
 import type { QueuedSend, SendResult } from "./send-queue";
 import { storeSends, type ThreadCounters } from "./store";
 
@@ -39,6 +39,8 @@ export function toMessage(row: MessageRow, reactionList: ReactionSummary[] = [])
     updatedAt: row.updatedAt.toISOString(),
     editedAt: iso(row.editedAt),
     deletedAt: iso(row.deletedAt),
+    pinnedAt: iso(row.pinnedAt),
+    pinnedBy: row.pinnedBy,
   };
 }
 
@@ -324,14 +326,22 @@ export async function deleteMessage(ctx: Context, actor: Actor, messageId: strin
     const now = new Date();
     await tx
       .update(messages)
-      .set({ content: "", attachments: [], metadata: {}, mentions: [], deletedAt: now, updatedAt: now })
+      .set({ content: "", attachments: [], metadata: {}, mentions: [], deletedAt: now, updatedAt: now, pinnedAt: null, pinnedBy: null })
       .where(eq(messages.id, messageId));
     await removeReactions(tx, messageId);
     const thread = message.parentId ? await uncountReply(tx, message) : undefined;
     if (message.mentions.length) await indexMentions(tx, { ...message, mentions: [] }, []);
     const deleted = { messageId, conversationId: message.conversationId, deletedAt: now.toISOString() };
-    await recordEvent(ctx, tx, "message.deleted", { ...deleted, deletedBy: actor.userId });
+    // A deleted message is unpinned with it, and the room and the host hear of it as of an unpin.
+    const unpinned: MessageUnpinned | undefined = message.pinnedAt
+      ? { conversationId: message.conversationId, messageId, unpinnedBy: actor.userId, unpinnedAt: deleted.deletedAt }
+      : undefined;
+    await recordEvents(ctx, tx, [
+      { type: "message.deleted", data: { ...deleted, deletedBy: actor.userId } },
+      ...(unpinned ? [{ type: "message.unpinned" as const, data: unpinned }] : []),
+    ]);
     after(() => ctx.fanout.toConversation(message.conversationId, "message:deleted", deleted));
+    if (unpinned) after(() => ctx.fanout.toConversation(message.conversationId, "message:unpinned", unpinned));
     if (thread) after(() => ctx.fanout.toConversation(message.conversationId, "thread:updated", thread));
     return deleted;
   });
