@@ -17,6 +17,7 @@ import { conversationIdsOf } from "./conversations/membership";
 import { registerConversationHandlers } from "./conversations/socket";
 import { messageRoutes } from "./messages/routes";
 import { banRoutes, blockRoutes } from "./moderation/routes";
+import { createModerationHook } from "./messages/moderation-hook";
 import { SendQueue, type WriteSends } from "./messages/send-queue";
 import { writeSends } from "./messages/service";
 import { registerMessageHandlers } from "./messages/socket";
@@ -107,6 +108,7 @@ export async function startApp(config: Config, log: Logger = createLogger(config
     auth: createAuthenticator(config, (userId) => findActiveUser(storage.db, userId)),
     fanout: timedFanout(realtime.fanout, metrics),
     sends,
+    moderation: createModerationHook(config, metrics, log),
     metrics,
     drain,
     instanceId,
