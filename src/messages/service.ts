@@ -16,7 +16,7 @@ import { indexMentions, requireMentionable, uniqueMentions } from "./mentions";
 import type { ModerationHook } from "./moderation-hook";
 import type { ConversationMessagePage, EditMessage, Message, MessageDeleted, MessagePage, ReactionSummary, SendMessage, ThreadUpdated } from "./model";
 import type { QueuedSend, SendResult } from "./send-queue";
-import { storeSends, type ThreadCounters } from "./store";
+import { judgeBeforeModeration, storeSends, type ThreadCounters } from "./store";
 
 export function toMessage(row: MessageRow, reactionList: ReactionSummary[] = []): Message {
   return {
@@ -156,20 +156,16 @@ export async function sendMessage(ctx: Context, actor: Actor, conversationId: st
 
 /**
  * A send that the pre-send hook judges before it enters the send queue. What needs no hook is
- * checked first (membership: outsiders never reach the hook; a retry of a stored clientMessageId
- * answers the stored message without asking; a block), each in its own query, no connection held
- * while the hook thinks. The send statement judges everything again (and slow mode, replies,
+ * checked first, in one query (membership: outsiders never reach the hook; a retry of a stored
+ * clientMessageId answers the stored message without asking; a block), no connection held while
+ * the hook thinks. The send statement judges everything again (and slow mode, replies,
  * mentions), so a change made meanwhile still counts. Hook calls run at once, but the sends of one
  * sender into one conversation enter the queue in the order they arrived.
  */
 function sendModerated(ctx: Context, hook: ModerationHook, actor: Actor, conversationId: string, input: SendMessage): Promise<SendResult> {
   return hook.order.run(`${conversationId} ${actor.userId}`, async (enter) => {
-    const membership = await requireMembership(ctx.db, conversationId, actor.userId);
-    if (input.clientMessageId) {
-      const stored = await storedRetry(ctx.db, conversationId, actor.userId, input.clientMessageId);
-      if (stored) return { message: stored, created: false };
-    }
-    await requireNotBlockedInDirect(ctx.db, membership, actor.userId, "send messages");
+    const { stored } = await judgeBeforeModeration(ctx.db, { actor, conversationId, input });
+    if (stored) return { message: (await withReactions(ctx.db, [stored]))[0]!, created: false };
     const subject = {
       conversationId,
       senderId: actor.userId,
@@ -182,15 +178,6 @@ function sendModerated(ctx: Context, hook: ModerationHook, actor: Actor, convers
     const moderated = await hook.moderate("message.before_send", subject, (values) => checkSendable(ctx, { ...input, ...values }));
     return enter(() => ctx.sends.send({ actor, conversationId, input: { ...input, ...moderated } }));
   });
-}
-
-/** The message a sender stored before under this clientMessageId, if any. */
-async function storedRetry(db: Database, conversationId: string, senderId: string, clientMessageId: string): Promise<Message | undefined> {
-  const rows = await db
-    .select()
-    .from(messages)
-    .where(and(eq(messages.conversationId, conversationId), eq(messages.senderId, senderId), eq(messages.clientMessageId, clientMessageId)));
-  return rows.length ? (await withReactions(db, rows))[0] : undefined;
 }
 
 /**
