@@ -13,16 +13,21 @@ export class ArrivalOrder {
   /**
    * Runs `task` now. Its `enter(step)` runs `step` synchronously once every earlier task of `key`
    * has entered or finished, and returns what it returns: a step that hands work to a queue
-   * synchronously (SendQueue.send does) keeps the order of arrival in that queue.
+   * synchronously (SendQueue.send does) keeps the order of arrival in that queue, and the next
+   * task may enter at once. With `{ settled: true }` the next task enters only once the promise
+   * `step` returned has settled: for a step that is the whole change, with no queue to keep its
+   * order (an edit's transaction).
    */
-  async run<T>(key: string, task: (enter: <R>(step: () => R) => Promise<R>) => Promise<T>): Promise<T> {
+  async run<T>(key: string, task: (enter: Enter) => Promise<T>): Promise<T> {
     const previous = this.newest.get(key);
     const { promise: passed, resolve: pass } = Promise.withResolvers<void>();
     this.newest.set(key, passed);
-    const enter = async <R>(step: () => R): Promise<R> => {
+    const enter = async <R>(step: () => R, opts?: { settled?: boolean }): Promise<Awaited<R>> => {
       if (previous) await previous;
       try {
-        return step();
+        const result = step();
+        // An async function resolves what it returns: Awaited<R> either way.
+        return (opts?.settled ? await result : result) as Awaited<typeof result>;
       } finally {
         pass();
       }
@@ -35,3 +40,5 @@ export class ArrivalOrder {
     }
   }
 }
+
+type Enter = <R>(step: () => R, opts?: { settled?: boolean }) => Promise<Awaited<R>>;

@@ -305,23 +305,26 @@ export async function getMessage(ctx: Context, actor: Actor, messageId: string):
 export async function editMessage(ctx: Context, actor: Actor, messageId: string, input: EditMessage): Promise<Message> {
   const hook = ctx.moderation;
   if (!hook) return storeEdit(ctx, actor, messageId, input);
-  const { message, unchanged } = await judgeEdit(ctx, ctx.db, actor, messageId, input);
-  if (unchanged) return (await withReactions(ctx.db, [message]))[0]!;
-  const subject = {
-    messageId,
-    conversationId: message.conversationId,
-    senderId: message.senderId,
-    content: input.content,
-    attachments: message.attachments,
-    metadata: message.metadata,
-    parentId: message.parentId,
-    mentions: input.mentions ? uniqueMentions(input.mentions) : message.mentions,
-  };
-  const moderated = await hook.moderate("message.before_update", subject, (values) => {
-    checkContent(ctx, values.content, message.attachments.length > 0);
-    checkMetadata(values.metadata);
+  // Two edits of one message in a row: the later one is stored last, whichever answer came first.
+  return hook.order.run(`edit ${messageId}`, async (enter) => {
+    const { message, unchanged } = await judgeEdit(ctx, ctx.db, actor, messageId, input);
+    if (unchanged) return (await withReactions(ctx.db, [message]))[0]!;
+    const subject = {
+      messageId,
+      conversationId: message.conversationId,
+      senderId: message.senderId,
+      content: input.content,
+      attachments: message.attachments,
+      metadata: message.metadata,
+      parentId: message.parentId,
+      mentions: input.mentions ? uniqueMentions(input.mentions) : message.mentions,
+    };
+    const moderated = await hook.moderate("message.before_update", subject, (values) => {
+      checkContent(ctx, values.content, message.attachments.length > 0);
+      checkMetadata(values.metadata);
+    });
+    return enter(() => storeEdit(ctx, actor, messageId, { ...input, content: moderated.content }, moderated.metadata), { settled: true });
   });
-  return storeEdit(ctx, actor, messageId, { ...input, content: moderated.content }, moderated.metadata);
 }
 
 /**

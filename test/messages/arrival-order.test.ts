@@ -49,3 +49,21 @@ test("keys do not wait on each other", async () => {
   await slow;
   expect(entered).toEqual(["bob", "ann in c2", "ann"]);
 });
+
+test("with settled, the next task enters once the step's promise has settled, not as soon as it started", async () => {
+  const order = new ArrivalOrder();
+  const events: string[] = [];
+  const first = order.run("edit m1", (enter) =>
+    enter(
+      async () => {
+        events.push("first starts");
+        await Bun.sleep(50);
+        events.push("first done");
+      },
+      { settled: true },
+    ),
+  );
+  const second = order.run("edit m1", (enter) => enter(() => events.push("second starts")));
+  await Promise.all([first, second]);
+  expect(events).toEqual(["first starts", "first done", "second starts"]);
+});

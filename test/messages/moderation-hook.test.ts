@@ -270,6 +270,26 @@ describe("edits", () => {
   });
 });
 
+describe("edits in a row", () => {
+  test("two edits of one message are stored in the order made, though the hook answers the later one first", async () => {
+    const r = await room(svc);
+    const message = (await r.ann.post(`/api/conversations/${r.conversationId}/messages`, { content: "v0" })).body;
+    hook.behaviour = async (req) => {
+      if (req.payload.data.content === "edit one") await Bun.sleep(400);
+      return { action: "allow" };
+    };
+    const updates = record(r.bobSocket, "message:updated");
+    const first = r.ann.patch(`/api/messages/${message.id}`, { content: "edit one" });
+    await hook.asked("edit one");
+    const second = await call(r.annSocket, "message:edit", { messageId: message.id, content: "edit two" });
+    expect(second).toMatchObject({ ok: true, data: { content: "edit two" } });
+    expect((await first).status).toBe(200);
+    expect((await r.bob.get(`/api/messages/${message.id}`)).body.content).toBe("edit two");
+    await r.fence.pass();
+    expect(updates.map((u) => u.content)).toEqual(["edit one", "edit two"]);
+  });
+});
+
 describe("idempotency and authorization come first", () => {
   test("a retry with a stored clientMessageId answers 200 with the stored message without asking the hook", async () => {
     const r = await room(svc);
