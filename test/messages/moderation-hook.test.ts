@@ -2,6 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test
 import type { Server } from "bun";
 import { asc, eq } from "drizzle-orm";
 import { Webhook } from "standardwebhooks";
+import { moderationHook } from "../../examples/host/moderation";
 import { ConfigError, loadConfig } from "../../src/config";
 import { conversations, messages, webhookEvents } from "../../src/core/db/schema";
 import { call, connectAs, fence, group, makeUsers } from "../helpers/realtime";
@@ -439,6 +440,23 @@ describe("many sends at once", () => {
     // One sender's sends one after another would add 10 × 500 ms; all of them 200 × 500 ms.
     expect(slow - instant).toBeLessThan(2500);
   }, 60_000);
+});
+
+describe("the example host's hook (examples/host/moderation.ts)", () => {
+  const server = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: moderationHook(SECRET) });
+  afterAll(() => server.stop(true));
+  const hosted = serviceForTests({ MODERATION_HOOK_URL: `http://127.0.0.1:${server.port}/moderation/chat`, WEBHOOK_SECRET: SECRET });
+
+  test("verifies the signature, masks words, rejects spam links and allows the rest", async () => {
+    const [ann, bob] = await makeUsers(hosted, "ann", "bob");
+    const conversationId = await group(hosted, ann!, [bob!]);
+    const client = await hosted.as(ann!);
+    const send = (content: string) => client.post(`/api/conversations/${conversationId}/messages`, { content });
+    expect((await send("hello")).body.content).toBe("hello");
+    expect((await send("oh heck, Darn it")).body.content).toBe("oh ****, **** it");
+    const spam = await send("see https://spam.example/deal");
+    expect([spam.status, spam.body.error.details]).toEqual([403, { reason: "links to spam.example are not allowed" }]);
+  });
 });
 
 describe("metrics", () => {
