@@ -120,6 +120,9 @@ describe("MODERATION_HOOK_URL", () => {
     expect(() => loadConfig({ MODERATION_HOOK_URL: "ftp://x", WEBHOOK_SECRET: SECRET })).toThrow(/http\(s\) URL/);
     expect(() => loadConfig({ MODERATION_HOOK_URL: "http://h/x", WEBHOOK_SECRET: SECRET, MODERATION_HOOK_TIMEOUT_MS: "600000" })).toThrow(/MODERATION_HOOK_TIMEOUT_MS/);
     expect(() => loadConfig({ MODERATION_HOOK_URL: "http://h/x", WEBHOOK_SECRET: SECRET, MODERATION_HOOK_FAILURE: "maybe" })).toThrow(/open, closed/);
+    const production = { NODE_ENV: "production", AUTH_JWT_SECRET: SECRET, INTERNAL_API_SECRET: SECRET, MODERATION_HOOK_URL: "http://h/x" };
+    expect(() => loadConfig({ ...production, WEBHOOK_SECRET: "short" })).toThrow(/WEBHOOK_SECRET is 5 bytes; production needs at least 32/);
+    expect(loadConfig({ ...production, WEBHOOK_SECRET: SECRET }).WEBHOOK_SECRET).toEqual([SECRET]);
     const config = loadConfig({ MODERATION_HOOK_URL: "http://h/x", WEBHOOK_SECRET: SECRET });
     expect([config.MODERATION_HOOK_TIMEOUT_MS, config.MODERATION_HOOK_FAILURE]).toEqual([1500, "open"]);
   });
