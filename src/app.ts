@@ -19,6 +19,7 @@ import { flagQueueRoutes, flagRoutes } from "./flags/routes";
 import { registerFlagHandlers } from "./flags/socket";
 import { messageRoutes } from "./messages/routes";
 import { banRoutes, blockRoutes } from "./moderation/routes";
+import { createModerationHook } from "./messages/moderation-hook";
 import { SendQueue, type WriteSends } from "./messages/send-queue";
 import { writeSends } from "./messages/service";
 import { registerMessageHandlers } from "./messages/socket";
@@ -111,6 +112,7 @@ export async function startApp(config: Config, log: Logger = createLogger(config
     auth: createAuthenticator(config, (userId) => findActiveUser(storage.db, userId)),
     fanout: timedFanout(realtime.fanout, metrics),
     sends,
+    moderation: createModerationHook(config, metrics, log),
     metrics,
     drain,
     instanceId,

@@ -18,6 +18,9 @@ import { listPins, pinMessage, unpinMessage } from "./pins";
 import { searchMessages } from "./search";
 import { deleteMessage, editMessage, getMessage, listMessages, listReplies, sendMessage } from "./service";
 
+const MODERATED =
+  "With MODERATION_HOOK_URL set, the host's pre-send hook judges the message before it is stored: 403 FORBIDDEN with details.reason when it rejects (nothing stored), the hook's content and metadata when it modifies, 503 UNAVAILABLE when it fails and MODERATION_HOOK_FAILURE is closed.";
+
 export const messageRoutes = (ctx: Context) =>
   new Elysia({ prefix: "/api", tags: ["messages"] })
     .use(authenticated(ctx))
@@ -32,7 +35,10 @@ export const messageRoutes = (ctx: Context) =>
         params: ConversationMessagesParams,
         body: SendMessage,
         response: { 200: Message, 201: Message },
-        detail: { summary: "Send a message, or a reply with parentId (a repeated clientMessageId returns the stored one)" },
+        detail: {
+          summary: "Send a message, or a reply with parentId (a repeated clientMessageId returns the stored one)",
+          description: MODERATED,
+        },
       },
     )
     .get("/conversations/:id/messages", ({ actor, params, query }) => listMessages(ctx, actor, params.id, query), {
@@ -61,7 +67,7 @@ export const messageRoutes = (ctx: Context) =>
       params: MessageParams,
       body: EditMessage,
       response: Message,
-      detail: { summary: "Edit a message (sender only)" },
+      detail: { summary: "Edit a message (sender only)", description: MODERATED },
     })
     .delete(
       "/messages/:id",

@@ -2,6 +2,7 @@ import { beforeAll, describe, expect, test } from "bun:test";
 import { eq } from "drizzle-orm";
 import { join } from "node:path";
 import { webhookEvents } from "../../src/core/db/schema";
+import { MODERATION_HOOK_TYPES } from "../../src/messages/moderation-hook";
 import { WEBHOOK_EVENT_TYPES } from "../../src/webhooks/outbox";
 import { connectSocket, eventually } from "../helpers/sockets";
 import { type Delivery, RAW_SECRET, serviceWithReceiver, WHSEC_SECRET } from "./receiver";
@@ -185,4 +186,11 @@ test("every event type is documented in the webhooks README's table of event dat
   const readme = await Bun.file(join(import.meta.dir, "../../src/webhooks/README.md")).text();
   const documented = new Set([...readme.matchAll(/^\| `([a-z_.]+)`(?: \/ `([a-z_.]+)`)? \|/gm)].flatMap((m) => [m[1], m[2]].filter(Boolean)));
   expect(WEBHOOK_EVENT_TYPES.filter((type) => !documented.has(type))).toEqual([]);
+});
+
+test("the moderation hook's types are documented too, and are no webhook types: they never reach WEBHOOK_URL", async () => {
+  const readme = await Bun.file(join(import.meta.dir, "../../src/webhooks/README.md")).text();
+  const documented = new Set([...readme.matchAll(/^\| `([a-z_.]+)`(?: \/ `([a-z_.]+)`)? \|/gm)].flatMap((m) => [m[1], m[2]].filter(Boolean)));
+  expect(MODERATION_HOOK_TYPES.filter((type) => !documented.has(type))).toEqual([]);
+  expect(MODERATION_HOOK_TYPES.filter((type) => (WEBHOOK_EVENT_TYPES as readonly string[]).includes(type))).toEqual([]);
 });
