@@ -330,7 +330,7 @@ describe("a failing hook, MODERATION_HOOK_FAILURE=open (default)", () => {
     hook.behaviour = answerFor("status 500", new Response("boom", { status: 500 }));
     const failed = await r.ann.post(`/api/conversations/${r.conversationId}/messages`, { content: "status 500" });
     expect([failed.status, failed.body.content]).toEqual([201, "status 500"]);
-    hook.behaviour = (req) => (String(req.payload.data.content).includes("slow hook") ? Bun.sleep(1500).then(() => ({ action: "reject" })) : allow(req));
+    hook.behaviour = (req) => (String(req.payload.data.content).includes("slow hook") ? Bun.sleep(2500).then(() => ({ action: "reject" })) : allow(req));
     // The hook would reject it, too late: stored as sent.
     const slow = await call(r.annSocket, "message:send", { conversationId: r.conversationId, content: "slow hook" });
     expect(slow).toMatchObject({ ok: true, data: { content: "slow hook" } });
@@ -347,7 +347,8 @@ describe("a failing hook, MODERATION_HOOK_FAILURE=open (default)", () => {
 describe("a failing hook, MODERATION_HOOK_FAILURE=closed", () => {
   const closed = serviceForTests({
     MODERATION_HOOK_URL: hook.url(),
-    MODERATION_HOOK_TIMEOUT_MS: "300",
+    // Well above what a loaded machine takes to answer at once, well below the slow answer below.
+    MODERATION_HOOK_TIMEOUT_MS: "1000",
     MODERATION_HOOK_FAILURE: "closed",
     WEBHOOK_SECRET: SECRET,
     WEBHOOK_URL: hook.webhookUrl(),
@@ -360,7 +361,7 @@ describe("a failing hook, MODERATION_HOOK_FAILURE=closed", () => {
     const failed = await r.ann.post(`/api/conversations/${r.conversationId}/messages`, { content: "closed 502" });
     expect([failed.status, failed.body.error.code]).toEqual([503, "UNAVAILABLE"]);
     await expectNothingStored(closed, r, "closed 502", lastSeq);
-    hook.behaviour = (req) => (String(req.payload.data.content).includes("closed slow") ? Bun.sleep(800).then(() => allow(req)) : allow(req));
+    hook.behaviour = (req) => (String(req.payload.data.content).includes("closed slow") ? Bun.sleep(2500).then(() => allow(req)) : allow(req));
     const slow = await call(r.annSocket, "message:send", { conversationId: r.conversationId, content: "closed slow" });
     expect(slow).toMatchObject({ ok: false, error: { code: "UNAVAILABLE" } });
     hook.pause();
