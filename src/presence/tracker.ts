@@ -153,8 +153,10 @@ async function announce(ctx: Context, transitions: Transition[]): Promise<void> 
   const blocked = await blockedBy(ctx.db, userIds);
   await withTransaction(ctx, async (tx, after) => {
     // Locked first, in the one order users are locked in: an update takes rows in whatever
-    // order it finds them.
-    await tx.select({ id: users.externalId }).from(users).where(inArray(users.externalId, userIds)).orderBy(usersInLockOrder).for("update");
+    // order it finds them. "No key update", as the update itself takes: it leaves the key-share
+    // locks of foreign keys alone (a conversation being created checks its creator's row that way,
+    // outside this order), so the two never wait on each other in a cycle.
+    await tx.select({ id: users.externalId }).from(users).where(inArray(users.externalId, userIds)).orderBy(usersInLockOrder).for("no key update");
     await tx.update(users).set({ lastSeenAt: now }).where(inArray(users.externalId, userIds));
     await recordEvents(
       ctx,
