@@ -42,6 +42,8 @@ export type SocketData = {
   actor: Actor;
   /** `<instance>:<socket id>`: this connection's entry in the presence store. */
   connectionId: string;
-  /** Typing/recording indicators this socket started and has not stopped. */
-  indicators: Set<string>;
+  /** Typing/recording indicators this socket started and has not stopped (made on the first). */
+  indicators?: Set<string>;
+  /** The socket's indicator changes, chained so that they apply in the order they arrived. */
+  indicatorChanges?: Promise<unknown>;
 };
