@@ -3,12 +3,11 @@ import { type ChatSocket, OptionalEmpty, on, type SocketFeature, takeUserBudget 
 import { IndicatorPayload, PresencePayload } from "./model";
 import { conversationPresence } from "./service";
 import { changeIndicator, endIndicators, type IndicatorType } from "./indicators";
-import type { PresenceTracker } from "./tracker";
+import { connectionOf, type PresenceTracker } from "./tracker";
 
 /** Rows of one `presence:get` answer; a bigger conversation answers `hasMore: true`. */
 export const PRESENCE_SNAPSHOT_MAX = 1000;
 
-const connectionOf = (socket: ChatSocket) => ({ userId: socket.data.actor.userId, connectionId: socket.data.connectionId });
 
 /**
  * One socket's indicator changes apply in the order they arrived: a start looks up blocks in the
@@ -44,17 +43,17 @@ export function presenceFeature(presence: PresenceTracker): SocketFeature {
         const { data, hasMore } = await conversationPresence(ctx, actor, conversationId, PRESENCE_SNAPSHOT_MAX);
         return { data, hasMore };
       }),
-      "activity:ping": on(OptionalEmpty, async (_ctx, socket) => {
-        if (socket.connected) await presence.connectionsAlive([connectionOf(socket)]);
+      "activity:ping": on(OptionalEmpty, async (ctx, socket) => {
+        if (socket.connected) await presence.connectionsAlive([connectionOf(ctx, socket)]);
         return {};
       }),
     },
-    connected(_ctx, socket) {
-      const connection = connectionOf(socket);
+    connected(ctx, socket) {
+      const connection = connectionOf(ctx, socket);
       presence.work("presence connect", () => presence.connectionsAlive([connection]));
     },
     disconnected(ctx, socket) {
-      const connection = connectionOf(socket);
+      const connection = connectionOf(ctx, socket);
       presence.work("presence disconnect", async () => {
         await endIndicators(ctx, socket);
         await presence.connectionClosed(connection);

@@ -190,7 +190,6 @@ export function attachSocketHandlers(
       const auth = socket.handshake.auth as { token?: unknown } | undefined;
       const token = typeof auth?.token === "string" && auth.token ? auth.token : bearerToken(socket.handshake.headers.authorization);
       socket.data.actor = await ctx.auth.authenticate(token);
-      socket.data.connectionId = `${ctx.instanceId}:${socket.id}`;
       forgetHandshake(socket);
       next();
     } catch (error) {
@@ -223,11 +222,12 @@ const NO_QUERY = Object.freeze({});
 const NO_AUTH = Object.freeze({});
 
 /**
- * Once a socket is authenticated nothing reads its handshake again: its request headers, query
- * and token (Socket.IO keeps them for the socket's life, twice over: in `handshake` and in the
- * engine's copy of the request) are dropped.
+ * Once a socket is authenticated nothing reads its handshake again: its request headers, query,
+ * token and time as text (Socket.IO keeps them for the socket's life, the headers and query twice
+ * over: in `handshake` and in the engine's copy of the request) are dropped.
  */
 function forgetHandshake(socket: ChatSocket) {
+  socket.handshake.time = "";
   socket.handshake.headers = NO_HEADERS;
   socket.handshake.query = NO_QUERY;
   socket.handshake.auth = NO_AUTH;
