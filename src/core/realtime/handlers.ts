@@ -156,8 +156,10 @@ export function createDispatcher(ctx: Context, tables: SocketEvents[]): SocketDi
   }
   function dispatch(this: ChatSocket, event: unknown, ...args: unknown[]) {
     const handler = typeof event === "string" ? events.get(event) : undefined;
-    if (handler) void handleEvent(ctx, this, event as EventName, handler, args);
-    else refuseUnknownEvent(ctx, this, event, args);
+    // As Socket.IO's own listeners: an event read after the disconnect is not handled.
+    if (handler) {
+      if (this.connected) void handleEvent(ctx, this, event as EventName, handler, args);
+    } else refuseUnknownEvent(ctx, this, event, args);
   }
   return Object.assign(dispatch, { [EVENTS]: events });
 }
