@@ -15,8 +15,11 @@ import type { Store } from "./core/store";
 import { conversationRoutes } from "./conversations/routes";
 import { conversationIdsOf } from "./conversations/membership";
 import { conversationEvents } from "./conversations/socket";
+import { flagQueueRoutes, flagRoutes } from "./flags/routes";
+import { flagEvents } from "./flags/socket";
 import { messageRoutes } from "./messages/routes";
 import { banRoutes, blockRoutes } from "./moderation/routes";
+import { createModerationHook } from "./messages/moderation-hook";
 import { SendQueue, type WriteSends } from "./messages/send-queue";
 import { writeSends } from "./messages/service";
 import { messageEvents } from "./messages/socket";
@@ -67,6 +70,8 @@ function buildHttp(ctx: Context, realtime: Realtime, ops: Omit<Ops, "app">) {
     .use(presenceRoutes(ctx))
     .use(blockRoutes(ctx))
     .use(banRoutes(ctx))
+    .use(flagRoutes(ctx))
+    .use(flagQueueRoutes(ctx))
     .use(webhookRoutes(ctx));
   return app;
 }
@@ -107,6 +112,7 @@ export async function startApp(config: Config, log: Logger = createLogger(config
     auth: createAuthenticator(config, (userId) => findActiveUser(storage.db, userId)),
     fanout: timedFanout(realtime.fanout, metrics),
     sends,
+    moderation: createModerationHook(config, metrics, log),
     metrics,
     drain,
     instanceId,
@@ -118,7 +124,14 @@ export async function startApp(config: Config, log: Logger = createLogger(config
     ctx,
     realtime.io,
     realtime.publisher,
-    [{ events: messageEvents }, { events: reactionEvents }, { events: receiptEvents }, { events: conversationEvents }, presenceFeature(presence)],
+    [
+      { events: messageEvents },
+      { events: reactionEvents },
+      { events: flagEvents },
+      { events: receiptEvents },
+      { events: conversationEvents },
+      presenceFeature(presence),
+    ],
     (userId) => conversationIdsOf(ctx.db, userId),
   );
   presence.start(realtime.io);

@@ -1,5 +1,6 @@
 import { on, type SocketEvents, takeUserBudget } from "../core/realtime/handlers";
-import { SocketDeleteMessage, SocketEditMessage, SocketSendMessage, SocketSyncMessages, SocketThreadReplies } from "./model";
+import { SocketDeleteMessage, SocketEditMessage, SocketListPins, SocketPinMessage, SocketSendMessage, SocketSyncMessages, SocketThreadReplies } from "./model";
+import { listPins, pinMessage, unpinMessage } from "./pins";
 import { deleteMessage, editMessage, listReplies, sendMessage, syncMessages } from "./service";
 
 export const messageEvents: SocketEvents = {
@@ -12,5 +13,8 @@ export const messageEvents: SocketEvents = {
   "messages:sync": on(SocketSyncMessages, (ctx, { data: { actor } }, { conversationId, lastMessageId }) =>
     syncMessages(ctx, actor, conversationId, lastMessageId),
   ),
+  "message:pin": on(SocketPinMessage, (ctx, { data: { actor } }, { messageId }) => pinMessage(ctx, actor, messageId)),
+  "message:unpin": on(SocketPinMessage, (ctx, { data: { actor } }, { messageId }) => unpinMessage(ctx, actor, messageId)),
+  "pins:list": on(SocketListPins, (ctx, { data: { actor } }, { conversationId, ...page }) => listPins(ctx, actor, conversationId, page)),
   "thread:replies": on(SocketThreadReplies, (ctx, { data: { actor } }, { parentId, ...page }) => listReplies(ctx, actor, parentId, page)),
 };

@@ -40,6 +40,8 @@ describe("sending", () => {
       updatedAt: res.body.createdAt,
       editedAt: null,
       deletedAt: null,
+      pinnedAt: null,
+      pinnedBy: null,
     });
     expect((await as("mia").get(`/api/messages/${res.body.id}`)).body).toEqual(res.body);
     const conversation = (await as("own").get(`/api/conversations/${id}`)).body;
