@@ -14,22 +14,22 @@ import { createRedisClient, createRedisCluster, createRedisStore, type RedisClie
 import type { Store } from "./core/store";
 import { conversationRoutes } from "./conversations/routes";
 import { conversationIdsOf } from "./conversations/membership";
-import { registerConversationHandlers } from "./conversations/socket";
+import { conversationEvents } from "./conversations/socket";
 import { flagQueueRoutes, flagRoutes } from "./flags/routes";
-import { registerFlagHandlers } from "./flags/socket";
+import { flagEvents } from "./flags/socket";
 import { messageRoutes } from "./messages/routes";
 import { banRoutes, blockRoutes } from "./moderation/routes";
 import { createModerationHook } from "./messages/moderation-hook";
 import { SendQueue, type WriteSends } from "./messages/send-queue";
 import { writeSends } from "./messages/service";
-import { registerMessageHandlers } from "./messages/socket";
+import { messageEvents } from "./messages/socket";
 import { presenceRoutes } from "./presence/routes";
-import { registerPresenceHandlers } from "./presence/socket";
+import { presenceFeature } from "./presence/socket";
 import { PresenceTracker } from "./presence/tracker";
 import { reactionRoutes } from "./reactions/routes";
-import { registerReactionHandlers } from "./reactions/socket";
+import { reactionEvents } from "./reactions/socket";
 import { receiptRoutes } from "./receipts/routes";
-import { registerReceiptHandlers } from "./receipts/socket";
+import { receiptEvents } from "./receipts/socket";
 import { userRoutes } from "./users/routes";
 import { findActiveUser } from "./users/store";
 import { Notifier } from "./notifications/notifier";
@@ -125,12 +125,12 @@ export async function startApp(config: Config, log: Logger = createLogger(config
     realtime.io,
     realtime.publisher,
     [
-      registerMessageHandlers,
-      registerReactionHandlers,
-      registerFlagHandlers,
-      registerReceiptHandlers,
-      registerConversationHandlers,
-      (ctx, socket) => registerPresenceHandlers(ctx, presence, socket),
+      { events: messageEvents },
+      { events: reactionEvents },
+      { events: flagEvents },
+      { events: receiptEvents },
+      { events: conversationEvents },
+      presenceFeature(presence),
     ],
     (userId) => conversationIdsOf(ctx.db, userId),
   );

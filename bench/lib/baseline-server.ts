@@ -43,6 +43,24 @@ export async function startNodePeer(): Promise<NodePeer> {
   };
 }
 
+/**
+ * Starts bench/baselines/bun-socketio-server.ts: the Node peer's connection path on Socket.IO's
+ * Bun engine, what Socket.IO itself retains per socket on Bun with none of the service's code.
+ */
+export async function startBunSocketIo(): Promise<Spawned & { url: string }> {
+  const server = await spawnBaseline(["bun", "bench/baselines/bun-socketio-server.ts"], { AUTH_JWT_SECRET: BENCH_JWT_SECRET, NODE_ENV: "production" });
+  return { ...server, url: `http://127.0.0.1:${server.port}` };
+}
+
+/**
+ * Starts bench/baselines/lean-socketio-server.ts: the same connection path speaking the protocol
+ * on Bun.serve websockets directly, what a socket could cost without Socket.IO's server objects.
+ */
+export async function startLeanSocketIo(): Promise<Spawned & { url: string }> {
+  const server = await spawnBaseline(["bun", "bench/baselines/lean-socketio-server.ts"], { AUTH_JWT_SECRET: BENCH_JWT_SECRET, NODE_ENV: "production" });
+  return { ...server, url: `http://127.0.0.1:${server.port}` };
+}
+
 export function openRawSocket(url: string, subscribe = false): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url);

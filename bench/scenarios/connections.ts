@@ -1,9 +1,13 @@
 /**
  * How many authenticated sockets the service holds, how fast they connect, and what each costs in
  * service memory, against raw Bun.serve websocket connections and against a minimal Socket.IO
- * server on Node.js (the peer a team would otherwise write), both measured in the same run.
+ * server on Node.js (the peer a team would otherwise write), both measured in the same run; and
+ * against the same minimal server on Socket.IO's Bun engine, which is what Socket.IO itself
+ * retains per socket on Bun, the floor of the service's own figure; and against that connection
+ * path speaking the protocol on Bun.serve websockets directly (lean-socketio-server.ts), what a
+ * socket could cost without Socket.IO's server objects.
  */
-import { openRawSocket, startBaselineWsServer, startNodePeer } from "../lib/baseline-server";
+import { openRawSocket, startBaselineWsServer, startBunSocketIo, startLeanSocketIo, startNodePeer } from "../lib/baseline-server";
 import { closeAll, connectManyLite } from "../lib/clients";
 import { mintBenchToken, rssBytes, startChatService } from "../lib/service";
 import { pool, progress, progressDone, round } from "../lib/stats";
@@ -43,6 +47,25 @@ export async function connections({ quick }: ScenarioOptions): Promise<ScenarioR
   closeAll(onPeer.sockets);
   peer.stop();
 
+  // The same on Socket.IO's Bun engine: Socket.IO's own cost per socket on Bun.
+  const bunIo = await startBunSocketIo();
+  await Bun.sleep(500);
+  const bunIoIdle = await bunIo.rss();
+  const onBunIo = await connectManyLite(bunIo.url, tokens, concurrency, "Socket.IO on Bun");
+  await Bun.sleep(2000);
+  const bunIoHeld = await bunIo.rss();
+  closeAll(onBunIo.sockets);
+  bunIo.stop();
+
+  const lean = await startLeanSocketIo();
+  await Bun.sleep(500);
+  const leanIdle = await lean.rss();
+  const onLean = await connectManyLite(lean.url, tokens, concurrency, "protocol on Bun.serve");
+  await Bun.sleep(2000);
+  const leanHeld = await lean.rss();
+  closeAll(onLean.sockets);
+  lean.stop();
+
   const service = await startChatService();
   try {
     await service.syncUsers(users);
@@ -58,8 +81,11 @@ export async function connections({ quick }: ScenarioOptions): Promise<ScenarioR
     const perSocket = (held - idle) / count;
     const rawPerSocket = (baseHeld - baseIdle) / count;
     const peerPerSocket = (peerHeld - peerIdle) / count;
+    const bunIoPerSocket = (bunIoHeld - bunIoIdle) / count;
+    const leanPerSocket = (leanHeld - leanIdle) / count;
     const PEER = "Node.js Socket.IO 4 peer";
     notes.push(`Node peer RSS ${round(peerIdle / 2 ** 20)} MiB idle, ${round(peerHeld / 2 ** 20)} MiB holding ${count} sockets`);
+    notes.push(`Socket.IO on Bun RSS ${round(bunIoIdle / 2 ** 20)} MiB idle, ${round(bunIoHeld / 2 ** 20)} MiB holding ${count} sockets`);
     notes.push(`service RSS ${round(idle / 2 ** 20)} MiB idle, ${round(held / 2 ** 20)} MiB holding ${count} sockets`);
     return {
       scenario: "connections",
@@ -70,6 +96,8 @@ export async function connections({ quick }: ScenarioOptions): Promise<ScenarioR
         figure("service RSS per socket", round(perSocket / 1024, 2), "KiB", { value: round(rawPerSocket / 1024, 2), label: "raw Bun.serve websocket" }, false),
         figure("connect rate vs peer", round(count / seconds), "sockets/s", { value: round(count / onPeer.seconds), label: PEER }),
         figure("RSS per socket vs peer", round(perSocket / 1024, 2), "KiB", { value: round(peerPerSocket / 1024, 2), label: PEER }, false),
+        figure("RSS per socket vs Socket.IO alone", round(perSocket / 1024, 2), "KiB", { value: round(bunIoPerSocket / 1024, 2), label: "minimal Socket.IO 4 server on Bun (bun-engine)" }, false),
+        figure("RSS per socket vs protocol alone", round(perSocket / 1024, 2), "KiB", { value: round(leanPerSocket / 1024, 2), label: "same connection path, protocol on Bun.serve websockets" }, false),
       ],
       bottleneck: "connect rate: handshake auth (JWT verify + user lookup + conversation rooms query) in the service; the load generator speaks the Socket.IO handshake over raw websockets (lite-client.ts) on the other core",
       notes,

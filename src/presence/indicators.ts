@@ -33,7 +33,7 @@ export async function stopIndicator(ctx: Context, key: string): Promise<void> {
 }
 
 /** What the indicator rules need of the socket that asks. */
-export type IndicatorSocket = { readonly connected: boolean; readonly rooms: ReadonlySet<string>; readonly data: { indicators: Set<string> } };
+export type IndicatorSocket = { readonly connected: boolean; readonly rooms: ReadonlySet<string>; readonly data: { indicators?: Set<string> } };
 
 /**
  * Starts or stops the caller's indicator in a conversation. The socket remembers the ones it
@@ -45,21 +45,21 @@ export async function changeIndicator(ctx: Context, actor: Actor, socket: Indica
   if (!socket.rooms.has(conversationRoom(conversationId))) await requireMembership(ctx.db, conversationId, actor.userId);
   const key = indicatorKey(type, conversationId, actor.userId);
   if (!active) {
-    socket.data.indicators.delete(key);
+    socket.data.indicators?.delete(key);
     await stopIndicator(ctx, key);
   } else if (socket.connected) {
     // In a direct conversation: refused to someone the other side blocks; not shown to someone the caller blocks.
     const { blockedByOther, blocksOther } = await directBlocks(ctx.db, conversationId, actor.userId);
     if (blockedByOther) throw forbidden(`You cannot show ${type} in this conversation`);
     if (blocksOther || !socket.connected) return;
-    socket.data.indicators.add(key);
+    (socket.data.indicators ??= new Set()).add(key);
     await startIndicator(ctx, key);
   }
 }
 
 /** A socket went away: the indicators it started end with it. */
 export async function endIndicators(ctx: Context, socket: IndicatorSocket): Promise<void> {
-  await Promise.all([...socket.data.indicators].map((key) => stopIndicator(ctx, key)));
+  await Promise.all([...(socket.data.indicators ?? [])].map((key) => stopIndicator(ctx, key)));
 }
 
 const SWEEP_BATCH = 500;

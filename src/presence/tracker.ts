@@ -3,11 +3,14 @@ import type { Context } from "../core/context";
 import { conversations, participants, users } from "../core/db/schema";
 import { usersInLockOrder } from "../core/db/lock-order";
 import { withTransaction } from "../core/db/transaction";
-import type { ChatServer } from "../core/realtime/handlers";
+import type { ChatServer, ChatSocket } from "../core/realtime/handlers";
 import type { Connection, PresenceChange } from "../core/store/types";
 import { blockedBy } from "../moderation/store";
 import { recordEvents } from "../webhooks/outbox";
 import { expireIndicators } from "./indicators";
+
+/** A socket's entry in the presence store: `<instance>:<socket id>`, made when needed rather than kept per socket. */
+export const connectionOf = (ctx: Context, socket: ChatSocket): Connection => ({ userId: socket.data.actor.userId, connectionId: `${ctx.instanceId}:${socket.id}` });
 
 /** Rows per IN (…) list when a heartbeat or a sweep announces many users at once. */
 const BATCH = 500;
@@ -81,7 +84,7 @@ export class PresenceTracker {
       every("presence heartbeat", Math.max(500, Math.floor(ctx.config.PRESENCE_TTL_MS / 3)), () => {
         const live: Connection[] = [];
         for (const socket of io.of("/").sockets.values()) {
-          if (socket.connected) live.push({ userId: socket.data.actor.userId, connectionId: socket.data.connectionId });
+          if (socket.connected) live.push(connectionOf(ctx, socket));
         }
         return this.connectionsAlive(live);
       }),

@@ -1,10 +1,8 @@
-import type { Context } from "../core/context";
-import { type ChatSocket, onEvent } from "../core/realtime/handlers";
+import { on, type SocketEvents } from "../core/realtime/handlers";
 import { SocketReaction } from "./model";
 import { addReaction, removeReaction } from "./service";
 
-export function registerReactionHandlers(ctx: Context, socket: ChatSocket): void {
-  const { actor } = socket.data;
-  onEvent(ctx, socket, "reaction:add", SocketReaction, async ({ messageId, emoji }) => (await addReaction(ctx, actor, messageId, emoji)).reaction);
-  onEvent(ctx, socket, "reaction:remove", SocketReaction, ({ messageId, emoji }) => removeReaction(ctx, actor, messageId, emoji));
-}
+export const reactionEvents: SocketEvents = {
+  "reaction:add": on(SocketReaction, async (ctx, { data: { actor } }, { messageId, emoji }) => (await addReaction(ctx, actor, messageId, emoji)).reaction),
+  "reaction:remove": on(SocketReaction, (ctx, { data: { actor } }, { messageId, emoji }) => removeReaction(ctx, actor, messageId, emoji)),
+};

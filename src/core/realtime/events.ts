@@ -40,8 +40,8 @@ export interface InterServerEvents {
 
 export type SocketData = {
   actor: Actor;
-  /** `<instance>:<socket id>`: this connection's entry in the presence store. */
-  connectionId: string;
-  /** Typing/recording indicators this socket started and has not stopped. */
-  indicators: Set<string>;
+  /** Typing/recording indicators this socket started and has not stopped (made on the first). */
+  indicators?: Set<string>;
+  /** The socket's indicator changes, chained so that they apply in the order they arrived. */
+  indicatorChanges?: Promise<unknown>;
 };

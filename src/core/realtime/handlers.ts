@@ -115,90 +115,115 @@ function argsOf(args: unknown[]): { payload: unknown; ack: AnyAck | undefined } 
 }
 
 /**
- * Registers a client→server event: rate limit, size bound, schema validation, then the handler;
- * its result or error goes to the ack callback, or to an `error` event when there is none. This
- * is the one place a socket failure is mapped to the contract's error shape.
+ * What a client→server event does: the schema its payload is checked against, and the handler
+ * that answers it for the socket that sent it. An entry holds no state of its own, so one table
+ * serves every socket.
  */
-export function onEvent<E extends EventName, S extends TSchema>(
-  ctx: Context,
-  socket: ChatSocket,
-  event: E,
-  schema: S,
-  handler: (payload: Static<S>) => Promise<AckDataOf<E>> | AckDataOf<E>,
-): void {
-  // Typed at the call site through E; Socket.IO's own listener type cannot express the ack.
-  const listener = async (...args: unknown[]) => {
-    const { payload, ack } = argsOf(args);
-    const started = performance.now();
-    try {
-      takeEventBudget(socket, ctx.config.RATE_LIMIT_EVENTS);
-      const size = jsonSize(payload, SOCKET_PAYLOAD_MAX_BYTES);
-      if (size.tooDeep) throw new AppError("VALIDATION_ERROR", `Payload is nested more than ${MAX_JSON_DEPTH} levels deep`);
-      if (size.bytes > SOCKET_PAYLOAD_MAX_BYTES) throw new AppError("PAYLOAD_TOO_LARGE", `Payload exceeds ${SOCKET_PAYLOAD_MAX_BYTES} bytes`);
-      // The same rule as REST bodies: keys named like Object.prototype's members are ignored.
-      dropPrototypeKeys(payload);
-      // Shutting down: refuse rather than start work the instance may not finish; the client
-      // retries after reconnecting to another instance.
-      if (ctx.drain.draining) throw new AppError("UNAVAILABLE", "Server is shutting down; reconnect and retry");
-      const work = Promise.resolve().then(() => handler(validatePayload(schema, payload)));
-      const data = await ctx.drain.track(work);
-      ack?.({ ok: true, data });
-    } catch (error) {
-      answerFailure(ctx, socket, event, ack, error);
-    } finally {
-      ctx.metrics.count("socket_events_total", { event });
-      ctx.metrics.observe("socket_event_ms", performance.now() - started);
-    }
-  };
-  (socket as unknown as Listeners).on(event, Object.assign(listener, { [PAYLOAD_SCHEMA]: schema }));
+export type SocketEvent<E extends EventName> = {
+  readonly schema: TSchema;
+  readonly handle: (ctx: Context, socket: ChatSocket, payload: never) => Promise<AckDataOf<E>> | AckDataOf<E>;
+};
+/** A feature's client events by name: where each one is handled. */
+export type SocketEvents = { readonly [E in EventName]?: SocketEvent<E> };
+
+/** One entry of a SocketEvents table: `handle` gets the payload checked against `schema` and decoded. */
+export function on<S extends TSchema, R>(schema: S, handle: (ctx: Context, socket: ChatSocket, payload: Static<S>) => R): { schema: S; handle: typeof handle } {
+  return { schema, handle };
 }
 
-const PAYLOAD_SCHEMA = Symbol("payload schema");
-type Listeners = {
-  on(event: string, listener: (...args: unknown[]) => void): void;
-  eventNames(): (string | symbol)[];
-  listeners(event: string): ((...args: unknown[]) => void)[];
-};
+type AnyEvent = { readonly schema: TSchema; readonly handle: (ctx: Context, socket: ChatSocket, payload: never) => unknown };
+const EVENTS = Symbol("socket events");
+/** A socket's one listener for every client event; shared by all sockets (`this` is the socket). */
+export type SocketDispatcher = ((this: ChatSocket, event: unknown, ...args: unknown[]) => void) & { [EVENTS]: ReadonlyMap<string, AnyEvent> };
+
+/**
+ * The one pipeline of every client→server event: rate limit, size bound, shutdown, schema
+ * validation, then the handler; its result or error goes to the ack callback, or to an `error`
+ * event when there is none. This is the one place a socket failure is mapped to the contract's
+ * error shape. Events no table names count against the socket's budget like any other, and a
+ * client waiting for an ack learns at once that nothing will handle them.
+ *
+ * Registered on each socket with `onAny`: one function for all sockets, rather than a closure
+ * per event per socket.
+ */
+export function createDispatcher(ctx: Context, tables: SocketEvents[]): SocketDispatcher {
+  const events = new Map<string, AnyEvent>();
+  for (const table of tables) {
+    for (const [name, event] of Object.entries(table) as [string, AnyEvent][]) {
+      if (events.has(name)) throw new Error(`socket event "${name}" is handled twice`);
+      events.set(name, event);
+    }
+  }
+  function dispatch(this: ChatSocket, event: unknown, ...args: unknown[]) {
+    const handler = typeof event === "string" ? events.get(event) : undefined;
+    // As Socket.IO's own listeners: an event read after the disconnect is not handled.
+    if (handler) {
+      if (this.connected) void handleEvent(ctx, this, event as EventName, handler, args);
+    } else refuseUnknownEvent(ctx, this, event, args);
+  }
+  return Object.assign(dispatch, { [EVENTS]: events });
+}
+
+async function handleEvent(ctx: Context, socket: ChatSocket, event: EventName, handler: AnyEvent, args: unknown[]): Promise<void> {
+  const { payload, ack } = argsOf(args);
+  const started = performance.now();
+  try {
+    takeEventBudget(socket, ctx.config.RATE_LIMIT_EVENTS);
+    const size = jsonSize(payload, SOCKET_PAYLOAD_MAX_BYTES);
+    if (size.tooDeep) throw new AppError("VALIDATION_ERROR", `Payload is nested more than ${MAX_JSON_DEPTH} levels deep`);
+    if (size.bytes > SOCKET_PAYLOAD_MAX_BYTES) throw new AppError("PAYLOAD_TOO_LARGE", `Payload exceeds ${SOCKET_PAYLOAD_MAX_BYTES} bytes`);
+    // The same rule as REST bodies: keys named like Object.prototype's members are ignored.
+    dropPrototypeKeys(payload);
+    // Shutting down: refuse rather than start work the instance may not finish; the client
+    // retries after reconnecting to another instance.
+    if (ctx.drain.draining) throw new AppError("UNAVAILABLE", "Server is shutting down; reconnect and retry");
+    const work = Promise.resolve().then(() => handler.handle(ctx, socket, validatePayload(handler.schema, payload) as never));
+    const data = await ctx.drain.track(work);
+    ack?.({ ok: true, data });
+  } catch (error) {
+    answerFailure(ctx, socket, event, ack, error);
+  } finally {
+    ctx.metrics.count("socket_events_total", { event });
+    ctx.metrics.observe("socket_event_ms", performance.now() - started);
+  }
+}
+
+/** Runs inside Socket.IO's packet handling: nothing may escape from here. */
+function refuseUnknownEvent(ctx: Context, socket: ChatSocket, event: unknown, args: unknown[]): void {
+  try {
+    const name = String(event).slice(0, 64);
+    const { ack } = argsOf(args);
+    try {
+      takeEventBudget(socket, ctx.config.RATE_LIMIT_EVENTS);
+      throw new AppError("VALIDATION_ERROR", `Unknown event "${name}"`);
+    } catch (error) {
+      answerFailure(ctx, socket, name, ack, error);
+    }
+  } catch (error) {
+    ctx.log.error("unknown event handling failed", { error });
+  }
+}
 
 /**
  * The client events a connected socket handles, each with the schema its payload is checked
  * against: read from the socket itself, so that tools and tests that walk every event (fuzzing,
- * the authorization matrix) see an event the day a feature registers it.
+ * the authorization matrix) see an event the day a feature adds it to its table.
  */
 export function handledEvents(socket: ChatSocket): Map<string, TSchema> {
-  const emitter = socket as unknown as Listeners;
   const events = new Map<string, TSchema>();
-  for (const name of emitter.eventNames()) {
-    if (typeof name !== "string") continue;
-    for (const listener of emitter.listeners(name)) {
-      const schema = (listener as { [PAYLOAD_SCHEMA]?: TSchema })[PAYLOAD_SCHEMA];
-      if (schema) events.set(name, schema);
-    }
+  for (const listener of socket.listenersAny()) {
+    const table = (listener as Partial<SocketDispatcher>)[EVENTS];
+    if (table) for (const [name, event] of table) events.set(name, event.schema);
   }
   return events;
 }
 
-/**
- * Events no feature registered: they count against the socket's budget like any other, and a
- * client waiting for an ack learns at once that nothing will handle it.
- */
-export function refuseUnknownEvents(ctx: Context, socket: ChatSocket): void {
-  socket.onAny((event: unknown, ...args: unknown[]) => {
-    // Runs inside Socket.IO's packet handling: nothing may escape from here.
-    try {
-      const name = String(event).slice(0, 64);
-      // A feature's listener, not any: Socket.IO listens for `error` itself.
-      const listeners = typeof event === "string" ? (socket as unknown as Listeners).listeners(event) : [];
-      if (listeners.some((listener) => PAYLOAD_SCHEMA in listener)) return;
-      const { ack } = argsOf(args);
-      try {
-        takeEventBudget(socket, ctx.config.RATE_LIMIT_EVENTS);
-        throw new AppError("VALIDATION_ERROR", `Unknown event "${name}"`);
-      } catch (error) {
-        answerFailure(ctx, socket, name, ack, error);
-      }
-    } catch (error) {
-      ctx.log.error("unknown event handling failed", { error });
-    }
-  });
-}
+/** What a feature adds to every authenticated socket. */
+export type SocketFeature = {
+  /** The client events it handles, by name. */
+  events: SocketEvents;
+  /** Runs for each authenticated socket, synchronously, before it handles any event. */
+  connected?(ctx: Context, socket: ChatSocket): void;
+  /** Runs once, when the socket disconnects. */
+  disconnected?(ctx: Context, socket: ChatSocket): void;
+};

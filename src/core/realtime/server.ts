@@ -8,11 +8,10 @@ import type { RedisClient } from "../store/redis";
 import { toErrorBody } from "../errors";
 import type { Fanout } from "./fanout";
 import { conversationRoom, userRoom } from "./fanout";
-import { type ChatServer, type ChatSocket, OptionalEmpty, onEvent, refuseUnknownEvents, sendError } from "./handlers";
+import { type ChatServer, type ChatSocket, createDispatcher, OptionalEmpty, on, type SocketEvents, type SocketFeature, sendError } from "./handlers";
 import { RoomPublisher } from "./publisher";
 
-/** Adds one feature's event handlers to a freshly authenticated socket. */
-export type SocketFeature = (ctx: Context, socket: ChatSocket) => void;
+export type { SocketFeature };
 
 export type Realtime = { io: ChatServer; engine: Engine; fanout: Fanout; publisher: RoomPublisher; close(): Promise<void> };
 
@@ -156,11 +155,18 @@ function socketFanout(io: ChatServer, clustered: boolean, publisher: RoomPublish
   };
 }
 
-const MAX_TIMER_MS = 2_147_483_647;
+/** The events every socket handles whatever features the service has. */
+const coreEvents: SocketEvents = {
+  ping: on(OptionalEmpty, () => ({ timestamp: new Date().toISOString() })),
+};
 
 /**
  * Authenticates every handshake (auth.token, or an Authorization header for non-browser clients),
  * then hands the socket to each feature, joins the user's rooms and announces `connected`.
+ *
+ * What a socket holds is kept small, as an instance holds tens of thousands: one listener for all
+ * its events and one for its disconnect, each shared by every socket; its token's expiry in one
+ * wheel for all sockets; and of the handshake, only what outlives authentication.
  */
 export function attachSocketHandlers(
   ctx: Context,
@@ -169,13 +175,22 @@ export function attachSocketHandlers(
   features: SocketFeature[],
   conversationIdsOf: (userId: string) => Promise<string[]>,
 ): void {
+  const dispatch = createDispatcher(ctx, [coreEvents, ...features.map((feature) => feature.events)]);
+  const expiries = new ExpiryWheel((socket) => {
+    sendError(socket, { code: "TOKEN_EXPIRED", message: "Token has expired; reconnect with a fresh one" });
+    socket.disconnect(true);
+  });
+  function disconnected(this: ChatSocket) {
+    expiries.remove(this);
+    for (const feature of features) feature.disconnected?.(ctx, this);
+  }
+
   io.use(async (socket, next) => {
     try {
       const auth = socket.handshake.auth as { token?: unknown } | undefined;
       const token = typeof auth?.token === "string" && auth.token ? auth.token : bearerToken(socket.handshake.headers.authorization);
       socket.data.actor = await ctx.auth.authenticate(token);
-      socket.data.connectionId = `${ctx.instanceId}:${socket.id}`;
-      socket.data.indicators = new Set();
+      forgetHandshake(socket);
       next();
     } catch (error) {
       const { body, expected } = toErrorBody(error);
@@ -190,16 +205,92 @@ export function attachSocketHandlers(
       publisher.track(socket);
       // Handlers first and synchronously, so that no event the client sends at once is missed.
       socket.join(userRoom(actor.userId));
-      if (actor.tokenExpiresAt !== null) expireAt(socket, actor.tokenExpiresAt);
-      onEvent(ctx, socket, "ping", OptionalEmpty, () => ({ timestamp: new Date().toISOString() }));
-      for (const feature of features) feature(ctx, socket);
-      refuseUnknownEvents(ctx, socket);
+      socket.onAny(dispatch);
+      socket.on("disconnect", disconnected);
+      if (actor.tokenExpiresAt !== null) expiries.add(socket, actor.tokenExpiresAt);
+      for (const feature of features) feature.connected?.(ctx, socket);
       ctx.metrics.count("socket_connections_total");
     } catch (error) {
       return failSetup(ctx, socket, error);
     }
     joinConversationRooms(socket, conversationIdsOf).catch((error) => failSetup(ctx, socket, error));
   });
+}
+
+const NO_HEADERS = Object.freeze({});
+const NO_QUERY = Object.freeze({});
+const NO_AUTH = Object.freeze({});
+
+/**
+ * Once a socket is authenticated nothing reads its handshake again: its request headers, query,
+ * token and time as text (Socket.IO keeps them for the socket's life, the headers and query twice
+ * over: in `handshake` and in the engine's copy of the request) are dropped.
+ */
+function forgetHandshake(socket: ChatSocket) {
+  socket.handshake.time = "";
+  socket.handshake.headers = NO_HEADERS;
+  socket.handshake.query = NO_QUERY;
+  socket.handshake.auth = NO_AUTH;
+  const request = (socket.conn as unknown as { request?: { headers?: unknown; _query?: unknown } }).request;
+  if (request) {
+    request.headers = NO_HEADERS;
+    request._query = NO_QUERY;
+  }
+}
+
+const MAX_TIMER_MS = 2_147_483_647;
+
+/**
+ * A socket lives no longer than its token: when REST stops accepting it (`exp` plus the leeway,
+ * see Actor.tokenExpiresAt) it is told why and disconnected. One timer serves every socket: the
+ * sockets wait in sets by the time they expire (tokens expire on whole seconds, so sockets
+ * share them), and the timer is armed for the earliest.
+ */
+class ExpiryWheel {
+  private readonly due = new Map<number, Set<ChatSocket>>();
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private armedFor = Infinity;
+
+  constructor(private readonly expire: (socket: ChatSocket) => void) {}
+
+  add(socket: ChatSocket, at: number): void {
+    let sockets = this.due.get(at);
+    if (!sockets) this.due.set(at, (sockets = new Set()));
+    sockets.add(socket);
+    if (at < this.armedFor) this.arm(at);
+  }
+
+  remove(socket: ChatSocket): void {
+    const at = socket.data.actor?.tokenExpiresAt;
+    if (at == null) return;
+    const sockets = this.due.get(at);
+    if (!sockets?.delete(socket) || sockets.size) return;
+    this.due.delete(at);
+    if (this.due.size === 0) this.arm(Infinity);
+  }
+
+  private arm(at: number) {
+    clearTimeout(this.timer);
+    this.armedFor = at;
+    this.timer = undefined;
+    // Timers hold at most about 24.8 days: a later time re-arms until it comes.
+    if (at !== Infinity) this.timer = setTimeout(() => this.fire(), Math.min(MAX_TIMER_MS, Math.max(0, at - Date.now())));
+  }
+
+  private fire() {
+    const now = Date.now();
+    let next = Infinity;
+    const expired: ChatSocket[] = [];
+    for (const [at, sockets] of this.due) {
+      if (at > now) next = Math.min(next, at);
+      else {
+        this.due.delete(at);
+        expired.push(...sockets);
+      }
+    }
+    this.arm(next);
+    for (const socket of expired) this.expire(socket);
+  }
 }
 
 /**
@@ -234,23 +325,4 @@ function failSetup(ctx: Context, socket: ChatSocket, error: unknown) {
   ctx.log.error("socket setup failed", { userId: socket.data.actor?.userId, error });
   sendError(socket, toErrorBody(error).body);
   socket.disconnect(true);
-}
-
-/**
- * A socket lives no longer than its token: when REST stops accepting it (`exp` plus the leeway,
- * see Actor.tokenExpiresAt) it is told why and disconnected.
- */
-function expireAt(socket: ChatSocket, expiresAt: number) {
-  const expire = () => {
-    sendError(socket, { code: "TOKEN_EXPIRED", message: "Token has expired; reconnect with a fresh one" });
-    socket.disconnect(true);
-  };
-  let timer: ReturnType<typeof setTimeout>;
-  // Timers hold at most about 24.8 days: a longer-lived token re-arms until its time comes.
-  const arm = () => {
-    const left = expiresAt - Date.now();
-    timer = left > MAX_TIMER_MS ? setTimeout(arm, MAX_TIMER_MS) : setTimeout(expire, Math.max(0, left));
-  };
-  arm();
-  socket.once("disconnect", () => clearTimeout(timer));
 }
