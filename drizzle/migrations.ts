@@ -13,6 +13,7 @@ import m8 from "./0008_message_threads.sql" with { type: "text" };
 import m9 from "./0009_mentions_and_unread.sql" with { type: "text" };
 import m10 from "./0010_moderation.sql" with { type: "text" };
 import m11 from "./0011_notification_jobs.sql" with { type: "text" };
+import m12 from "./0012_data_lifecycle.sql" with { type: "text" };
 
 export { journal };
 export const migrationSql: Record<string, string> = {
@@ -28,4 +29,5 @@ export const migrationSql: Record<string, string> = {
   "0009_mentions_and_unread": m9,
   "0010_moderation": m10,
   "0011_notification_jobs": m11,
+  "0012_data_lifecycle": m12,
 };

@@ -1,7 +1,7 @@
 import { Elysia } from "elysia";
 import type { Context } from "../core/context";
 import { authenticated } from "../core/http";
-import { ConversationMessagePage, ConversationMessagesParams, EditMessage, Message, MessageList, MessagePage, MessageParams, SearchMessages, SendMessage } from "./model";
+import { ConversationMessagePage, ConversationMessagesParams, EditMessage, Message, MessageList, MessageListPage, MessagePage, MessageParams, SearchMessages, SendMessage } from "./model";
 import { searchMessages } from "./search";
 import { deleteMessage, editMessage, getMessage, listMessages, listReplies, sendMessage } from "./service";
 
@@ -25,8 +25,11 @@ export const messageRoutes = (ctx: Context) =>
     .get("/conversations/:id/messages", ({ actor, params, query }) => listMessages(ctx, actor, params.id, query), {
       params: ConversationMessagesParams,
       query: ConversationMessagePage,
-      response: MessageList,
-      detail: { summary: "A page of messages in ascending seq: top-level ones, or all with includeReplies=true" },
+      response: MessageListPage,
+      detail: {
+        summary: "A page of messages in ascending seq: top-level ones, or all with includeReplies=true",
+        description: "A `before`/`after` cursor older than what retention kept (MESSAGE_RETENTION_DAYS) answers `truncated: true`: `after` from the oldest kept message, `before` an empty page.",
+      },
     })
     .get("/search/messages", ({ actor, query }) => searchMessages(ctx, actor, query), {
       query: SearchMessages,

@@ -11,8 +11,8 @@ export function registerMessageHandlers(ctx: Context, socket: ChatSocket): void 
   });
   onEvent(ctx, socket, "message:edit", SocketEditMessage, ({ messageId, ...input }) => editMessage(ctx, actor, messageId, input));
   onEvent(ctx, socket, "message:delete", SocketDeleteMessage, ({ messageId }) => deleteMessage(ctx, actor, messageId));
-  onEvent(ctx, socket, "messages:sync", SocketSyncMessages, ({ conversationId, lastMessageId }) =>
-    syncMessages(ctx, actor, conversationId, lastMessageId),
+  onEvent(ctx, socket, "messages:sync", SocketSyncMessages, ({ conversationId, ...from }) =>
+    syncMessages(ctx, actor, conversationId, from),
   );
   onEvent(ctx, socket, "thread:replies", SocketThreadReplies, ({ parentId, ...page }) => listReplies(ctx, actor, parentId, page));
 }

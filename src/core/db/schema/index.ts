@@ -9,3 +9,4 @@ export * from "./users";
 export * from "./webhook-events";
 export * from "./user-blocks";
 export * from "./conversation-bans";
+export * from "./user-erasures";
