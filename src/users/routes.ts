@@ -74,7 +74,7 @@ export const userRoutes = (ctx: Context) =>
         summary: "Everything of a user, as one JSON document streamed a page at a time",
         description:
           "`{ user, conversations, messages, reactions, reads }`: the user (deleted ones too), the conversations they are in with their membership, every message they sent (deleted or erased ones as tombstones), their reactions `{ messageId, conversationId, emoji, createdAt }`, and per conversation their read watermark and kept read marks. Streamed with keyset paging: memory does not grow with the history. Not a snapshot: changes made meanwhile may or may not be in it.",
-        responses: { 200: { description: "The export", content: { "application/json": { schema: UserExport } } } },
+        responses: { 200: { description: "The export", content: { "application/json": { schema: UserExport as object } } } },
       },
     })
     .delete(
