@@ -258,10 +258,10 @@ export async function syncMessages(ctx: Context, actor: Actor, conversationId: s
     throw invalid("Use either lastMessageId or afterSeq, not both", [{ path: "/afterSeq", message: "lastMessageId is given too" }]);
   }
   const { conversation } = await requireMembership(ctx.db, conversationId, actor.userId);
-  const fromSeq = from.lastMessageId ? (await cursorSeqOf(ctx, conversation, from.lastMessageId)).seq : (from.afterSeq ?? 0);
+  const cursor = from.lastMessageId ? await cursorSeqOf(ctx, conversation, from.lastMessageId) : { seq: from.afterSeq ?? 0, expired: false };
   const kept = conversation.expiredUpToSeq;
-  const { data, hasMore } = await messagesAfter(ctx.db, conversationId, Math.max(fromSeq, kept), 100);
-  return { messages: data, hasMore, ...(fromSeq < kept ? { truncated: true as const } : {}) };
+  const { data, hasMore } = await messagesAfter(ctx.db, conversationId, Math.max(cursor.seq, kept), 100);
+  return { messages: data, hasMore, ...(cursor.expired || cursor.seq < kept ? { truncated: true } : {}) };
 }
 
 /**
