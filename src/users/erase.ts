@@ -32,7 +32,7 @@ export async function requestErase(ctx: Context, externalUserId: string): Promis
 }
 
 /** What an erase batch did: nothing (no job free), a step of a job, or its end (`user.erased` recorded). */
-export type ErasedBatch = { worked: boolean; finished?: { userId: string; messages: number } };
+export type ErasedBatch = { worked: boolean; messages: number; finished?: { userId: string; messages: number } };
 
 /**
  * One batch of the oldest erase job nobody else is working (FOR UPDATE SKIP LOCKED: one instance
@@ -56,20 +56,20 @@ export async function eraseBatch(ctx: Context): Promise<ErasedBatch> {
   return withTransaction(ctx, async (tx) => {
     await boundStatements(ctx, tx);
     const [job] = await tx.select().from(userErasures).orderBy(asc(userErasures.createdAt), asc(userErasures.userId)).limit(1).for("update", { skipLocked: true });
-    if (!job) return { worked: false };
+    if (!job) return { worked: false, messages: 0 };
     const batch = ctx.config.LIFECYCLE_BATCH_SIZE;
     const step = await STEPS[job.phase](tx, job, batch);
     if (step.next === "done") {
       await tx.delete(userErasures).where(eq(userErasures.userId, job.userId));
       const finished = { userId: job.userId, messages: job.messages + step.messages };
       await recordEvent(ctx, tx, "user.erased", finished);
-      return { worked: true, finished };
+      return { worked: true, messages: step.messages, finished };
     }
     await tx
       .update(userErasures)
       .set({ phase: step.next, cursor: step.cursor, messages: job.messages + step.messages, updatedAt: new Date() })
       .where(eq(userErasures.userId, job.userId));
-    return { worked: true };
+    return { worked: true, messages: step.messages };
   });
 }
 

@@ -10,8 +10,11 @@ import type { TestService } from "./service";
 
 export type History = { firstSeq: number; lastSeq: number; firstId: string; lastId: string };
 
+/** Anything with the service's app: a TestService, or an instance started by hand. */
+type HasApp = Pick<TestService, "app">;
+
 export async function insertHistory(
-  svc: TestService,
+  svc: HasApp,
   conversationId: string,
   senderId: string,
   count: number,
@@ -20,8 +23,11 @@ export async function insertHistory(
   const t0 = Math.floor(opts.at ?? Date.now() - 60_000);
   const content = opts.content ?? "old message";
   const mentions = opts.mentions ?? [];
-  const [row] = await queryRows<{ first_seq: number; last_seq: number; first_id: string; last_id: string }>(
-    svc.app.ctx.db,
+  // One statement however long the history: the pool's statement timeout does not apply to it.
+  const [row] = await svc.app.ctx.db.transaction(async (tx) => {
+    await tx.execute(sql`set local statement_timeout = 0`);
+    return queryRows<{ first_seq: number; last_seq: number; first_id: string; last_id: string }>(
+    tx,
     sql`
     with conv as (
       update conversations set last_seq = last_seq + ${count}::int where id = ${conversationId}::uuid returning last_seq - ${count}::int as base
@@ -45,7 +51,8 @@ export async function insertHistory(
       where conversation_id = ${conversationId}::uuid and user_id = ${senderId}
     )
     select min(seq)::int as first_seq, max(seq)::int as last_seq, min(id::text) as first_id, max(id::text) as last_id from ins`,
-  );
+    );
+  });
   await svc.app.ctx.db.execute(
     sql`update conversations set last_message_id = ${row!.last_id}::uuid, last_message_at = to_timestamp((${t0}::bigint + ${count}::int) / 1000.0)
       where id = ${conversationId}::uuid and last_seq = ${row!.last_seq}`,
@@ -54,4 +61,4 @@ export async function insertHistory(
 }
 
 /** Rows of a query on the service's database. */
-export const rowsOf = <T = Record<string, unknown>>(svc: TestService, query: ReturnType<typeof sql>) => queryRows<T>(svc.app.ctx.db, query);
+export const rowsOf = <T = Record<string, unknown>>(svc: HasApp, query: ReturnType<typeof sql>) => queryRows<T>(svc.app.ctx.db, query);

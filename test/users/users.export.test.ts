@@ -8,7 +8,7 @@ const svc = serviceForTests();
 
 const exportOf = async (userId: string) => {
   const res = await fetch(`${svc.url}/api/users/${userId}/export`, { headers: { "x-internal-secret": INTERNAL_SECRET } });
-  return { status: res.status, type: res.headers.get("content-type"), body: await res.json() };
+  return { status: res.status, type: res.headers.get("content-type"), body: (await res.json()) as any };
 };
 
 describe("export", () => {
