@@ -13,7 +13,9 @@ import m8 from "./0008_message_threads.sql" with { type: "text" };
 import m9 from "./0009_mentions_and_unread.sql" with { type: "text" };
 import m10 from "./0010_moderation.sql" with { type: "text" };
 import m11 from "./0011_notification_jobs.sql" with { type: "text" };
-import m12 from "./0012_data_lifecycle.sql" with { type: "text" };
+import m12 from "./0012_search_text_cost_and_final_sigma.sql" with { type: "text" };
+import m13 from "./0013_pins_and_flags.sql" with { type: "text" };
+import m14 from "./0014_data_lifecycle.sql" with { type: "text" };
 
 export { journal };
 export const migrationSql: Record<string, string> = {
@@ -29,5 +31,7 @@ export const migrationSql: Record<string, string> = {
   "0009_mentions_and_unread": m9,
   "0010_moderation": m10,
   "0011_notification_jobs": m11,
-  "0012_data_lifecycle": m12,
+  "0012_search_text_cost_and_final_sigma": m12,
+  "0013_pins_and_flags": m13,
+  "0014_data_lifecycle": m14,
 };

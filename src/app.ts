@@ -15,8 +15,11 @@ import type { Store } from "./core/store";
 import { conversationRoutes } from "./conversations/routes";
 import { conversationIdsOf } from "./conversations/membership";
 import { registerConversationHandlers } from "./conversations/socket";
+import { flagQueueRoutes, flagRoutes } from "./flags/routes";
+import { registerFlagHandlers } from "./flags/socket";
 import { messageRoutes } from "./messages/routes";
 import { banRoutes, blockRoutes } from "./moderation/routes";
+import { createModerationHook } from "./messages/moderation-hook";
 import { SendQueue, type WriteSends } from "./messages/send-queue";
 import { writeSends } from "./messages/service";
 import { registerMessageHandlers } from "./messages/socket";
@@ -70,6 +73,8 @@ function buildHttp(ctx: Context, realtime: Realtime, ops: Omit<Ops, "app">) {
     .use(presenceRoutes(ctx))
     .use(blockRoutes(ctx))
     .use(banRoutes(ctx))
+    .use(flagRoutes(ctx))
+    .use(flagQueueRoutes(ctx))
     .use(webhookRoutes(ctx));
   return app;
 }
@@ -110,6 +115,7 @@ export async function startApp(config: Config, log: Logger = createLogger(config
     auth: createAuthenticator(config, (userId) => findActiveUser(storage.db, userId)),
     fanout: timedFanout(realtime.fanout, metrics),
     sends,
+    moderation: createModerationHook(config, metrics, log),
     metrics,
     drain,
     // Set once the worker exists (it needs this context).
@@ -126,6 +132,7 @@ export async function startApp(config: Config, log: Logger = createLogger(config
     [
       registerMessageHandlers,
       registerReactionHandlers,
+      registerFlagHandlers,
       registerReceiptHandlers,
       registerConversationHandlers,
       (ctx, socket) => registerPresenceHandlers(ctx, presence, socket),

@@ -47,6 +47,15 @@ export const ENV = {
   WEBHOOK_DRAIN_INTERVAL_MS: { schema: int(250, 10, 60000), help: "how often each instance looks for due events (commit→delivery waits half of it on average)" },
   WEBHOOK_CONCURRENCY: { schema: int(16, 1, 256), help: "deliveries in flight per instance" },
   WEBHOOK_RETENTION_HOURS: { schema: int(168, 1, 100000), help: "delivered events older than this are purged" },
+  MODERATION_HOOK_URL: {
+    schema: optionalString(),
+    help: "pre-send hook: every send and edit is POSTed here first, signed with WEBHOOK_SECRET (which it requires), and stored, changed or refused as it answers; unset: no hook",
+  },
+  MODERATION_HOOK_TIMEOUT_MS: { schema: int(1500, 50, 10000), help: "the pre-send hook's answer is awaited this long, then MODERATION_HOOK_FAILURE applies" },
+  MODERATION_HOOK_FAILURE: {
+    schema: T.Union([T.Literal("open"), T.Literal("closed")], { default: "open" }),
+    help: "when the hook times out, is unreachable or answers a non-2xx: `open` stores the message as sent, `closed` refuses it (503 UNAVAILABLE)",
+  },
   NOTIFY_DELAY_MS: {
     schema: int(0, 0, 86400000),
     help: "how long after a message the recipients of its notification.message webhook are worked out: who read it or came online meanwhile is left out (needs WEBHOOK_URL)",
@@ -150,6 +159,14 @@ export function loadConfig(source: Record<string, string | undefined> = process.
   const webhookSecrets = env.WEBHOOK_URL ? secrets("WEBHOOK_SECRET", true) : env.WEBHOOK_SECRET?.split(/\s+/).filter(Boolean);
   if (env.WEBHOOK_URL && !/^https?:\/\//.test(env.WEBHOOK_URL)) {
     throw new ConfigError(`WEBHOOK_URL must be an http(s) URL (got ${JSON.stringify(env.WEBHOOK_URL)}).`);
+  }
+  if (env.MODERATION_HOOK_URL) {
+    if (!/^https?:\/\//.test(env.MODERATION_HOOK_URL)) {
+      throw new ConfigError(`MODERATION_HOOK_URL must be an http(s) URL (got ${JSON.stringify(env.MODERATION_HOOK_URL)}).`);
+    }
+    // No development default here: the host must be able to check the hook's signature.
+    if (!env.WEBHOOK_SECRET) throw new ConfigError("MODERATION_HOOK_URL is set but WEBHOOK_SECRET is not: the hook's requests are signed with it, so the host can tell them from forgeries.");
+    if (!env.WEBHOOK_URL) secrets("WEBHOOK_SECRET", true);
   }
   if (env.REDIS_URL && env.REDIS_CLUSTER_NODES) throw new ConfigError("Set REDIS_URL or REDIS_CLUSTER_NODES, not both.");
   const redisClusterNodes = env.REDIS_CLUSTER_NODES === undefined ? undefined : parseNodes(env.REDIS_CLUSTER_NODES);

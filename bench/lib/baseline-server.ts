@@ -1,20 +1,46 @@
-import { rssBytes } from "./service";
+import { BENCH_JWT_SECRET, rssBytes } from "./service";
 
 const ROOT = new URL("../..", import.meta.url).pathname;
 
-/** Starts bench/baselines/ws-server.ts as a child process: the raw Bun websocket baseline. */
-export async function startBaselineWsServer(): Promise<{ url: string; pid: number; rss(): Promise<number>; stop(): void }> {
-  const proc = Bun.spawn(["bun", "bench/baselines/ws-server.ts"], { cwd: ROOT, stdout: "pipe", stderr: "inherit" });
+type Spawned = { pid: number; port: number; rss(): Promise<number>; stop(): void };
+
+/** Starts a baseline server that prints its port on its first line of stdout. */
+async function spawnBaseline(cmd: string[], env: Record<string, string> = {}): Promise<Spawned> {
+  const proc = Bun.spawn(cmd, { cwd: ROOT, env: { ...process.env, ...env }, stdout: "pipe", stderr: "inherit" });
   const reader = proc.stdout.getReader();
   let text = "";
   while (!text.includes("\n")) {
     const { value, done } = await reader.read();
-    if (done) throw new Error("baseline server exited");
+    if (done) throw new Error(`baseline server ${cmd.join(" ")} exited`);
     text += new TextDecoder().decode(value);
   }
   reader.releaseLock();
-  const port = Number(text.trim());
-  return { url: `ws://127.0.0.1:${port}`, pid: proc.pid, rss: () => rssBytes(proc.pid), stop: () => proc.kill("SIGKILL") };
+  return { pid: proc.pid, port: Number(text.trim()), rss: () => rssBytes(proc.pid), stop: () => proc.kill("SIGKILL") };
+}
+
+/** Starts bench/baselines/ws-server.ts as a child process: the raw Bun websocket baseline. */
+export async function startBaselineWsServer(): Promise<{ url: string; pid: number; rss(): Promise<number>; stop(): void }> {
+  const server = await spawnBaseline(["bun", "bench/baselines/ws-server.ts"]);
+  return { ...server, url: `ws://127.0.0.1:${server.port}` };
+}
+
+export type NodePeer = Spawned & { url: string; setRoom(conversationId: string, userIds: string[]): Promise<void> };
+
+/**
+ * Starts bench/baselines/node-socketio-server.mjs under Node: a minimal Socket.IO server with
+ * in-memory rooms and the same token check, the peer a team would otherwise write themselves.
+ */
+export async function startNodePeer(): Promise<NodePeer> {
+  const server = await spawnBaseline(["node", "bench/baselines/node-socketio-server.mjs"], { AUTH_JWT_SECRET: BENCH_JWT_SECRET });
+  const url = `http://127.0.0.1:${server.port}`;
+  return {
+    ...server,
+    url,
+    async setRoom(conversationId, userIds) {
+      const res = await fetch(`${url}/rooms`, { method: "POST", body: JSON.stringify({ conversationId, userIds }) });
+      if (res.status !== 204) throw new Error(`node peer /rooms: ${res.status}`);
+    },
+  };
 }
 
 export function openRawSocket(url: string, subscribe = false): Promise<WebSocket> {

@@ -12,6 +12,10 @@ export const ADMIN_DATABASE_URL = process.env.BENCH_DATABASE_URL ?? process.env.
 export const REDIS_URL = process.env.BENCH_REDIS_URL ?? process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
 const ROOT = new URL("../..", import.meta.url).pathname;
 
+const jwtKey = new TextEncoder().encode(BENCH_JWT_SECRET);
+/** A token the service (and the Node peer) accept for `userId`. */
+export const mintBenchToken = (userId: string) => new SignJWT({}).setProtectedHeader({ alg: "HS256" }).setSubject(userId).setExpirationTime("2h").sign(jwtKey);
+
 export async function freePort(): Promise<number> {
   const server = Bun.serve({ port: 0, fetch: () => new Response() });
   const port = server.port!;
@@ -89,7 +93,6 @@ export async function startChatService(env: Record<string, string> = {}): Promis
   });
   const url = `http://127.0.0.1:${port}`;
   await waitForHealth(url, 30_000, proc);
-  const key = new TextEncoder().encode(BENCH_JWT_SECRET);
   const service: ChatService = {
     url,
     pid: proc.pid,
@@ -108,7 +111,7 @@ export async function startChatService(env: Record<string, string> = {}): Promis
         await service.internal("/api/users/sync/batch", { users: ids.slice(i, i + 1000).map((externalUserId) => ({ externalUserId })) });
       }
     },
-    token: (userId) => new SignJWT({}).setProtectedHeader({ alg: "HS256" }).setSubject(userId).setExpirationTime("2h").sign(key),
+    token: mintBenchToken,
     async api(token, method, path, body) {
       const res = await fetch(url + path, {
         method,

@@ -1,10 +1,11 @@
 /**
  * How many authenticated sockets the service holds, how fast they connect, and what each costs in
- * service memory, against raw Bun.serve websocket connections measured in the same run.
+ * service memory, against raw Bun.serve websocket connections and against a minimal Socket.IO
+ * server on Node.js (the peer a team would otherwise write), both measured in the same run.
  */
-import { openRawSocket, startBaselineWsServer } from "../lib/baseline-server";
-import { closeAll, connectMany } from "../lib/clients";
-import { rssBytes, startChatService } from "../lib/service";
+import { openRawSocket, startBaselineWsServer, startNodePeer } from "../lib/baseline-server";
+import { closeAll, connectManyLite } from "../lib/clients";
+import { mintBenchToken, rssBytes, startChatService } from "../lib/service";
 import { pool, progress, progressDone, round } from "../lib/stats";
 import { figure, type ScenarioOptions, type ScenarioResult } from "../lib/types";
 
@@ -29,22 +30,36 @@ export async function connections({ quick }: ScenarioOptions): Promise<ScenarioR
   for (const ws of raw) ws.close();
   baseline.stop();
 
+  const users = Array.from({ length: count }, (_, i) => `conn-${i}`);
+  const tokens = await Promise.all(users.map(mintBenchToken));
+
+  // The Node peer: same client, same tokens, same wait for `connected`.
+  const peer = await startNodePeer();
+  await Bun.sleep(500);
+  const peerIdle = await peer.rss();
+  const onPeer = await connectManyLite(peer.url, tokens, concurrency, "node peer");
+  await Bun.sleep(2000);
+  const peerHeld = await peer.rss();
+  closeAll(onPeer.sockets);
+  peer.stop();
+
   const service = await startChatService();
   try {
-    const users = Array.from({ length: count }, (_, i) => `conn-${i}`);
     await service.syncUsers(users);
-    const tokens = await Promise.all(users.map((u) => service.token(u)));
     await Bun.sleep(500);
     const idle = await rssBytes(service.pid);
-    const { sockets, seconds } = await connectMany(service.url, tokens, concurrency, "chat service");
+    const { sockets, seconds } = await connectManyLite(service.url, tokens, concurrency, "chat service");
     await Bun.sleep(2000);
     const held = await rssBytes(service.pid);
-    const alive = sockets.filter((s) => s.connected).length;
+    const alive = sockets.filter((s) => s.ws.readyState === WebSocket.OPEN).length;
     if (alive !== count) notes.push(`${count - alive} sockets dropped while held`);
     closeAll(sockets);
 
     const perSocket = (held - idle) / count;
     const rawPerSocket = (baseHeld - baseIdle) / count;
+    const peerPerSocket = (peerHeld - peerIdle) / count;
+    const PEER = "Node.js Socket.IO 4 peer";
+    notes.push(`Node peer RSS ${round(peerIdle / 2 ** 20)} MiB idle, ${round(peerHeld / 2 ** 20)} MiB holding ${count} sockets`);
     notes.push(`service RSS ${round(idle / 2 ** 20)} MiB idle, ${round(held / 2 ** 20)} MiB holding ${count} sockets`);
     return {
       scenario: "connections",
@@ -53,8 +68,10 @@ export async function connections({ quick }: ScenarioOptions): Promise<ScenarioR
         figure("authenticated sockets held", alive, "sockets"),
         figure("connect rate", round(count / seconds), "sockets/s", { value: round(count / rawSeconds), label: "raw Bun.serve websocket" }),
         figure("service RSS per socket", round(perSocket / 1024, 2), "KiB", { value: round(rawPerSocket / 1024, 2), label: "raw Bun.serve websocket" }, false),
+        figure("connect rate vs peer", round(count / seconds), "sockets/s", { value: round(count / onPeer.seconds), label: PEER }),
+        figure("RSS per socket vs peer", round(perSocket / 1024, 2), "KiB", { value: round(peerPerSocket / 1024, 2), label: PEER }, false),
       ],
-      bottleneck: "connect rate: handshake auth (JWT verify + user lookup + conversation rooms query) in the service; the load generator runs socket.io-client for every socket on the other core",
+      bottleneck: "connect rate: handshake auth (JWT verify + user lookup + conversation rooms query) in the service; the load generator speaks the Socket.IO handshake over raw websockets (lite-client.ts) on the other core",
       notes,
     };
   } finally {

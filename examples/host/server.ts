@@ -9,11 +9,13 @@
  *   GET /people            everyone who has signed in, to start a conversation with
  *   /api/*                 the chat service's REST API, called as the session's user
  *   POST /webhooks/chat    the chat service's signed webhooks
+ *   POST /moderation/chat  the chat service's pre-send hook (when MODERATION_HOOK_URL points here)
  */
 import page from "../web/index.html";
 import { chatService } from "./chat";
 import type { HostConfig } from "./config";
 import { jsonLog, type Log } from "./log";
+import { moderationHook } from "./moderation";
 import { webhookReceiver } from "./webhooks";
 
 type User = { id: string; name: string };
@@ -104,6 +106,7 @@ export function startHost(config: HostConfig, log: Log = jsonLog) {
       },
 
       "/webhooks/chat": { POST: webhookReceiver(config.webhookSecret, log) },
+      "/moderation/chat": { POST: moderationHook(config.webhookSecret) },
     },
     fetch: () => new Response("Not found", { status: 404 }),
     error(error) {

@@ -3,9 +3,9 @@
  * keeps the live state (messages by seq, pending sends, typing, presence, reads); this file turns
  * that state into the page and the page's actions into SDK calls.
  */
-import { type ChatClient, type Conversation, type ConversationState, createChatClient, type Message, type PendingMessage } from "chat-service/client";
+import { ChatError, type ChatClient, type Conversation, type ConversationState, createChatClient, type Message, type PendingMessage } from "chat-service/client";
 import { host, HostError, type User } from "./host-api";
-import { type ConversationRow, type MessageView, renderConversations, upsertMessage } from "./view";
+import { type ConversationRow, type MessageView, renderConversations, renderPins, upsertMessage } from "./view";
 
 const PAGE_SIZE = 30;
 
@@ -29,6 +29,8 @@ const ui = {
   thread: $("thread"),
   threadName: $("thread-name"),
   threadPresence: $("thread-presence"),
+  pins: $("pins"),
+  pinList: $<HTMLUListElement>("pin-list"),
   older: $<HTMLButtonElement>("older"),
   messages: $<HTMLOListElement>("messages"),
   typing: $("typing"),
@@ -38,6 +40,12 @@ const ui = {
   draftLabel: $("draft-label"),
   send: $<HTMLButtonElement>("send"),
   cancelEdit: $<HTMLButtonElement>("cancel-edit"),
+  replies: $("replies"),
+  closeReplies: $<HTMLButtonElement>("close-replies"),
+  repliesParent: $("replies-parent"),
+  replyLog: $<HTMLOListElement>("reply-log"),
+  replyComposer: $<HTMLFormElement>("reply-composer"),
+  replyDraft: $<HTMLInputElement>("reply-draft"),
 };
 
 const me = await host.me().catch(() => null);
@@ -82,12 +90,19 @@ async function startChat(user: User): Promise<void> {
 
   /** Every conversation of the list, kept live by the SDK (which also loads its participants' presence). */
   const conversations = new Map<string, { conversation: Conversation; state: ConversationState; unread: number; countedSeq: number }>();
-  let current: { id: string; hasOlder: boolean } | null = null;
+  /**
+   * `fromSeq`: the log shows top-level messages from this seq on, those of the history pages
+   * loaded and after (pins and threads fetched bring older ones along). `repliesOf`: the parent
+   * of the thread open beside it.
+   */
+  let current: { id: string; hasOlder: boolean; fromSeq: number; repliesOf: string | null } | null = null;
   let editing: Message | null = null;
 
   const peerOf = (c: Conversation) => c.participants.find((p) => p.userId !== user.id)?.userId ?? user.id;
   const titleOf = (c: Conversation) => c.name ?? nameOf(peerOf(c));
   const isOnline = (userId: string) => client.presence(userId)?.status === "online";
+  /** Either side of a direct conversation may pin; in a group, its owners and admins. */
+  const mayPin = (c: Conversation) => c.type === "direct" || ["owner", "admin"].includes(c.participants.find((p) => p.userId === user.id)?.role ?? "");
 
   const drawList = () => {
     const rows: ConversationRow[] = [...conversations.values()]
@@ -126,21 +141,24 @@ async function startChat(user: User): Promise<void> {
     const entry = conversations.get(id);
     if (!entry) return;
     cancelEdit();
-    current = { id, hasOlder: false };
+    current = { id, hasOlder: false, fromSeq: Number.POSITIVE_INFINITY, repliesOf: null };
     entry.unread = 0;
     ui.threadError.textContent = "";
     ui.noThread.hidden = true;
     ui.thread.hidden = false;
     ui.messages.replaceChildren();
+    ui.replies.hidden = true;
     drawList();
     drawThread();
+    // The pins come with their messages, kept live by the SDK from then on.
+    entry.state.pins({ limit: 50 }).catch(report);
     await loadPage(entry.state, "");
     ui.draft.focus();
   }
 
   ui.older.onclick = () => {
     const state = currentState();
-    const oldest = state?.messages[0];
+    const oldest = state?.topLevel.find((m) => m.seq >= current!.fromSeq);
     if (state && oldest) void loadPage(state, `&before=${oldest.id}`);
   };
 
@@ -150,6 +168,7 @@ async function startChat(user: User): Promise<void> {
       const page = await host.get<{ data: Message[]; hasMore: boolean }>(`/api/conversations/${state.id}/messages?limit=${PAGE_SIZE}${cursor}`);
       if (current?.id !== state.id) return;
       current.hasOlder = page.hasMore;
+      current.fromSeq = page.hasMore ? Math.min(current.fromSeq, ...page.data.map((m) => m.seq)) : 0;
       state.merge(page.data);
     } catch (error) {
       report(error as Error);
@@ -167,20 +186,37 @@ async function startChat(user: User): Promise<void> {
     ui.threadPresence.ariaLabel = ui.threadPresence.title;
     ui.older.hidden = !current!.hasOlder;
 
-    const views = [...state.messages.map((m) => messageView(m, state)), ...state.pending.map((p, i) => pendingView(p, i))];
-    const keys = new Set(views.map((v) => v.key));
-    for (const item of [...ui.messages.children] as HTMLElement[]) if (!keys.has(item.dataset.key!)) item.remove();
-    const newest = ui.messages.lastElementChild;
-    for (const view of views) upsertMessage(ui.messages, view, actions);
-    // Follow new messages at the bottom; stay put when older ones are added at the top.
-    if (ui.messages.lastElementChild !== newest) ui.messages.scrollTop = ui.messages.scrollHeight;
+    const canPin = mayPin(conversation);
+    const shown = state.topLevel.filter((m) => m.seq >= current!.fromSeq);
+    drawLog(ui.messages, [...shown.map((m) => messageView(m, state, canPin)), ...state.pending.filter((p) => !p.parentId).map(pendingView)]);
+
+    const pinned = state.messages.filter((m) => m.pinnedAt !== null).sort((a, b) => b.pinnedAt!.localeCompare(a.pinnedAt!));
+    renderPins(ui.pinList, pinned.map((m) => ({ from: nameOf(m.senderId), content: m.content })));
+    ui.pins.hidden = pinned.length === 0;
+
+    const parentId = current!.repliesOf;
+    if (parentId) {
+      const parent = state.messages.find((m) => m.id === parentId);
+      ui.repliesParent.textContent = parent ? `${nameOf(parent.senderId)}: ${parent.isDeleted ? "Message deleted" : parent.content}` : "";
+      const replies = state.thread(parentId).map((m) => messageView(m, state, canPin));
+      drawLog(ui.replyLog, [...replies, ...state.pending.filter((p) => p.parentId === parentId).map(pendingView)]);
+    }
 
     const typing = state.typingUsers.map(nameOf);
     ui.typing.textContent = typing.length ? `${typing.join(", ")} ${typing.length > 1 ? "are" : "is"} typing…` : "";
   }
 
+  function drawLog(log: HTMLOListElement, views: MessageView[]): void {
+    const keys = new Set(views.map((v) => v.key));
+    for (const item of [...log.children] as HTMLElement[]) if (!keys.has(item.dataset.key!)) item.remove();
+    const newest = log.lastElementChild;
+    for (const view of views) upsertMessage(log, view, actions);
+    // Follow new messages at the bottom; stay put when older ones are added at the top.
+    if (log.lastElementChild !== newest) log.scrollTop = log.scrollHeight;
+  }
+
   /** A sent message keeps its clientMessageId as key, so its pending copy is updated in place. */
-  const messageView = (m: Message, state: ConversationState): MessageView => ({
+  const messageView = (m: Message, state: ConversationState, canPin: boolean): MessageView => ({
     key: m.clientMessageId ?? m.id,
     order: m.seq,
     mine: m.senderId === user.id,
@@ -191,6 +227,9 @@ async function startChat(user: User): Promise<void> {
     isDeleted: m.isDeleted,
     status: m.senderId !== user.id ? null : state.readBy(m.seq).length ? "read" : "sent",
     reactions: m.reactions.map((r) => ({ emoji: r.emoji, count: r.count, mine: r.userIds.includes(user.id) })),
+    replies: m.parentId ? null : m.replyCount,
+    pinned: m.pinnedAt !== null,
+    canPin,
   });
 
   const pendingView = (p: PendingMessage, i: number): MessageView => ({
@@ -204,6 +243,9 @@ async function startChat(user: User): Promise<void> {
     isDeleted: false,
     status: p.status,
     reactions: [],
+    replies: null,
+    pinned: false,
+    canPin: false,
   });
 
   /** Reads up to the newest message while the conversation is on screen (one's own never count). */
@@ -247,6 +289,50 @@ async function startChat(user: User): Promise<void> {
       ui.threadError.textContent = "";
       currentState()?.discard(key);
     },
+    openReplies(key: string) {
+      const m = messageFor(key);
+      if (m) void openReplies(m.id);
+    },
+    pin(key: string, pin: boolean) {
+      const m = messageFor(key);
+      const state = currentState();
+      if (!m || !state) return;
+      ui.threadError.textContent = "";
+      (pin ? state.pin(m.id) : state.unpin(m.id)).catch((error: Error) =>
+        report(error instanceof ChatError && error.code === "FORBIDDEN" ? new Error("Only the group's owners and admins can pin messages.") : error),
+      );
+    },
+  };
+
+  // ----- the thread open beside the conversation -----
+
+  async function openReplies(parentId: string): Promise<void> {
+    const state = currentState();
+    if (!state) return;
+    current!.repliesOf = parentId;
+    ui.replyLog.replaceChildren();
+    ui.replies.hidden = false;
+    drawThread();
+    ui.replyDraft.focus();
+    // The newest replies; those sent from now on arrive live.
+    await state.replies(parentId, { limit: 50 }).catch(report);
+  }
+
+  ui.closeReplies.onclick = () => {
+    if (current) current.repliesOf = null;
+    ui.replies.hidden = true;
+  };
+
+  ui.replyDraft.oninput = () => currentState()?.typing();
+
+  ui.replyComposer.onsubmit = (event) => {
+    event.preventDefault();
+    const state = currentState();
+    const content = ui.replyDraft.value.trim();
+    if (!state || !current?.repliesOf || !content) return;
+    ui.threadError.textContent = "";
+    state.send({ content, parentId: current.repliesOf }).catch(report);
+    ui.replyDraft.value = "";
   };
 
   function cancelEdit(): void {

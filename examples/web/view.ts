@@ -18,6 +18,11 @@ export type MessageView = {
   /** Of my own messages only; `failed`: refused for good, to retry or discard. */
   status: "sending" | "failed" | "sent" | "read" | null;
   reactions: { emoji: string; count: number; mine: boolean }[];
+  /** Replies in its thread; null for what has no thread to open (a reply, a pending send). */
+  replies: number | null;
+  pinned: boolean;
+  /** Whether the user may pin it (and unpin it). */
+  canPin: boolean;
 };
 
 export type MessageActions = {
@@ -26,6 +31,8 @@ export type MessageActions = {
   remove(key: string): void;
   retry(key: string): void;
   discard(key: string): void;
+  openReplies(key: string): void;
+  pin(key: string, pin: boolean): void;
 };
 
 export const REACTIONS = ["👍", "❤️", "😂"];
@@ -74,6 +81,7 @@ export function upsertMessage(log: HTMLOListElement, view: MessageView, actions:
 
   const meta = el("div", { className: "meta" }, el("time", {}, view.time));
   if (view.isEdited && !view.isDeleted) meta.append(el("span", { className: "edited" }, "edited"));
+  if (view.pinned) meta.append(el("span", { className: "pinned" }, el("span", { ariaHidden: "true" }, "📌 "), el("span", {}, "pinned")));
   if (view.status && !view.isDeleted) {
     const [mark, word] = TICKS[view.status];
     meta.append(el("span", { className: `tick ${view.status}`, title: word }, el("span", { ariaHidden: "true" }, mark), el("span", { className: "sr-only" }, word)));
@@ -100,18 +108,28 @@ export function upsertMessage(log: HTMLOListElement, view: MessageView, actions:
       reactions.append(button);
     }
     parts.push(reactions);
+    const buttons: HTMLButtonElement[] = [];
+    if (view.replies !== null) buttons.push(el("button", { type: "button", className: "replies", onclick: () => actions.openReplies(view.key) }, repliesLabel(view.replies)));
+    if (view.canPin) buttons.push(el("button", { type: "button", onclick: () => actions.pin(view.key, !view.pinned) }, view.pinned ? "Unpin" : "Pin"));
     if (view.mine) {
-      parts.push(
-        el(
-          "div",
-          { className: "actions" },
-          el("button", { type: "button", onclick: () => actions.edit(view.key) }, "Edit"),
-          el("button", { type: "button", onclick: () => actions.remove(view.key) }, "Delete"),
-        ),
+      buttons.push(
+        el("button", { type: "button", onclick: () => actions.edit(view.key) }, "Edit"),
+        el("button", { type: "button", onclick: () => actions.remove(view.key) }, "Delete"),
       );
     }
+    if (buttons.length) parts.push(el("div", { className: "actions" }, ...buttons));
+  } else if (view.isDeleted && view.replies) {
+    // Its replies stay readable.
+    parts.push(el("div", { className: "actions" }, el("button", { type: "button", className: "replies", onclick: () => actions.openReplies(view.key) }, repliesLabel(view.replies))));
   }
   item.replaceChildren(...parts);
+}
+
+const repliesLabel = (count: number) => (count === 0 ? "Reply" : count === 1 ? "1 reply" : `${count} replies`);
+
+/** The pinned messages of the open conversation, most recently pinned first. */
+export function renderPins(list: HTMLUListElement, pins: { from: string; content: string }[]): void {
+  list.replaceChildren(...pins.map((pin) => el("li", {}, el("strong", {}, `${pin.from}: `), pin.content)));
 }
 
 const orderOf = (item: Element | null) => Number((item as HTMLElement | null)?.dataset.order);

@@ -222,6 +222,8 @@ export function createChatClient(options: ChatClientOptions): ChatClient {
   route("message:updated", (s, u) => s.onUpdated(u));
   route("message:deleted", (s, d) => s.onDeleted(d));
   route("thread:updated", (s, t) => s.onThread(t));
+  route("message:pinned", (s, p) => s.onPinned(p));
+  route("message:unpinned", (s, u) => s.onUnpinned(u));
   route("reaction:added", (s, c) => s.onReaction(c, true));
   route("reaction:removed", (s, c) => s.onReaction(c, false));
   route("message:read", (s, r) => s.onRead(r));

@@ -11,7 +11,9 @@ import type {
   Message,
   MessageDeleted,
   MessageList,
+  MessagePinned,
   MessageRead,
+  MessageUnpinned,
   MessageUpdated,
   Metadata,
   PayloadOf,
@@ -33,6 +35,9 @@ export type Draft = { content?: string; attachments?: Attachment[]; replyTo?: st
 
 /** A page of a thread, as `GET /api/messages/:id/replies` takes it: the newest `limit`, or before/after a reply. */
 export type RepliesPage = { limit?: number; before?: string; after?: string };
+
+/** A page of pins, as `GET /api/conversations/:id/pins` takes it: `cursor` is a page's `nextCursor`. */
+export type PinsPage = { limit?: number; cursor?: string };
 
 /** A send not yet acknowledged: shown at once, retried across reconnects until the service stores it. */
 export type PendingMessage = Draft & {
@@ -222,6 +227,33 @@ export class ConversationState {
     return this.link.emit("conversation:unread", { conversationId: this.id, messageId });
   }
 
+  /**
+   * Pins a message to the conversation (either side of a direct conversation, an owner or admin
+   * of a group); pinning a pinned one changes nothing. The held message shows its pin at once.
+   */
+  async pin(messageId: string): Promise<MessagePinned> {
+    const pinned = await this.link.emit("message:pin", { messageId });
+    this.onPinned(pinned);
+    return pinned;
+  }
+
+  /** Unpins a message (also when it is not pinned). */
+  async unpin(messageId: string): Promise<MessageUnpinned> {
+    const unpinned = await this.link.emit("message:unpin", { messageId });
+    this.onUnpinned(unpinned);
+    return unpinned;
+  }
+
+  /**
+   * Fetches a page of the conversation's pinned messages, most recently pinned first, keeps them
+   * with its messages and resolves with the page (pass its `nextCursor` as `cursor` for the next).
+   */
+  async pins(page: PinsPage = {}): Promise<MessageList> {
+    const list = await this.link.read("pins:list", { conversationId: this.id, ...page });
+    this.merge(list.data);
+    return list;
+  }
+
   /** Adds messages fetched elsewhere (older history from REST, say); duplicates are merged by id. */
   merge(messages: readonly Message[]): void {
     for (const m of messages) this.put(m);
@@ -321,12 +353,20 @@ export class ConversationState {
   }
 
   onDeleted(d: MessageDeleted): void {
-    this.patch(d.messageId, { isDeleted: true, content: "", attachments: [], metadata: {}, mentions: [], deletedAt: d.deletedAt, updatedAt: d.deletedAt });
+    this.patch(d.messageId, { isDeleted: true, content: "", attachments: [], metadata: {}, mentions: [], pinnedAt: null, pinnedBy: null, deletedAt: d.deletedAt, updatedAt: d.deletedAt });
   }
 
   /** A thread's counters as the service now has them (a reply was stored or deleted). */
   onThread(thread: ThreadUpdated): void {
     this.patch(thread.parentId, { replyCount: thread.replyCount, lastReplyAt: thread.lastReplyAt });
+  }
+
+  onPinned(pinned: MessagePinned): void {
+    this.patch(pinned.messageId, { pinnedAt: pinned.pinnedAt, pinnedBy: pinned.pinnedBy });
+  }
+
+  onUnpinned(unpinned: MessageUnpinned): void {
+    this.patch(unpinned.messageId, { pinnedAt: null, pinnedBy: null });
   }
 
   onReaction(change: ReactionChange, added: boolean): void {

@@ -65,6 +65,10 @@ export type Message = {
   updatedAt: string;
   editedAt: string | null;
   deletedAt: string | null;
+  /** When the message was pinned to its conversation; null when it is not pinned. */
+  pinnedAt: string | null;
+  /** Who pinned it; null when it is not pinned. */
+  pinnedBy: string | null;
 };
 
 export type Role = "owner" | "admin" | "member";
@@ -125,6 +129,12 @@ export type ParticipantUpdated = { conversationId: string; userId: string; role:
 export type ConversationRemoved = { conversationId: string };
 /** A reply was stored or deleted: the parent's counters as they now are. */
 export type ThreadUpdated = { conversationId: string; parentId: string; replyCount: number; lastReplyAt: string | null };
+/** A message was pinned (the answer to a pin, the room's `message:pinned`, the `message.pinned` webhook). */
+export type MessagePinned = { conversationId: string; messageId: string; pinnedBy: string; pinnedAt: string };
+/** A message was unpinned, or deleted while pinned (`message:unpinned`, `message.unpinned`). */
+export type MessageUnpinned = { conversationId: string; messageId: string; unpinnedBy: string; unpinnedAt: string };
+/** A participant reported a message for review (`message:flag`, the `message.flagged` webhook). */
+export type MessageFlag = { messageId: string; conversationId: string; userId: string; reason: string | null; createdAt: string };
 /** Settings changed by PATCH /api/conversations/:id (also the `conversation.updated` webhook's data). */
 export type ConversationUpdated = { conversationId: string; name: string | null; metadata: Metadata; slowModeSeconds: number; updatedBy: string; updatedAt: string };
 export type UserOnline = { userId: string; conversationId?: string; timestamp: string };
@@ -148,6 +158,10 @@ export type SendMessagePayload = {
 /** Without `mentions` the message keeps its mentions; with it they are replaced. */
 export type EditMessagePayload = { messageId: string; content: string; mentions?: string[] };
 export type MessageIdPayload = { messageId: string };
+/** `reason`: at most 500 characters, kept for the host's review. */
+export type FlagMessagePayload = { messageId: string; reason?: string };
+/** A page of a conversation's pins, as `GET /api/conversations/:id/pins` takes it: `nextCursor` goes back as `cursor`. */
+export type ListPinsPayload = { conversationId: string; limit?: number; cursor?: string };
 /**
  * Sync after `lastMessageId` or after `afterSeq` (a seq the client holds; at most one of the two),
  * or from the start with neither.
@@ -183,6 +197,11 @@ export interface ClientToServerEvents {
   "messages:sync": Call<SyncMessagesPayload, SyncedMessages>;
   /** Not in the contract's list: the SDK's thread pages (README), as `GET /api/messages/:id/replies`. */
   "thread:replies": Call<ThreadRepliesPayload, MessageList>;
+  "message:pin": Call<MessageIdPayload, MessagePinned>;
+  "message:unpin": Call<MessageIdPayload, MessageUnpinned>;
+  /** Not in the contract's list: the SDK's page of pins, as `GET /api/conversations/:id/pins`. */
+  "pins:list": Call<ListPinsPayload, MessageList>;
+  "message:flag": Call<FlagMessagePayload, MessageFlag>;
   "reaction:add": Call<ReactionPayload, ReactionChange>;
   "reaction:remove": Call<ReactionPayload, ReactionChange>;
   "message:read": Call<MessageIdPayload, MessageRead>;
@@ -207,6 +226,8 @@ export interface ServerToClientEvents {
   "message:updated": (update: MessageUpdated) => void;
   "message:deleted": (deleted: MessageDeleted) => void;
   "thread:updated": (thread: ThreadUpdated) => void;
+  "message:pinned": (pinned: MessagePinned) => void;
+  "message:unpinned": (unpinned: MessageUnpinned) => void;
   "reaction:added": (change: ReactionChange) => void;
   "reaction:removed": (change: ReactionChange) => void;
   "message:read": (read: MessageRead) => void;

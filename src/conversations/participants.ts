@@ -5,7 +5,6 @@ import type { Transaction } from "../core/db/client";
 import { conversations, participants } from "../core/db/schema";
 import { type AfterCommit, withTransaction } from "../core/db/transaction";
 import { AppError, conflict, forbidden, invalid } from "../core/errors";
-import { forgetMentions } from "../messages/mentions";
 import { forgetReadMarks } from "../receipts/service";
 import { activeUserIds } from "../users/store";
 import { recordEvent, recordEvents } from "../webhooks/outbox";
@@ -132,13 +131,14 @@ export async function changeMemberCount(tx: Transaction, conversationId: string,
 }
 
 /**
- * Deletes the participant row, their read marks and mentions (a returning participant starts with the
- * history read, from their new join time), records participant.removed and moves their sockets out.
+ * Deletes the participant row and their read marks (a returning participant starts with the
+ * history read, from their new join time), records participant.removed and moves their sockets
+ * out. Their mentions stay in the index: they count only for a participant, above their marker,
+ * so they are back if a returning participant marks that old history unread.
  */
 async function detach(ctx: Context, tx: Transaction, after: AfterCommit, conversationId: string, userId: string, by: string, banned = false) {
   await tx.delete(participants).where(and(eq(participants.conversationId, conversationId), eq(participants.userId, userId)));
   await forgetReadMarks(tx, conversationId, userId);
-  await forgetMentions(tx, conversationId, userId);
   await changeMemberCount(tx, conversationId, -1);
   const timestamp = new Date().toISOString();
   await recordEvent(ctx, tx, "participant.removed", { conversationId, userId, removedBy: by, timestamp, ...(banned ? { banned: true } : {}) });

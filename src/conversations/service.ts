@@ -8,7 +8,7 @@ import { withTransaction } from "../core/db/transaction";
 import { invalid } from "../core/errors";
 import { checkMetadata, checkStorable, type List, pageOf } from "../core/schemas";
 import { recordEvent } from "../webhooks/outbox";
-import { requireNoBlockers } from "../moderation/store";
+import { requireNoBlockers, requireNotBlockedInDirect } from "../moderation/store";
 import { memberIds, requireManager, requireMembership } from "./membership";
 import type { Conversation, CreateConversation, Role } from "./model";
 import { announceAdded, changeMemberCount, missingUsers, requireNoneMissing } from "./participants";
@@ -131,6 +131,8 @@ export async function deleteConversation(ctx: Context, actor: Actor, conversatio
   await withTransaction(ctx, async (tx, after) => {
     const m = await requireMembership(tx, conversationId, actor.userId, { lock: true });
     if (m.conversation.type === "group") requireManager(m, "delete a group");
+    // Deleting would take the history the blocker keeps reading: the blocked side may not.
+    else await requireNotBlockedInDirect(tx, m, actor.userId, "delete this conversation");
     const userIds = await memberIds(tx, conversationId);
     await tx.delete(conversations).where(eq(conversations.id, conversationId));
     const deletedAt = new Date().toISOString();

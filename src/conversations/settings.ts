@@ -6,6 +6,7 @@ import { withTransaction } from "../core/db/transaction";
 import { invalid } from "../core/errors";
 import { checkMetadata, checkStorable } from "../core/schemas";
 import { recordEvent } from "../webhooks/outbox";
+import { requireNotBlockedInDirect } from "../moderation/store";
 import { requireManager, requireMembership } from "./membership";
 import type { Conversation, ConversationUpdated, UpdateConversation } from "./model";
 import { buildConversations } from "./view";
@@ -31,6 +32,8 @@ export async function updateConversation(ctx: Context, actor: Actor, conversatio
       if (refused.length) {
         throw invalid(`A direct conversation takes metadata only, not ${refused.join(" or ")}`, refused.map((field) => ({ path: `/${field}`, message: "not for a direct conversation" })));
       }
+      // Metadata reaches the other side (conversation:updated): a way around their block.
+      await requireNotBlockedInDirect(tx, m, actor.userId, "change this conversation");
     } else {
       requireManager(m, "change a group's settings");
     }

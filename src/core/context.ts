@@ -4,6 +4,7 @@ import type { Database, Storage } from "./db/client";
 import type { Logger } from "./log";
 import type { Fanout } from "./realtime/fanout";
 import type { Store } from "./store";
+import type { ModerationHook } from "../messages/moderation-hook";
 import type { SendQueue } from "../messages/send-queue";
 
 /** Counters that features report into; the metrics module publishes them (as `chat_<name>`). */
@@ -42,6 +43,8 @@ export type Context = {
   fanout: Fanout;
   /** Message sends of this instance, written in groups (see SendQueue). */
   sends: SendQueue;
+  /** The pre-send hook; undefined without MODERATION_HOOK_URL. */
+  moderation: ModerationHook | undefined;
   metrics: MetricsSink;
   drain: Drain;
   /** The data-lifecycle worker (retention, erase): `wake` starts a pass now rather than at its next tick. */

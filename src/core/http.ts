@@ -72,11 +72,12 @@ function mapHttpError(code: string | number, error: unknown) {
 
 /** Elysia's TypeBox failure → VALIDATION_ERROR listing each failing field. */
 function validationError(error: ValidationError): AppError {
-  // "property" is a query parameter Elysia failed to coerce (a number that is not one, or out of range).
-  const where = error.type === "params" ? "path parameter" : error.type === "property" ? "query parameter" : error.type;
   // A parameter Elysia coerces is checked alone, so its failures are at the root; the schemas of
   // such parameters carry their name as title (see Limit).
   const title = error.type === "property" ? (error.validator as { title?: unknown } | undefined)?.title : undefined;
+  // "property" is a value Elysia failed to coerce (a number that is not one, or out of range): a
+  // query parameter (titled, see above), or a number sent as a string in the body.
+  const where = error.type === "params" ? "path parameter" : error.type === "property" ? (typeof title === "string" ? "query parameter" : "body") : error.type;
   const under = typeof title === "string" ? `/${title}` : "";
   const fields = error.all.map((e) => ({
     path: under + (("path" in e && e.path) || "") || "/",
@@ -121,6 +122,9 @@ async function readJsonBody(request: Request, limit: number): Promise<unknown> {
   if (jsonSize(body, Number.POSITIVE_INFINITY).tooDeep) {
     throw invalid(`Request body is nested more than ${MAX_JSON_DEPTH} levels deep`, [{ path: "/", message: "too deep" }]);
   }
+  // Every body is an object (or, for a route that takes one, a list): a bare 42, true or null would
+  // otherwise stand in for an optional body left out and run the action with its defaults.
+  if (typeof body !== "object" || body === null) throw invalid("Request body must be a JSON object", [{ path: "/", message: "Expected object" }]);
   dropPrototypeKeys(body);
   return body;
 }

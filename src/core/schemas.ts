@@ -96,10 +96,18 @@ export const iso = (d: Date | null | undefined) => (d ? d.toISOString() : null);
 /** The latest time toISOString and Postgres agree on. */
 const LATEST_TIME = Date.parse("9999-12-31T23:59:59.999Z");
 
+/** Date parsing rolls February 30 over into March: the day must exist in its month. */
+function isCalendarDate(value: string): boolean {
+  const match = /^(\d{4})-(\d{2})-(\d{2})/.exec(value);
+  if (!match) return false;
+  const [year, month, day] = [Number(match[1]), Number(match[2]), Number(match[3])];
+  return month >= 1 && month <= 12 && day >= 1 && day <= new Date(Date.UTC(year, month, 0)).getUTCDate();
+}
+
 /** An ISO-8601 time that must lie in the future (a mute's or ban's end): 400 naming `path` otherwise. */
 export function futureTime(value: string, path: string): Date {
   const time = new Date(value);
-  if (Number.isNaN(time.getTime()) || time.getTime() > LATEST_TIME) throw invalid(`${path.slice(1)} must be an ISO-8601 time`, [{ path, message: "not a time" }]);
+  if (Number.isNaN(time.getTime()) || time.getTime() > LATEST_TIME || !isCalendarDate(value)) throw invalid(`${path.slice(1)} must be an ISO-8601 time`, [{ path, message: "not a time" }]);
   if (time.getTime() <= Date.now()) throw invalid(`${path.slice(1)} must be in the future`, [{ path, message: "in the past" }]);
   return time;
 }

@@ -3,7 +3,7 @@ import type { Transaction } from "../core/db/client";
 import { type MessageRow, mentions, participants } from "../core/db/schema";
 import { AppError } from "../core/errors";
 
-/* The mention index (the `mentions` table): written by the send statement, kept here for edits, deletions and leaves. */
+/* The mention index (the `mentions` table): written by the send statement, kept here for edits and deletions. */
 
 /** 400 naming the mentioned ids that are not participants of the conversation (sends and edits). */
 export const mentionRefusal = (userIds: string[]) =>
@@ -36,9 +36,4 @@ export async function indexMentions(tx: Transaction, message: MessageRow, userId
     .filter((userId) => userId !== message.senderId)
     .map((userId) => ({ userId, conversationId: message.conversationId, seq: message.seq, messageId: message.id }));
   if (rows.length) await tx.insert(mentions).values(rows);
-}
-
-/** A participant left: their mentions there go (a returning participant starts with the history read). */
-export async function forgetMentions(tx: Transaction, conversationId: string, userId: string): Promise<void> {
-  await tx.delete(mentions).where(and(eq(mentions.userId, userId), eq(mentions.conversationId, conversationId)));
 }

@@ -61,6 +61,8 @@ export const Message = t.Object({
   updatedAt: t.String({ format: "date-time" }),
   editedAt: t.Union([t.String({ format: "date-time" }), t.Null()]),
   deletedAt: t.Union([t.String({ format: "date-time" }), t.Null()]),
+  pinnedAt: t.Union([t.String({ format: "date-time" }), t.Null()]),
+  pinnedBy: t.Union([t.String(), t.Null()]),
 });
 export type Message = Static<typeof Message>;
 export const MessageList = ListOf(Message);
@@ -112,10 +114,31 @@ export const MessageParams = t.Object({ id: Uuid });
 export const MessageDeleted = t.Object({ messageId: t.String(), conversationId: t.String(), deletedAt: t.String() });
 export type MessageDeleted = Static<typeof MessageDeleted>;
 
+export const MessagePinned = t.Object({
+  messageId: t.String({ format: "uuid" }),
+  conversationId: t.String({ format: "uuid" }),
+  pinnedBy: t.String(),
+  pinnedAt: t.String({ format: "date-time" }),
+});
+export type MessagePinned = Static<typeof MessagePinned>;
+export const MessageUnpinned = t.Object({
+  conversationId: t.String({ format: "uuid" }),
+  messageId: t.String({ format: "uuid" }),
+  unpinnedBy: t.String(),
+  unpinnedAt: t.String({ format: "date-time" }),
+});
+export type MessageUnpinned = Static<typeof MessageUnpinned>;
+
+/** A page of pins, most recently pinned first; `nextCursor` goes back as `cursor`. */
+export const PinPage = t.Object({ limit: Limit(50, 100), cursor: t.Optional(t.String({ maxLength: 512 })) });
+export type PinPage = Static<typeof PinPage>;
+
 /** Socket payloads: the REST bodies plus the ids REST carries in the path. */
 export const SocketSendMessage = t.Composite([t.Object({ conversationId: Uuid }), SendMessage]);
 export const SocketEditMessage = t.Composite([t.Object({ messageId: Uuid }), EditMessage]);
 export const SocketDeleteMessage = t.Object({ messageId: Uuid });
+export const SocketPinMessage = t.Object({ messageId: Uuid });
+export const SocketListPins = t.Composite([t.Object({ conversationId: Uuid }), PinPage]);
 export const SocketThreadReplies = t.Composite([t.Object({ parentId: Uuid }), MessagePage]);
 /** At most one of lastMessageId and afterSeq (the service refuses both); neither: from the start. */
 export const SocketSyncMessages = t.Object({

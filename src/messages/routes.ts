@@ -1,9 +1,26 @@
 import { Elysia } from "elysia";
 import type { Context } from "../core/context";
 import { authenticated } from "../core/http";
-import { ConversationMessagePage, ConversationMessagesParams, EditMessage, Message, MessageList, MessageListPage, MessagePage, MessageParams, SearchMessages, SendMessage } from "./model";
+import {
+  ConversationMessagePage,
+  ConversationMessagesParams,
+  EditMessage,
+  Message,
+  MessageList,
+  MessageListPage,
+  MessagePage,
+  MessageParams,
+  MessagePinned,
+  PinPage,
+  SearchMessages,
+  SendMessage,
+} from "./model";
+import { listPins, pinMessage, unpinMessage } from "./pins";
 import { searchMessages } from "./search";
 import { deleteMessage, editMessage, getMessage, listMessages, listReplies, sendMessage } from "./service";
+
+const MODERATED =
+  "With MODERATION_HOOK_URL set, the host's pre-send hook judges the message before it is stored: 403 FORBIDDEN with details.reason when it rejects (nothing stored), the hook's content and metadata when it modifies, 503 UNAVAILABLE when it fails and MODERATION_HOOK_FAILURE is closed.";
 
 export const messageRoutes = (ctx: Context) =>
   new Elysia({ prefix: "/api", tags: ["messages"] })
@@ -19,7 +36,10 @@ export const messageRoutes = (ctx: Context) =>
         params: ConversationMessagesParams,
         body: SendMessage,
         response: { 200: Message, 201: Message },
-        detail: { summary: "Send a message, or a reply with parentId (a repeated clientMessageId returns the stored one)" },
+        detail: {
+          summary: "Send a message, or a reply with parentId (a repeated clientMessageId returns the stored one)",
+          description: MODERATED,
+        },
       },
     )
     .get("/conversations/:id/messages", ({ actor, params, query }) => listMessages(ctx, actor, params.id, query), {
@@ -51,7 +71,7 @@ export const messageRoutes = (ctx: Context) =>
       params: MessageParams,
       body: EditMessage,
       response: Message,
-      detail: { summary: "Edit a message (sender only)" },
+      detail: { summary: "Edit a message (sender only)", description: MODERATED },
     })
     .delete(
       "/messages/:id",
@@ -59,5 +79,27 @@ export const messageRoutes = (ctx: Context) =>
         await deleteMessage(ctx, actor, params.id);
         set.status = 204;
       },
-      { params: MessageParams, detail: { summary: "Delete a message (sender, owner or admin)" } },
-    );
+      { params: MessageParams, detail: { summary: "Delete a message (sender, owner or admin); a pinned message is unpinned with it" } },
+    )
+    .post("/messages/:id/pin", ({ actor, params }) => pinMessage(ctx, actor, params.id), {
+      params: MessageParams,
+      response: MessagePinned,
+      detail: {
+        summary: "Pin a message to its conversation (either side of a direct one; owner or admin of a group)",
+        description: "Pinning a pinned message answers its pin unchanged. A conversation has at most 50 pinned messages (409); a deleted message cannot be pinned (409).",
+      },
+    })
+    .delete(
+      "/messages/:id/pin",
+      async ({ actor, params, set }) => {
+        await unpinMessage(ctx, actor, params.id);
+        set.status = 204;
+      },
+      { params: MessageParams, detail: { summary: "Unpin a message (also when not pinned; who may pin may unpin)" } },
+    )
+    .get("/conversations/:id/pins", ({ actor, params, query }) => listPins(ctx, actor, params.id, query), {
+      params: ConversationMessagesParams,
+      query: PinPage,
+      response: MessageList,
+      detail: { summary: "The conversation's pinned messages, most recently pinned first" },
+    });

@@ -13,10 +13,11 @@ import { reactionSummaries, removeReactions } from "../reactions/store";
 import { scheduleNotifications } from "../notifications/jobs";
 import { recordEvent, recordEvents } from "../webhooks/outbox";
 import { indexMentions, requireMentionable, uniqueMentions } from "./mentions";
-import type { ConversationMessagePage, EditMessage, Message, MessageDeleted, MessageListPage, MessagePage, ReactionSummary, SendMessage, SyncedMessages, ThreadUpdated } from "./model";
+import type { ModerationHook } from "./moderation-hook";
+import type { ConversationMessagePage, EditMessage, Message, MessageDeleted, MessageListPage, MessagePage, MessageUnpinned, ReactionSummary, SendMessage, SyncedMessages, ThreadUpdated } from "./model";
 import { retentionCutoff, uuidTime } from "./retention";
 import type { QueuedSend, SendResult } from "./send-queue";
-import { storeSends, type ThreadCounters } from "./store";
+import { judgeBeforeModeration, storeSends, type ThreadCounters } from "./store";
 
 export function toMessage(row: MessageRow, reactionList: ReactionSummary[] = []): Message {
   return {
@@ -40,6 +41,8 @@ export function toMessage(row: MessageRow, reactionList: ReactionSummary[] = [])
     updatedAt: row.updatedAt.toISOString(),
     editedAt: iso(row.editedAt),
     deletedAt: iso(row.deletedAt),
+    pinnedAt: iso(row.pinnedAt),
+    pinnedBy: row.pinnedBy,
   };
 }
 
@@ -127,19 +130,23 @@ function checkContent(ctx: Context, content: string, hasAttachments: boolean): v
   }
 }
 
+/** What a send must be before anything is looked up: the same rules for the values a moderation hook substitutes. */
+function checkSendable(ctx: Context, input: SendMessage): void {
+  const attachments = input.attachments ?? [];
+  checkContent(ctx, input.content ?? "", attachments.length > 0);
+  checkStorable(attachments, "/attachments");
+  checkStorable(input.clientMessageId, "/clientMessageId");
+  checkMetadata(input.metadata);
+}
+
 /**
  * Sends a message. Its seq comes from the conversation's counter, incremented in the transaction
  * that stores it (one transaction may carry many sends: see SendQueue), so seqs are gapless and in
  * commit order. A repeated clientMessageId returns the stored message (`created: false`).
  */
 export async function sendMessage(ctx: Context, actor: Actor, conversationId: string, input: SendMessage): Promise<SendResult> {
-  const content = input.content ?? "";
-  const attachments = input.attachments ?? [];
-  checkContent(ctx, content, attachments.length > 0);
-  checkStorable(attachments, "/attachments");
-  checkStorable(input.clientMessageId, "/clientMessageId");
-  checkMetadata(input.metadata);
-  const result = await ctx.sends.send({ actor, conversationId, input });
+  checkSendable(ctx, input);
+  const result = ctx.moderation ? await sendModerated(ctx, ctx.moderation, actor, conversationId, input) : await ctx.sends.send({ actor, conversationId, input });
   if (result.created) {
     const { thread } = result;
     await runCommitted(ctx, [
@@ -148,6 +155,32 @@ export async function sendMessage(ctx: Context, actor: Actor, conversationId: st
     ]);
   }
   return result;
+}
+
+/**
+ * A send that the pre-send hook judges before it enters the send queue. What needs no hook is
+ * checked first, in one query (membership: outsiders never reach the hook; a retry of a stored
+ * clientMessageId answers the stored message without asking; a block), no connection held while
+ * the hook thinks. The send statement judges everything again (and slow mode, replies,
+ * mentions), so a change made meanwhile still counts. Hook calls run at once, but the sends of one
+ * sender into one conversation enter the queue in the order they arrived.
+ */
+function sendModerated(ctx: Context, hook: ModerationHook, actor: Actor, conversationId: string, input: SendMessage): Promise<SendResult> {
+  return hook.order.run(`${conversationId} ${actor.userId}`, async (enter) => {
+    const { stored } = await judgeBeforeModeration(ctx.db, { actor, conversationId, input });
+    if (stored) return { message: (await withReactions(ctx.db, [stored]))[0]!, created: false };
+    const subject = {
+      conversationId,
+      senderId: actor.userId,
+      content: input.content ?? "",
+      attachments: input.attachments ?? [],
+      metadata: input.metadata ?? {},
+      parentId: input.parentId ?? null,
+      mentions: input.mentions ? uniqueMentions(input.mentions) : [],
+    };
+    const moderated = await hook.moderate("message.before_send", subject, (values) => checkSendable(ctx, { ...input, ...values }));
+    return enter(() => ctx.sends.send({ actor, conversationId, input: { ...input, ...moderated } }));
+  });
 }
 
 /**
@@ -289,24 +322,61 @@ export async function getMessage(ctx: Context, actor: Actor, messageId: string):
 /**
  * Only the sender edits. `mentions`, when given, replace the message's (each a participant now);
  * without them the message keeps its own. The same content and mentions again change nothing and
- * emit nothing.
+ * emit nothing. With the pre-send hook, an edit that changes something is judged by it first, with
+ * no connection held, then stored with the content (and metadata) it decided.
  */
 export async function editMessage(ctx: Context, actor: Actor, messageId: string, input: EditMessage): Promise<Message> {
+  const hook = ctx.moderation;
+  if (!hook) return storeEdit(ctx, actor, messageId, input);
+  // Two edits of one message in a row: the later one is stored last, whichever answer came first.
+  return hook.order.run(`edit ${messageId}`, async (enter) => {
+    const { message, unchanged } = await judgeEdit(ctx, ctx.db, actor, messageId, input);
+    if (unchanged) return (await withReactions(ctx.db, [message]))[0]!;
+    const subject = {
+      messageId,
+      conversationId: message.conversationId,
+      senderId: message.senderId,
+      content: input.content,
+      attachments: message.attachments,
+      metadata: message.metadata,
+      parentId: message.parentId,
+      mentions: input.mentions ? uniqueMentions(input.mentions) : message.mentions,
+    };
+    const moderated = await hook.moderate("message.before_update", subject, (values) => {
+      checkContent(ctx, values.content, message.attachments.length > 0);
+      checkMetadata(values.metadata);
+    });
+    return enter(() => storeEdit(ctx, actor, messageId, { ...input, content: moderated.content }, moderated.metadata), { settled: true });
+  });
+}
+
+/**
+ * The rules of an edit, read in `db`: the message (locked in a transaction), who may edit it, its
+ * new mentions and whether anything would change.
+ */
+async function judgeEdit(ctx: Context, db: Executor, actor: Actor, messageId: string, input: EditMessage, opts: { lock?: boolean } = {}) {
+  const { message, membership } = await requireMessage(db, messageId, actor.userId, opts);
+  if (message.senderId !== actor.userId) throw forbidden("Only the sender can edit a message");
+  await requireNotBlockedInDirect(db, membership, actor.userId, "edit messages");
+  if (message.deletedAt) throw conflict("The message is deleted");
+  checkContent(ctx, input.content, message.attachments.length > 0);
+  const mentions = input.mentions ? uniqueMentions(input.mentions) : message.mentions;
+  const mentionsChanged = mentions.length !== message.mentions.length || mentions.some((id, i) => id !== message.mentions[i]);
+  return { message, mentions, mentionsChanged, unchanged: input.content === message.content && !mentionsChanged };
+}
+
+/** Stores an edit (and the metadata a moderation hook decided), judged again under the message's lock. */
+async function storeEdit(ctx: Context, actor: Actor, messageId: string, input: EditMessage, metadata?: Record<string, unknown>): Promise<Message> {
   const { content } = input;
   return withTransaction(ctx, async (tx, after) => {
-    const { message, membership } = await requireMessage(tx, messageId, actor.userId, { lock: true });
-    if (message.senderId !== actor.userId) throw forbidden("Only the sender can edit a message");
-    await requireNotBlockedInDirect(tx, membership, actor.userId, "edit messages");
-    if (message.deletedAt) throw conflict("The message is deleted");
-    checkContent(ctx, content, message.attachments.length > 0);
-    const mentions = input.mentions ? uniqueMentions(input.mentions) : message.mentions;
-    const mentionsChanged = mentions.length !== message.mentions.length || mentions.some((id, i) => id !== message.mentions[i]);
-    if (content === message.content && !mentionsChanged) return (await withReactions(tx, [message]))[0]!;
+    const { message, mentions, mentionsChanged, unchanged } = await judgeEdit(ctx, tx, actor, messageId, input, { lock: true });
+    const metadataChanged = metadata !== undefined && !Bun.deepEquals(metadata, message.metadata);
+    if (unchanged && !metadataChanged) return (await withReactions(tx, [message]))[0]!;
     if (mentionsChanged) await requireMentionable(tx, message.conversationId, mentions);
     const now = new Date();
     const [row] = await tx
       .update(messages)
-      .set({ content, mentions, editedAt: now, updatedAt: now })
+      .set({ content, mentions, ...(metadataChanged && { metadata }), editedAt: now, updatedAt: now })
       .where(eq(messages.id, messageId))
       .returning();
     if (mentionsChanged) await indexMentions(tx, row!, mentions);
@@ -345,14 +415,22 @@ export async function deleteMessage(ctx: Context, actor: Actor, messageId: strin
     const now = new Date();
     await tx
       .update(messages)
-      .set({ content: "", attachments: [], metadata: {}, mentions: [], deletedAt: now, updatedAt: now })
+      .set({ content: "", attachments: [], metadata: {}, mentions: [], deletedAt: now, updatedAt: now, pinnedAt: null, pinnedBy: null })
       .where(eq(messages.id, messageId));
     await removeReactions(tx, messageId);
     const thread = message.parentId ? await uncountReply(tx, message) : undefined;
     if (message.mentions.length) await indexMentions(tx, { ...message, mentions: [] }, []);
     const deleted = { messageId, conversationId: message.conversationId, deletedAt: now.toISOString() };
-    await recordEvent(ctx, tx, "message.deleted", { ...deleted, deletedBy: actor.userId });
+    // A deleted message is unpinned with it, and the room and the host hear of it as of an unpin.
+    const unpinned: MessageUnpinned | undefined = message.pinnedAt
+      ? { conversationId: message.conversationId, messageId, unpinnedBy: actor.userId, unpinnedAt: deleted.deletedAt }
+      : undefined;
+    await recordEvents(ctx, tx, [
+      { type: "message.deleted", data: { ...deleted, deletedBy: actor.userId } },
+      ...(unpinned ? [{ type: "message.unpinned" as const, data: unpinned }] : []),
+    ]);
     after(() => ctx.fanout.toConversation(message.conversationId, "message:deleted", deleted));
+    if (unpinned) after(() => ctx.fanout.toConversation(message.conversationId, "message:unpinned", unpinned));
     if (thread) after(() => ctx.fanout.toConversation(message.conversationId, "thread:updated", thread));
     return deleted;
   });

@@ -1,5 +1,5 @@
 import { and, asc, getTableColumns, inArray, isNull, sql } from "drizzle-orm";
-import { queryRows, type Transaction } from "../core/db/client";
+import { type Executor, queryRows, type Transaction } from "../core/db/client";
 import { conversations, type MessageRow, messages } from "../core/db/schema";
 import { AppError, conflict, forbidden, invalid, notFound } from "../core/errors";
 import { mentionRefusal, uniqueMentions } from "./mentions";
@@ -219,4 +219,32 @@ function messageRowOf(raw: Record<string, unknown>): MessageRow {
       return [key, value == null ? null : column.mapFromDriverValue(value)];
     }),
   ) as MessageRow;
+}
+
+/**
+ * The rules of a send that can be judged before it is moderated, in one query and in the order
+ * the send statement judges them: not a participant (NOT_FOUND), a retry of a stored message (its
+ * row: the answer), a sender the other side of a direct conversation blocks (FORBIDDEN). The
+ * statement judges them again when the send is stored.
+ */
+export async function judgeBeforeModeration(db: Executor, send: QueuedSend): Promise<{ stored: MessageRow | undefined }> {
+  const { conversationId, actor, input } = send;
+  const [facts] = await queryRows<{ earlier_id: string | null; blocked: boolean }>(
+    db,
+    sql`
+    select
+      (select m.id from messages m where ${input.clientMessageId ?? null}::text is not null and m.conversation_id = v.id
+        and m.sender_id = p.user_id and m.client_message_id = ${input.clientMessageId ?? null}::text) as earlier_id,
+      v.type = 'direct' and exists (select 1 from user_blocks b where b.blocked_id = p.user_id
+        and b.blocker_id in (split_part(v.direct_key, ' ', 1), split_part(v.direct_key, ' ', 2))) as blocked
+    from conversations v join participants p on p.conversation_id = v.id and p.user_id = ${actor.userId}
+    where v.id = ${conversationId}`,
+  );
+  if (!facts) throw REFUSALS.not_member();
+  if (facts.earlier_id) {
+    const [row] = await db.select().from(messages).where(sql`${messages.id} = ${facts.earlier_id}`);
+    if (row) return { stored: row };
+  }
+  if (facts.blocked) throw REFUSALS.blocked();
+  return { stored: undefined };
 }

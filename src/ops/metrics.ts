@@ -51,6 +51,17 @@ const KNOWN: Record<string, Known> = {
     help: "Retention and erase batches of this instance, each one transaction (keep them well under the statement timeout)",
   },
   messages_expired_total: { name: "chat_messages_expired_total", help: "Messages this instance deleted for good under MESSAGE_RETENTION_DAYS" },
+  moderation_hook_ms: {
+    name: "chat_moderation_hook_duration_seconds",
+    help: "Pre-send hook round trips, from the request to its answer (or the timeout)",
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 1.5, 2.5, 5, 10],
+    initial: [{}],
+  },
+  moderation_hook_total: {
+    name: "chat_moderation_hook_outcomes_total",
+    help: "Pre-send hook outcomes: allow, reject (the hook's, or a modify the send's validation refused), modify, timeout, error (a non-2xx, unreachable, or an answer that is none of the three, which rejects the message)",
+    initial: [{ outcome: "allow" }, { outcome: "reject" }, { outcome: "modify" }, { outcome: "timeout" }, { outcome: "error" }],
+  },
   notification_jobs_total: { name: "chat_notification_jobs_total", help: "Messages whose notification recipients this instance worked out", initial: [{}] },
   notification_recipients_total: {
     name: "chat_notification_recipients_total",

@@ -31,8 +31,8 @@ const TAGS = [
   { name: "reactions", description: "Reactions on messages (user JWT)" },
   { name: "read receipts", description: "Read state: a per-participant watermark (user JWT)" },
   { name: "presence", description: "Who is online (user JWT)" },
-  { name: "moderation", description: "Blocks, mutes and bans (user JWT); suspension is internal" },
-  { name: "internal", description: "Internal API for the host application: users, webhook outbox (X-Internal-Secret)" },
+  { name: "moderation", description: "Blocks, mutes, bans and flags (user JWT); suspension and the flag review queue are internal" },
+  { name: "internal", description: "Internal API for the host application: users, flagged messages, webhook outbox (X-Internal-Secret)" },
   { name: "operations", description: "Liveness, readiness and metrics (no authentication: keep PORT off the public network)" },
 ];
 

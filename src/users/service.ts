@@ -23,6 +23,9 @@ export function toUser(row: UserRow): User {
   };
 }
 
+/** Seeds the hash of the per-id sync locks, so they do not share keys with other advisory locks. */
+const SYNC_LOCK_SEED = 7_345_112;
+
 /**
  * Upserts users, all or nothing. Fields left out keep their stored value; `null` clears them.
  * A deleted user synced again is restored and counts as created (it was gone to the API).
@@ -50,6 +53,11 @@ export async function syncUsers(
   // Through withTransaction, like every write: a graceful stop waits for it.
   return withTransaction(ctx, async (tx) => {
     const ids = inputs.map((u) => u.externalUserId);
+    // Row locks cannot cover a user not stored yet: two syncs of a new user would both read
+    // nothing, both insert, and the later upsert would win whatever its version. A lock on each
+    // id's hash, taken in hash order (so no two batches wait on each other in a cycle), makes them
+    // take turns; the later one then reads the row the first stored.
+    await tx.execute(sql`select pg_advisory_xact_lock(k) from (select distinct hashtextextended(id, ${SYNC_LOCK_SEED}) as k from unnest(array[${sql.join(ids.map((id) => sql`${id}`), sql`, `)}]::text[]) as id) ids order by k`);
     // Existing rows here, new ones by the upsert: both in the one order users are locked in.
     const existing = new Map(
       (await tx.select().from(users).where(inArray(users.externalId, ids)).orderBy(usersInLockOrder).for("update")).map((row) => [row.externalId, row]),

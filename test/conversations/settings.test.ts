@@ -72,6 +72,10 @@ describe("PATCH /api/conversations/:id", () => {
       expect(res.body.error.code).toBe("VALIDATION_ERROR");
     }
     expect((await owner.patch(`/api/conversations/not-a-uuid`, { name: "x" })).status).toBe(400);
+    // A number sent as a string out of range: the refusal names the body, not a query parameter.
+    const asString = await owner.patch(`/api/conversations/${id}`, { slowModeSeconds: "3601" });
+    expect(asString.status).toBe(400);
+    expect(asString.body.error.message).toStartWith("Invalid body");
     expect((await owner.get(`/api/conversations/${id}`)).body).toMatchObject({ name: "team", metadata: {}, slowModeSeconds: 0 });
   });
 

@@ -93,6 +93,12 @@ const ROUTES: Record<string, RouteRule> = {
   // The fixture's message is the owner's: only its sender edits it; owners and admins delete it.
   "PATCH /api/messages/:id": { access: "conversation", refused: ["member", "admin"], call: (fx) => ({ path: msg(fx), body: { content: "edited" } }) },
   "DELETE /api/messages/:id": { access: "conversation", ok: 204, refused: ["member"], call: (fx) => ({ path: msg(fx) }) },
+  // Pins: either side of a direct conversation; in a group (the fixture's) owners and admins.
+  "POST /api/messages/:id/pin": { access: "conversation", refused: ["member"], call: (fx) => ({ path: `${msg(fx)}/pin` }) },
+  "DELETE /api/messages/:id/pin": { access: "conversation", ok: 204, refused: ["member"], call: (fx) => ({ path: `${msg(fx)}/pin` }) },
+  "GET /api/conversations/:id/pins": { access: "conversation", call: (fx) => ({ path: `${conv(fx)}/pins` }) },
+  "POST /api/messages/:id/flag": { access: "conversation", ok: 201, call: (fx) => ({ path: `${msg(fx)}/flag`, body: { reason: "spam" } }) },
+  "GET /api/flags": { access: "internal", call: () => ({ path: "/api/flags" }) },
   "POST /api/messages/:id/reactions": { access: "conversation", ok: 201, call: (fx) => ({ path: `${msg(fx)}/reactions`, body: { emoji: "👍" } }) },
   "DELETE /api/messages/:id/reactions/:emoji": { access: "conversation", call: (fx) => ({ path: `${msg(fx)}/reactions/${encodeURIComponent("👍")}` }) },
   "GET /api/messages/:id/reactions": { access: "conversation", call: (fx) => ({ path: `${msg(fx)}/reactions` }) },
@@ -144,6 +150,10 @@ const EVENTS: Record<string, EventRule> = {
   "message:delete": { access: "conversation", refused: ["member"], changes: true, payload: (fx) => ({ messageId: fx.messageId }) },
   "messages:sync": { access: "conversation", payload: inConversation },
   "thread:replies": { access: "conversation", payload: (fx) => ({ parentId: fx.messageId }) },
+  "message:pin": { access: "conversation", refused: ["member"], payload: (fx) => ({ messageId: fx.messageId }) },
+  "message:unpin": { access: "conversation", refused: ["member"], payload: (fx) => ({ messageId: fx.messageId }) },
+  "pins:list": { access: "conversation", payload: inConversation },
+  "message:flag": { access: "conversation", payload: (fx) => ({ messageId: fx.messageId }) },
   "reaction:add": { access: "conversation", payload: (fx) => ({ messageId: fx.messageId, emoji: "👍" }) },
   "reaction:remove": { access: "conversation", payload: (fx) => ({ messageId: fx.messageId, emoji: "👍" }) },
   "message:read": { access: "conversation", payload: (fx) => ({ messageId: fx.messageId }) },

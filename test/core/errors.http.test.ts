@@ -72,6 +72,24 @@ describe("request bodies", () => {
     expect(await messageCount()).toBe(0);
   });
 
+  test("where the body is optional, JSON that is not an object is refused rather than read as none", async () => {
+    await svc.syncUsers("optional-body");
+    for (const [path, body] of [
+      ["/api/users/optional-body/suspend", "42"],
+      ["/api/users/optional-body/suspend", "true"],
+      ["/api/users/optional-body/revoke-tokens", "null"],
+      [`/api/conversations/${conversationId}/mute`, "0"],
+    ] as const) {
+      const internal = path.startsWith("/api/users");
+      const res = await svc.request(internal ? "POST" : "PUT", path, { body, headers: internal ? { "x-internal-secret": INTERNAL_SECRET } : { authorization: `Bearer ${ann.token}` } });
+      expectErrorShape(res, 400, "VALIDATION_ERROR");
+    }
+    expect((await svc.internal("GET", "/api/users/optional-body")).body.suspended).toBe(false);
+    expect((await ann.get(`/api/conversations/${conversationId}`)).body.muted).toBe(false);
+    // An empty body still stands for none.
+    expect((await svc.request("POST", "/api/users/optional-body/suspend", { body: "", headers: { "x-internal-secret": INTERNAL_SECRET } })).status).toBe(200);
+  });
+
   test("a JSON body is read whatever its Content-Type says", async () => {
     const plain = await post(`/api/conversations/${conversationId}/messages`, JSON.stringify({ content: "sent as text/plain" }), { contentType: "text/plain" });
     expect(plain.status).toBe(201);

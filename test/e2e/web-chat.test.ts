@@ -3,8 +3,9 @@
  * own browser context), open a direct conversation and use everything the page offers, then the
  * chat service restarts under them. It runs `startDemo`, what `bun run demo` runs, on free ports:
  * the service keeps its data on disk (a PGlite directory) or, when the suite runs on Postgres, in
- * a fresh database of the test server, so the restart keeps it. A last test checks, without a
- * browser, what the host refuses to pass on.
+ * a fresh database of the test server, so the restart keeps it. Two more people then use a
+ * thread and pins in a group. A last test checks, without a browser, what the host refuses to
+ * pass on.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -48,7 +49,9 @@ beforeAll(async () => {
 afterAll(() => cleanup?.(), 30_000);
 
 /** The message log's item whose body says `text`. */
-const message = (page: Page, text: string) => page.getByRole("log").getByRole("listitem").filter({ has: page.getByText(text, { exact: true }) });
+const message = (page: Page, text: string) => page.getByRole("log", { name: "Messages" }).getByRole("listitem").filter({ has: page.getByText(text, { exact: true }) });
+/** The same in the open thread's replies. */
+const reply = (page: Page, text: string) => page.getByRole("log", { name: "Replies" }).getByRole("listitem").filter({ has: page.getByText(text, { exact: true }) });
 
 test("two people chat through the example host, across a restart of the chat service", async () => {
   const ann = await signedIn(browser, demo.url, "Ann");
@@ -143,6 +146,78 @@ test("two people chat through the example host, across a restart of the chat ser
   }
   expect(pageErrors).toEqual([]);
   console.log(`screenshots: ${[...shots, unreadShot].join(", ")}`);
+}, 60_000);
+
+test("in a group, a thread and pins reach the other member live", async () => {
+  const carol = await signedIn(browser, demo.url, "Carol");
+  const dave = await signedIn(browser, demo.url, "Dave");
+
+  // Carol starts a group with Dave through the host's proxy, as a host's own page would; she owns it.
+  const group = await carol.evaluate(async () => {
+    const res = await fetch("/api/conversations", { method: "POST", body: JSON.stringify({ type: "group", name: "Plans", participantIds: ["dave"] }) });
+    return ((await res.json()) as { id: string }).id;
+  });
+  for (const page of [carol, dave]) {
+    await page.getByRole("button", { name: /^Plans/ }).click();
+    await page.getByRole("heading", { name: "Plans" }).waitFor();
+  }
+  await carol.getByRole("textbox", { name: "Message" }).fill("Lunch on Friday?");
+  await carol.getByRole("button", { name: "Send", exact: true }).click();
+  await message(dave, "Lunch on Friday?").waitFor();
+
+  // Carol replies in the message's thread, from the panel beside the conversation; Dave sees the count live.
+  await message(carol, "Lunch on Friday?").getByRole("button", { name: "Reply", exact: true }).click();
+  const carolThread = carol.getByRole("complementary", { name: "Thread" });
+  await carolThread.getByRole("textbox", { name: "Reply" }).fill("Yes, at noon");
+  await carolThread.getByRole("button", { name: "Send" }).click();
+  await reply(carol, "Yes, at noon").getByText("sent").waitFor();
+  await message(dave, "Lunch on Friday?").getByRole("button", { name: "1 reply", exact: true }).waitFor();
+  await carolThread.getByRole("textbox", { name: "Reply" }).fill("I will book");
+  await carolThread.getByRole("button", { name: "Send" }).click();
+  await message(dave, "Lunch on Friday?").getByRole("button", { name: "2 replies", exact: true }).waitFor();
+
+  // Dave opens the thread: both replies, and his own reaches Carol's open panel and count.
+  await message(dave, "Lunch on Friday?").getByRole("button", { name: "2 replies", exact: true }).click();
+  const daveThread = dave.getByRole("complementary", { name: "Thread" });
+  await daveThread.getByText("Carol: Lunch on Friday?").waitFor();
+  await reply(dave, "Yes, at noon").waitFor();
+  await reply(dave, "I will book").waitFor();
+  await daveThread.getByRole("textbox", { name: "Reply" }).fill("Count me in");
+  await daveThread.getByRole("button", { name: "Send" }).click();
+  await reply(carol, "Count me in").waitFor();
+  await message(carol, "Lunch on Friday?").getByRole("button", { name: "3 replies", exact: true }).waitFor();
+  // Replies stay out of the conversation's log.
+  for (const page of [carol, dave]) expect(await message(page, "Count me in").count()).toBe(0);
+
+  // Dave, a member, is not offered pins; Carol, the owner, pins: Dave sees the mark and the Pinned list.
+  expect(await message(dave, "Lunch on Friday?").getByRole("button", { name: "Pin", exact: true }).count()).toBe(0);
+  await message(carol, "Lunch on Friday?").getByRole("button", { name: "Pin", exact: true }).click();
+  await message(dave, "Lunch on Friday?").getByText("pinned", { exact: true }).waitFor();
+  await dave.getByRole("list", { name: "Pinned" }).getByText("Lunch on Friday?").waitFor();
+  const shots = [await screenshot(carol, "carol-thread"), await screenshot(dave, "dave-thread")];
+  // Still there after a reload, from the list of pins.
+  await dave.reload();
+  await dave.getByRole("button", { name: /^Plans/ }).click();
+  await dave.getByRole("list", { name: "Pinned" }).getByText("Lunch on Friday?").waitFor();
+
+  // Unpinning takes it off Dave's page.
+  await message(carol, "Lunch on Friday?").getByRole("button", { name: "Unpin", exact: true }).click();
+  await message(dave, "Lunch on Friday?").getByText("pinned", { exact: true }).waitFor({ state: "detached" });
+  await dave.getByRole("list", { name: "Pinned" }).waitFor({ state: "hidden" });
+
+  // Made an admin, Dave may pin; made a member again while his page still offers it, the refusal shows.
+  const setRole = (role: string) =>
+    carol.evaluate(({ id, role }) => fetch(`/api/conversations/${id}/participants/dave`, { method: "PATCH", body: JSON.stringify({ role }) }).then((r) => r.status), { id: group, role });
+  expect(await setRole("admin")).toBe(200);
+  await dave.reload();
+  await dave.getByRole("button", { name: /^Plans/ }).click();
+  expect(await setRole("member")).toBe(200);
+  await message(dave, "Lunch on Friday?").getByRole("button", { name: "Pin", exact: true }).click();
+  await dave.getByRole("alert").filter({ hasText: "owners and admins" }).waitFor();
+  await dave.getByRole("list", { name: "Pinned" }).waitFor({ state: "hidden" });
+
+  expect(pageErrors).toEqual([]);
+  console.log(`screenshots: ${shots.join(", ")}`);
 }, 60_000);
 
 test("the host lets a browser reach only the public API, as the session's user", async () => {

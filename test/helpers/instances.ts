@@ -5,12 +5,13 @@
  * either test mode: DATABASE_URL's and REDIS_URL's when set, else the test process's own (see
  * servers.ts). An unreachable server fails the test; it is never skipped.
  */
+import { afterAll, beforeAll } from "bun:test";
 import { join } from "node:path";
 import Redis from "ioredis";
 import type { ManagerOptions, SocketOptions } from "socket.io-client";
 import { answersOk, type Child, freePort, spawnChild, waitUntil } from "./processes";
 import { postgresServer, redisServer } from "./servers";
-import { connectSocket } from "./sockets";
+import { closeAllSockets, connectSocket } from "./sockets";
 import { dropRedisPrefix, freshDatabase, INTERNAL_SECRET, JWT_SECRET, mintToken, sendRequest, uniquePrefix } from "./service";
 
 const ROOT = join(import.meta.dir, "../..");
@@ -194,4 +195,21 @@ export async function groupOn(on: Instance, ownerId: string, others: string[], n
   const res = await (await restAs(on, ownerId)).post("/api/conversations", { type: "group", participantIds: others, name });
   if (res.status !== 201) throw new Error(`group: ${res.status} ${JSON.stringify(res.body)}`);
   return res.body.id;
+}
+
+/**
+ * Two instances of one fresh cluster for the whole file: registers the beforeAll that starts them
+ * (handing them to `use`) and the afterAll that closes every test socket and tears the cluster down.
+ */
+export function withTwoInstances(use: (a: Instance, b: Instance, cluster: Cluster) => void, env: Record<string, string> = {}): void {
+  let cluster: Cluster | undefined;
+  beforeAll(async () => {
+    cluster = await startCluster(env);
+    const [a, b] = await Promise.all([cluster.start(), cluster.start()]);
+    use(a, b, cluster);
+  }, 90_000);
+  afterAll(async () => {
+    closeAllSockets();
+    await cluster?.stop();
+  }, 60_000);
 }

@@ -78,3 +78,14 @@ export async function fence(svc: TestService, members: { userId: string; socket:
     },
   };
 }
+
+/** Ann and Bob in a group, Eve outside it, the three sockets behind one fence. */
+export async function fencedGroupWithOutsider(svc: TestService) {
+  const { ann, bob, eve, conversationId, sockets } = await groupWithOutsider(svc);
+  const wall = await fence(svc, [
+    { userId: ann, socket: sockets.ann },
+    { userId: bob, socket: sockets.bob },
+    { userId: eve, socket: sockets.eve },
+  ]);
+  return { ann, bob, eve, conversationId, sockets, wall };
+}

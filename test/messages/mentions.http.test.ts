@@ -239,6 +239,20 @@ describe("mark unread", () => {
     expect(await unread(bob, id)).toEqual({ conversationId: id, unreadCount: 0, unreadMentionCount: 0, lastReadSeq: 4 });
   });
 
+  test("after leaving and coming back, marking old history unread counts its mentions again", async () => {
+    const id = await trio();
+    await send(ann, id, "one");
+    const mentioned = await send(ann, id, "@cat two", ["cat"]);
+    expect((await ann.delete(`/api/conversations/${id}/participants/cat`)).status).toBe(204);
+    expect((await ann.post(`/api/conversations/${id}/participants`, { userIds: ["cat"] })).status).toBe(200);
+    // Back with the history read.
+    expect((await unread(cat, id)).unreadMentionCount).toBe(0);
+    await send(ann, id, "@cat three", ["cat"]);
+    expect((await cat.put(`/api/conversations/${id}/unread`, { messageId: mentioned.id })).status).toBe(200);
+    expect(await unread(cat, id)).toEqual({ conversationId: id, unreadCount: 2, unreadMentionCount: 2, lastReadSeq: 1 });
+    expect(await unread(cat, id)).toEqual(await countedFromHistory("cat", id));
+  });
+
   test("from the first message: everything from others is unread again; a later message moves the marker forward", async () => {
     const id = await trio();
     const first = await send(cat, id, "one");

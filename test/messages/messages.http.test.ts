@@ -1,31 +1,12 @@
-import { beforeAll, describe, expect, test } from "bun:test";
-import { type ApiClient, serviceForTests, startService } from "../helpers/service";
+import { describe, expect, test } from "bun:test";
+import { serviceForTests, startService } from "../helpers/service";
+import { teamCast } from "../helpers/team";
 
-/** "own" owns the group, "adm" is its admin, "mem" and "mia" members; "out" is in no conversation. */
 const svc = serviceForTests();
-const clients: Record<string, ApiClient> = {};
-const as = (id: string) => clients[id]!;
+const { as, team, send } = teamCast(svc);
 const ISO_MS = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
 const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 const UNKNOWN_ID = "018f0000-0000-7000-8000-000000000000";
-
-beforeAll(async () => {
-  const ids = ["own", "adm", "mem", "mia", "out"];
-  await svc.syncUsers(...ids);
-  for (const id of ids) clients[id] = await svc.as(id);
-}, 60_000);
-
-async function team(): Promise<string> {
-  const created = await as("own").post("/api/conversations", { type: "group", participantIds: ["adm", "mem", "mia"], name: "Team" });
-  await as("own").patch(`/api/conversations/${created.body.id}/participants/adm`, { role: "admin" });
-  return created.body.id;
-}
-
-async function send(who: string, conversationId: string, body: Record<string, unknown>) {
-  const res = await as(who).post(`/api/conversations/${conversationId}/messages`, body);
-  expect(res.status).toBe(201);
-  return res.body;
-}
 
 const history = async (conversationId: string) => (await as("own").get(`/api/conversations/${conversationId}/messages?limit=100`)).body.data;
 
@@ -59,6 +40,8 @@ describe("sending", () => {
       updatedAt: res.body.createdAt,
       editedAt: null,
       deletedAt: null,
+      pinnedAt: null,
+      pinnedBy: null,
     });
     expect((await as("mia").get(`/api/messages/${res.body.id}`)).body).toEqual(res.body);
     const conversation = (await as("own").get(`/api/conversations/${id}`)).body;

@@ -1,20 +1,11 @@
 import { describe, expect, test } from "bun:test";
-import { call, connectAs, fence, group, groupWithOutsider, ok } from "../helpers/realtime";
+import { call, connectAs, fencedGroupWithOutsider, group, ok } from "../helpers/realtime";
 import { serviceForTests } from "../helpers/service";
 import { nextEvent, record } from "../helpers/sockets";
 
 const svc = serviceForTests();
 
-/** Ann and Bob in a group, Eve outside it, the three sockets behind one fence. */
-async function scene() {
-  const { ann, bob, eve, conversationId, sockets } = await groupWithOutsider(svc);
-  const wall = await fence(svc, [
-    { userId: ann, socket: sockets.ann },
-    { userId: bob, socket: sockets.bob },
-    { userId: eve, socket: sockets.eve },
-  ]);
-  return { ann, bob, eve, conversationId, sockets, wall };
-}
+const scene = () => fencedGroupWithOutsider(svc);
 
 const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
 

@@ -3,23 +3,17 @@
  * one parent sent at once through REST and sockets on both, with and without deletions racing
  * them, leave the parent's counters exact and the conversation's seqs gapless.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { type Cluster, connectTo, groupOn, type Instance, restAs, startCluster, usersOn } from "../helpers/instances";
+import { describe, expect, test } from "bun:test";
+import { connectTo, groupOn, type Instance, restAs, usersOn, withTwoInstances } from "../helpers/instances";
 import { ok } from "../helpers/realtime";
-import { type ClientSocket, closeAllSockets, eventually, record } from "../helpers/sockets";
+import { type ClientSocket, eventually, record } from "../helpers/sockets";
 
-let cluster: Cluster;
 let a: Instance;
 let b: Instance;
-beforeAll(async () => {
-  // Every send here is wanted: the per-user and per-socket budgets must not refuse any.
-  cluster = await startCluster({ RATE_LIMIT_MESSAGES: "10000", RATE_LIMIT_EVENTS: "10000" });
-  [a, b] = await Promise.all([cluster.start(), cluster.start()]);
-}, 90_000);
-afterAll(async () => {
-  closeAllSockets();
-  await cluster?.stop();
-}, 60_000);
+// Every send here is wanted: the per-user and per-socket budgets must not refuse any.
+withTwoInstances((x, y) => {
+  [a, b] = [x, y];
+}, { RATE_LIMIT_MESSAGES: "10000", RATE_LIMIT_EVENTS: "10000" });
 
 type Sender = (content: string, parentId: string | null) => Promise<any>;
 

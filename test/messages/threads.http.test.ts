@@ -3,34 +3,14 @@
  * parent counts its replies not deleted and knows when the newest was sent; the conversation's
  * list shows top-level messages unless asked for replies; a thread pages like a conversation.
  */
-import { beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { eventually } from "../helpers/sockets";
-import { type ApiClient } from "../helpers/service";
+import { teamCast } from "../helpers/team";
 import { serviceWithReceiver, WHSEC_SECRET } from "../webhooks/receiver";
 
-/** "own" owns the group, "adm" is its admin, "mem" and "mia" members; "out" is in no conversation. */
 const { svc, receiver } = serviceWithReceiver(WHSEC_SECRET);
-const clients: Record<string, ApiClient> = {};
-const as = (id: string) => clients[id]!;
+const { as, team, send } = teamCast(svc);
 const UNKNOWN_ID = "018f0000-0000-7000-8000-000000000000";
-
-beforeAll(async () => {
-  const ids = ["own", "adm", "mem", "mia", "out"];
-  await svc.syncUsers(...ids);
-  for (const id of ids) clients[id] = await svc.as(id);
-}, 60_000);
-
-async function team(): Promise<string> {
-  const created = await as("own").post("/api/conversations", { type: "group", participantIds: ["adm", "mem", "mia"], name: "Team" });
-  await as("own").patch(`/api/conversations/${created.body.id}/participants/adm`, { role: "admin" });
-  return created.body.id;
-}
-
-async function send(who: string, conversationId: string, body: Record<string, unknown>) {
-  const res = await as(who).post(`/api/conversations/${conversationId}/messages`, body);
-  if (res.status !== 201) throw new Error(`send: ${res.status} ${JSON.stringify(res.body)}`);
-  return res.body;
-}
 
 const reply = (who: string, conversationId: string, parentId: string, content = "reply") => send(who, conversationId, { content, parentId });
 const read = async (messageId: string) => (await as("own").get(`/api/messages/${messageId}`)).body;

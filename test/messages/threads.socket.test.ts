@@ -5,22 +5,13 @@
  */
 import { afterEach, describe, expect, test } from "bun:test";
 import { type ChatClient, createChatClient } from "../../src/client";
-import { call, fence, group, groupWithOutsider, ok } from "../helpers/realtime";
+import { call, fencedGroupWithOutsider, group, ok } from "../helpers/realtime";
 import { mintToken, serviceForTests } from "../helpers/service";
 import { eventually, nextEvent, record } from "../helpers/sockets";
 
 const svc = serviceForTests();
 
-/** Ann and Bob in a group, Eve outside it, the three sockets behind one fence. */
-async function scene() {
-  const { ann, bob, eve, conversationId, sockets } = await groupWithOutsider(svc);
-  const wall = await fence(svc, [
-    { userId: ann, socket: sockets.ann },
-    { userId: bob, socket: sockets.bob },
-    { userId: eve, socket: sockets.eve },
-  ]);
-  return { ann, bob, eve, conversationId, sockets, wall };
-}
+const scene = () => fencedGroupWithOutsider(svc);
 
 const ofConversation = (conversationId: string) => (e: { conversationId: string }) => e.conversationId === conversationId;
 

@@ -2,21 +2,15 @@
  * A ban on two instances: the banned user's sockets on both leave the room at once, and the ban
  * holds whichever instance is asked to add them back.
  */
-import { afterAll, beforeAll, expect, test } from "bun:test";
-import { type Cluster, connectTo, groupOn, type Instance, restAs, startCluster, usersOn } from "../helpers/instances";
-import { closeAllSockets, nextEvent, record } from "../helpers/sockets";
+import { expect, test } from "bun:test";
+import { connectTo, groupOn, type Instance, restAs, usersOn, withTwoInstances } from "../helpers/instances";
+import { nextEvent, record } from "../helpers/sockets";
 
-let cluster: Cluster;
 let a: Instance;
 let b: Instance;
-beforeAll(async () => {
-  cluster = await startCluster();
-  [a, b] = await Promise.all([cluster.start(), cluster.start()]);
-}, 90_000);
-afterAll(async () => {
-  closeAllSockets();
-  await cluster?.stop();
-}, 60_000);
+withTwoInstances((x, y) => {
+  [a, b] = [x, y];
+});
 
 test("the banned user's sockets on both instances leave the room at once; adding them back waits for `until`", async () => {
   const [own, bob, cat] = await usersOn(a, "own", "bob", "cat");

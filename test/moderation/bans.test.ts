@@ -114,6 +114,7 @@ describe("banning", () => {
     expectError(await owner.post(`/api/conversations/${id}/bans`, { userId: "nobody-synced-this" }), 404, "NOT_FOUND");
     expectError(await owner.post(`/api/conversations/${id}/bans`, { userId: bob, until: new Date(Date.now() - 1000).toISOString() }), 400, "VALIDATION_ERROR");
     expectError(await owner.post(`/api/conversations/${id}/bans`, { userId: bob, until: "soon" }), 400, "VALIDATION_ERROR");
+    expectError(await owner.post(`/api/conversations/${id}/bans`, { userId: bob, until: "2099-02-30T00:00:00Z" }), 400, "VALIDATION_ERROR");
     expectError(await owner.post(`/api/conversations/${id}/bans`, { userId: bob, reason: "x".repeat(501) }), 400, "VALIDATION_ERROR");
     expectError(await owner.post(`/api/conversations/${id}/bans`, {}), 400, "VALIDATION_ERROR");
     expectError(await owner.get(`/api/conversations/${id}/bans?cursor=!!`), 400, "VALIDATION_ERROR");

@@ -1,20 +1,14 @@
 /** A block made through one instance holds on the other: sends refused, presence events withheld. */
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import { call } from "../helpers/realtime";
-import { type Cluster, connectTo, groupOn, type Instance, restAs, startCluster, usersOn } from "../helpers/instances";
-import { closeAllSockets, nextEvent, record } from "../helpers/sockets";
+import { connectTo, groupOn, type Instance, restAs, usersOn, withTwoInstances } from "../helpers/instances";
+import { nextEvent, record } from "../helpers/sockets";
 
-let cluster: Cluster;
 let a: Instance;
 let b: Instance;
-beforeAll(async () => {
-  cluster = await startCluster();
-  [a, b] = await Promise.all([cluster.start(), cluster.start()]);
-}, 90_000);
-afterAll(async () => {
-  closeAllSockets();
-  await cluster?.stop();
-}, 60_000);
+withTwoInstances((x, y) => {
+  [a, b] = [x, y];
+});
 
 test("the blocked user on the other instance cannot send, and does not hear the blocker come online or go offline", async () => {
   const [ann, bob, cat] = await usersOn(a, "ann", "bob", "cat");

@@ -94,6 +94,21 @@ describe("blocking over REST", () => {
     expect(bob).toBeDefined();
   });
 
+  test("the blocked user can neither change nor delete the direct conversation; the blocker can change it", async () => {
+    const { a, b, conversationId } = await blockedPair();
+    const annSocket = await connectAs(svc.url, svc, a.userId);
+    const annHears = record(annSocket, "conversation:updated");
+    expectError(await b.patch(`/api/conversations/${conversationId}`, { metadata: { title: "you cannot escape me" } }), 403, "FORBIDDEN");
+    expectError(await b.delete(`/api/conversations/${conversationId}`), 403, "FORBIDDEN");
+    // Ann still reads the whole history, and heard nothing of Bob's attempts.
+    const history = await a.get(`/api/conversations/${conversationId}/messages`);
+    expect(history.body.data.map((m: any) => m.content)).toEqual(["hi bob", "hi ann"]);
+    expect((await a.get(`/api/conversations/${conversationId}`)).body.metadata).toEqual({});
+    expect((await a.patch(`/api/conversations/${conversationId}`, { metadata: { pinnedNote: "mine" } })).status).toBe(200);
+    await (await fence(svc, [{ userId: a.userId, socket: annSocket }])).pass();
+    expect(annHears.map((e) => e.metadata)).toEqual([{ pinnedNote: "mine" }]);
+  });
+
   test("unblocking restores everything", async () => {
     const { bob, a, b, conversationId, fromBob } = await blockedPair();
     expect((await a.delete(`/api/me/blocks/${bob}`)).status).toBe(204);

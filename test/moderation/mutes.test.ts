@@ -65,6 +65,9 @@ describe("muting", () => {
     const { a, eve, id } = await pair();
     expectError(await a.put(`/api/conversations/${id}/mute`, { until: new Date(Date.now() - 1000).toISOString() }), 400, "VALIDATION_ERROR");
     expectError(await a.put(`/api/conversations/${id}/mute`, { until: "tomorrow" }), 400, "VALIDATION_ERROR");
+    // A day its month does not have is not rolled over into the next.
+    expectError(await a.put(`/api/conversations/${id}/mute`, { until: "2099-02-30T10:00:00Z" }), 400, "VALIDATION_ERROR");
+    expectError(await a.put(`/api/conversations/${id}/mute`, { until: "2099-04-31T10:00:00+02:00" }), 400, "VALIDATION_ERROR");
     expectError(await a.put(`/api/conversations/${id}/mute`, { until: 12 }), 400, "VALIDATION_ERROR");
     expectError(await a.put(`/api/conversations/${id}/mute`, { until: "275760-09-13T00:00:00.000Z" }), 400, "VALIDATION_ERROR");
     expectError(await a.put("/api/conversations/not-a-uuid/mute"), 400, "VALIDATION_ERROR");
@@ -72,6 +75,8 @@ describe("muting", () => {
     expectError(await outsider.put(`/api/conversations/${id}/mute`), 404, "NOT_FOUND");
     expectError(await outsider.delete(`/api/conversations/${id}/mute`), 404, "NOT_FOUND");
     expect((await a.get(`/api/conversations/${id}`)).body).toMatchObject({ muted: false, mutedUntil: null });
+    // February 29 of a leap year is a day.
+    expect((await a.put(`/api/conversations/${id}/mute`, { until: "2096-02-29T10:00:00Z" })).status).toBe(200);
   });
 
   test("room events carry no mute: a rename reaches a muted and an unmuted member alike", async () => {

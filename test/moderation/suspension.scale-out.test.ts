@@ -1,20 +1,14 @@
 /** A suspension made through one instance ends the user's sockets on every instance, and each refuses them. */
-import { afterAll, beforeAll, expect, test } from "bun:test";
-import { type Cluster, connectTo, internal, type Instance, restAs, startCluster, usersOn } from "../helpers/instances";
+import { expect, test } from "bun:test";
+import { connectTo, internal, type Instance, restAs, usersOn, withTwoInstances } from "../helpers/instances";
 import { mintToken } from "../helpers/service";
-import { closeAllSockets, connectError, nextEvent } from "../helpers/sockets";
+import { connectError, nextEvent } from "../helpers/sockets";
 
-let cluster: Cluster;
 let a: Instance;
 let b: Instance;
-beforeAll(async () => {
-  cluster = await startCluster();
-  [a, b] = await Promise.all([cluster.start(), cluster.start()]);
-}, 90_000);
-afterAll(async () => {
-  closeAllSockets();
-  await cluster?.stop();
-}, 60_000);
+withTwoInstances((x, y) => {
+  [a, b] = [x, y];
+});
 
 test("sockets on both instances get error FORBIDDEN and are disconnected; both refuse the user until unsuspended", async () => {
   const [ann, bob] = await usersOn(a, "ann", "bob");

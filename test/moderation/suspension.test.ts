@@ -79,6 +79,7 @@ describe("suspension", () => {
 
     expectError(await svc.internal("POST", `/api/users/${ann}/suspend`, { until: new Date(Date.now() - 1000).toISOString() }), 400, "VALIDATION_ERROR");
     expectError(await svc.internal("POST", `/api/users/${ann}/suspend`, { until: "later" }), 400, "VALIDATION_ERROR");
+    expectError(await svc.internal("POST", `/api/users/${ann}/suspend`, { until: "2099-02-31T00:00:00Z" }), 400, "VALIDATION_ERROR");
     expectError(await svc.internal("POST", `/api/users/${ann}/suspend`, { reason: "x".repeat(501) }), 400, "VALIDATION_ERROR");
     expectError(await svc.internal("POST", "/api/users/nobody-synced-this/suspend", {}), 404, "NOT_FOUND");
     expectError(await svc.internal("POST", "/api/users/nobody-synced-this/unsuspend"), 404, "NOT_FOUND");

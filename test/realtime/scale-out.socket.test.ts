@@ -2,25 +2,20 @@
  * Two (and, for the crash, three) real instances sharing Postgres and Redis, as behind a load
  * balancer: whatever reaches one instance must reach sockets on the other.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { type Cluster, connectTo, groupOn, type Instance, internal, restAs, startCluster, usersOn } from "../helpers/instances";
+import { describe, expect, test } from "bun:test";
+import { type Cluster, connectTo, groupOn, type Instance, internal, restAs, usersOn, withTwoInstances } from "../helpers/instances";
 import { call, ok } from "../helpers/realtime";
 import { mintToken, sendRequest } from "../helpers/service";
-import { type ClientSocket, closeAllSockets, connectSocket, nextEvent, record } from "../helpers/sockets";
+import { type ClientSocket, connectSocket, nextEvent, record } from "../helpers/sockets";
 
 const PRESENCE_TTL_MS = 3000;
 const TYPING_TTL_MS = 2000;
 let cluster: Cluster;
 let a: Instance;
 let b: Instance;
-beforeAll(async () => {
-  cluster = await startCluster({ PRESENCE_TTL_MS: String(PRESENCE_TTL_MS), TYPING_TTL_MS: String(TYPING_TTL_MS) });
-  [a, b] = await Promise.all([cluster.start(), cluster.start()]);
-}, 90_000);
-afterAll(async () => {
-  closeAllSockets();
-  await cluster?.stop();
-}, 60_000);
+withTwoInstances((x, y, c) => {
+  [a, b, cluster] = [x, y, c];
+}, { PRESENCE_TTL_MS: String(PRESENCE_TTL_MS), TYPING_TTL_MS: String(TYPING_TTL_MS) });
 
 const makeUsers = (...names: string[]) => usersOn(a, ...names);
 async function say(on: Instance, userId: string, conversationId: string, content: string) {

@@ -188,6 +188,23 @@ describe("sync ordering by version", () => {
     ]);
   });
 
+  test("syncs of a new user arriving at once, in any order: one creates it, the highest version wins", async () => {
+    for (const round of [1, 2, 3]) {
+      const id = `ver-race-${round}`;
+      const versions = Array.from({ length: 40 }, (_, i) => i + 1).sort(() => Math.random() - 0.5);
+      const answers = await Promise.all(versions.map((version) => sync({ externalUserId: id, name: `v${version}`, version })));
+      expect(answers.filter((a) => a.status === 201).length).toBe(1);
+      expect(answers.every((a) => a.status === 201 || a.status === 200)).toBe(true);
+      expect((await getUser(id)).body.name).toBe("v40");
+      // The stored version is 40: anything at or below it is stale.
+      expect((await sync({ externalUserId: id, name: "late", version: 40 })).body.name).toBe("v40");
+      // Batches of one entry each race the same way.
+      const batchId = `ver-race-batch-${round}`;
+      await Promise.all(versions.map((version) => batch([{ externalUserId: batchId, name: `v${version}`, version }])));
+      expect((await getUser(batchId)).body.name).toBe("v40");
+    }
+  });
+
   test("version is a non-negative integer", async () => {
     for (const version of [-1, 1.5, "seven", null, 2 ** 53]) {
       const res = await sync({ externalUserId: "ver-e", version });

@@ -2,6 +2,7 @@ import { beforeAll, describe, expect, test } from "bun:test";
 import { eq } from "drizzle-orm";
 import { join } from "node:path";
 import { webhookEvents } from "../../src/core/db/schema";
+import { MODERATION_HOOK_TYPES } from "../../src/messages/moderation-hook";
 import { WEBHOOK_EVENT_TYPES } from "../../src/webhooks/outbox";
 import { connectSocket, eventually } from "../helpers/sockets";
 import { type Delivery, RAW_SECRET, serviceWithReceiver, WHSEC_SECRET } from "./receiver";
@@ -44,12 +45,17 @@ describe("every event type reaches the host once, signed (whsec_ secret)", () =>
     expect((await ann.patch(`/api/messages/${message.id}`, { content: "hello, all" })).status).toBe(200);
     expect((await bob.post(`/api/messages/${message.id}/reactions`, { emoji: "👍" })).status).toBe(201);
     expect((await bob.delete(`/api/messages/${message.id}/reactions/${encodeURIComponent("👍")}`)).status).toBe(200);
+    const pinned = await ann.post(`/api/messages/${message.id}/pin`);
+    expect(pinned.status).toBe(200);
+    expect((await ann.delete(`/api/messages/${message.id}/pin`)).status).toBe(204);
+    const flagged = await bob.post(`/api/messages/${message.id}/flag`, { reason: "off topic" });
+    expect(flagged.status).toBe(201);
     expect((await ann.delete(`/api/messages/${message.id}`)).status).toBe(204);
     expect((await ann.delete(`/api/conversations/${group.id}/participants/cid`)).status).toBe(204);
     expect((await ann.delete(`/api/conversations/${group.id}`)).status).toBe(204);
     socket.disconnect();
 
-    const all = await receiver.waitForAccepted(13);
+    const all = await receiver.waitForAccepted(16);
     const one = (type: string) => {
       const found = receiver.acceptedOf(type);
       expect(found.length).toBe(1);
@@ -88,6 +94,9 @@ describe("every event type reaches the host once, signed (whsec_ secret)", () =>
     expect(one("message.updated").data).toMatchObject({ id: message.id, content: "hello, all", isEdited: true });
     expect(one("reaction.added").data).toEqual({ messageId: message.id, conversationId: group.id, emoji: "👍", userId: "bob", totalCount: 1 });
     expect(one("reaction.removed").data).toEqual({ messageId: message.id, conversationId: group.id, emoji: "👍", userId: "bob", totalCount: 0 });
+    expect(one("message.pinned").data).toEqual({ conversationId: group.id, messageId: message.id, pinnedBy: "ann", pinnedAt: pinned.body.pinnedAt });
+    expect(one("message.unpinned").data).toEqual({ conversationId: group.id, messageId: message.id, unpinnedBy: "ann", unpinnedAt: expect.stringMatching(ISO) });
+    expect(one("message.flagged").data).toEqual(flagged.body);
     expect(one("message.deleted").data).toMatchObject({ messageId: message.id, conversationId: group.id, deletedBy: "ann", deletedAt: expect.stringMatching(ISO) });
     expect(one("participant.removed").data).toMatchObject({ conversationId: group.id, userId: "cid", removedBy: "ann" });
     expect(one("conversation.deleted").data).toMatchObject({ conversationId: group.id, deletedBy: "ann" });
@@ -95,13 +104,13 @@ describe("every event type reaches the host once, signed (whsec_ secret)", () =>
 
     // Delivered rows are settled: nothing comes twice, however long the drainer keeps running.
     const settled = async () => (await svc.app.ctx.db.select().from(webhookEvents)).filter((r) => r.status === "delivered").length;
-    await eventually(async () => (await settled()) === 13, 5000, "all marked delivered");
+    await eventually(async () => (await settled()) === 16, 5000, "all marked delivered");
     const rows = await svc.app.ctx.db.select().from(webhookEvents);
-    expect(rows.length).toBe(13);
+    expect(rows.length).toBe(16);
     expect(rows.every((r) => r.status === "delivered" && r.attempts === 1 && r.lockedBy === null)).toBe(true);
     await Bun.sleep(500);
     expect(new Set(receiver.deliveries.map((d) => d.payload.id)).size).toBe(receiver.deliveries.length);
-    expect(receiver.deliveries.length).toBe(13);
+    expect(receiver.deliveries.length).toBe(16);
   });
 
   test("the host can refuse a forged or replayed-late delivery", async () => {
@@ -177,4 +186,11 @@ test("every event type is documented in the webhooks README's table of event dat
   const readme = await Bun.file(join(import.meta.dir, "../../src/webhooks/README.md")).text();
   const documented = new Set([...readme.matchAll(/^\| `([a-z_.]+)`(?: \/ `([a-z_.]+)`)? \|/gm)].flatMap((m) => [m[1], m[2]].filter(Boolean)));
   expect(WEBHOOK_EVENT_TYPES.filter((type) => !documented.has(type))).toEqual([]);
+});
+
+test("the moderation hook's types are documented too, and are no webhook types: they never reach WEBHOOK_URL", async () => {
+  const readme = await Bun.file(join(import.meta.dir, "../../src/webhooks/README.md")).text();
+  const documented = new Set([...readme.matchAll(/^\| `([a-z_.]+)`(?: \/ `([a-z_.]+)`)? \|/gm)].flatMap((m) => [m[1], m[2]].filter(Boolean)));
+  expect(MODERATION_HOOK_TYPES.filter((type) => !documented.has(type))).toEqual([]);
+  expect(MODERATION_HOOK_TYPES.filter((type) => (WEBHOOK_EVENT_TYPES as readonly string[]).includes(type))).toEqual([]);
 });

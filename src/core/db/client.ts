@@ -30,6 +30,8 @@ export type Storage = {
   close(): Promise<void>;
   /** Connections in use and idle, for metrics (PGlite has one). */
   poolStats(): { size: number };
+  /** PGlite only: analyzes the tables that grew since their last ANALYZE (a timer does it too); answers their names. */
+  analyzeGrown?: () => Promise<string[]>;
   /** PGlite only: the data directory as a tarball (a seed for openStorage). */
   dump?: () => Promise<Blob>;
 };
@@ -41,6 +43,8 @@ export async function openStorage(config: Config, log: Logger, options: StorageO
   const client = await openPglite(config.DATA_DIR, options.pgliteSeed);
   log.info("embedded database", { driver: "pglite", dataDir: config.DATA_DIR });
   const db = drizzlePglite(client);
+  const analyzer = setInterval(() => void analyzeGrownTables(client, log), AUTOANALYZE_INTERVAL_MS);
+  analyzer.unref();
   let lockChain: Promise<unknown> = Promise.resolve();
   return {
     db,
@@ -54,10 +58,39 @@ export async function openStorage(config: Config, log: Logger, options: StorageO
     ping: async () => {
       await client.query("select 1");
     },
-    close: () => client.close(),
+    close: () => {
+      clearInterval(analyzer);
+      return client.close();
+    },
     poolStats: () => ({ size: 1 }),
+    analyzeGrown: () => analyzeGrownTables(client, log),
     dump: () => client.dumpDataDir("none"),
   };
+}
+
+const AUTOANALYZE_INTERVAL_MS = 30_000;
+
+/**
+ * PGlite runs Postgres in single-user mode: no autovacuum worker, and no activity counters to
+ * tell one which tables changed. Without fresh statistics the planner kept its first idea of a
+ * table (empty), and searched a grown conversation by scanning it rather than by the word index.
+ * A table whose size on disk outgrew what its last ANALYZE saw by a tenth is analyzed again, as
+ * autovacuum would: ANALYZE samples, so it stays quick however large the table.
+ */
+async function analyzeGrownTables(client: PGlite, log: Logger): Promise<string[]> {
+  try {
+    const { rows } = await client.query<{ name: string }>(
+      `select c.relname as name from pg_class c join pg_namespace n on n.oid = c.relnamespace
+       where n.nspname = 'public' and c.relkind = 'r'
+         and pg_relation_size(c.oid) / current_setting('block_size')::int > c.relpages * 1.1 + 8`,
+    );
+    for (const { name } of rows) await client.exec(`analyze "${name.replaceAll('"', '""')}"`);
+    if (rows.length) log.debug("embedded database analyzed", { tables: rows.map((r) => r.name) });
+    return rows.map((r) => r.name);
+  } catch (error) {
+    log.warn("embedded database: analyze failed", { error });
+    return [];
+  }
 }
 
 function drizzlePglite(client: PGlite): Database {

@@ -14,9 +14,13 @@ import type {
   MessageList,
   MessageListPage,
   SyncedMessages,
+  MessagePinned,
+  MessageUnpinned,
   ReactionSummary,
   SocketDeleteMessage,
   SocketEditMessage,
+  SocketListPins,
+  SocketPinMessage,
   SocketSendMessage,
   SocketSyncMessages,
   SocketThreadReplies,
@@ -24,6 +28,7 @@ import type {
 } from "../../messages/model";
 import type { IndicatorPayload, Presence, PresencePayload } from "../../presence/model";
 import type { Ban, Block } from "../../moderation/model";
+import type { MessageFlag, SocketFlagMessage } from "../../flags/model";
 import type { ReactionChange, SocketReaction } from "../../reactions/model";
 import type { ConversationRead, ConversationUnread, MessageRead, SocketConversationRead, SocketConversationUnread, SocketMessageRead, UnreadTotals } from "../../receipts/model";
 
@@ -36,6 +41,9 @@ export type WireConformance = [
   Same<ReactionSummary, Wire.ReactionSummary>,
   Same<MessageDeleted, Wire.MessageDeleted>,
   Same<ThreadUpdated, Wire.ThreadUpdated>,
+  Same<MessagePinned, Wire.MessagePinned>,
+  Same<MessageUnpinned, Wire.MessageUnpinned>,
+  Same<MessageFlag, Wire.MessageFlag>,
   Same<Static<typeof MessageList>, Wire.MessageList>,
   Same<Static<typeof MessageListPage>, Wire.MessageListPage>,
   Same<Static<typeof SyncedMessages>, Wire.SyncedMessages>,
@@ -57,6 +65,9 @@ export type WireConformance = [
   Same<Static<typeof SocketDeleteMessage>, Wire.MessageIdPayload>,
   Same<Static<typeof SocketSyncMessages>, Wire.SyncMessagesPayload>,
   Same<Static<typeof SocketThreadReplies>, Wire.ThreadRepliesPayload>,
+  Same<Static<typeof SocketPinMessage>, Wire.MessageIdPayload>,
+  Same<Static<typeof SocketListPins>, Wire.ListPinsPayload>,
+  Same<Static<typeof SocketFlagMessage>, Wire.FlagMessagePayload>,
   Same<Static<typeof SocketReaction>, Wire.ReactionPayload>,
   Same<Static<typeof SocketMessageRead>, Wire.MessageIdPayload>,
   Same<Static<typeof SocketConversationRead>, Wire.ConversationReadPayload>,

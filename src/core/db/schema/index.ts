@@ -9,4 +9,5 @@ export * from "./users";
 export * from "./webhook-events";
 export * from "./user-blocks";
 export * from "./conversation-bans";
+export * from "./message-flags";
 export * from "./user-erasures";

@@ -43,6 +43,13 @@ export const messages = pgTable(
     updatedAt: updatedAt(),
     editedAt: timestampMs("edited_at"),
     deletedAt: timestampMs("deleted_at"),
+    /**
+     * When and by whom the message was pinned to its conversation (both null: not pinned). Set and
+     * cleared under the conversation's row lock (src/messages/pins.ts), which is what keeps a
+     * conversation at its cap of pins under concurrent pins; deleting the message clears them.
+     */
+    pinnedAt: timestampMs("pinned_at"),
+    pinnedBy: text("pinned_by"),
   },
   (t) => [
     // Serves paging, sync and unread counts, and guarantees one message per seq.
@@ -63,6 +70,9 @@ export const messages = pgTable(
     // A user's own messages in id order: their export and their erase walk it in pages.
     index("messages_sender_idx").on(t.senderId, t.id),
     index("messages_deleted_idx").on(t.conversationId, t.seq, t.senderId).where(sql`${t.deletedAt} is not null`),
+    // A conversation's pins, most recently pinned first, and their count under the cap: pinned
+    // messages only, so sends never write to it.
+    index("messages_pinned_idx").on(t.conversationId, t.pinnedAt, t.id).where(sql`${t.pinnedAt} is not null`),
   ],
 );
 
