@@ -49,8 +49,9 @@ export type ExpiredBatch = { messages: number; conversations: { conversationId: 
  * A conversation always loses a prefix of its history: every message up to the batch's highest seq
  * in it (`upToSeq`). Replies come after their parent, so a kept parent keeps all its replies and its
  * replyCount stays true. The conversation's lastSeq is not lowered (seqs are never reused); its
- * expiredUpToSeq records the cut for sync and paging. Reactions and mention rows go with their
- * messages (foreign keys), read marks and notification jobs of the range here.
+ * expiredUpToSeq records the cut for sync and paging. Reactions, flags and mention rows go with
+ * their messages (foreign keys), pins with the rows (columns of the message), read marks and
+ * notification jobs of the range here.
  *
  * Unread counts are arithmetic on the conversation's lastSeq, each participant's read marker and
  * their own messages above it (src/receipts/service.ts). The messages between a marker below the cut

@@ -39,7 +39,8 @@ export type ErasedBatch = { worked: boolean; messages: number; finished?: { user
  * per job at a time; a batch that fails or dies rolls back and the job is taken again), each in
  * one transaction under the statement timeout, advancing the job's phase and cursor with it:
  * 1. messages: LIFECYCLE_BATCH_SIZE of the user's messages, in id order, become tombstones as a
- *    delete leaves them (content, attachments, metadata and mentions cleared, deletedAt set), their
+ *    delete leaves them (content, attachments, metadata and mentions cleared, deletedAt set,
+ *    unpinned without a message.unpinned), their
  *    reactions, mention rows and pending notification jobs go, and each thread parent counts the
  *    replies that are no longer there. No message.deleted webhook or room event: one
  *    `user.erased` tells the host at the end. Unread counts follow by themselves: they subtract
@@ -103,7 +104,7 @@ async function tombstoneMessages(tx: Transaction, job: UserErasureRow, batch: nu
   }
   await tx.execute(sql`update messages
     set content = '', attachments = '[]'::jsonb, metadata = '{}'::jsonb, mentions = '{}'::text[],
-        deleted_at = coalesce(deleted_at, now()), updated_at = now()
+        deleted_at = coalesce(deleted_at, now()), updated_at = now(), pinned_at = null, pinned_by = null
     where id = any(${inBatch})`);
   if (uncounted.size) {
     // Once the replies are tombstones (this statement sees them), lastReplyAt is the newest still there.

@@ -34,6 +34,7 @@ async function scene() {
   // On old messages: a reaction, a read mark (Bob reads up to seq 120).
   expect((await c.post(`/api/messages/${await idOfSeq(conversationId, 5)}/reactions`, { emoji: "👍" })).status).toBe(201);
   expect((await b.put(`/api/messages/${await idOfSeq(conversationId, 120)}/read`)).status).toBe(200);
+  expect((await a.post(`/api/messages/${await idOfSeq(conversationId, 7)}/pin`)).status).toBe(200);
   const send = async (who: typeof a, content: string, extra = {}) => (await who.post(`/api/conversations/${conversationId}/messages`, { content, ...extra })).body;
   const fresh = [await send(a, "new 1"), await send(a, "new 2"), await send(c, "new 3"), await send(b, "new 4", { mentions: [cat] }), await send(a, "new 5")];
   expect((await a.delete(`/api/messages/${fresh[1].id}`)).status).toBe(204);
@@ -60,6 +61,7 @@ describe("retention", () => {
         (select count(*) from mentions where conversation_id = ${conversationId}::uuid)::int as mentions`,
     );
     expect(left).toEqual({ messages: 5, reactions: 0, marks: 0, mentions: 1 });
+    expect((await b.get(`/api/conversations/${conversationId}/pins`)).body.data).toEqual([]);
 
     // Each reader's count is what it was, less the purged messages: the kept ones from others, not deleted.
     expect((await c.get(`/api/conversations/${conversationId}/unread-count`)).body).toEqual({ conversationId, unreadCount: 3, unreadMentionCount: 1, lastReadSeq: 200 });

@@ -35,6 +35,7 @@ describe("erase", () => {
     const hey = await send(b, { content: "hey @ann", mentions: [ann] });
     await a.post(`/api/messages/${parent.id}/reactions`, { emoji: "👍" });
     await c.post(`/api/messages/${top.id}/reactions`, { emoji: "🎉" });
+    expect((await b.post(`/api/messages/${top.id}/pin`)).status).toBe(200);
     expect((await c.get(`/api/conversations/${conversationId}/unread-count`)).body).toMatchObject({ unreadCount: 5, unreadMentionCount: 1 });
     const bobSocket = await connectAs(svc.wsUrl, svc, bob);
     const deletedEvents = record(bobSocket, "message:deleted");
@@ -72,6 +73,9 @@ describe("erase", () => {
     // Webhooks: one user.erased, no message.deleted; Ann's content is gone from the outbox.
     expect((await outboxOf(svc, "user.erased")).filter((d) => d.userId === ann)).toEqual([{ userId: ann, messages: 3 }]);
     expect((await outboxOf(svc, "message.deleted")).filter((d) => d.conversationId === conversationId)).toEqual([]);
+    expect((await outboxOf(svc, "message.unpinned")).filter((d) => d.conversationId === conversationId)).toEqual([]);
+    expect((await b.get(`/api/messages/${top.id}`)).body).toMatchObject({ pinnedAt: null, pinnedBy: null });
+    expect((await b.get(`/api/conversations/${conversationId}/pins`)).body.data).toEqual([]);
     const created = (await outboxOf(svc, "message.created")).filter((d) => d.senderId === ann);
     expect(created).toHaveLength(3);
     for (const data of created) expect(data).toMatchObject({ content: "", attachments: [], metadata: {}, mentions: [] });
