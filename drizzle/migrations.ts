@@ -15,6 +15,7 @@ import m10 from "./0010_moderation.sql" with { type: "text" };
 import m11 from "./0011_notification_jobs.sql" with { type: "text" };
 import m12 from "./0012_search_text_cost_and_final_sigma.sql" with { type: "text" };
 import m13 from "./0013_pins_and_flags.sql" with { type: "text" };
+import m14 from "./0014_data_lifecycle.sql" with { type: "text" };
 
 export { journal };
 export const migrationSql: Record<string, string> = {
@@ -32,4 +33,5 @@ export const migrationSql: Record<string, string> = {
   "0011_notification_jobs": m11,
   "0012_search_text_cost_and_final_sigma": m12,
   "0013_pins_and_flags": m13,
+  "0014_data_lifecycle": m14,
 };

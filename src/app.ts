@@ -37,6 +37,7 @@ import { WebhookDrainer } from "./webhooks/drainer";
 import { webhookRoutes } from "./webhooks/routes";
 import { createDrain } from "./ops/drain";
 import { instrumentService, logRedisOutages, timedFanout } from "./ops/instruments";
+import { LifecycleWorker } from "./ops/lifecycle";
 import { createMetrics } from "./ops/metrics";
 import { type Ops, opsRoutes } from "./ops/routes";
 import { stopGracefully } from "./ops/shutdown";
@@ -50,6 +51,8 @@ export type App = {
   webhooks: WebhookDrainer | undefined;
   /** Works out `notification.message` recipients; undefined without WEBHOOK_URL. */
   notifier: Notifier | undefined;
+  /** Retention and erase batches of this instance. */
+  lifecycle: LifecycleWorker;
   /** Ports actually bound (useful when 0 asked for a free one). */
   ports: { http: number; ws: number | null };
   stop(): Promise<void>;
@@ -115,6 +118,8 @@ export async function startApp(config: Config, log: Logger = createLogger(config
     moderation: createModerationHook(config, metrics, log),
     metrics,
     drain,
+    // Set once the worker exists (it needs this context).
+    lifecycle: { wake: () => void lifecycle.runDue() },
     instanceId,
   };
   const redisClients = redis && { store: redis.main, adapter_pub: redis.pub, adapter_sub: redis.sub };
@@ -135,6 +140,8 @@ export async function startApp(config: Config, log: Logger = createLogger(config
     (userId) => conversationIdsOf(ctx.db, userId),
   );
   presence.start(realtime.io);
+  const lifecycle = new LifecycleWorker(ctx);
+  lifecycle.start();
   const webhooks = config.WEBHOOK_URL && config.WEBHOOK_SECRET ? new WebhookDrainer(ctx) : undefined;
   webhooks?.start();
   // Notifications are webhooks: the events it writes go out through this instance's drainer at once.
@@ -165,14 +172,14 @@ export async function startApp(config: Config, log: Logger = createLogger(config
         drain,
         servers: [http.server!, ...(wsServer ? [wsServer] : [])],
         realtime,
-        workers: [() => presence.stop(), () => notifier?.stop(), () => webhooks?.stop()],
+        workers: [() => presence.stop(), () => lifecycle.stop(), () => notifier?.stop(), () => webhooks?.stop()],
         pools: [() => store.close(), async () => {
           if (redis) await Promise.all([closeGently(redis.pub), closeGently(redis.sub)]);
         }, () => storage.close()],
       },
       config.SHUTDOWN_TIMEOUT_MS,
     ));
-  return { ctx, realtime, http, webhooks, notifier, ports, stop };
+  return { ctx, realtime, http, webhooks, notifier, lifecycle, ports, stop };
 }
 
 /** How long a start waits for Redis; past it the instance serves anyway and Redis catches up. */

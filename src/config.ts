@@ -73,6 +73,18 @@ export const ENV = {
   },
   RATE_LIMIT_MESSAGES: { schema: int(30, 1, 100000), help: "message sends per user per 10 s (socket)" },
   RATE_LIMIT_EVENTS: { schema: int(120, 1, 100000), help: "other socket events per socket per 10 s" },
+  MESSAGE_RETENTION_DAYS: {
+    schema: T.Optional(T.Integer({ minimum: 1, maximum: 36500 })),
+    help: "messages older than this many days are deleted for good (with their reactions, read marks and mentions), in batches; unset: kept forever",
+  },
+  LIFECYCLE_INTERVAL_MS: {
+    schema: int(60000, 100, 86400000),
+    help: "how often each instance looks for retention and erase work (it works batch after batch while there is some)",
+  },
+  LIFECYCLE_BATCH_SIZE: {
+    schema: int(1000, 1, 100000),
+    help: "messages per retention or erase transaction: keep each one well under the statement timeout",
+  },
   SHUTDOWN_TIMEOUT_MS: { schema: int(10000, 0, 600000), help: "graceful shutdown bound" },
 } satisfies Record<string, { schema: TSchema; help: string }>;
 

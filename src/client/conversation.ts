@@ -295,8 +295,9 @@ export class ConversationState {
   private async syncOnce(): Promise<void> {
     let hasMore = true;
     while (hasMore && this.link.connected && !this.closed) {
-      const from = this.syncedSeq ? this.bySeq.get(this.syncedSeq)?.id : undefined;
-      const page = await this.link.read("messages:sync", { conversationId: this.id, lastMessageId: from ?? null });
+      // By seq, not by message id: a message the service no longer keeps (retention) is still a
+      // place to sync from (the answer then says `truncated`, starting at the oldest kept one).
+      const page = await this.link.read("messages:sync", { conversationId: this.id, afterSeq: this.syncedSeq ?? 0 });
       for (const m of page.messages) this.put(m);
       // A page is contiguous from where it started: everything up to its last message is held.
       const last = page.messages[page.messages.length - 1];

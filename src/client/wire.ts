@@ -162,12 +162,22 @@ export type MessageIdPayload = { messageId: string };
 export type FlagMessagePayload = { messageId: string; reason?: string };
 /** A page of a conversation's pins, as `GET /api/conversations/:id/pins` takes it: `nextCursor` goes back as `cursor`. */
 export type ListPinsPayload = { conversationId: string; limit?: number; cursor?: string };
-export type SyncMessagesPayload = { conversationId: string; lastMessageId?: string | null };
-export type SyncedMessages = { messages: Message[]; hasMore: boolean };
+/**
+ * Sync after `lastMessageId` or after `afterSeq` (a seq the client holds; at most one of the two),
+ * or from the start with neither.
+ */
+export type SyncMessagesPayload = { conversationId: string; lastMessageId?: string | null; afterSeq?: number };
+/**
+ * `truncated: true` (absent otherwise): the starting point is older than what the service keeps
+ * (MESSAGE_RETENTION_DAYS); `messages` start at the oldest kept one, and the client's copy has a hole.
+ */
+export type SyncedMessages = { messages: Message[]; hasMore: boolean; truncated?: boolean };
 /** A page of a thread's replies, as `GET /api/messages/:id/replies` takes it. */
 export type ThreadRepliesPayload = { parentId: string; limit?: number; before?: string; after?: string };
 /** A list as REST answers it: `nextCursor` goes back as `before` (or `after`, paging forwards). */
 export type MessageList = { data: Message[]; hasMore: boolean; nextCursor: string | null };
+/** A conversation's page: `truncated: true` when its cursor is older than what the service keeps (absent otherwise). */
+export type MessageListPage = MessageList & { truncated?: boolean };
 export type ReactionPayload = { messageId: string; emoji: string };
 export type ConversationReadPayload = { conversationId: string; upToMessageId?: string | null };
 export type ConversationUnreadPayload = { conversationId: string; messageId: string };

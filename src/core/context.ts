@@ -47,6 +47,8 @@ export type Context = {
   moderation: ModerationHook | undefined;
   metrics: MetricsSink;
   drain: Drain;
+  /** The data-lifecycle worker (retention, erase): `wake` starts a pass now rather than at its next tick. */
+  lifecycle: { wake(): void };
   /** Unique per process start; names this instance in outbox leases and presence entries. */
   instanceId: string;
 };

@@ -66,6 +66,15 @@ export const Message = t.Object({
 });
 export type Message = Static<typeof Message>;
 export const MessageList = ListOf(Message);
+/**
+ * A conversation's page: a list, with `truncated: true` when its cursor is older than what retention
+ * kept (the page then starts at the oldest kept message); absent otherwise.
+ */
+export const MessageListPage = t.Object({
+  ...ListOf(Message).properties,
+  truncated: t.Optional(t.Boolean({ description: "Present (true) when the cursor is older than what retention kept: the page starts at the oldest kept message" })),
+});
+export type MessageListPage = Static<typeof MessageListPage>;
 
 export const MessagePage = t.Object({
   limit: Limit(50, 100),
@@ -131,6 +140,13 @@ export const SocketDeleteMessage = t.Object({ messageId: Uuid });
 export const SocketPinMessage = t.Object({ messageId: Uuid });
 export const SocketListPins = t.Composite([t.Object({ conversationId: Uuid }), PinPage]);
 export const SocketThreadReplies = t.Composite([t.Object({ parentId: Uuid }), MessagePage]);
-export const SocketSyncMessages = t.Object({ conversationId: Uuid, lastMessageId: t.Optional(t.Union([Uuid, t.Null()])) });
+/** At most one of lastMessageId and afterSeq (the service refuses both); neither: from the start. */
+export const SocketSyncMessages = t.Object({
+  conversationId: Uuid,
+  lastMessageId: t.Optional(t.Union([Uuid, t.Null()])),
+  afterSeq: t.Optional(t.Integer({ minimum: 0, maximum: 2_147_483_647 })),
+});
+export const SyncedMessages = t.Object({ messages: t.Array(Message), hasMore: t.Boolean(), truncated: t.Optional(t.Boolean()) });
+export type SyncedMessages = Static<typeof SyncedMessages>;
 
 export type { MessageUpdated } from "../client/wire";

@@ -7,6 +7,7 @@ import {
   EditMessage,
   Message,
   MessageList,
+  MessageListPage,
   MessagePage,
   MessageParams,
   MessagePinned,
@@ -44,8 +45,11 @@ export const messageRoutes = (ctx: Context) =>
     .get("/conversations/:id/messages", ({ actor, params, query }) => listMessages(ctx, actor, params.id, query), {
       params: ConversationMessagesParams,
       query: ConversationMessagePage,
-      response: MessageList,
-      detail: { summary: "A page of messages in ascending seq: top-level ones, or all with includeReplies=true" },
+      response: MessageListPage,
+      detail: {
+        summary: "A page of messages in ascending seq: top-level ones, or all with includeReplies=true",
+        description: "A `before`/`after` cursor older than what retention kept (MESSAGE_RETENTION_DAYS) answers `truncated: true`: `after` from the oldest kept message, `before` an empty page.",
+      },
     })
     .get("/search/messages", ({ actor, query }) => searchMessages(ctx, actor, query), {
       query: SearchMessages,

@@ -3,10 +3,10 @@ import type { Actor } from "../core/auth";
 import type { Context } from "../core/context";
 import type { Database, Executor, Transaction } from "../core/db/client";
 import { preparedStatements } from "../core/db/prepared";
-import { type MessageRow, messages } from "../core/db/schema";
+import { type ConversationRow, type MessageRow, messages } from "../core/db/schema";
 import { runCommitted, withTransaction } from "../core/db/transaction";
 import { AppError, conflict, forbidden, invalid, notFound } from "../core/errors";
-import { checkMetadata, checkStorable, iso, type List, pageOf } from "../core/schemas";
+import { checkMetadata, checkStorable, iso, type List, listOf, pageOf } from "../core/schemas";
 import { isManager, type Membership, requireMembership } from "../conversations/membership";
 import { requireNotBlockedInDirect } from "../moderation/store";
 import { reactionSummaries, removeReactions } from "../reactions/store";
@@ -14,7 +14,8 @@ import { scheduleNotifications } from "../notifications/jobs";
 import { recordEvent, recordEvents } from "../webhooks/outbox";
 import { indexMentions, requireMentionable, uniqueMentions } from "./mentions";
 import type { ModerationHook } from "./moderation-hook";
-import type { ConversationMessagePage, EditMessage, Message, MessageDeleted, MessagePage, MessageUnpinned, ReactionSummary, SendMessage, ThreadUpdated } from "./model";
+import type { ConversationMessagePage, EditMessage, Message, MessageDeleted, MessageListPage, MessagePage, MessageUnpinned, ReactionSummary, SendMessage, SyncedMessages, ThreadUpdated } from "./model";
+import { retentionCutoff, uuidTime } from "./retention";
 import type { QueuedSend, SendResult } from "./send-queue";
 import { judgeBeforeModeration, storeSends, type ThreadCounters } from "./store";
 
@@ -220,14 +221,17 @@ const threadUpdated = (conversationId: string, thread: ThreadCounters): ThreadUp
  * than `after`. Top-level messages only, unless `includeReplies`; a cursor may be any message of
  * the conversation.
  */
-export async function listMessages(ctx: Context, actor: Actor, conversationId: string, page: ConversationMessagePage): Promise<List<Message>> {
+export async function listMessages(ctx: Context, actor: Actor, conversationId: string, page: ConversationMessagePage): Promise<MessageListPage> {
   if (page.before && page.after) throw invalid("Use either before or after, not both");
-  await requireMembership(ctx.db, conversationId, actor.userId);
+  const { conversation } = await requireMembership(ctx.db, conversationId, actor.userId);
   const cursorId = page.before ?? page.after;
-  const cursorSeq = cursorId ? await seqOf(ctx.db, conversationId, cursorId) : undefined;
+  const cursor = cursorId ? await cursorSeqOf(ctx, conversation, cursorId) : undefined;
+  // A cursor older than what is kept: nothing is older than it any more; newer, the oldest kept.
+  if (cursor?.expired && page.before) return { ...listOf<Message>([]), truncated: true };
   const prepared = statements(ctx.db)!;
   const [older, newer] = page.includeReplies ? [prepared.older, prepared.newer] : [prepared.topLevelOlder, prepared.topLevelNewer];
-  return pageAround(ctx.db, page, cursorSeq, (direction, seq, limit) => (direction === "older" ? older : newer).execute({ conversationId, seq, limit }));
+  const list = await pageAround(ctx.db, page, cursor?.seq, (direction, seq, limit) => (direction === "older" ? older : newer).execute({ conversationId, seq, limit }));
+  return cursor?.expired ? { ...list, truncated: true } : list;
 }
 
 /**
@@ -274,23 +278,40 @@ async function messagesAfter(db: Database, conversationId: string, seq: number, 
   return pageOf(rows, limit, (page) => withReactions(db, page), (last) => last.id);
 }
 
-/** Catch-up after a reconnect: messages after `lastMessageId` (or from the start), at most 100. */
-export async function syncMessages(
-  ctx: Context,
-  actor: Actor,
-  conversationId: string,
-  lastMessageId: string | null | undefined,
-): Promise<{ messages: Message[]; hasMore: boolean }> {
-  await requireMembership(ctx.db, conversationId, actor.userId);
-  const fromSeq = lastMessageId ? await seqOf(ctx.db, conversationId, lastMessageId) : 0;
-  const { data, hasMore } = await messagesAfter(ctx.db, conversationId, fromSeq, 100);
-  return { messages: data, hasMore };
+/** Where a sync starts: after a message, after a seq, or (neither) from the start. */
+export type SyncFrom = { lastMessageId?: string | null; afterSeq?: number };
+
+/**
+ * Catch-up after a reconnect: messages after `lastMessageId` or `afterSeq` (or from the start), at
+ * most 100. A starting point older than what retention kept answers from the oldest kept message
+ * with `truncated: true`: the client knows its copy has a hole.
+ */
+export async function syncMessages(ctx: Context, actor: Actor, conversationId: string, from: SyncFrom): Promise<SyncedMessages> {
+  if (from.lastMessageId != null && from.afterSeq !== undefined) {
+    throw invalid("Use either lastMessageId or afterSeq, not both", [{ path: "/afterSeq", message: "lastMessageId is given too" }]);
+  }
+  const { conversation } = await requireMembership(ctx.db, conversationId, actor.userId);
+  const cursor = from.lastMessageId ? await cursorSeqOf(ctx, conversation, from.lastMessageId) : { seq: from.afterSeq ?? 0, expired: false };
+  const kept = conversation.expiredUpToSeq;
+  const { data, hasMore } = await messagesAfter(ctx.db, conversationId, Math.max(cursor.seq, kept), 100);
+  return { messages: data, hasMore, ...(cursor.expired || cursor.seq < kept ? { truncated: true } : {}) };
 }
 
-async function seqOf(db: Database, conversationId: string, messageId: string): Promise<number> {
-  const [row] = await statements(db)!.seqOf.execute({ messageId, conversationId });
-  if (!row) throw notFound("Message");
-  return row.seq;
+/**
+ * The seq of a cursor message of the conversation. A message that is not there, made (by its
+ * UUIDv7 time) before the retention cut-off of a conversation that lost history to it, was most
+ * likely purged: it reads as just below the oldest kept message, `expired`. Anything else unknown
+ * is NOT_FOUND.
+ */
+async function cursorSeqOf(ctx: Context, conversation: ConversationRow, messageId: string): Promise<{ seq: number; expired: boolean }> {
+  const [row] = await statements(ctx.db)!.seqOf.execute({ messageId, conversationId: conversation.id });
+  if (row) return { seq: row.seq, expired: false };
+  const made = uuidTime(messageId);
+  const cutoff = retentionCutoff(ctx.config);
+  if (conversation.expiredUpToSeq > 0 && made !== undefined && cutoff !== undefined && made < cutoff) {
+    return { seq: conversation.expiredUpToSeq, expired: true };
+  }
+  throw notFound("Message");
 }
 
 export async function getMessage(ctx: Context, actor: Actor, messageId: string): Promise<Message> {

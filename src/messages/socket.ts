@@ -10,8 +10,8 @@ export const messageEvents: SocketEvents = {
   }),
   "message:edit": on(SocketEditMessage, (ctx, { data: { actor } }, { messageId, ...input }) => editMessage(ctx, actor, messageId, input)),
   "message:delete": on(SocketDeleteMessage, (ctx, { data: { actor } }, { messageId }) => deleteMessage(ctx, actor, messageId)),
-  "messages:sync": on(SocketSyncMessages, (ctx, { data: { actor } }, { conversationId, lastMessageId }) =>
-    syncMessages(ctx, actor, conversationId, lastMessageId),
+  "messages:sync": on(SocketSyncMessages, (ctx, { data: { actor } }, { conversationId, ...from }) =>
+    syncMessages(ctx, actor, conversationId, from),
   ),
   "message:pin": on(SocketPinMessage, (ctx, { data: { actor } }, { messageId }) => pinMessage(ctx, actor, messageId)),
   "message:unpin": on(SocketPinMessage, (ctx, { data: { actor } }, { messageId }) => unpinMessage(ctx, actor, messageId)),

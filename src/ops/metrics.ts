@@ -46,6 +46,11 @@ const KNOWN: Record<string, Known> = {
     buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600],
     initial: [{}],
   },
+  lifecycle_batch_ms: {
+    name: "chat_lifecycle_batch_duration_seconds",
+    help: "Retention and erase batches of this instance, each one transaction (keep them well under the statement timeout)",
+  },
+  messages_expired_total: { name: "chat_messages_expired_total", help: "Messages this instance deleted for good under MESSAGE_RETENTION_DAYS" },
   moderation_hook_ms: {
     name: "chat_moderation_hook_duration_seconds",
     help: "Pre-send hook round trips, from the request to its answer (or the timeout)",

@@ -1,5 +1,6 @@
 import { type Static, t } from "elysia";
 import { ExternalId, HttpUrl, Metadata } from "../core/schemas";
+import { Message } from "../messages/model";
 
 export const UserSync = t.Object({
   externalUserId: ExternalId,
@@ -48,3 +49,41 @@ export const RevokeTokens = t.Object({
 
 export const TokenRevocation = t.Object({ userId: t.String(), revokedBefore: UnixSeconds });
 export type TokenRevocation = Static<typeof TokenRevocation>;
+
+export const DeleteUserQuery = t.Object({
+  erase: t.Optional(t.Boolean({ description: "true: erase the user's data after deleting them (202)" })),
+});
+
+const Time = t.String({ format: "date-time" });
+
+/** GET /api/users/:id/export: streamed, so described here for the API document rather than validated. */
+export const UserExport = t.Object({
+  user: User,
+  conversations: t.Array(
+    t.Object({
+      id: t.String({ format: "uuid" }),
+      type: t.Union([t.Literal("direct"), t.Literal("group")]),
+      name: t.Union([t.String(), t.Null()]),
+      metadata: t.Record(t.String(), t.Unknown()),
+      createdBy: t.String(),
+      createdAt: Time,
+      membership: t.Object({
+        role: t.Union([t.Literal("owner"), t.Literal("admin"), t.Literal("member")]),
+        joinedAt: Time,
+        lastReadSeq: t.Integer(),
+        muted: t.Boolean(),
+        mutedUntil: t.Union([Time, t.Null()]),
+      }),
+    }),
+  ),
+  messages: t.Array(Message),
+  reactions: t.Array(t.Object({ messageId: t.String({ format: "uuid" }), conversationId: t.String({ format: "uuid" }), emoji: t.String(), createdAt: Time })),
+  reads: t.Array(
+    t.Object({
+      conversationId: t.String({ format: "uuid" }),
+      lastReadSeq: t.Integer(),
+      lastReadAt: t.Union([Time, t.Null()]),
+      marks: t.Array(t.Object({ seq: t.Integer(), readAt: Time })),
+    }),
+  ),
+});

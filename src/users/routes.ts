@@ -1,7 +1,9 @@
 import { Elysia, t } from "elysia";
 import type { Context } from "../core/context";
 import { internalOnly } from "../core/http";
-import { RevokeTokens, SuspendUser, TokenRevocation, User, UserParams, UserSync, UserSyncBatch } from "./model";
+import { DeleteUserQuery, RevokeTokens, UserExport, SuspendUser, TokenRevocation, User, UserParams, UserSync, UserSyncBatch } from "./model";
+import { requestErase } from "./erase";
+import { exportUser } from "./export";
 import { deleteUser, getUser, revokeTokens, suspendUser, syncUser, syncUsers, unsuspendUser } from "./service";
 
 /** The internal API: called by the host application with X-Internal-Secret, never by browsers. */
@@ -66,11 +68,33 @@ export const userRoutes = (ctx: Context) =>
       response: User,
       detail: { summary: "Lift a user's suspension (also when not suspended)" },
     })
+    .get("/:userId/export", ({ params }) => exportUser(ctx, params.userId), {
+      params: UserParams,
+      detail: {
+        summary: "Everything of a user, as one JSON document streamed a page at a time",
+        description:
+          "`{ user, conversations, messages, reactions, reads }`: the user (deleted ones too), the conversations they are in with their membership, every message they sent (deleted or erased ones as tombstones), their reactions `{ messageId, conversationId, emoji, createdAt }`, and per conversation their read watermark and kept read marks. Streamed with keyset paging: memory does not grow with the history. Not a snapshot: changes made meanwhile may or may not be in it.",
+        responses: { 200: { description: "The export", content: { "application/json": { schema: UserExport as object } } } },
+      },
+    })
     .delete(
       "/:userId",
-      async ({ params, set }) => {
+      async ({ params, query, set }) => {
+        if (query.erase) {
+          await requestErase(ctx, params.userId);
+          set.status = 202;
+          return;
+        }
         await deleteUser(ctx, params.userId);
         set.status = 204;
       },
-      { params: UserParams, detail: { summary: "Delete a user: sockets closed, conversations left, messages kept" } },
+      {
+        params: UserParams,
+        query: DeleteUserQuery,
+        detail: {
+          summary: "Delete a user: sockets closed, conversations left, messages kept; with erase=true, their data is then erased",
+          description:
+            "`erase=true` answers 202: the user is deleted as without it (an already deleted user may be erased too), then in batches their messages become tombstones (content, attachments, metadata and mentions cleared), their reactions and read marks go, their id leaves other messages' `mentions`, and webhook payloads still in the outbox that hold their content are cleared; then one `user.erased` webhook `{ userId, messages }`. No `message.deleted` webhooks or room events. Durable: a restart resumes it.",
+        },
+      },
     );

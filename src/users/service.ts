@@ -2,7 +2,8 @@ import { inArray, sql } from "drizzle-orm";
 import type { Context } from "../core/context";
 import { type UserRow, users } from "../core/db/schema";
 import { byExternalId, usersInLockOrder } from "../core/db/lock-order";
-import { withTransaction } from "../core/db/transaction";
+import type { Transaction } from "../core/db/client";
+import { type AfterCommit, withTransaction } from "../core/db/transaction";
 import { invalid, notFound } from "../core/errors";
 import { isSuspended } from "../core/auth";
 import { checkMetadata, checkStorable, futureTime, iso } from "../core/schemas";
@@ -203,13 +204,19 @@ export async function unsuspendUser(ctx: Context, externalUserId: string): Promi
  */
 export async function deleteUser(ctx: Context, externalUserId: string): Promise<void> {
   await withTransaction(ctx, async (tx, after) => {
-    const [row] = await tx
-      .update(users)
-      .set({ deletedAt: new Date(), updatedAt: new Date() })
-      .where(activeUser(externalUserId))
-      .returning({ id: users.externalId });
-    if (!row) throw notFound("User");
-    await removeUserEverywhere(ctx, tx, after, externalUserId);
-    after(() => ctx.fanout.disconnectUser(externalUserId));
+    if (!(await deleteUserIn(ctx, tx, after, externalUserId))) throw notFound("User");
   });
+}
+
+/** deleteUser's change, in the caller's transaction; false when the user is not active. */
+export async function deleteUserIn(ctx: Context, tx: Transaction, after: AfterCommit, externalUserId: string): Promise<boolean> {
+  const [row] = await tx
+    .update(users)
+    .set({ deletedAt: new Date(), updatedAt: new Date() })
+    .where(activeUser(externalUserId))
+    .returning({ id: users.externalId });
+  if (!row) return false;
+  await removeUserEverywhere(ctx, tx, after, externalUserId);
+  after(() => ctx.fanout.disconnectUser(externalUserId));
+  return true;
 }

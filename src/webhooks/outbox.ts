@@ -20,6 +20,8 @@ export const WEBHOOK_EVENT_TYPES = [
   "user.online",
   "user.offline",
   "notification.message",
+  "messages.expired",
+  "user.erased",
 ] as const;
 export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
 export type WebhookPayload = WebhookEventRow["payload"];

@@ -10,7 +10,10 @@ import { type Cluster, type Instance, internal, restAs, startCluster } from "../
 import { type Bouncer, startPgBouncer } from "../helpers/pgbouncer";
 import { ok } from "../helpers/realtime";
 import { mintToken } from "../helpers/service";
-import { closeAllSockets, connectSocket, nextEvent } from "../helpers/sockets";
+import { closeAllSockets, connectSocket, eventually, nextEvent } from "../helpers/sockets";
+import { drizzle } from "drizzle-orm/postgres-js";
+import { insertHistory } from "../helpers/history";
+import { RAW_SECRET, startReceiver } from "../webhooks/receiver";
 
 const POSTGRES = process.env.CI_DATABASE_URL ?? process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
 let bouncer: Bouncer;
@@ -87,6 +90,34 @@ describe("through PgBouncer in transaction mode", () => {
     expect(sync.messages.map((m: any) => m.seq)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
     expect(a.output() + b.output()).not.toMatch(/prepared statement|"level":"error"/);
   }, 60_000);
+
+  test("retention on two instances through the pooler: each batch is taken by one of them, once", async () => {
+    const receiver = startReceiver(RAW_SECRET);
+    try {
+      const lifecycle = { MESSAGE_RETENTION_DAYS: "30", LIFECYCLE_INTERVAL_MS: "200", LIFECYCLE_BATCH_SIZE: "100", WEBHOOK_URL: receiver.url, WEBHOOK_SECRET: RAW_SECRET };
+      const [a, b] = await Promise.all([cluster.start({ ...through, ...lifecycle }), cluster.start({ ...through, ...lifecycle })]);
+      const tag = Date.now().toString(36);
+      const [ann, bob] = [`old-ann-${tag}`, `old-bob-${tag}`];
+      expect((await internal(a, "POST", "/api/users/sync/batch", { users: [{ externalUserId: ann }, { externalUserId: bob }] })).status).toBe(200);
+      const conversationId = (await (await restAs(a, ann)).post("/api/conversations", { type: "group", participantIds: [bob], name: "old" })).body.id;
+      const direct = postgres(cluster.databaseUrl, { max: 1, onnotice: () => {} });
+      try {
+        const db = drizzle(direct);
+        await insertHistory({ app: { ctx: { db } } } as never, conversationId, ann, 2000, { at: Date.now() - 40 * 86_400_000 });
+        await eventually(async () => (await direct`select count(*)::int as n from messages where conversation_id = ${conversationId}`)[0]!.n === 0, 60_000, "history purged");
+        const cuts = (await direct`select (payload -> 'data' ->> 'upToSeq')::int as seq from webhook_events where type = 'messages.expired' and payload -> 'data' ->> 'conversationId' = ${conversationId} order by id`).map((r) => r.seq);
+        // 20 batches of 100, none done twice: the cuts go up by 100 each time.
+        expect(cuts).toEqual(Array.from({ length: 20 }, (_, i) => (i + 1) * 100));
+        const sent = await (await restAs(b, bob)).post(`/api/conversations/${conversationId}/messages`, { content: "new" });
+        expect(sent.body.seq).toBe(2001);
+      } finally {
+        await direct.end();
+      }
+      expect(a.output() + b.output()).not.toMatch(/prepared statement|"level":"error"/);
+    } finally {
+      receiver.stop();
+    }
+  }, 90_000);
 
   test("without DATABASE_POOLER=transaction the pool's connections are refused (startup parameters): the instance is not ready", async () => {
     const plain = await cluster.start({ ...through, DATABASE_POOLER: "none" });

@@ -49,6 +49,7 @@ const ROUTES: Record<string, RouteRule> = {
   "POST /api/users/sync": { access: "internal", call: (fx) => ({ path: "/api/users/sync", body: { externalUserId: fx.users.newcomer } }) },
   "POST /api/users/sync/batch": { access: "internal", call: (fx) => ({ path: "/api/users/sync/batch", body: { users: [{ externalUserId: fx.users.newcomer }] } }) },
   "GET /api/users/:userId": { access: "internal", call: (fx) => ({ path: `/api/users/${fx.users.target}` }) },
+  "GET /api/users/:userId/export": { access: "internal", call: (fx) => ({ path: `/api/users/${fx.users.target}/export` }) },
   "POST /api/users/:userId/revoke-tokens": { access: "internal", call: (fx) => ({ path: `/api/users/${fx.users.target}/revoke-tokens`, body: {} }) },
   "POST /api/users/:userId/suspend": { access: "internal", call: (fx) => ({ path: `/api/users/${fx.users.target}/suspend`, body: {} }) },
   "POST /api/users/:userId/unsuspend": { access: "internal", call: (fx) => ({ path: `/api/users/${fx.users.target}/unsuspend` }) },

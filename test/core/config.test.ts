@@ -62,6 +62,14 @@ describe("refusals name the variable and what was wrong", () => {
     expect(refusal({ REDIS_PREFIX: "has space" })).toContain("REDIS_PREFIX");
   });
 
+  test("MESSAGE_RETENTION_DAYS is unset (kept forever) or a positive whole number of days", () => {
+    expect(loadConfig({}).MESSAGE_RETENTION_DAYS).toBeUndefined();
+    expect(loadConfig({ MESSAGE_RETENTION_DAYS: "30" }).MESSAGE_RETENTION_DAYS).toBe(30);
+    for (const value of ["0", "-3", "forever"]) expect(refusal({ MESSAGE_RETENTION_DAYS: value })).toContain("MESSAGE_RETENTION_DAYS");
+    expect(loadConfig({}).LIFECYCLE_INTERVAL_MS).toBe(60000);
+    expect(refusal({ LIFECYCLE_INTERVAL_MS: "5" })).toContain("LIFECYCLE_INTERVAL_MS");
+  });
+
   test("a choice names the values it accepts", () => {
     expect(refusal({ DATABASE_POOLER: "bogus" })).toContain("DATABASE_POOLER: must be one of none, transaction");
     expect(refusal({ LOG_LEVEL: "loud" })).toContain("must be one of debug, info, warn, error, silent");

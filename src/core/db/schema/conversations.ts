@@ -14,6 +14,12 @@ export const conversations = pgTable(
     directKey: text("direct_key").unique(),
     /** Seq of the newest message. Incremented in the sending transaction, so seqs are gapless. */
     lastSeq: integer("last_seq").notNull().default(0),
+    /**
+     * Seq of the newest message removed for good by retention (0: none): every message up to it is
+     * gone. Sync and paging from a point at or below it answer `truncated`; lastSeq is never lowered,
+     * so seqs are not reused.
+     */
+    expiredUpToSeq: integer("expired_up_to_seq").notNull().default(0),
     lastMessageId: uuid("last_message_id"),
     lastMessageAt: timestampMs("last_message_at"),
     /**

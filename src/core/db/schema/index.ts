@@ -10,3 +10,4 @@ export * from "./webhook-events";
 export * from "./user-blocks";
 export * from "./conversation-bans";
 export * from "./message-flags";
+export * from "./user-erasures";

@@ -67,6 +67,8 @@ export const messages = pgTable(
     index("messages_search_idx").using("gin", searchDocument(t.content)),
     // Unread counts subtract other people's deleted messages above a reader's marker: tombstones
     // only, so sends never write to it and it stays as small as the deletions.
+    // A user's own messages in id order: their export and their erase walk it in pages.
+    index("messages_sender_idx").on(t.senderId, t.id),
     index("messages_deleted_idx").on(t.conversationId, t.seq, t.senderId).where(sql`${t.deletedAt} is not null`),
     // A conversation's pins, most recently pinned first, and their count under the cap: pinned
     // messages only, so sends never write to it.
