@@ -35,8 +35,14 @@ export class ArrivalOrder {
     try {
       return await task(enter);
     } finally {
-      pass();
-      if (this.newest.get(key) === passed) this.newest.delete(key);
+      // Refused or failed without entering: its turn still comes after those before it, or a later
+      // task would overtake a slower earlier one.
+      if (previous) void previous.then(pass);
+      else pass();
+      // Forgotten only once passed: a task arriving meanwhile must still wait behind it.
+      void passed.then(() => {
+        if (this.newest.get(key) === passed) this.newest.delete(key);
+      });
     }
   }
 }

@@ -2,6 +2,7 @@ import { Value } from "@sinclair/typebox/value";
 import type { Config } from "../config";
 import type { MetricsSink } from "../core/context";
 import { AppError } from "../core/errors";
+import { dropPrototypeKeys } from "../core/json-size";
 import type { Logger } from "../core/log";
 import { Metadata } from "../core/schemas";
 import { newEventId } from "../webhooks/outbox";
@@ -147,6 +148,8 @@ function verdictOf(text: string): Answer {
     return { unusable: "not JSON" };
   }
   if (!isObject(parsed)) return { unusable: "not a JSON object" };
+  // As in request bodies: keys named like Object.prototype's members are never stored nor sent on.
+  dropPrototypeKeys(parsed);
   const { action, reason, content, metadata } = parsed;
   switch (action) {
     case "allow":

@@ -36,6 +36,24 @@ test("a task that fails, or finishes without entering, lets the next one enter",
   expect(entered).toEqual(["third"]);
 });
 
+test("a task refused before its turn does not let later ones overtake the slower task before it", async () => {
+  const order = new ArrivalOrder();
+  const entered: string[] = [];
+  const slow = order.run("k", async (enter) => {
+    await Bun.sleep(100);
+    return enter(() => entered.push("slow first"));
+  });
+  const refused = order.run("k", async () => {
+    throw new Error("rejected by the hook");
+  });
+  const third = order.run("k", async (enter) => enter(() => entered.push("third")));
+  await refused.catch(() => {});
+  // Arriving after the refusal has finished, still behind the slow one.
+  const fourth = order.run("k", async (enter) => enter(() => entered.push("fourth")));
+  await Promise.all([slow, third, fourth]);
+  expect(entered).toEqual(["slow first", "third", "fourth"]);
+});
+
 test("keys do not wait on each other", async () => {
   const order = new ArrivalOrder();
   const entered: string[] = [];

@@ -241,6 +241,31 @@ describe("modify", () => {
     const stored = (await r.bob.get(`/api/messages/${res.body.id}`)).body;
     expect(stored.content).toBe("**** it");
   });
+
+  test("keys named like Object.prototype's members in a modify are dropped, as in request bodies", async () => {
+    const r = await room(svc);
+    hook.behaviour = answerFor("proto", { action: "modify", metadata: JSON.parse('{"__proto__":{"polluted":1},"constructor":{"x":1},"ok":1}') });
+    const res = await r.ann.post(`/api/conversations/${r.conversationId}/messages`, { content: "proto" });
+    expect(res.status).toBe(201);
+    expect(res.body.metadata).toEqual({ ok: 1 });
+    expect(Object.keys((await r.bob.get(`/api/messages/${res.body.id}`)).body.metadata)).toEqual(["ok"]);
+  });
+});
+
+describe("order of one sender's sends", () => {
+  test("a send the hook rejects does not let the later ones overtake a slower earlier one", async () => {
+    const r = await room(svc);
+    hook.behaviour = (req) => {
+      const content = String(req.payload.data.content);
+      if (content.includes("slow")) return Bun.sleep(400).then(() => allow(req));
+      return content.includes("rej") ? { action: "reject" } : allow(req);
+    };
+    const contents = ["ok-slow-1", "rej-2", "ok-3", "ok-4"];
+    const acks = await Promise.all(contents.map((content) => call(r.annSocket, "message:send", { conversationId: r.conversationId, content })));
+    expect(acks.map((a) => a.ok)).toEqual([true, false, true, true]);
+    const list = await r.ann.get(`/api/conversations/${r.conversationId}/messages`);
+    expect(list.body.data.map((m: any) => m.content).filter((c: string) => !c.startsWith("fence"))).toEqual(["ok-slow-1", "ok-3", "ok-4"]);
+  });
 });
 
 describe("edits", () => {
