@@ -122,9 +122,9 @@ async function readJsonBody(request: Request, limit: number): Promise<unknown> {
   if (jsonSize(body, Number.POSITIVE_INFINITY).tooDeep) {
     throw invalid(`Request body is nested more than ${MAX_JSON_DEPTH} levels deep`, [{ path: "/", message: "too deep" }]);
   }
-  // Every body is an object (or, for a route that takes one, a list): a bare 42, true or null would
-  // otherwise stand in for an optional body left out and run the action with its defaults.
-  if (typeof body !== "object" || body === null) throw invalid("Request body must be a JSON object", [{ path: "/", message: "Expected object" }]);
+  // Every body is an object: a bare 42, true, null or [] would otherwise stand in for an optional
+  // body left out and run the action with its defaults.
+  if (typeof body !== "object" || body === null || Array.isArray(body)) throw invalid("Request body must be a JSON object", [{ path: "/", message: "Expected object" }]);
   dropPrototypeKeys(body);
   return body;
 }

@@ -79,6 +79,7 @@ describe("request bodies", () => {
       ["/api/users/optional-body/suspend", "true"],
       ["/api/users/optional-body/revoke-tokens", "null"],
       [`/api/conversations/${conversationId}/mute`, "0"],
+      [`/api/conversations/${conversationId}/mute`, "[]"],
     ] as const) {
       const internal = path.startsWith("/api/users");
       const res = await svc.request(internal ? "POST" : "PUT", path, { body, headers: internal ? { "x-internal-secret": INTERNAL_SECRET } : { authorization: `Bearer ${ann.token}` } });
