@@ -23,7 +23,9 @@ const SCAN_FACTOR = 10;
  */
 export async function requestErase(ctx: Context, externalUserId: string): Promise<void> {
   await withTransaction(ctx, async (tx, after) => {
-    const [user] = await tx.select({ deletedAt: users.deletedAt }).from(users).where(eq(users.externalId, externalUserId));
+    // Locked, as a sync locks it: a sync restoring the user meanwhile is either before this (and
+    // erased with the rest) or after it (and refused while the erase runs).
+    const [user] = await tx.select({ deletedAt: users.deletedAt }).from(users).where(eq(users.externalId, externalUserId)).for("update");
     if (!user) throw notFound("User");
     if (!user.deletedAt) await deleteUserIn(ctx, tx, after, externalUserId);
     await tx.insert(userErasures).values({ userId: externalUserId }).onConflictDoNothing();
@@ -117,7 +119,8 @@ async function tombstoneMessages(tx: Transaction, job: UserErasureRow, batch: nu
   await tx.delete(reactions).where(sql`${reactions.messageId} = any(${inBatch})`);
   await tx.delete(mentions).where(sql`${mentions.messageId} = any(${inBatch})`);
   await tx.delete(notificationJobs).where(sql`${notificationJobs.messageId} = any(${inBatch})`);
-  return { next: "messages", cursor: rows[rows.length - 1]!.id, messages: rows.length };
+  // Counted: the messages this erase made tombstones (those deleted before were tombstones already).
+  return { next: "messages", cursor: rows[rows.length - 1]!.id, messages: rows.filter((r) => !r.deleted).length };
 }
 
 async function removeReactions(tx: Transaction, job: UserErasureRow, batch: number): Promise<Step> {

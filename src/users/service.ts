@@ -1,10 +1,10 @@
 import { inArray, sql } from "drizzle-orm";
 import type { Context } from "../core/context";
-import { type UserRow, users } from "../core/db/schema";
+import { type UserRow, userErasures, users } from "../core/db/schema";
 import { byExternalId, usersInLockOrder } from "../core/db/lock-order";
 import type { Transaction } from "../core/db/client";
 import { type AfterCommit, withTransaction } from "../core/db/transaction";
-import { invalid, notFound } from "../core/errors";
+import { AppError, invalid, notFound } from "../core/errors";
 import { isSuspended } from "../core/auth";
 import { checkMetadata, checkStorable, futureTime, iso } from "../core/schemas";
 import { removeUserEverywhere } from "../conversations/participants";
@@ -62,6 +62,13 @@ export async function syncUsers(
     const existing = new Map(
       (await tx.select().from(users).where(inArray(users.externalId, ids)).orderBy(usersInLockOrder).for("update")).map((row) => [row.externalId, row]),
     );
+    // An erase in progress would go on to erase what a restored user writes: the host syncs again
+    // once `user.erased` has come. Read after the row locks: an erase committing meanwhile is seen.
+    const erasing = await tx.select({ userId: userErasures.userId }).from(userErasures).where(inArray(userErasures.userId, ids));
+    if (erasing.length) {
+      const userIds = erasing.map((e) => e.userId);
+      throw new AppError("CONFLICT", `An erase of ${userIds.slice(0, 5).join(", ")} is in progress; sync again after user.erased`, { userIds });
+    }
     const isStale = (input: UserSync) => {
       const stored = existing.get(input.externalUserId)?.syncVersion;
       return input.version !== undefined && stored != null && input.version <= stored;

@@ -55,6 +55,16 @@ const msFromNow = (ms: number) => sql`now() + ${ms}::float8 * interval '1 millis
 export type ClaimedEvent = { id: string; payload: WebhookPayload; attempts: number };
 
 /**
+ * An event carrying the content of a user being erased waits until the erase has cleared it: from
+ * the erase's request on, the host is not sent what it asked to have erased. (The erase's last
+ * step clears these payloads, then deletes its job, which lets them go.)
+ */
+const heldForErasure = sql`not exists (
+  select 1 from user_erasures e
+  where e.user_id = coalesce(${webhookEvents.payload} -> 'data' ->> 'senderId', ${webhookEvents.payload} -> 'data' -> 'message' ->> 'senderId')
+)`;
+
+/**
  * Leases up to `limit` due events to `owner` until now + `leaseMs`. SKIP LOCKED lets every
  * instance claim at once without waiting on each other, and a lease that ran out (its instance
  * died mid-delivery) makes the event due again.
@@ -68,6 +78,7 @@ export async function claimDueEvents(db: Database, owner: string, limit: number,
         eq(webhookEvents.status, "pending"),
         lte(webhookEvents.nextAttemptAt, sql`now()`),
         or(isNull(webhookEvents.lockedUntil), lte(webhookEvents.lockedUntil, sql`now()`)),
+        heldForErasure,
       ),
     )
     .orderBy(asc(webhookEvents.nextAttemptAt))

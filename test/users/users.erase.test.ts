@@ -11,7 +11,7 @@ import { connectSocket, eventually, record } from "../helpers/sockets";
 import { RAW_SECRET, serviceWithReceiver, startReceiver } from "../webhooks/receiver";
 
 /** DELETE /api/users/:id?erase=true: deleted at once, then erased in durable batches, then one user.erased. */
-const { svc } = serviceWithReceiver(RAW_SECRET, { LIFECYCLE_INTERVAL_MS: "3600000" });
+const { svc, receiver } = serviceWithReceiver(RAW_SECRET, { LIFECYCLE_INTERVAL_MS: "3600000" });
 
 type Db = Pick<Parameters<typeof rowsOf>[0], "app">;
 const outboxOf = (db: Db, type: string) =>
@@ -88,10 +88,39 @@ describe("erase", () => {
     expect((await svc.internal("DELETE", "/api/users/never-synced?erase=true")).status).toBe(404);
     expect((await svc.internal("DELETE", `/api/users/${ann}?erase=true`)).status).toBe(202);
     await eventually(async () => (await erasing(svc, ann)) === undefined, 20_000, "second erase finished");
+    // The second made no new tombstone.
     expect((await outboxOf(svc, "user.erased")).filter((d) => d.userId === ann)).toEqual([
       { userId: ann, messages: 3 },
-      { userId: ann, messages: 3 },
+      { userId: ann, messages: 0 },
     ]);
+  });
+
+  test("while an erase is pending, the user's content is not delivered, and syncing them again is 409", async () => {
+    const [dan, eve] = (await makeUsers(svc, "dan", "eve")) as [string, string];
+    const conversationId = await group(svc, eve, [dan]);
+    const d = await svc.as(dan);
+    // An erase recorded but not yet worked (the lifecycle worker runs hourly here and was not woken).
+    await rowsOf(svc, sql`insert into user_erasures (user_id) values (${dan})`);
+    const sent = (await d.post(`/api/conversations/${conversationId}/messages`, { content: "dan's secret" })).body;
+    const fromEve = (await (await svc.as(eve)).post(`/api/conversations/${conversationId}/messages`, { content: "eve's word" })).body;
+    // Eve's event goes out; Dan's waits (the drainer runs every 50 ms).
+    await eventually(() => receiver.acceptedOf("message.created").some((x) => x.payload.data.id === fromEve.id), 10_000, "eve's message.created delivered");
+    await Bun.sleep(300);
+    expect(receiver.deliveries.filter((x) => x.payload.data?.id === sent.id)).toEqual([]);
+    const [held] = await rowsOf<{ status: string }>(svc, sql`select status from webhook_events where payload -> 'data' ->> 'id' = ${sent.id}`);
+    expect(held!.status).toBe("pending");
+
+    const sync = await svc.internal("POST", "/api/users/sync", { externalUserId: dan, name: "Dan again" });
+    expect([sync.status, sync.body.error.code, sync.body.error.details]).toEqual([409, "CONFLICT", { userIds: [dan] }]);
+    expect((await svc.internal("POST", "/api/users/sync/batch", { users: [{ externalUserId: eve }, { externalUserId: dan }] })).status).toBe(409);
+
+    // The erase runs (as asked for again), clears the payload, then lets it go; then a sync restores.
+    expect((await svc.internal("DELETE", `/api/users/${dan}?erase=true`)).status).toBe(202);
+    await eventually(() => receiver.acceptedOf("user.erased").some((x) => x.payload.data.userId === dan), 20_000, "user.erased delivered");
+    await eventually(() => receiver.acceptedOf("message.created").some((x) => x.payload.data.id === sent.id), 10_000, "the held event delivered");
+    const delivered = receiver.acceptedOf("message.created").filter((x) => x.payload.data.id === sent.id);
+    for (const x of delivered) expect(x.payload.data).toMatchObject({ content: "", attachments: [], metadata: {}, mentions: [] });
+    expect((await svc.internal("POST", "/api/users/sync", { externalUserId: dan })).status).toBe(201);
   });
 });
 
