@@ -28,6 +28,8 @@ export async function requestErase(ctx: Context, externalUserId: string): Promis
     const [user] = await tx.select({ deletedAt: users.deletedAt }).from(users).where(eq(users.externalId, externalUserId)).for("update");
     if (!user) throw notFound("User");
     if (!user.deletedAt) await deleteUserIn(ctx, tx, after, externalUserId);
+    // Their profile goes too: a delete keeps it for a restore, an erase is for good.
+    await tx.update(users).set({ name: null, avatarUrl: null, metadata: {} }).where(eq(users.externalId, externalUserId));
     await tx.insert(userErasures).values({ userId: externalUserId }).onConflictDoNothing();
     after(() => ctx.lifecycle.wake());
   });

@@ -97,6 +97,7 @@ describe("erase", () => {
 
   test("while an erase is pending, the user's content is not delivered, and syncing them again is 409", async () => {
     const [dan, eve] = (await makeUsers(svc, "dan", "eve")) as [string, string];
+    await svc.syncUser(dan, { name: "Dan", avatarUrl: "https://cdn.example.com/dan.png", metadata: { email: "dan@example.com" } });
     const conversationId = await group(svc, eve, [dan]);
     const d = await svc.as(dan);
     // An erase recorded but not yet worked (the lifecycle worker runs hourly here and was not woken).
@@ -120,7 +121,10 @@ describe("erase", () => {
     await eventually(() => receiver.acceptedOf("message.created").some((x) => x.payload.data.id === sent.id), 10_000, "the held event delivered");
     const delivered = receiver.acceptedOf("message.created").filter((x) => x.payload.data.id === sent.id);
     for (const x of delivered) expect(x.payload.data).toMatchObject({ content: "", attachments: [], metadata: {}, mentions: [] });
-    expect((await svc.internal("POST", "/api/users/sync", { externalUserId: dan })).status).toBe(201);
+    const restored = await svc.internal("POST", "/api/users/sync", { externalUserId: dan });
+    expect(restored.status).toBe(201);
+    // The profile went with the erase: a sync that leaves fields out does not bring it back.
+    expect(restored.body).toMatchObject({ name: null, avatarUrl: null, metadata: {} });
   });
 });
 
