@@ -399,15 +399,21 @@ async function startChat(user: User): Promise<void> {
     drawList();
     drawThread();
   });
+  // A conversation made while the socket was not yet (or no longer) connected sent its
+  // conversation:new to nobody here: each (re)connect reads the list again.
+  const loadList = async () => {
+    const list = await host.get<{ data: Conversation[] }>("/api/conversations?limit=50");
+    for (const conversation of list.data) track(conversation);
+    drawList();
+  };
   client.onStatus((status) => {
     ui.banner.hidden = status !== "reconnecting";
+    if (status === "connected") void loadList();
   });
   client.onRefused((error) => {
     ui.banner.textContent = `The chat service refused this account: ${error.message}`;
     ui.banner.hidden = false;
   });
 
-  const list = await host.get<{ data: Conversation[] }>("/api/conversations?limit=50");
-  for (const conversation of list.data) track(conversation);
-  drawList();
+  await loadList();
 }
