@@ -8,24 +8,14 @@
  * port on stdout.
  */
 import { Server as Engine } from "@socket.io/bun-engine";
-import { jwtVerify } from "jose";
 import { Server } from "socket.io";
+import { tokenCheck } from "./token-check.mjs";
 
-const key = new TextEncoder().encode(process.env.AUTH_JWT_SECRET ?? "");
 const engine = new Engine({ path: "/socket.io/", pingInterval: 25_000, pingTimeout: 20_000 });
 const io = new Server({ serveClient: false });
 io.bind(engine);
 
-io.use(async (socket, next) => {
-  try {
-    const { payload } = await jwtVerify(String(socket.handshake.auth?.token ?? ""), key, { algorithms: ["HS256"] });
-    if (typeof payload.sub !== "string") throw new Error("no subject");
-    socket.data.userId = payload.sub;
-    next();
-  } catch {
-    next(Object.assign(new Error("UNAUTHORIZED"), { data: { code: "UNAUTHORIZED" } }));
-  }
-});
+io.use(tokenCheck);
 
 io.on("connection", (socket) => {
   const userId: string = socket.data.userId;

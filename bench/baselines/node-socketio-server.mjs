@@ -10,10 +10,9 @@
  */
 import { randomUUID } from "node:crypto";
 import { createServer } from "node:http";
-import { jwtVerify } from "jose";
 import { Server } from "socket.io";
+import { tokenCheck } from "./token-check.mjs";
 
-const key = new TextEncoder().encode(process.env.AUTH_JWT_SECRET ?? "");
 /** userId → the conversation ids they are in. */
 const memberships = new Map();
 /** conversationId → last seq. */
@@ -36,18 +35,7 @@ const http = createServer((req, res) => {
 
 const io = new Server(http, { serveClient: false });
 
-io.use(async (socket, next) => {
-  try {
-    const { payload } = await jwtVerify(String(socket.handshake.auth?.token ?? ""), key, { algorithms: ["HS256"] });
-    if (typeof payload.sub !== "string") throw new Error("no subject");
-    socket.data.userId = payload.sub;
-    next();
-  } catch {
-    const error = new Error("UNAUTHORIZED");
-    error.data = { code: "UNAUTHORIZED" };
-    next(error);
-  }
-});
+io.use(tokenCheck);
 
 io.on("connection", (socket) => {
   const userId = socket.data.userId;
