@@ -15,21 +15,22 @@ import { drizzle } from "drizzle-orm/postgres-js";
 import { insertHistory } from "../helpers/history";
 import { RAW_SECRET, startReceiver } from "../webhooks/receiver";
 
-const POSTGRES = process.env.CI_DATABASE_URL ?? process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
 let bouncer: Bouncer;
 let cluster: Cluster;
 let through: Record<string, string>;
 beforeAll(async () => {
-  // Two server connections for instances with four each: every instance's statements hop
-  // between server connections, as they do on a busy pooler.
-  bouncer = await startPgBouncer(POSTGRES, { poolSize: 2 });
   cluster = await startCluster({ DATABASE_POOL_SIZE: "4", DATABASE_POOLER: "transaction" });
-  // What the service would send at connect, set where a pooler keeps it: on the database.
+  // What the service would send at connect, set where a pooler keeps it: on the database. Before
+  // PgBouncer starts: the server connection its readiness check opens is pooled from then on.
   const admin = postgres(cluster.databaseUrl, { max: 1, onnotice: () => {} });
   const name = new URL(cluster.databaseUrl).pathname.slice(1);
   await admin.unsafe(`alter database "${name}" set statement_timeout = 30000`);
   await admin.unsafe(`alter database "${name}" set lock_timeout = 10000`);
   await admin.end();
+  // In front of the cluster's server (DATABASE_URL's, or the tests' own without it). Two server
+  // connections for instances with four each: every instance's statements hop between server
+  // connections, as they do on a busy pooler.
+  bouncer = await startPgBouncer(cluster.databaseUrl, { poolSize: 2 });
   through = { DATABASE_URL: bouncer.through(cluster.databaseUrl) };
 }, 60_000);
 afterAll(async () => {
