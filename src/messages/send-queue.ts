@@ -16,19 +16,33 @@ export type SendResult = { message: Message; created: boolean; thread?: ThreadUp
  */
 export type WriteSends = (batch: QueuedSend[]) => Promise<(SendResult | AppError)[]>;
 
-type Pending = QueuedSend & { resolve(result: SendResult): void; reject(error: unknown): void };
+type Pending = QueuedSend & { queuedAt: number; resolve(result: SendResult): void; reject(error: unknown): void };
 
 /** Sends written by one statement at most: bounds its size and the wait of the last one. */
 const MAX_BATCH = 256;
 /** Statements in flight per instance; each takes conversations no other one in flight has. */
 const MAX_IN_FLIGHT = 4;
 /**
- * Another statement starts only when the newest one has run this long. One at a time gives the
- * biggest batches and the lowest latency while the database keeps up (fewer, larger statements
- * cost it less CPU); a statement stuck on a lock (a big conversation being deleted, say) must not
- * hold up the sends of every other conversation.
+ * Another statement starts only when the newest one has run longer than a statement takes: one
+ * at a time gives the biggest batches and the lowest latency while the database keeps up (fewer,
+ * larger statements cost it less CPU); a statement stuck on a lock (a big conversation being
+ * deleted, say) must not hold up the sends of every other conversation. "Longer than a statement
+ * takes" is STALL_FACTOR times the recent statements' time, at least STALL_MS and at most
+ * STALL_MAX_MS: a fixed threshold below what a busy database needs for a big batch would start
+ * statements that are only busy, not stalled, and split the batches just when the database needs
+ * them biggest (the smaller, concurrent statements each cost it more per send, and the backlog grows).
  */
 const STALL_MS = 20;
+const STALL_FACTOR = 3;
+const STALL_MAX_MS = 500;
+/** Weight of the newest statement in the recent statements' time (an exponential average). */
+const RECENT_WEIGHT = 0.2;
+/**
+ * A send is refused (UNAVAILABLE, retry in a second) while the newest statement was a full batch
+ * of sends that had waited this long: the backlog is more than the database finishes in time, and
+ * letting it grow would only make every send later. Sends once accepted are all written.
+ */
+const MAX_QUEUE_WAIT_MS = 1000;
 /** Sends waiting beyond this are refused at once rather than queued behind a stalled database. */
 const MAX_WAITING = 20_000;
 
@@ -36,9 +50,10 @@ const MAX_WAITING = 20_000;
  * Group commit for message sends. Sends that arrive while statements are in flight wait and are
  * written together by the next one, so a busy instance pays one commit for many messages while an
  * idle one writes each send at once. Normally one statement runs at a time; more start only when
- * the newest has stalled (STALL_MS). A conversation is in at most one statement at a time, which
- * keeps each socket's sends in the order it emitted them and spares statements of one instance
- * from waiting on each other's locks.
+ * the newest has stalled (runs well past the recent statements' time). A conversation is in at
+ * most one statement at a time, which keeps each socket's sends in the order it emitted them and
+ * spares statements of one instance from waiting on each other's locks. A backlog the database
+ * cannot finish in time is answered with a retryable refusal rather than queued (MAX_QUEUE_WAIT_MS).
  */
 export class SendQueue {
   private waiting: Pending[] = [];
@@ -46,6 +61,10 @@ export class SendQueue {
   private statements = 0;
   private lastStartedAt = 0;
   private stallTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Recent statements' time (ms); undefined until one finished. */
+  private recentMs: number | undefined;
+  /** The newest statement was a full batch of sends that had waited more than MAX_QUEUE_WAIT_MS. */
+  private behind = false;
 
   constructor(
     private readonly write: WriteSends,
@@ -59,29 +78,41 @@ export class SendQueue {
   }
 
   send(item: QueuedSend): Promise<SendResult> {
-    if (this.waiting.length >= MAX_WAITING) {
-      return Promise.reject(new AppError("UNAVAILABLE", "Too many messages waiting to be stored; retry shortly"));
+    if (this.behind || this.waiting.length >= MAX_WAITING) {
+      return Promise.reject(new AppError("UNAVAILABLE", "Too many messages waiting to be stored; retry shortly", { retryAfter: 1 }, 1));
     }
     return new Promise((resolve, reject) => {
-      this.waiting.push({ ...item, resolve, reject });
+      this.waiting.push({ ...item, queuedAt: performance.now(), resolve, reject });
       this.pump();
     });
   }
 
+  /** How long the newest statement may run before another one starts beside it. */
+  private get stallMs(): number {
+    return this.recentMs === undefined ? STALL_MS : Math.min(STALL_MAX_MS, Math.max(STALL_MS, STALL_FACTOR * this.recentMs));
+  }
+
   private pump(): void {
+    // Nothing left waiting: whatever backlog there was is gone.
+    if (!this.waiting.length) this.behind = false;
     while (this.statements < MAX_IN_FLIGHT && this.waiting.length) {
-      const sinceLast = performance.now() - this.lastStartedAt;
-      if (this.statements > 0 && sinceLast < STALL_MS) {
+      const now = performance.now();
+      const stallMs = this.stallMs;
+      const sinceLast = now - this.lastStartedAt;
+      if (this.statements > 0 && sinceLast < stallMs) {
         this.stallTimer ??= setTimeout(() => {
           this.stallTimer = undefined;
           this.pump();
-        }, STALL_MS - sinceLast);
+        }, stallMs - sinceLast);
         return;
       }
       const batch = this.take();
       if (batch.length === 0) return;
+      // A full batch: more waits than one statement takes. Sends that waited only for their own
+      // conversation's statement (held up by a lock, say) make no full batch on their own.
+      this.behind = batch.length === MAX_BATCH && now - batch[0]!.queuedAt > MAX_QUEUE_WAIT_MS;
       this.statements++;
-      this.lastStartedAt = performance.now();
+      this.lastStartedAt = now;
       const conversations = new Set(batch.map((b) => b.conversationId));
       for (const id of conversations) this.inFlight.add(id);
       const statement = this.run(batch).finally(() => {
@@ -121,8 +152,11 @@ export class SendQueue {
 
   private async run(batch: Pending[]): Promise<void> {
     let outcomes: (SendResult | AppError)[];
+    const started = performance.now();
     try {
       outcomes = await this.write(batch);
+      const ms = performance.now() - started;
+      this.recentMs = this.recentMs === undefined ? ms : this.recentMs + RECENT_WEIGHT * (ms - this.recentMs);
     } catch (error) {
       const retry = retryPlan(error, batch);
       if (retry) {

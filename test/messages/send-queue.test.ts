@@ -141,4 +141,47 @@ describe("SendQueue", () => {
     statements[4]!.settle(new Error("connection closed"));
     expect((await gone).map((o) => o.status)).toEqual(["rejected", "rejected"]);
   });
+  test("a statement that only takes as long as recent ones did is busy, not stalled: no other starts beside it", async () => {
+    const { statements, write } = fakeWriter();
+    const queue = new SendQueue(write, createDrain());
+    const first = queue.send(send("c1", "a"));
+    await Bun.sleep(40);
+    statements[0]!.settle();
+    await first;
+    await tick();
+    // Recent statements took about 40 ms: another starts beside the next one only after three times that.
+    const busy = queue.send(send("c1", "busy"));
+    const other = queue.send(send("c2", "waits"));
+    await Bun.sleep(60);
+    expect(statements.map(contents)).toEqual([["c1:a"], ["c1:busy"]]);
+    await Bun.sleep(100);
+    expect(statements.map(contents)).toEqual([["c1:a"], ["c1:busy"], ["c2:waits"]]);
+    statements[1]!.settle();
+    statements[2]!.settle();
+    await Promise.all([busy, other]);
+  });
+
+  test("a backlog of more than a statement's worth that waited over a second is refused, retryably, until it is gone", async () => {
+    const { statements, write } = fakeWriter();
+    const queue = new SendQueue(write, createDrain());
+    const opening = queue.send(send("c1", "opens"));
+    const backlog = Array.from({ length: 300 }, (_, i) => queue.send(send("c1", `b${i}`)));
+    await Bun.sleep(1100);
+    statements[0]!.settle();
+    await opening;
+    await tick();
+    // A full batch of sends that waited more than a second: the backlog is more than is finished in time.
+    expect(statements[1]!.batch).toHaveLength(256);
+    const refused = await queue.send(send("c2", "refused")).catch((error: unknown) => error);
+    expect(refused).toMatchObject({ code: "UNAVAILABLE", retryAfter: 1, details: { retryAfter: 1 } });
+    statements[1]!.settle();
+    await tick();
+    statements[2]!.settle();
+    expect(await Promise.all(backlog)).toHaveLength(300);
+    // Gone: accepted again.
+    const accepted = queue.send(send("c2", "accepted"));
+    await tick();
+    statements[3]!.settle();
+    expect((await accepted).message.content).toBe("accepted");
+  });
 });
