@@ -70,8 +70,8 @@ export type SendCost = {
 
 /** Runs on `service` (no webhooks) and on a second service with WEBHOOK_URL set. */
 export async function sendCost(service: ChatService, quick: boolean): Promise<SendCost> {
-  const seconds = quick ? 2 : 5;
-  const rooms = quick ? 10 : 50;
+  const seconds = quick ? 1 : 5;
+  const rooms = quick ? 5 : 50;
   const window = 4;
   const groupSize = 4;
   const sink = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: () => new Response("ok") });

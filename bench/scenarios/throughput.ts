@@ -61,7 +61,8 @@ async function maxRate(rooms: Room[], sockets: Socket[], seconds: number, window
 }
 
 /** Open loop at a fixed total rate; latency is send → message:new at the other members. */
-async function latencyAt(rooms: Room[], sockets: Socket[], rate: number, seconds: number) {
+/** `drainMs`: how long deliveries are still counted after the last send. */
+async function latencyAt(rooms: Room[], sockets: Socket[], rate: number, seconds: number, drainMs: number) {
   const sentAt = new Map<string, number>();
   const latencies: number[] = [];
   const senderSocketOf = new Map<string, Socket>();
@@ -105,7 +106,7 @@ async function latencyAt(rooms: Room[], sockets: Socket[], rate: number, seconds
     await Bun.sleep(2);
   }
   const achieved = sent / ((performance.now() - started) / 1000);
-  await Bun.sleep(2000);
+  await Bun.sleep(drainMs);
   clearInterval(lagTimer);
   sockets.forEach((s, i) => s.off("message:new", handlers[i]));
   return { achieved, sent, errors, refused, ...latencySummary(latencies), generatorLagP99: latencySummary(lags).p99 };
@@ -125,7 +126,7 @@ async function runSize(service: ChatService, size: number, rooms: number, second
     for (const fraction of quick ? [0.25, 0.5] : [0.25, 0.5, 0.9]) {
       const target = Math.max(1, Math.floor(max.persisted * fraction));
       progress(`${size}-person: latency at ${fraction * 100}% (${target} msg/s)`);
-      const r = await latencyAt(list, sockets, target, quick ? 2 : 8);
+      const r = await latencyAt(list, sockets, target, quick ? 1.5 : 8, quick ? 1000 : 2000);
       latency[`${fraction * 100}%`] = { target, ...r, achieved: round(r.achieved) };
       progressDone();
     }
