@@ -10,9 +10,9 @@ import { cpuSeconds, startChatService, type ChatService } from "../lib/service";
 import { latencySummary, progress, progressDone, round } from "../lib/stats";
 import { figure, type Figure, type ScenarioOptions, type ScenarioResult } from "../lib/types";
 
-type Room = { id: string; sender: Socket; senderId: string; members: number };
+export type Room = { id: string; sender: Socket; senderId: string; members: number };
 
-async function setupRooms(service: ChatService, rooms: number, size: number, tag: string) {
+export async function setupRooms(service: ChatService, rooms: number, size: number, tag: string) {
   const users = Array.from({ length: rooms * size }, (_, i) => `${tag}-${i}`);
   await service.syncUsers(users);
   const tokens = await Promise.all(users.map((u) => service.token(u)));
@@ -32,7 +32,7 @@ async function setupRooms(service: ChatService, rooms: number, size: number, tag
 }
 
 /** Sends from every room's sender, keeping `window` unacknowledged, for `seconds`. */
-async function maxRate(rooms: Room[], sockets: Socket[], seconds: number, window: number) {
+export async function maxRate(rooms: Room[], sockets: Socket[], seconds: number, window: number) {
   let delivered = 0;
   const onNew = () => delivered++;
   for (const s of sockets) s.on("message:new", onNew);
@@ -60,7 +60,7 @@ async function maxRate(rooms: Room[], sockets: Socket[], seconds: number, window
 }
 
 /** Open loop at a fixed total rate; latency is send → message:new at the other members. */
-async function latencyAt(rooms: Room[], sockets: Socket[], rate: number, seconds: number) {
+export async function latencyAt(rooms: Room[], sockets: Socket[], rate: number, seconds: number) {
   const sentAt = new Map<string, number>();
   const latencies: number[] = [];
   const senderSocketOf = new Map<string, Socket>();
