@@ -135,7 +135,8 @@ export async function startChatService(env: Record<string, string> = {}): Promis
     },
     async stop() {
       proc.kill("SIGTERM");
-      await Promise.race([proc.exited, Bun.sleep(15_000)]);
+      // A profiled service writes its profile as it exits, which takes a while after a long run.
+      await Promise.race([proc.exited, Bun.sleep(bunArgs.length ? 120_000 : 15_000)]);
       if (proc.exitCode === null) proc.kill("SIGKILL");
       await db.drop();
       await dropRedisPrefix(REDIS_URL, prefix);

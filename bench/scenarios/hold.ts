@@ -15,7 +15,7 @@ import { startBaselineWsServer } from "../lib/baseline-server";
 import { closeAll } from "../lib/clients";
 import { holdSockets } from "../lib/hold-generators";
 import { cpuSeconds, freePort, hardFileLimit, rssBytes, startChatService, type ChatService } from "../lib/service";
-import { pool, progress, progressDone, round } from "../lib/stats";
+import { latencySummary, pool, progress, progressDone, round } from "../lib/stats";
 import { figure, type ScenarioOptions, type ScenarioResult } from "../lib/types";
 import { latencyAt, maxRate, setupRooms, type Room } from "./throughput";
 
@@ -31,6 +31,23 @@ async function cpuOver(pids: number[], seconds: number): Promise<number> {
   const before = await sum();
   await Bun.sleep(seconds * 1000);
   return ((await sum()) - before) / seconds;
+}
+
+/**
+ * Reads a user's presence (JWT check, the store's main Redis connection, two queries) every 100 ms
+ * for `seconds`: a stall of the service's event loop or of its store connection shows in the max.
+ */
+async function probePresence(service: ChatService, token: string, userId: string, seconds: number) {
+  const ms: number[] = [];
+  const end = performance.now() + seconds * 1000;
+  while (performance.now() < end) {
+    const t = performance.now();
+    const res = await service.api(token, "GET", `/api/users/${userId}/presence`);
+    if (res.status !== 200) throw new Error(`presence probe: ${res.status} ${JSON.stringify(res.body)}`);
+    ms.push(performance.now() - t);
+    await Bun.sleep(Math.max(0, 100 - (performance.now() - t)));
+  }
+  return latencySummary(ms);
 }
 
 /** Max rate, then latency at `target` msg/s (25 % of the first max rate measured). */
@@ -77,7 +94,10 @@ export async function hold({ quick }: ScenarioOptions): Promise<ScenarioResult> 
     const port = new URL(service.url).port;
     senders = await setupRooms(service, quick ? 20 : 200, 2, "pair");
     const before = await measureSends(senders.rooms, senders.sockets, quick, "no idle sockets");
-    const cpuIdleBefore = await cpuOver([service.pid], quick ? 1 : 5);
+    const probeToken = await service.token(senders.users[0]!);
+    const probeUser = senders.users[1]!;
+    const idleSeconds = quick ? 1 : 25;
+    const [cpuIdleBefore, probeBefore] = await Promise.all([cpuOver([service.pid], idleSeconds), probePresence(service, probeToken, probeUser, idleSeconds)]);
 
     const users = await idleUsers(service, count);
     await Bun.sleep(500);
@@ -87,7 +107,7 @@ export async function hold({ quick }: ScenarioOptions): Promise<ScenarioResult> 
     await Bun.sleep(2000);
     const rssHeld = await rssBytes(service.pid);
     // Engine.IO pings (every 25 s per socket) and the presence heartbeat (every 20 s) while nothing else happens.
-    const cpuIdleHolding = await cpuOver([service.pid], quick ? 1 : 25);
+    const [cpuIdleHolding, probeHolding] = await Promise.all([cpuOver([service.pid], idleSeconds), probePresence(service, probeToken, probeUser, idleSeconds)]);
     const generatorCpu = await cpuOver(held.pids, quick ? 1 : 5);
 
     const during = await measureSends(senders.rooms, senders.sockets, quick, `holding ${held.opened} sockets`, before.rate);
@@ -100,6 +120,7 @@ export async function hold({ quick }: ScenarioOptions): Promise<ScenarioResult> 
     notes.push(`load generator: ${held.processes} processes (hold-worker.ts), ${round(generatorCpu, 2)} cores while holding; destinations ${addresses.join(", ")} × ports ${port}, ${wsPort}`);
     notes.push(`service RSS ${round(rssBefore / 2 ** 20)} MiB before the idle sockets, ${round(rssHeld / 2 ** 20)} MiB holding ${held.opened}`);
     notes.push(`service CPU while idle: ${round(cpuIdleBefore, 3)} cores without, ${round(cpuIdleHolding, 3)} cores holding ${held.opened} sockets`);
+    notes.push(`presence reads every 100 ms while idle: ${JSON.stringify({ before: probeBefore, holding: probeHolding })}`);
     notes.push(`latency detail: ${JSON.stringify({ before: { ...before.latency, rate: before.rate }, holding: { ...during.latency, rate: during.rate } })}`);
     if (before.max.failed || during.max.failed) notes.push(`failed sends at max rate: ${before.max.failed} before, ${during.max.failed} holding`);
     const fraction = during.max.persisted > 0 ? round((before.rate / during.max.persisted) * 100) : 0;
@@ -111,6 +132,7 @@ export async function hold({ quick }: ScenarioOptions): Promise<ScenarioResult> 
         figure("connect rate", round(held.opened / held.seconds), "sockets/s", { value: round(raw.opened / raw.seconds), label: "raw Bun.serve websockets, same generator" }),
         figure("service RSS per held socket", round(perSocket / 1024, 2), "KiB", { value: round(rawPerSocket / 1024, 2), label: "raw Bun.serve websocket" }, false),
         figure("service CPU while holding, no sends", round(cpuIdleHolding, 3), "cores", { value: round(cpuIdleBefore, 3), label: NO_IDLE }, false),
+        figure("presence read max latency while holding, no sends", probeHolding.max, "ms", { value: probeBefore.max, label: NO_IDLE }, false),
         figure("2-person max persisted msg/s while holding", round(during.max.persisted), "msg/s", { value: round(before.max.persisted), label: NO_IDLE }),
         figure(`2-person p99 at ${before.rate}/s while holding (goal < 50 ms)`, during.latency.p99, "ms", { value: before.latency.p99, label: `${NO_IDLE}, 25 % of its max` }, false),
       ],
