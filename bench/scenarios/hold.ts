@@ -136,7 +136,7 @@ export async function hold({ quick }: ScenarioOptions): Promise<ScenarioResult> 
         figure("2-person max persisted msg/s while holding", round(during.max.persisted), "msg/s", { value: round(before.max.persisted), label: NO_IDLE }),
         figure(`2-person p99 at ${before.rate}/s while holding (goal < 50 ms)`, during.latency.p99, "ms", { value: before.latency.p99, label: `${NO_IDLE}, 25 % of its max` }, false),
       ],
-      bottleneck: `latency at ${before.rate} msg/s is 25 % of the max without idle sockets and ${fraction} % of the max while holding; see notes for CPU while idle`,
+      bottleneck: `${count < requested ? `sockets held: the open-file hard limit of one process (${fileLimit}); ` : ""}latency: ${before.rate} msg/s is 25 % of the max without idle sockets and ${fraction} % of the max while holding, and holding costs the idle service ${round(cpuIdleHolding - cpuIdleBefore, 3)} cores (Engine.IO pings, presence heartbeat) that sends share`,
       notes,
     };
   } finally {
