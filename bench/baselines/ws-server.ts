@@ -4,7 +4,7 @@
  * Bun's native publish. Prints its port on stdout.
  */
 const server = Bun.serve({
-  hostname: "127.0.0.1",
+  hostname: process.env.HOST ?? "127.0.0.1",
   port: Number(process.env.PORT ?? 0),
   fetch(req, srv) {
     if (srv.upgrade(req)) return undefined;

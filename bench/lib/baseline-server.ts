@@ -1,4 +1,4 @@
-import { BENCH_JWT_SECRET, rssBytes } from "./service";
+import { BENCH_JWT_SECRET, rssBytes, withFileLimit } from "./service";
 
 const ROOT = new URL("../..", import.meta.url).pathname;
 
@@ -19,8 +19,8 @@ async function spawnBaseline(cmd: string[], env: Record<string, string> = {}): P
 }
 
 /** Starts bench/baselines/ws-server.ts as a child process: the raw Bun websocket baseline. */
-export async function startBaselineWsServer(): Promise<{ url: string; pid: number; rss(): Promise<number>; stop(): void }> {
-  const server = await spawnBaseline(["bun", "bench/baselines/ws-server.ts"]);
+export async function startBaselineWsServer(env: Record<string, string> = {}): Promise<{ url: string; pid: number; port: number; rss(): Promise<number>; stop(): void }> {
+  const server = await spawnBaseline(withFileLimit(["bun", "bench/baselines/ws-server.ts"]), env);
   return { ...server, url: `ws://127.0.0.1:${server.port}` };
 }
 

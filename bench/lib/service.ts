@@ -63,13 +63,25 @@ export type ChatService = {
   stop(): Promise<void>;
 };
 
+/**
+ * Runs `cmd` with its open-file limit raised to the hard limit: a process holding tens of
+ * thousands of sockets needs a descriptor for each, and the soft limit is often far lower.
+ */
+export const withFileLimit = (cmd: string[]) => ["sh", "-c", 'ulimit -n "$(ulimit -Hn)" && exec "$@"', "sh", ...cmd];
+
+/** The hard limit on open files a process started from here can raise itself to. */
+export async function hardFileLimit(): Promise<number> {
+  const out = await new Response(Bun.spawn(["sh", "-c", "ulimit -Hn"], { stdout: "pipe" }).stdout).text();
+  return out.trim() === "unlimited" ? Number.MAX_SAFE_INTEGER : Number(out.trim());
+}
+
 export async function startChatService(env: Record<string, string> = {}): Promise<ChatService> {
   const db = await createBenchDatabase();
   const port = await freePort();
   const prefix = `bench${Date.now().toString(36)}:`;
   // BENCH_SERVICE_ARGS: extra Bun flags for the service, e.g. "--cpu-prof-md --cpu-prof-dir=/tmp/prof".
   const bunArgs = (process.env.BENCH_SERVICE_ARGS ?? "").split(" ").filter(Boolean);
-  const proc = Bun.spawn(["bun", ...bunArgs, "src/main.ts"], {
+  const proc = Bun.spawn(withFileLimit(["bun", ...bunArgs, "src/main.ts"]), {
     cwd: ROOT,
     env: {
       ...process.env,
@@ -123,7 +135,8 @@ export async function startChatService(env: Record<string, string> = {}): Promis
     },
     async stop() {
       proc.kill("SIGTERM");
-      await Promise.race([proc.exited, Bun.sleep(15_000)]);
+      // A profiled service writes its profile as it exits, which takes a while after a long run.
+      await Promise.race([proc.exited, Bun.sleep(bunArgs.length ? 120_000 : 15_000)]);
       if (proc.exitCode === null) proc.kill("SIGKILL");
       await db.drop();
       await dropRedisPrefix(REDIS_URL, prefix);

@@ -9,7 +9,7 @@ export function percentile(values: number[], p: number): number {
 export const round = (n: number, digits = 1) => Math.round(n * 10 ** digits) / 10 ** digits;
 
 export function latencySummary(ms: number[]) {
-  return { p50: round(percentile(ms, 50), 2), p95: round(percentile(ms, 95), 2), p99: round(percentile(ms, 99), 2), n: ms.length };
+  return { p50: round(percentile(ms, 50), 2), p95: round(percentile(ms, 95), 2), p99: round(percentile(ms, 99), 2), max: round(percentile(ms, 100), 2), n: ms.length };
 }
 
 /** Runs `task` for each item with at most `limit` in flight. */

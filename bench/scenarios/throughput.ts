@@ -11,9 +11,9 @@ import { sendCost } from "../lib/send-cost";
 import { latencySummary, progress, progressDone, round } from "../lib/stats";
 import { figure, type Figure, type ScenarioOptions, type ScenarioResult } from "../lib/types";
 
-type Room = { id: string; sender: Socket; senderId: string; members: number };
+export type Room = { id: string; sender: Socket; senderId: string; members: number };
 
-async function setupRooms(service: ChatService, rooms: number, size: number, tag: string) {
+export async function setupRooms(service: ChatService, rooms: number, size: number, tag: string) {
   const users = Array.from({ length: rooms * size }, (_, i) => `${tag}-${i}`);
   await service.syncUsers(users);
   const tokens = await Promise.all(users.map((u) => service.token(u)));
@@ -33,7 +33,7 @@ async function setupRooms(service: ChatService, rooms: number, size: number, tag
 }
 
 /** Sends from every room's sender, keeping `window` unacknowledged, for `seconds`. */
-async function maxRate(rooms: Room[], sockets: Socket[], seconds: number, window: number) {
+export async function maxRate(rooms: Room[], sockets: Socket[], seconds: number, window: number) {
   let delivered = 0;
   const onNew = () => delivered++;
   for (const s of sockets) s.on("message:new", onNew);
@@ -60,9 +60,11 @@ async function maxRate(rooms: Room[], sockets: Socket[], seconds: number, window
   return { persisted: acked / elapsed, delivered: delivered / elapsed, failed };
 }
 
-/** Open loop at a fixed total rate; latency is send → message:new at the other members. */
-/** `drainMs`: how long deliveries are still counted after the last send. */
-async function latencyAt(rooms: Room[], sockets: Socket[], rate: number, seconds: number, drainMs: number) {
+/**
+ * Open loop at a fixed total rate; latency is send → message:new at the other members.
+ * `drainMs`: how long deliveries are still counted after the last send.
+ */
+export async function latencyAt(rooms: Room[], sockets: Socket[], rate: number, seconds: number, drainMs: number) {
   const sentAt = new Map<string, number>();
   const latencies: number[] = [];
   const senderSocketOf = new Map<string, Socket>();

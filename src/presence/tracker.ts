@@ -15,6 +15,9 @@ export const connectionOf = (ctx: Context, socket: ChatSocket): Connection => ({
 /** Rows per IN (…) list when a heartbeat or a sweep announces many users at once. */
 const BATCH = 500;
 
+/** Sockets refreshed per store round trip by the heartbeat: one presence script call. */
+const HEARTBEAT_SLICE = 500;
+
 type Transition = PresenceChange & { online: boolean };
 
 /**
@@ -81,16 +84,29 @@ export class PresenceTracker {
       }, ms);
     };
     this.timers = [
-      every("presence heartbeat", Math.max(500, Math.floor(ctx.config.PRESENCE_TTL_MS / 3)), () => {
-        const live: Connection[] = [];
-        for (const socket of io.of("/").sockets.values()) {
-          if (socket.connected) live.push(connectionOf(ctx, socket));
-        }
-        return this.connectionsAlive(live);
-      }),
+      every("presence heartbeat", Math.max(500, Math.floor(ctx.config.PRESENCE_TTL_MS / 3)), () => this.heartbeat(io)),
       every("presence sweep", Math.max(250, Math.min(2000, Math.floor(ctx.config.PRESENCE_TTL_MS / 4))), () => this.sweepExpired()),
       every("indicator sweep", Math.max(50, Math.min(250, Math.floor(ctx.config.TYPING_TTL_MS / 4))), () => expireIndicators(ctx)),
     ];
+  }
+
+  /**
+   * Refreshes every live socket of this instance, one slice at a time: the store's commands of
+   * one connection run in order, so refreshing 50,000 sockets at once would queue a message
+   * send's rate-limit check behind a hundred presence scripts (half a second and more). A slice
+   * is taken from the sockets still connected when it is sent, so a socket that closed meanwhile
+   * (its removal already queued) is never refreshed back.
+   */
+  private async heartbeat(io: ChatServer): Promise<void> {
+    const sockets = [...io.of("/").sockets.values()];
+    for (let i = 0; i < sockets.length; i += HEARTBEAT_SLICE) {
+      const live: Connection[] = [];
+      for (let j = i; j < Math.min(sockets.length, i + HEARTBEAT_SLICE); j++) {
+        const socket = sockets[j]!;
+        if (socket.connected) live.push(connectionOf(this.ctx, socket));
+      }
+      await this.connectionsAlive(live);
+    }
   }
 
   /** Stops the timers and waits for presence work still running. */
