@@ -9,12 +9,13 @@ import { machineInfo, renderTable, writeResults } from "./lib/report";
 import type { ScenarioOptions, ScenarioResult } from "./lib/types";
 import { connections } from "./scenarios/connections";
 import { fanout } from "./scenarios/fanout";
+import { growth } from "./scenarios/growth";
 import { rest } from "./scenarios/rest";
 import { search } from "./scenarios/search";
 import { throughput } from "./scenarios/throughput";
 import { webhooks } from "./scenarios/webhooks";
 
-const SCENARIOS: Record<string, (o: ScenarioOptions) => Promise<ScenarioResult>> = { connections, throughput, fanout, rest, search, webhooks };
+const SCENARIOS: Record<string, (o: ScenarioOptions) => Promise<ScenarioResult>> = { connections, throughput, fanout, rest, search, webhooks, growth };
 
 const args = process.argv.slice(2);
 if (args.includes("--help")) {
