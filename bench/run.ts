@@ -10,12 +10,13 @@ import type { ScenarioOptions, ScenarioResult } from "./lib/types";
 import { connections } from "./scenarios/connections";
 import { fanout } from "./scenarios/fanout";
 import { growth } from "./scenarios/growth";
+import { membership } from "./scenarios/membership";
 import { rest } from "./scenarios/rest";
 import { search } from "./scenarios/search";
 import { throughput } from "./scenarios/throughput";
 import { webhooks } from "./scenarios/webhooks";
 
-const SCENARIOS: Record<string, (o: ScenarioOptions) => Promise<ScenarioResult>> = { connections, throughput, fanout, rest, search, webhooks, growth };
+const SCENARIOS: Record<string, (o: ScenarioOptions) => Promise<ScenarioResult>> = { connections, throughput, fanout, rest, search, webhooks, growth, membership };
 
 const args = process.argv.slice(2);
 if (args.includes("--help")) {
