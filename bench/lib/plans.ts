@@ -52,7 +52,7 @@ export async function customPlan(sql: postgres.Sql, statement: Built): Promise<s
 export const planSummary = (plan: string[]) =>
   plan
     .map((line) => line.trim().replace(/^->\s*/, ""))
-    .filter((line) => /^(Seq Scan|Index Scan|Index Only Scan|Bitmap|Sort|Incremental Sort|Nested Loop|Hash Join|Merge Join|Limit|Aggregate|Insert|Update|SubPlan|Execution Time)/.test(line))
+    .filter((line) => /^(Seq Scan|Index Scan|Index Only Scan|Bitmap|Sort|Incremental Sort|Nested Loop|Hash Join|Hash Left Join|Hash Right Join|Merge Join|Limit|Aggregate|Insert|Update|SubPlan|Execution Time)/.test(line))
     .map((line) => line.replace(/\s*\(actual.*$/, "").replace(/ using /, " "));
 
 /** Scans that read a table in whole. */

@@ -121,7 +121,7 @@ export async function growth({ quick }: ScenarioOptions): Promise<ScenarioResult
       if (size > loaded) {
         progress(`growth: loading ${fmt(size - loaded)} messages (to ${fmt(size)})`);
         seed = await seedMessages(sql, plan, size - loaded, loaded, epochMs);
-        notes.push(`seeding ${fmt(loaded)} → ${fmt(size)}: ${round(seed.insertSeconds)} s insert, ${round(seed.indexSeconds)} s rebuilding the secondary indexes (word index included), ${round(seed.vacuumSeconds)} s vacuum analyze`);
+        notes.push(`seeding ${fmt(loaded)} → ${fmt(size)}: ${round(seed.insertSeconds)} s insert, ${round(seed.indexSeconds)} s rebuilding the secondary indexes (${Object.entries(seed.eachIndex).map(([name, s]) => `${name} ${s} s`).join(", ")}), ${round(seed.vacuumSeconds)} s vacuum analyze`);
         loaded = size;
       }
       progress(`growth: measuring at ${fmt(size)} messages`);
