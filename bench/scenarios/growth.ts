@@ -27,7 +27,8 @@ import { type Figure, figure, type ScenarioOptions, type ScenarioResult } from "
 
 const READER = "growth-reader";
 const PEER = "growth-peer";
-const BACKGROUND_USERS = 100;
+// Enough users that each is in a few conversations, as on a real server (the planner estimates a user's rows from the average).
+const BACKGROUND_USERS = 1000;
 
 type Stage = {
   messages: number;
