@@ -68,7 +68,10 @@ export async function seedMessages(sql: postgres.Sql, plan: SeedPlan, count: num
     await settleParticipants(db, plan);
     const vacuumStarted = performance.now();
     await db`vacuum (analyze) messages`;
-    await db`analyze conversations; analyze participants; analyze mentions`.simple();
+    // The counters just rewritten leave dead rows that autovacuum would clear on a live server.
+    await db`vacuum (analyze) conversations`;
+    await db`vacuum (analyze) participants`;
+    await db`vacuum (analyze) mentions`;
     return { insertSeconds, indexSeconds, vacuumSeconds: (performance.now() - vacuumStarted) / 1000, eachIndex };
   } finally {
     db.release();

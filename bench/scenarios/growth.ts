@@ -126,6 +126,7 @@ export async function growth({ quick }: ScenarioOptions): Promise<ScenarioResult
         loaded = size;
       }
       progress(`growth: measuring at ${fmt(size)} messages`);
+      const scannedBefore = await rowsScanned(sql);
       const sendP50 = await timed(requests, send);
       const rateSeconds = quick ? 1 : 3;
       const rateStarted = performance.now();
@@ -152,6 +153,10 @@ export async function growth({ quick }: ScenarioOptions): Promise<ScenarioResult
       const [counted] = await sql<{ n: number }[]>`
         select count(*)::int as n from messages m join participants p on p.conversation_id = m.conversation_id and p.user_id = ${READER}
         where m.conversation_id = ${big} and m.seq > coalesce(p.own_read_seq, p.last_read_seq) and m.sender_id <> ${READER} and m.deleted_at is null`;
+      // Rows read by sequential scans while measuring, per table: any that grows with the history is a scan on a hot path.
+      await Bun.sleep(1500); // the statistics of a backend are flushed within a second
+      const scanned = await rowsScanned(sql, scannedBefore);
+      notes.push(`rows read by sequential scans while measuring at ${fmt(size)}: ${Object.entries(scanned).map(([t, n]) => `${t} ${n.toLocaleString("en-US")}`).join(", ") || "none"}`);
       if (counted!.n !== unreadCount) throw new Error(`unread count ${unreadCount} at ${fmt(size)}, the history holds ${counted!.n}`);
       stages.push({ messages: size, sendP50, sendRate, pageNewestP50, pageDeepP50, conversationP50, listP50, meUnreadP50, unreadCount, seed });
     }
@@ -221,4 +226,10 @@ async function sendStatement(sql: postgres.Sql, conversationId: string): Promise
   const statement = caught.find((c) => c.sql.includes("jsonb_to_recordset"));
   if (!statement) throw new Error("the send statement was not seen");
   return statement;
+}
+
+/** Rows each table has had read by sequential scans (since `before`, when given), tables with none left out. */
+async function rowsScanned(sql: postgres.Sql, before: Record<string, number> = {}): Promise<Record<string, number>> {
+  const rows = await sql<{ relname: string; n: string }[]>`select relname, seq_tup_read as n from pg_stat_user_tables`;
+  return Object.fromEntries(rows.map((r) => [r.relname, Number(r.n) - (before[r.relname] ?? 0)]).filter(([, n]) => (n as number) > 0));
 }
