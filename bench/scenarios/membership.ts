@@ -21,7 +21,7 @@ const PEER = "member-peer";
 type Level = { conversations: number; connectP50: number; connectedBytes: number; rssPerSocketKiB: number; listP50: number; listBytes: number; meUnreadP50: number };
 
 export async function membership({ quick }: ScenarioOptions): Promise<ScenarioResult> {
-  const levels = quick ? [1, 200] : [1, 1000, 10_000];
+  const levels = quick ? [1, 200] : (process.env.BENCH_MEMBERSHIP_LEVELS ?? "1,1000,10000").split(",").map(Number);
   const connects = quick ? 5 : 20;
   const held = quick ? 5 : 20;
   const requests = quick ? 10 : 50;
