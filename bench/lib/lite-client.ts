@@ -4,7 +4,14 @@
  * without decoding them. socket.io-client decodes every packet in JavaScript, so with a thousand
  * of them in one process the load generator, not the service, would set the pace.
  */
-export type LiteSocket = { ws: WebSocket; count(prefix: string): number; onFrame(listener: (frame: string) => void): void; close(): void };
+export type LiteSocket = {
+  ws: WebSocket;
+  /** The `connected` frame as it came over the wire (UTF-8 bytes). */
+  connectedBytes: number;
+  count(prefix: string): number;
+  onFrame(listener: (frame: string) => void): void;
+  close(): void;
+};
 
 export function connectLite(httpUrl: string, token: string): Promise<LiteSocket> {
   const url = `${httpUrl.replace(/^http/, "ws")}/socket.io/?EIO=4&transport=websocket`;
@@ -21,6 +28,7 @@ export function connectLite(httpUrl: string, token: string): Promise<LiteSocket>
       if (frame.startsWith("44")) return reject(new Error(`refused: ${frame}`));
       if (!ready && frame.startsWith('42["connected"')) {
         ready = true;
+        socket.connectedBytes = Buffer.byteLength(frame);
         clearTimeout(timer);
         resolve(socket);
         return;
@@ -30,6 +38,7 @@ export function connectLite(httpUrl: string, token: string): Promise<LiteSocket>
     ws.onerror = () => reject(new Error("lite websocket failed"));
     const socket: LiteSocket = {
       ws,
+      connectedBytes: 0,
       count: (prefix) => counts.get(prefix) ?? 0,
       onFrame: (l) => listeners.push(l),
       close: () => ws.close(),

@@ -2,6 +2,7 @@ import { and, desc, eq, lt, or } from "drizzle-orm";
 import type { Actor } from "../core/auth";
 import type { Context } from "../core/context";
 import { decodeCursor, encodeCursor } from "../core/cursor";
+import type { Executor } from "../core/db/client";
 import { isUniqueViolation } from "../core/db/errors";
 import { conversations, participants } from "../core/db/schema";
 import { withTransaction } from "../core/db/transaction";
@@ -95,17 +96,15 @@ async function openExistingDirect(ctx: Context, actor: Actor, directKey: string)
 }
 
 
-/** The caller's conversations, most recent activity (creation or newest message) first. */
-export async function listConversations(ctx: Context, actor: Actor, page: { limit?: number; cursor?: string }): Promise<List<Conversation>> {
-  const limit = page.limit ?? 20;
-  const cursor = page.cursor ? decodeCursor(page.cursor) : undefined;
-  const rows = await ctx.db
+/** A page of `userId`'s conversations, most recent activity first, below a cursor: one row more than `limit`. */
+export const conversationListQuery = (db: Executor, userId: string, limit: number, cursor?: { at: Date; id: string }) =>
+  db
     .select({ conversation: conversations })
     .from(participants)
     .innerJoin(conversations, eq(conversations.id, participants.conversationId))
     .where(
       and(
-        eq(participants.userId, actor.userId),
+        eq(participants.userId, userId),
         cursor
           ? or(lt(conversations.lastActivityAt, cursor.at), and(eq(conversations.lastActivityAt, cursor.at), lt(conversations.id, cursor.id)))
           : undefined,
@@ -113,6 +112,12 @@ export async function listConversations(ctx: Context, actor: Actor, page: { limi
     )
     .orderBy(desc(conversations.lastActivityAt), desc(conversations.id))
     .limit(limit + 1);
+
+/** The caller's conversations, most recent activity (creation or newest message) first. */
+export async function listConversations(ctx: Context, actor: Actor, page: { limit?: number; cursor?: string }): Promise<List<Conversation>> {
+  const limit = page.limit ?? 20;
+  const cursor = page.cursor ? decodeCursor(page.cursor) : undefined;
+  const rows = await conversationListQuery(ctx.db, actor.userId, limit, cursor);
   return pageOf(
     rows.map((r) => r.conversation),
     limit,

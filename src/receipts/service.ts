@@ -36,7 +36,7 @@ const mentionExpr = sql<number>`(
 )::int`;
 
 /** One row per conversation of `userId` (all of them, or those listed) with their unread counts. */
-const unreadQuery = (db: Executor, userId: string | Placeholder, conversationIds?: string[] | Placeholder) =>
+export const unreadQuery = (db: Executor, userId: string | Placeholder, conversationIds?: string[] | Placeholder) =>
   db
     .select({ conversationId: participants.conversationId, unreadCount: unreadExpr.as("unread_count"), unreadMentionCount: mentionExpr.as("unread_mention_count"), lastReadSeq: ownMarker.as("marker") })
     .from(participants)
