@@ -42,6 +42,7 @@ async function waitFor(received: Map<string, number>, count: number, label: stri
 
 export async function webhooks({ quick }: ScenarioOptions): Promise<ScenarioResult> {
   const events = quick ? 300 : 5000;
+  const backlog = quick ? 2000 : 20000;
   const concurrency = 16;
   const receiver = startReceiver();
   const notes: string[] = [];
@@ -73,16 +74,27 @@ export async function webhooks({ quick }: ScenarioOptions): Promise<ScenarioResu
     endToEnd = receiver.received.size / ((last - started) / 1000);
     notes.push(`end to end: ${committedAt.size} messages committed through REST in ${round(commitSeconds)} s (${round(committedAt.size / commitSeconds)}/s), all delivered ${round((last - started) / 1000 - commitSeconds, 2)} s after the last commit`);
 
-    // Backlog drain: copy the delivered events back as pending under new ids, then time the drain.
+    // Backlog drain: copy the delivered events back as pending under new ids (in the payload too,
+    // so each copy is a distinct event to the receiver), then time the drain.
     receiver.received.clear();
+    const copies = Math.ceil(backlog / committedAt.size);
     const sql = postgres(service.databaseUrl, { max: 1, onnotice: () => {} });
     await sql`insert into webhook_events (id, type, payload)
-      select 'evt_' || replace(gen_random_uuid()::text, '-', ''), type, payload from webhook_events where type = 'message.created' limit ${events}`;
+      select id, type, jsonb_set(payload, '{id}', to_jsonb(id)) from (
+        select 'evt_' || replace(gen_random_uuid()::text, '-', '') as id, type, payload
+        from webhook_events, generate_series(1, ${copies}) where type = 'message.created' limit ${backlog}) copied`;
     const [pending] = await sql`select count(*)::int as n from webhook_events where status = 'pending' and type = 'message.created'`;
     await sql.end();
     const drainStart = performance.now();
     await waitFor(receiver.received, pending!.n, "webhooks backlog");
-    drain = receiver.received.size / ((Math.max(...receiver.received.values()) - drainStart) / 1000);
+    // The rate from the first delivery to the last: the wait for the drainer's next tick (up to
+    // WEBHOOK_DRAIN_INTERVAL_MS) is commit-to-delivery latency, not drain speed; noted apart.
+    const times = [...receiver.received.values()];
+    const [first, lastDrained] = [Math.min(...times), Math.max(...times)];
+    drain = (receiver.received.size - 1) / ((lastDrained - first) / 1000);
+    notes.push(
+      `backlog: ${receiver.received.size} events, first delivered ${round(first - drainStart)} ms after they were committed, the last ${round((lastDrained - drainStart) / 1000, 2)} s after (${round(receiver.received.size / ((lastDrained - drainStart) / 1000))}/s counting that wait)`,
+    );
     if (receiver.received.size < pending!.n) notes.push(`only ${receiver.received.size}/${pending!.n} backlog events delivered within 180 s`);
   } finally {
     await service.stop();
@@ -109,9 +121,10 @@ export async function webhooks({ quick }: ScenarioOptions): Promise<ScenarioResu
   const baseline = { value: round(base), label: "receiver's own req/s" };
   return {
     scenario: "webhooks",
-    params: { events, concurrency },
+    params: { events, backlog, concurrency },
     figures: [figure("webhook backlog drain events/s", round(drain), "events/s", baseline), figure("webhook events/s, commit→2xx during REST sends", round(endToEnd), "events/s", baseline)],
-    bottleneck: "backlog: the drainer's claim/mark round trips to PostgreSQL per batch and signing each event; end to end: the REST commit rate feeding the outbox",
+    bottleneck:
+      "backlog: the round trip of each POST to the receiver's process, 16 in flight (PostgreSQL is no longer in the way: one claim per up to 500 events, one delivered-mark per ~70); end to end: the REST commit rate feeding the outbox",
     notes,
   };
 }

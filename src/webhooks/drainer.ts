@@ -2,52 +2,79 @@ import type { Context } from "../core/context";
 import type { Logger } from "../core/log";
 import { retryDelayMs } from "./backoff";
 import { postEvent } from "./delivery";
-import { type ClaimedEvent, claimDueEvents, markDelivered, markFailed, purgeDelivered, releaseLeases } from "./outbox";
+import { type ClaimedEvent, claimDueEvents, markDelivered, markFailed, purgeDelivered, releaseEvents, releaseLeases } from "./outbox";
 import { signingKey } from "./signing";
 
 /**
- * A claim must outlive the attempt it covers (the POST and recording its result), or another
- * instance would take the event while it is still being delivered.
+ * A claimed event waits at most this long in its instance's queue for a free slot; one that has
+ * not started by then goes back to the outbox (so a slow receiver does not sit on claimed events,
+ * and an event claimed just before an erase was requested goes out within this, not later).
+ */
+export const QUEUE_WAIT_MS = 1000;
+/**
+ * A claim must outlive the attempt it covers (the wait in the queue, the POST and recording its
+ * result), or another instance would take the event while it is still being delivered.
  */
 export const LEASE_MARGIN_MS = 5000;
-export const leaseMs = (timeoutMs: number) => timeoutMs + LEASE_MARGIN_MS;
+export const leaseMs = (timeoutMs: number) => QUEUE_WAIT_MS + timeoutMs + LEASE_MARGIN_MS;
+
+/** Events claimed in one round trip at most, and how long a claim should keep the slots busy. */
+const MAX_CLAIM = 500;
+const CLAIM_TARGET_MS = 250;
 
 const MS_PER_HOUR = 3_600_000;
 
 const tally = (ctx: Context, outcome: "delivered" | "failed_attempt" | "dead", by = 1) => ctx.metrics.count("webhook_deliveries_total", { outcome }, by);
+
+type Queued = ClaimedEvent & { startBy: number };
 
 /**
  * The outbox drainer of one instance. Every instance runs one: claims are leases taken with
  * SKIP LOCKED, so instances share the work and an instance that dies only delays its events
  * until their leases end. Built only with WEBHOOK_URL (and its secret): without it there is
  * nothing to deliver.
+ *
+ * Claimed events wait in a queue for one of the WEBHOOK_CONCURRENCY slots. While a backlog lasts
+ * a claim takes as many events as the slots started in the last CLAIM_TARGET_MS (from
+ * WEBHOOK_CONCURRENCY up to MAX_CLAIM), so the outbox costs a claim per batch, not per event, and
+ * the next claim is made when half the queue is left, so the slots do not wait for it.
  */
 export class WebhookDrainer {
   private readonly log: Logger;
   private readonly url: string;
   private readonly keys: ReturnType<typeof signingKey>[];
   private readonly lease: number;
+  private readonly slots: number;
   private readonly delivered: DeliveredMarks;
   private readonly inFlight = new Set<Promise<void>>();
+  /** Claimed, not started yet, oldest first from `head` on. */
+  private queue: Queued[] = [];
+  private head = 0;
+  /** How many events the next claim asks for; adapts to how fast the slots empty the queue. */
+  private claimSize: number;
+  private lastClaimAt = 0;
+  private startedSinceClaim = 0;
   /** Aborts the attempts still in flight when shutdown cannot wait for them any longer. */
   private readonly shutdown = new AbortController();
   private timers: ReturnType<typeof setInterval>[] = [];
   private claiming: Promise<void> | undefined;
-  /** A slot freed while a claim was running: claim again right after it. */
+  /** The queue ran low while a claim was running: claim again right after it. */
   private claimAgain = false;
-  /** The last claim filled every slot: more may be due. */
+  /** The last claim was full: more may be due. */
   private backlog = false;
   private claimsFailing = false;
   private purging = false;
   private stopped: Promise<void> | undefined;
 
   constructor(private readonly ctx: Context) {
-    const { WEBHOOK_URL, WEBHOOK_SECRET, WEBHOOK_TIMEOUT_MS } = ctx.config;
+    const { WEBHOOK_URL, WEBHOOK_SECRET, WEBHOOK_TIMEOUT_MS, WEBHOOK_CONCURRENCY } = ctx.config;
     if (!WEBHOOK_URL || !WEBHOOK_SECRET) throw new Error("A webhook drainer needs WEBHOOK_URL and WEBHOOK_SECRET");
     this.log = ctx.log.child({ component: "webhooks" });
     this.url = WEBHOOK_URL;
     this.keys = WEBHOOK_SECRET.map(signingKey);
     this.lease = leaseMs(WEBHOOK_TIMEOUT_MS);
+    this.slots = WEBHOOK_CONCURRENCY;
+    this.claimSize = WEBHOOK_CONCURRENCY;
     this.delivered = new DeliveredMarks(ctx, this.log);
   }
 
@@ -64,6 +91,8 @@ export class WebhookDrainer {
   /** Claims and starts what is due now (the timer calls it; tests and operators may too). */
   drain(): Promise<void> {
     if (this.stopped) return Promise.resolve();
+    this.startQueued();
+    if (this.queued() >= this.lowWater()) return Promise.resolve(); // claim again once it runs low
     if (this.claiming) {
       this.claimAgain = true;
       return this.claiming;
@@ -75,12 +104,20 @@ export class WebhookDrainer {
     }));
   }
 
+  private queued(): number {
+    return this.queue.length - this.head;
+  }
+
+  private lowWater(): number {
+    return Math.max(this.slots, this.claimSize / 2);
+  }
+
   private async claimAndStart(): Promise<void> {
-    const room = this.ctx.config.WEBHOOK_CONCURRENCY - this.inFlight.size;
-    if (room <= 0) return;
+    this.adaptClaimSize();
+    const started = performance.now();
     let claimed: ClaimedEvent[];
     try {
-      claimed = await claimDueEvents(this.ctx.db, this.ctx.instanceId, room, this.lease);
+      claimed = await claimDueEvents(this.ctx.db, this.ctx.instanceId, this.claimSize, this.lease);
     } catch (error) {
       // Once per outage, not on every tick; the events wait in the outbox meanwhile.
       if (!this.claimsFailing) this.log.warn("claiming webhook events failed; retrying every tick", { error });
@@ -89,15 +126,58 @@ export class WebhookDrainer {
     }
     if (this.claimsFailing) this.log.info("claiming webhook events works again");
     this.claimsFailing = false;
-    // A full batch means more may be due: claim again as soon as a slot frees, not at the next tick.
-    this.backlog = claimed.length === room;
+    // A full batch means more may be due: claim again as soon as the queue runs low, not at the next tick.
+    this.backlog = claimed.length === this.claimSize;
+    this.lastClaimAt = started;
+    this.startedSinceClaim = 0;
     if (this.stopped) return; // stop() gives these back
-    for (const event of claimed) {
+    // The lease began after `started` on the database's clock: waiting until startBy leaves the attempt all of it.
+    const startBy = started + QUEUE_WAIT_MS;
+    if (this.head === this.queue.length) {
+      this.queue = [];
+      this.head = 0;
+    }
+    for (const event of claimed) this.queue.push({ ...event, startBy });
+    this.startQueued();
+  }
+
+  /**
+   * While a backlog lasts, claims what the slots started in the last CLAIM_TARGET_MS (measured
+   * since the previous claim): more as the receiver keeps up, fewer as it slows down, never fewer
+   * than the slots. It grows fourfold at most per claim.
+   */
+  private adaptClaimSize(): void {
+    if (!this.backlog) return;
+    const took = Math.max(1, performance.now() - this.lastClaimAt);
+    const wanted = Math.round((this.startedSinceClaim * CLAIM_TARGET_MS) / took);
+    this.claimSize = Math.max(this.slots, Math.min(MAX_CLAIM, this.claimSize * 4, wanted));
+  }
+
+  /** Fills the free slots from the queue; events that waited too long go back to the outbox. */
+  private startQueued(): void {
+    if (this.stopped) return;
+    const now = performance.now();
+    let late: string[] | undefined;
+    while (this.inFlight.size < this.slots && this.head < this.queue.length) {
+      const event = this.queue[this.head++]!;
+      if (now > event.startBy) {
+        (late ??= []).push(event.id);
+        continue;
+      }
+      this.startedSinceClaim++;
       const attempt: Promise<void> = this.deliver(event).finally(() => {
         this.inFlight.delete(attempt);
-        if (this.backlog) void this.drain();
+        this.startQueued();
+        if (this.backlog && this.queued() < this.lowWater()) void this.drain();
       });
       this.inFlight.add(attempt);
+    }
+    if (late) {
+      this.claimSize = this.slots;
+      const ids = late;
+      releaseEvents(this.ctx.db, this.ctx.instanceId, ids).catch((error) =>
+        this.log.warn("giving back webhook events that waited too long failed; their leases end by themselves", { count: ids.length, error }),
+      );
     }
   }
 
@@ -152,6 +232,8 @@ export class WebhookDrainer {
     for (const timer of this.timers) clearInterval(timer);
     await this.claiming;
     // Attempts in flight end by themselves within WEBHOOK_TIMEOUT_MS; shutdown may not wait that long.
+    this.queue = []; // not started: released below with the rest
+    this.head = 0;
     const grace = Math.min(config.WEBHOOK_TIMEOUT_MS, config.SHUTDOWN_TIMEOUT_MS / 2);
     const interrupt = setTimeout(() => this.shutdown.abort(), grace);
     await Promise.allSettled([...this.inFlight]);
