@@ -7,14 +7,16 @@
 import { mkdirSync } from "node:fs";
 import { machineInfo, renderTable, writeResults } from "./lib/report";
 import type { ScenarioOptions, ScenarioResult } from "./lib/types";
+import { cluster } from "./scenarios/cluster";
 import { connections } from "./scenarios/connections";
 import { fanout } from "./scenarios/fanout";
 import { rest } from "./scenarios/rest";
 import { search } from "./scenarios/search";
+import { storm } from "./scenarios/storm";
 import { throughput } from "./scenarios/throughput";
 import { webhooks } from "./scenarios/webhooks";
 
-const SCENARIOS: Record<string, (o: ScenarioOptions) => Promise<ScenarioResult>> = { connections, throughput, fanout, rest, search, webhooks };
+const SCENARIOS: Record<string, (o: ScenarioOptions) => Promise<ScenarioResult>> = { connections, throughput, fanout, rest, search, webhooks, cluster, storm };
 
 const args = process.argv.slice(2);
 if (args.includes("--help")) {
@@ -23,7 +25,8 @@ if (args.includes("--help")) {
   --quick   a few seconds per scenario (smoke run; results go to bench/results/quick.json only)
 
 Environment: BENCH_DATABASE_URL (admin URL, default postgres://postgres@127.0.0.1:5432/postgres),
-BENCH_REDIS_URL (default redis://127.0.0.1:6379), BENCH_SOCKETS (10000), BENCH_ROOM_SIZE (1000).`);
+BENCH_REDIS_URL (default redis://127.0.0.1:6379), BENCH_SOCKETS (10000), BENCH_ROOM_SIZE (1000),
+BENCH_STORM_SOCKETS (10000).`);
   process.exit(0);
 }
 const quick = args.includes("--quick");

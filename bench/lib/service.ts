@@ -56,17 +56,25 @@ export type ChatService = {
   url: string;
   pid: number;
   databaseUrl: string;
+  redisPrefix: string;
   internal(path: string, body: unknown): Promise<any>;
   syncUsers(ids: string[]): Promise<void>;
   token(userId: string): Promise<string>;
   api(token: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }>;
   stop(): Promise<void>;
+  /** Ends the process at once, like a crash (SIGKILL): no goodbye to sockets, Redis or PostgreSQL. */
+  kill(): Promise<void>;
 };
 
-export async function startChatService(env: Record<string, string> = {}): Promise<ChatService> {
-  const db = await createBenchDatabase();
+/**
+ * Starts an instance on a fresh database and Redis prefix; with `cluster`, another instance of
+ * that one's cluster: the same database and the same REDIS_PREFIX, so that the Redis adapter
+ * carries broadcasts between them. Stopping the first drops the database and the keys.
+ */
+export async function startChatService(env: Record<string, string> = {}, cluster?: ChatService): Promise<ChatService> {
+  const db = cluster ? { url: cluster.databaseUrl, drop: async () => {} } : await createBenchDatabase();
   const port = await freePort();
-  const prefix = `bench${Date.now().toString(36)}:`;
+  const prefix = cluster ? cluster.redisPrefix : `bench${Date.now().toString(36)}:`;
   // BENCH_SERVICE_ARGS: extra Bun flags for the service, e.g. "--cpu-prof-md --cpu-prof-dir=/tmp/prof".
   const bunArgs = (process.env.BENCH_SERVICE_ARGS ?? "").split(" ").filter(Boolean);
   const proc = Bun.spawn(["bun", ...bunArgs, "src/main.ts"], {
@@ -97,6 +105,7 @@ export async function startChatService(env: Record<string, string> = {}): Promis
     url,
     pid: proc.pid,
     databaseUrl: db.url,
+    redisPrefix: prefix,
     async internal(path, body) {
       const res = await fetch(url + path, {
         method: "POST",
@@ -122,11 +131,17 @@ export async function startChatService(env: Record<string, string> = {}): Promis
       return { status: res.status, body: text ? JSON.parse(text) : undefined };
     },
     async stop() {
-      proc.kill("SIGTERM");
-      await Promise.race([proc.exited, Bun.sleep(15_000)]);
-      if (proc.exitCode === null) proc.kill("SIGKILL");
+      if (proc.exitCode === null && proc.signalCode === null) {
+        proc.kill("SIGTERM");
+        await Promise.race([proc.exited, Bun.sleep(15_000)]);
+        if (proc.exitCode === null) proc.kill("SIGKILL");
+      }
       await db.drop();
-      await dropRedisPrefix(REDIS_URL, prefix);
+      if (!cluster) await dropRedisPrefix(REDIS_URL, prefix);
+    },
+    async kill() {
+      proc.kill("SIGKILL");
+      await proc.exited;
     },
   };
   return service;
