@@ -64,6 +64,11 @@ export function connectLite(httpUrl: string, token: string, timeoutMs = 30_000):
         }
         return;
       }
+      if (!ready && frame.startsWith('42["error"')) {
+        // The service's setup failed after the handshake (its conversation list, say): it says why, then disconnects.
+        const error = (JSON.parse(frame.slice(2)) as [string, { code?: string }])[1];
+        return fail(new LiteConnectError(`setup failed: ${frame}`, error.code));
+      }
       if (!ready && frame.startsWith('42["connected"')) {
         ready = true;
         clearTimeout(timer);

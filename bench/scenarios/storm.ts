@@ -22,7 +22,7 @@ const arrival = () => 500 + Math.random() * 1000;
 type Phase = Awaited<ReturnType<typeof settle>> & { cpu: number; transactions: number };
 
 /** Waits until every user is connected and synced, and `done()`; seconds from `started` to each. */
-async function settle(users: StormUser[], started: number, timeoutMs: number, label: string, done: () => boolean = () => true) {
+async function settle(users: StormUser[], errors: ErrorCounts, started: number, timeoutMs: number, label: string, done: () => boolean = () => true) {
   const end = performance.now() + timeoutMs;
   let lastReport = 0;
   for (;;) {
@@ -32,7 +32,7 @@ async function settle(users: StormUser[], started: number, timeoutMs: number, la
     if (performance.now() > end) throw new Error(`${label}: ${connected} connected, ${synced} synced of ${users.length} after ${timeoutMs / 1000} s`);
     if (performance.now() - lastReport > 1000) {
       lastReport = performance.now();
-      progress(`${label}: ${connected} connected, ${synced} synced of ${users.length}`);
+      progress(`${label}: ${connected} connected, ${synced} synced of ${users.length}; errors ${JSON.stringify(errors)}`);
     }
     await Bun.sleep(20);
   }
@@ -99,7 +99,7 @@ export async function storm({ quick }: ScenarioOptions): Promise<ScenarioResult>
     const before = { cpu: await cpuSeconds(a.pid), tx: await transactions(a.databaseUrl) };
     let started = performance.now();
     for (const u of users) u.start(a.url, arrival());
-    const first = await settle(users, started, timeoutMs, "initial connect to A");
+    const first = await settle(users, errors, started, timeoutMs, "initial connect to A");
     const initial: Phase = { ...first, cpu: round(((await cpuSeconds(a.pid)) - before.cpu) / first.synced, 2), transactions: (await transactions(a.databaseUrl)) - before.tx };
     const initialErrors = errors.toJSON();
     const initialEvents = events.toJSON();
@@ -116,7 +116,7 @@ export async function storm({ quick }: ScenarioOptions): Promise<ScenarioResult>
     let targets: Map<string, number> | undefined;
     const away = sendOnePerConversation(b, conversations, "while away").then((seqs) => (targets = seqs));
     const holdsAll = () => targets !== undefined && users.every((u) => u.holdsAll(targets!));
-    const storm = await settle(users, started, timeoutMs, "storm onto B", holdsAll);
+    const storm = await settle(users, errors, started, timeoutMs, "storm onto B", holdsAll);
     await away;
     const after: Phase = { ...storm, cpu: round(((await cpuSeconds(b.pid)) - stormBefore.cpu) / storm.synced, 2), transactions: (await transactions(a.databaseUrl)) - stormBefore.tx };
     const stormErrors = errors.toJSON();
