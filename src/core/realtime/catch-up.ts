@@ -5,15 +5,15 @@ import { AppError } from "../errors";
 export const CATCH_UP_MAX_WAIT_MS = 3_000;
 
 /**
- * The work of every client right after it (re)connects (the handshake's user lookup, the
- * conversation list of its rooms, then `messages:sync` and `presence:get`), a bounded number at a
- * time per instance. When an instance dies, all its clients reconnect to
+ * The reads every client makes right after it (re)connects (`messages:sync`, `presence:get`), a
+ * bounded number at a time per instance. When an instance dies, all its clients reconnect to
  * the others within seconds and ask at once; unbounded, those reads queued for the database
  * pool longer than clients wait for an answer (handshakes and acks time out), every answer came
  * too late, and the clients' retries queued behind them: the instance stayed busy and no client
- * got synced. Bounded, the work either starts within CATCH_UP_MAX_WAIT_MS or is refused at once
- * with UNAVAILABLE (a refused handshake, a sync or a presence read), which clients retry after a
- * backoff with jitter, so the work done is work a client is still waiting for.
+ * got synced. Bounded, a read either starts within CATCH_UP_MAX_WAIT_MS or is refused at once
+ * with UNAVAILABLE, which clients retry after a backoff with jitter, so the work done is work a
+ * client is still waiting for. Handshakes are not gated: a refused handshake is retried within
+ * 125–250 ms by the SDK, and on a saturated instance that churn cost more than it saved.
  */
 export class CatchUpGate {
   private active = 0;

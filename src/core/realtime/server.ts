@@ -6,7 +6,6 @@ import { bearerToken, isRevoked } from "../auth";
 import type { Context } from "../context";
 import type { RedisClient } from "../store/redis";
 import { toErrorBody } from "../errors";
-import { catchUpGate } from "./catch-up";
 import type { Fanout } from "./fanout";
 import { conversationRoom, userRoom } from "./fanout";
 import { type ChatServer, type ChatSocket, createDispatcher, OptionalEmpty, on, type SocketEvents, type SocketFeature, sendError } from "./handlers";
@@ -177,7 +176,6 @@ export function attachSocketHandlers(
   conversationIdsOf: (userId: string) => Promise<string[]>,
 ): void {
   const dispatch = createDispatcher(ctx, [coreEvents, ...features.map((feature) => feature.events)]);
-  const gate = catchUpGate(ctx);
   const expiries = new ExpiryWheel((socket) => {
     sendError(socket, { code: "TOKEN_EXPIRED", message: "Token has expired; reconnect with a fresh one" });
     socket.disconnect(true);
@@ -191,8 +189,7 @@ export function attachSocketHandlers(
     try {
       const auth = socket.handshake.auth as { token?: unknown } | undefined;
       const token = typeof auth?.token === "string" && auth.token ? auth.token : bearerToken(socket.handshake.headers.authorization);
-      // Handshakes take their turn with the reads clients make right after: see CatchUpGate.
-      socket.data.actor = await gate.run(() => ctx.auth.authenticate(token));
+      socket.data.actor = await ctx.auth.authenticate(token);
       forgetHandshake(socket);
       next();
     } catch (error) {
@@ -216,7 +213,7 @@ export function attachSocketHandlers(
     } catch (error) {
       return failSetup(ctx, socket, error);
     }
-    joinConversationRooms(socket, (userId) => gate.run(() => conversationIdsOf(userId))).catch((error) => failSetup(ctx, socket, error));
+    joinConversationRooms(socket, conversationIdsOf).catch((error) => failSetup(ctx, socket, error));
   });
 }
 
