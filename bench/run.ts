@@ -7,6 +7,7 @@
 import { mkdirSync } from "node:fs";
 import { machineInfo, renderTable, writeResults } from "./lib/report";
 import type { ScenarioOptions, ScenarioResult } from "./lib/types";
+import { cluster } from "./scenarios/cluster";
 import { connections } from "./scenarios/connections";
 import { fanout } from "./scenarios/fanout";
 import { growth } from "./scenarios/growth";
@@ -14,10 +15,11 @@ import { hold } from "./scenarios/hold";
 import { membership } from "./scenarios/membership";
 import { rest } from "./scenarios/rest";
 import { search } from "./scenarios/search";
+import { storm } from "./scenarios/storm";
 import { throughput } from "./scenarios/throughput";
 import { webhooks } from "./scenarios/webhooks";
 
-const SCENARIOS: Record<string, (o: ScenarioOptions) => Promise<ScenarioResult>> = { connections, throughput, fanout, rest, search, webhooks, growth, membership, hold };
+const SCENARIOS: Record<string, (o: ScenarioOptions) => Promise<ScenarioResult>> = { connections, throughput, fanout, rest, search, webhooks, growth, membership, hold, cluster, storm };
 
 const args = process.argv.slice(2);
 if (args.includes("--help")) {
@@ -28,7 +30,8 @@ if (args.includes("--help")) {
 Environment: BENCH_DATABASE_URL (admin URL, default postgres://postgres@127.0.0.1:5432/postgres),
 BENCH_REDIS_URL (default redis://127.0.0.1:6379), BENCH_SOCKETS (10000), BENCH_ROOM_SIZE (1000),
 BENCH_HOLD_SOCKETS (50000, capped by the open-file hard limit), BENCH_GROWTH_MAX (stored messages
-at the largest growth step, 1000000; 10000000 takes 20+ minutes), BENCH_MEMBERSHIP_LEVELS (1,1000,10000).`);
+at the largest growth step, 1000000; 10000000 takes 20+ minutes), BENCH_MEMBERSHIP_LEVELS (1,1000,10000),
+BENCH_STORM_SOCKETS (10000).`);
   process.exit(0);
 }
 const quick = args.includes("--quick");

@@ -56,11 +56,14 @@ export type ChatService = {
   url: string;
   pid: number;
   databaseUrl: string;
+  redisPrefix: string;
   internal(path: string, body: unknown): Promise<any>;
   syncUsers(ids: string[]): Promise<void>;
   token(userId: string): Promise<string>;
   api(token: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }>;
   stop(): Promise<void>;
+  /** Ends the process at once, like a crash (SIGKILL): no goodbye to sockets, Redis or PostgreSQL. */
+  kill(): Promise<void>;
 };
 
 /**
@@ -75,10 +78,15 @@ export async function hardFileLimit(): Promise<number> {
   return out.trim() === "unlimited" ? Number.MAX_SAFE_INTEGER : Number(out.trim());
 }
 
-export async function startChatService(env: Record<string, string> = {}): Promise<ChatService> {
-  const db = await createBenchDatabase();
+/**
+ * Starts an instance on a fresh database and Redis prefix; with `cluster`, another instance of
+ * that one's cluster: the same database and the same REDIS_PREFIX, so that the Redis adapter
+ * carries broadcasts between them. Stopping the first drops the database and the keys.
+ */
+export async function startChatService(env: Record<string, string> = {}, cluster?: ChatService): Promise<ChatService> {
+  const db = cluster ? { url: cluster.databaseUrl, drop: async () => {} } : await createBenchDatabase();
   const port = await freePort();
-  const prefix = `bench${Date.now().toString(36)}:`;
+  const prefix = cluster ? cluster.redisPrefix : `bench${Date.now().toString(36)}:`;
   // BENCH_SERVICE_ARGS: extra Bun flags for the service, e.g. "--cpu-prof-md --cpu-prof-dir=/tmp/prof".
   const bunArgs = (process.env.BENCH_SERVICE_ARGS ?? "").split(" ").filter(Boolean);
   const proc = Bun.spawn(withFileLimit(["bun", ...bunArgs, "src/main.ts"]), {
@@ -109,6 +117,7 @@ export async function startChatService(env: Record<string, string> = {}): Promis
     url,
     pid: proc.pid,
     databaseUrl: db.url,
+    redisPrefix: prefix,
     async internal(path, body) {
       const res = await fetch(url + path, {
         method: "POST",
@@ -134,12 +143,18 @@ export async function startChatService(env: Record<string, string> = {}): Promis
       return { status: res.status, body: text ? JSON.parse(text) : undefined };
     },
     async stop() {
-      proc.kill("SIGTERM");
-      // A profiled service writes its profile as it exits, which takes a while after a long run.
-      await Promise.race([proc.exited, Bun.sleep(bunArgs.length ? 120_000 : 15_000)]);
-      if (proc.exitCode === null) proc.kill("SIGKILL");
+      if (proc.exitCode === null && proc.signalCode === null) {
+        proc.kill("SIGTERM");
+        // A profiled service writes its profile as it exits, which takes a while after a long run.
+        await Promise.race([proc.exited, Bun.sleep(bunArgs.length ? 120_000 : 15_000)]);
+        if (proc.exitCode === null) proc.kill("SIGKILL");
+      }
       await db.drop();
-      await dropRedisPrefix(REDIS_URL, prefix);
+      if (!cluster) await dropRedisPrefix(REDIS_URL, prefix);
+    },
+    async kill() {
+      proc.kill("SIGKILL");
+      await proc.exited;
     },
   };
   return service;

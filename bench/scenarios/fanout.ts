@@ -4,60 +4,10 @@
  * Socket.IO server on Node.js doing the same broadcasts from memory, all in the same run.
  */
 import { openRawSocket, startBaselineWsServer, startNodePeer } from "../lib/baseline-server";
-import { connectChatSocket } from "../lib/clients";
-import { connectLite, type LiteSocket } from "../lib/lite-client";
-import { cpuSeconds, mintBenchToken, startChatService } from "../lib/service";
+import { broadcastInto, type RoomRun } from "../lib/broadcast";
+import { mintBenchToken, startChatService } from "../lib/service";
 import { pool, progress, progressDone, round } from "../lib/stats";
 import { figure, type ScenarioOptions, type ScenarioResult } from "../lib/types";
-
-type RoomRun = { perSecond: number; packetBytes: number; cpu: number; missing: number };
-
-/**
- * Connects every member to `url` (receivers count frames without decoding them, see
- * lite-client.ts; the sender is a real socket.io-client, a second socket of the first member) and
- * sends `messages` into the room, enough in flight that the send path is not what limits delivery.
- */
-async function broadcastInto(label: string, url: string, pid: number, tokens: string[], conversationId: string, messages: number, settleMs: number): Promise<RoomRun> {
-  const receivers: LiteSocket[] = [];
-  await pool(tokens, 100, async (token) => {
-    receivers.push(await connectLite(url, token));
-    if (receivers.length % 250 === 0) progress(`${label}: ${receivers.length}/${tokens.length} members connected`);
-  });
-  progressDone();
-  const sender = await connectChatSocket(url, tokens[0]!);
-  // Let the announcements of the connect storm drain before measuring.
-  await Bun.sleep(settleMs);
-  try {
-    const expected = tokens.length * messages;
-    let delivered = 0;
-    let packetBytes = 600;
-    const allDelivered = new Promise<void>((resolve) => {
-      for (const r of receivers)
-        r.onFrame((frame) => {
-          if (frame.startsWith('42["message:new"')) {
-            packetBytes = frame.length;
-            if (++delivered === expected) resolve();
-          }
-        });
-    });
-    const cpuBefore = await cpuSeconds(pid);
-    const started = performance.now();
-    let sent = 0;
-    await pool(Array.from({ length: messages }), 128, async () => {
-      const i = sent++;
-      await sender.emitWithAck("message:send", { conversationId, content: `broadcast ${i} ${"x".repeat(40)}` });
-      progress(`${label}: ${delivered}/${expected} deliveries`);
-    });
-    await Promise.race([allDelivered, Bun.sleep(120_000)]);
-    const seconds = (performance.now() - started) / 1000;
-    const cpu = ((await cpuSeconds(pid)) - cpuBefore) / seconds;
-    progressDone();
-    return { perSecond: delivered / seconds, packetBytes, cpu, missing: expected - delivered };
-  } finally {
-    sender.close();
-    for (const r of receivers) r.close();
-  }
-}
 
 export async function fanout({ quick }: ScenarioOptions): Promise<ScenarioResult> {
   const members = quick ? 100 : Number(process.env.BENCH_ROOM_SIZE ?? 1000);
@@ -73,7 +23,7 @@ export async function fanout({ quick }: ScenarioOptions): Promise<ScenarioResult
     await service.syncUsers(users);
     const created = await service.api(tokens[0]!, "POST", "/api/conversations", { type: "group", name: "big room", participantIds: users.slice(1) });
     if (created.status !== 201) throw new Error(`create room: ${created.status}`);
-    ours = await broadcastInto("big room", service.url, service.pid, tokens, created.body.id, messages, settleMs);
+    ours = await broadcastInto("big room", [service.url], [service.pid], tokens, created.body.id, messages, settleMs);
   } finally {
     await service.stop();
   }
@@ -82,7 +32,7 @@ export async function fanout({ quick }: ScenarioOptions): Promise<ScenarioResult
   let theirs: RoomRun;
   try {
     await peer.setRoom("big-room", users);
-    theirs = await broadcastInto("node peer", peer.url, peer.pid, tokens, "big-room", messages, settleMs);
+    theirs = await broadcastInto("node peer", [peer.url], [peer.pid], tokens, "big-room", messages, settleMs);
   } finally {
     peer.stop();
   }

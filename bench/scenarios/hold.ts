@@ -17,7 +17,8 @@ import { holdSockets } from "../lib/hold-generators";
 import { cpuSeconds, freePort, hardFileLimit, rssBytes, startChatService, type ChatService } from "../lib/service";
 import { latencySummary, pool, progress, progressDone, round } from "../lib/stats";
 import { figure, type ScenarioOptions, type ScenarioResult } from "../lib/types";
-import { latencyAt, maxRate, setupRooms, type Room } from "./throughput";
+import { maxRate, type Room, setupRooms } from "../lib/rooms";
+import { latencyAt } from "./throughput";
 
 /** Descriptors a process keeps for everything but the held sockets (database, Redis, senders, files). */
 const RESERVE_FDS = 1000;

@@ -4,61 +4,13 @@
  * the same rows (one transaction per row, and batched) measured in the same run.
  */
 import type { Socket } from "socket.io-client";
-import { closeAll, connectMany } from "../lib/clients";
+import { closeAll } from "../lib/clients";
 import { rawInsertRate } from "../lib/raw-inserts";
+import { maxRate, type Room, setupRooms } from "../lib/rooms";
 import { cpuSeconds, startChatService, type ChatService } from "../lib/service";
 import { sendCost } from "../lib/send-cost";
 import { latencySummary, progress, progressDone, round } from "../lib/stats";
 import { figure, type Figure, type ScenarioOptions, type ScenarioResult } from "../lib/types";
-
-export type Room = { id: string; sender: Socket; senderId: string; members: number };
-
-export async function setupRooms(service: ChatService, rooms: number, size: number, tag: string) {
-  const users = Array.from({ length: rooms * size }, (_, i) => `${tag}-${i}`);
-  await service.syncUsers(users);
-  const tokens = await Promise.all(users.map((u) => service.token(u)));
-  const ids: string[] = [];
-  for (let r = 0; r < rooms; r++) {
-    const members = users.slice(r * size, (r + 1) * size);
-    const res = await service.api(tokens[r * size]!, "POST", "/api/conversations", {
-      type: size === 2 ? "direct" : "group",
-      participantIds: members.slice(1),
-    });
-    if (res.status !== 201) throw new Error(`create conversation: ${res.status} ${JSON.stringify(res.body)}`);
-    ids.push(res.body.id);
-  }
-  const { sockets } = await connectMany(service.url, tokens, 100, `${size}-person rooms`);
-  const list: Room[] = ids.map((id, r) => ({ id, sender: sockets[r * size]!, senderId: users[r * size]!, members: size }));
-  return { rooms: list, sockets, users };
-}
-
-/** Sends from every room's sender, keeping `window` unacknowledged, for `seconds`. */
-export async function maxRate(rooms: Room[], sockets: Socket[], seconds: number, window: number) {
-  let delivered = 0;
-  const onNew = () => delivered++;
-  for (const s of sockets) s.on("message:new", onNew);
-  let acked = 0;
-  let failed = 0;
-  const end = performance.now() + seconds * 1000;
-  const started = performance.now();
-  let n = 0;
-  await Promise.all(
-    rooms.flatMap((room) =>
-      Array.from({ length: window }, async () => {
-        while (performance.now() < end) {
-          const res = await room.sender.timeout(10_000).emitWithAck("message:send", { conversationId: room.id, content: `m${n++}` }).catch(() => ({ ok: false }));
-          if (res.ok) acked++;
-          else failed++;
-        }
-      }),
-    ),
-  );
-  const elapsed = (performance.now() - started) / 1000;
-  await Bun.sleep(500);
-  for (const s of sockets) s.off("message:new", onNew);
-  // Each message reaches every member's socket, the sender's own included.
-  return { persisted: acked / elapsed, delivered: delivered / elapsed, failed };
-}
 
 /**
  * Open loop at a fixed total rate; latency is send → message:new at the other members.

@@ -1,6 +1,6 @@
 import { io, type ManagerOptions, type Socket, type SocketOptions } from "socket.io-client";
 import { ConversationState } from "./conversation";
-import { ChatError, FINAL_REFUSALS, TOKEN_REFUSALS } from "./errors";
+import { ChatError, FINAL_REFUSALS, RETRYABLE, TOKEN_REFUSALS } from "./errors";
 import { backoff, Listeners } from "./listeners";
 import { ReadQueue } from "./queue";
 import type { Ack, AckDataOf, ClientEvent, ClientToServerEvents, Conversation, Message, PayloadOf, Presence, ServerEvent, ServerToClientEvents, UnreadTotals } from "./wire";
@@ -84,6 +84,8 @@ export function createChatClient(options: ChatClientOptions): ChatClient {
   let refusal: ChatError | null = null;
   let lastServerError: ChatError | null = null;
   let attempts = 0;
+  /** Counts `connected` events: work begun for one connect stops once another began. */
+  let connects = 0;
   let retryTimer: ReturnType<typeof setTimeout> | undefined;
   const conversations = new Map<string, ConversationState>();
   const presence = new Map<string, Presence>();
@@ -145,12 +147,24 @@ export function createChatClient(options: ChatClientOptions): ChatClient {
   };
 
   const loadPresence = async (conversationId: string) => {
-    const asked = clock;
-    try {
-      const snapshot = await read("presence:get", { conversationId });
-      for (const p of snapshot.data) if ((liveAt.get(p.userId) ?? -1) <= asked) setPresence(p, false);
-    } catch {
-      // Disconnected or no longer a participant: the next connect asks again.
+    const connect = connects;
+    const current = () => status === "connected" && connects === connect && conversations.has(conversationId);
+    for (let failures = 0; ; failures++) {
+      const asked = clock;
+      try {
+        const snapshot = await read("presence:get", { conversationId });
+        for (const p of snapshot.data) if ((liveAt.get(p.userId) ?? -1) <= asked) setPresence(p, false);
+        return;
+      } catch (error) {
+        // Disconnected: the next connect asks again. No longer a participant: nothing to ask.
+        // A passing failure (a busy instance answers UNAVAILABLE right after a failover): asked
+        // again after a backoff, as a sync is.
+        const code = error instanceof ChatError ? error.code : "INTERNAL";
+        if (!RETRYABLE.has(code) || code === "DISCONNECTED" || !current()) return;
+        await new Promise((resolve) => setTimeout(resolve, backoff(failures)));
+        // A reconnect meanwhile asked again itself.
+        if (!current()) return;
+      }
     }
   };
 
@@ -177,6 +191,7 @@ export function createChatClient(options: ChatClientOptions): ChatClient {
   };
 
   socket.on("connected", (info) => {
+    connects++;
     userId = info.userId;
     attempts = 0;
     lastServerError = null;

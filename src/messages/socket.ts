@@ -1,3 +1,4 @@
+import { catchUpGate } from "../core/realtime/catch-up";
 import { on, type SocketEvents, takeUserBudget } from "../core/realtime/handlers";
 import { SocketDeleteMessage, SocketEditMessage, SocketListPins, SocketPinMessage, SocketSendMessage, SocketSyncMessages, SocketThreadReplies } from "./model";
 import { listPins, pinMessage, unpinMessage } from "./pins";
@@ -11,7 +12,7 @@ export const messageEvents: SocketEvents = {
   "message:edit": on(SocketEditMessage, (ctx, { data: { actor } }, { messageId, ...input }) => editMessage(ctx, actor, messageId, input)),
   "message:delete": on(SocketDeleteMessage, (ctx, { data: { actor } }, { messageId }) => deleteMessage(ctx, actor, messageId)),
   "messages:sync": on(SocketSyncMessages, (ctx, { data: { actor } }, { conversationId, ...from }) =>
-    syncMessages(ctx, actor, conversationId, from),
+    catchUpGate(ctx).run(() => syncMessages(ctx, actor, conversationId, from)),
   ),
   "message:pin": on(SocketPinMessage, (ctx, { data: { actor } }, { messageId }) => pinMessage(ctx, actor, messageId)),
   "message:unpin": on(SocketPinMessage, (ctx, { data: { actor } }, { messageId }) => unpinMessage(ctx, actor, messageId)),

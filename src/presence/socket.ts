@@ -1,4 +1,5 @@
 import type { Context } from "../core/context";
+import { catchUpGate } from "../core/realtime/catch-up";
 import { type ChatSocket, OptionalEmpty, on, type SocketFeature, takeUserBudget } from "../core/realtime/handlers";
 import { IndicatorPayload, PresencePayload } from "./model";
 import { conversationPresence } from "./service";
@@ -40,7 +41,7 @@ export function presenceFeature(presence: PresenceTracker): SocketFeature {
       "recording:stop": indicator("recording", false),
       "presence:get": on(PresencePayload, async (ctx, { data: { actor } }, { conversationId }) => {
         await takeUserBudget(ctx, actor.userId, "presence reads", ctx.config.RATE_LIMIT_EVENTS);
-        const { data, hasMore } = await conversationPresence(ctx, actor, conversationId, PRESENCE_SNAPSHOT_MAX);
+        const { data, hasMore } = await catchUpGate(ctx).run(() => conversationPresence(ctx, actor, conversationId, PRESENCE_SNAPSHOT_MAX));
         return { data, hasMore };
       }),
       "activity:ping": on(OptionalEmpty, async (ctx, socket) => {

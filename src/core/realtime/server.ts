@@ -322,7 +322,9 @@ async function joinConversationRooms(socket: ChatSocket, conversationIdsOf: (use
 }
 
 function failSetup(ctx: Context, socket: ChatSocket, error: unknown) {
-  ctx.log.error("socket setup failed", { userId: socket.data.actor?.userId, error });
-  sendError(socket, toErrorBody(error).body);
+  const { body, expected } = toErrorBody(error);
+  // An expected refusal (a busy instance's UNAVAILABLE during a reconnect storm) is no fault to log.
+  if (!expected) ctx.log.error("socket setup failed", { userId: socket.data.actor?.userId, error });
+  sendError(socket, body);
   socket.disconnect(true);
 }
