@@ -1,6 +1,6 @@
 import { Elysia } from "elysia";
 import type { Context } from "../core/context";
-import { authenticated } from "../core/http";
+import { authenticated, jsonResponse } from "../core/http";
 import {
   ConversationMessagePage,
   ConversationMessagesParams,
@@ -30,7 +30,7 @@ export const messageRoutes = (ctx: Context) =>
       async ({ actor, params, body, set }) => {
         const { message, created } = await sendMessage(ctx, actor, params.id, body);
         set.status = created ? 201 : 200;
-        return message;
+        return jsonResponse(message, set.status);
       },
       {
         params: ConversationMessagesParams,
@@ -42,7 +42,7 @@ export const messageRoutes = (ctx: Context) =>
         },
       },
     )
-    .get("/conversations/:id/messages", ({ actor, params, query }) => listMessages(ctx, actor, params.id, query), {
+    .get("/conversations/:id/messages", async ({ actor, params, query }) => jsonResponse(await listMessages(ctx, actor, params.id, query)), {
       params: ConversationMessagesParams,
       query: ConversationMessagePage,
       response: MessageListPage,
