@@ -47,31 +47,75 @@ export function createAuthenticator(
   );
   const options = { algorithms: ["HS256"], clockTolerance: CLOCK_TOLERANCE_S, issuer: config.AUTH_JWT_ISSUER, audience: config.AUTH_JWT_AUDIENCE };
   const internalDigest = digest(config.INTERNAL_API_SECRET);
+  const verified = new VerifiedTokens();
+
+  /** The claims of a token whose signature and claims hold now; throws AppError otherwise. */
+  const claimsOf = async (token: string): Promise<Claims> => {
+    const known = verified.get(token);
+    if (known) return known;
+    let payload;
+    try {
+      ({ payload } = await verifyWithAny(token, await keys, options));
+    } catch (error) {
+      if (error instanceof joseErrors.JWTExpired) throw new AppError("TOKEN_EXPIRED", "Token has expired");
+      throw new AppError("UNAUTHORIZED", "Invalid token");
+    }
+    const sub = payload.sub;
+    if (typeof sub !== "string" || !EXTERNAL_ID.test(sub)) throw new AppError("UNAUTHORIZED", "Token has no valid sub claim");
+    const claims = { sub, iat: typeof payload.iat === "number" ? payload.iat : null, exp: typeof payload.exp === "number" ? payload.exp : null };
+    verified.set(token, claims);
+    return claims;
+  };
 
   return {
     async authenticate(token) {
       if (!token) throw new AppError("UNAUTHORIZED", "Missing bearer token");
-      let payload;
-      try {
-        ({ payload } = await verifyWithAny(token, await keys, options));
-      } catch (error) {
-        if (error instanceof joseErrors.JWTExpired) throw new AppError("TOKEN_EXPIRED", "Token has expired");
-        throw new AppError("UNAUTHORIZED", "Invalid token");
-      }
-      const sub = payload.sub;
-      if (typeof sub !== "string" || !EXTERNAL_ID.test(sub)) throw new AppError("UNAUTHORIZED", "Token has no valid sub claim");
+      const { sub, iat: issuedAt, exp } = await claimsOf(token);
+      // Never cached: a revocation, a suspension or a deletion holds on every instance at once.
       const user = await findActiveUser(sub);
       if (!user) throw new AppError("USER_NOT_FOUND", "User is not registered with the chat service");
-      const issuedAt = typeof payload.iat === "number" ? payload.iat : null;
       if (isRevoked(issuedAt, user.revokedBefore)) throw new AppError("UNAUTHORIZED", "Token was revoked");
       if (isSuspended(user)) throw new AppError("FORBIDDEN", "User is suspended");
-      return { userId: sub, tokenExpiresAt: typeof payload.exp === "number" ? (payload.exp + CLOCK_TOLERANCE_S) * 1000 : null, issuedAt };
+      return { userId: sub, tokenExpiresAt: exp !== null ? (exp + CLOCK_TOLERANCE_S) * 1000 : null, issuedAt };
     },
     isInternalSecret(value) {
       if (!value) return false;
       return timingSafeEqual(digest(value), internalDigest);
     },
   };
+}
+
+type Claims = { sub: string; iat: number | null; exp: number | null };
+
+/** Tokens remembered at most, oldest forgotten first: a client sends the same token for an hour. */
+const VERIFIED_TOKENS_MAX = 10_000;
+
+/**
+ * Tokens whose signature and claims were verified, by the token string: the HMAC and jose's
+ * parsing cost more than the rest of a small request. A token's verdict only changes with time
+ * (the secrets are fixed for the process's life), so a remembered token is given again only while
+ * `exp` (with the leeway) has not passed, exactly as jose would judge it; `nbf`, once passed,
+ * stays passed. Refusals are not remembered. What else refuses a token (its user deleted,
+ * suspended or its tokens revoked) is read for every request, not here.
+ */
+class VerifiedTokens {
+  private readonly tokens = new Map<string, Claims>();
+
+  get(token: string): Claims | undefined {
+    const claims = this.tokens.get(token);
+    if (!claims) return undefined;
+    // jose: expired once exp <= now - leeway, in whole seconds.
+    if (claims.exp !== null && claims.exp <= Math.floor(Date.now() / 1000) - CLOCK_TOLERANCE_S) {
+      this.tokens.delete(token);
+      return undefined;
+    }
+    return claims;
+  }
+
+  set(token: string, claims: Claims): void {
+    if (this.tokens.size >= VERIFIED_TOKENS_MAX) this.tokens.delete(this.tokens.keys().next().value!);
+    this.tokens.set(token, claims);
+  }
 }
 
 /**
