@@ -26,9 +26,22 @@ const EXTERNAL_ID = new RegExp(EXTERNAL_ID_PATTERN);
 /** Leeway for exp and nbf, as the contract allows; a socket's lifetime includes it too. */
 const CLOCK_TOLERANCE_S = 30;
 
+/** What authentication reads of a token's user: undefined when not synced or deleted. */
+export type TokenUser = { revokedBefore: number | null; suspended: boolean; suspendedUntil: Date | null };
+
+/** A verified token's claims. */
+export type Claims = { sub: string; iat: number | null; exp: number | null };
+
 export type Authenticator = {
   /** Verifies a bearer token and that its user exists; throws AppError otherwise. */
   authenticate(token: string | undefined): Promise<Actor>;
+  /** The token's signature and claims only (see `admit` for its user); throws AppError otherwise. */
+  verify(token: string | undefined): Promise<Claims>;
+  /**
+   * The caller of a verified token, given its user as read now (by a route's own statement, say):
+   * refused when that user is not active, suspended, or revoked the token. Same refusals as `authenticate`.
+   */
+  admit(claims: Claims, user: TokenUser | undefined): Actor;
   /** Constant-time check of X-Internal-Secret. */
   isInternalSecret(value: string | undefined | null): boolean;
 };
@@ -39,7 +52,7 @@ export type Authenticator = {
  */
 export function createAuthenticator(
   config: Config,
-  findActiveUser: (userId: string) => Promise<{ revokedBefore: number | null; suspended: boolean; suspendedUntil: Date | null } | undefined>,
+  findActiveUser: (userId: string) => Promise<TokenUser | undefined>,
 ): Authenticator {
   // Imported once: given raw bytes, jose would import the key again for every token.
   const keys = Promise.all(
@@ -67,25 +80,31 @@ export function createAuthenticator(
     return claims;
   };
 
+  const verify = (token: string | undefined) => {
+    if (!token) return Promise.reject(new AppError("UNAUTHORIZED", "Missing bearer token"));
+    return claimsOf(token);
+  };
+  const admit = ({ sub, iat: issuedAt, exp }: Claims, user: TokenUser | undefined): Actor => {
+    if (!user) throw new AppError("USER_NOT_FOUND", "User is not registered with the chat service");
+    if (isRevoked(issuedAt, user.revokedBefore)) throw new AppError("UNAUTHORIZED", "Token was revoked");
+    if (isSuspended(user)) throw new AppError("FORBIDDEN", "User is suspended");
+    return { userId: sub, tokenExpiresAt: exp !== null ? (exp + CLOCK_TOLERANCE_S) * 1000 : null, issuedAt };
+  };
+
   return {
     async authenticate(token) {
-      if (!token) throw new AppError("UNAUTHORIZED", "Missing bearer token");
-      const { sub, iat: issuedAt, exp } = await claimsOf(token);
+      const claims = await verify(token);
       // Never cached: a revocation, a suspension or a deletion holds on every instance at once.
-      const user = await findActiveUser(sub);
-      if (!user) throw new AppError("USER_NOT_FOUND", "User is not registered with the chat service");
-      if (isRevoked(issuedAt, user.revokedBefore)) throw new AppError("UNAUTHORIZED", "Token was revoked");
-      if (isSuspended(user)) throw new AppError("FORBIDDEN", "User is suspended");
-      return { userId: sub, tokenExpiresAt: exp !== null ? (exp + CLOCK_TOLERANCE_S) * 1000 : null, issuedAt };
+      return admit(claims, await findActiveUser(claims.sub));
     },
+    verify,
+    admit,
     isInternalSecret(value) {
       if (!value) return false;
       return timingSafeEqual(digest(value), internalDigest);
     },
   };
 }
-
-type Claims = { sub: string; iat: number | null; exp: number | null };
 
 /** Tokens remembered at most, oldest forgotten first: a client sends the same token for an hour. */
 const VERIFIED_TOKENS_MAX = 10_000;

@@ -1,3 +1,4 @@
+import type { Authenticator, Claims } from "../core/auth";
 import type { Storage } from "../core/db/client";
 import { notFound } from "../core/errors";
 import { type List, listOf } from "../core/schemas";
@@ -36,23 +37,30 @@ const MESSAGE_COLUMNS = `m.id, m.conversation_id as "conversationId", m.seq, m.s
   ${iso("m.deleted_at")} as "deletedAt", ${iso("m.pinned_at")} as "pinnedAt", m.pinned_by as "pinnedBy"`;
 
 /**
- * $1 conversation, $2 caller, $3 seq bound, $4 rows (a page and one more). No row: the caller is
- * not a participant (or there is no such conversation). Each scope's condition is written as its
- * index's predicate is (messages_top_level_idx), so that the planner walks that index.
+ * $1 conversation, $2 caller, $3 seq bound, $4 rows (a page and one more). The caller's user row
+ * comes along, as authentication reads it (src/users/store.ts: synced and not deleted): no row,
+ * no such user. `kept` is null when the caller is not a participant (or there is no such
+ * conversation), and then no page is built. The scope's condition is written as its index's
+ * predicate is (messages_top_level_idx), so that the planner walks that index.
  */
-const statement = (topLevel: boolean, direction: "older" | "newer") => `select c.expired_up_to_seq as "kept", (
-  select coalesce(json_agg(p order by p.seq), '[]'::json) from (
-    select ${MESSAGE_COLUMNS}
-    from messages m
-    where m.conversation_id = $1::uuid${topLevel ? " and m.parent_id is null" : ""}
-      and m.seq ${direction === "older" ? "<" : ">"} $3::int
-    order by m.seq ${direction === "older" ? "desc" : "asc"}
-    limit $4::int
-  ) p
-) as "rows"
-from conversations c
-join participants pt on pt.conversation_id = c.id and pt.user_id = $2::text
-where c.id = $1::uuid`;
+const statement = (topLevel: boolean, direction: "older" | "newer") => `select
+  u.tokens_revoked_before::float8 as "revokedBefore", u.suspended,
+  (extract(epoch from u.suspended_until) * 1000)::float8 as "suspendedUntilMs",
+  c.expired_up_to_seq as "kept",
+  case when c.id is null then null else (
+    select coalesce(json_agg(p order by p.seq), '[]'::json) from (
+      select ${MESSAGE_COLUMNS}
+      from messages m
+      where m.conversation_id = $1::uuid${topLevel ? " and m.parent_id is null" : ""}
+        and m.seq ${direction === "older" ? "<" : ">"} $3::int
+      order by m.seq ${direction === "older" ? "desc" : "asc"}
+      limit $4::int
+    ) p
+  ) end as "rows"
+from users u
+left join participants pt on pt.conversation_id = $1::uuid and pt.user_id = u.external_id
+left join conversations c on c.id = pt.conversation_id
+where u.external_id = $2::text and u.deleted_at is null`;
 
 const STATEMENTS = {
   topLevel: { older: statement(true, "older"), newer: statement(true, "newer") },
@@ -61,7 +69,8 @@ const STATEMENTS = {
 
 export type PageRequest = {
   conversationId: string;
-  userId: string;
+  /** The caller's verified token: its user is read by the page's statement. */
+  claims: Claims;
   includeReplies: boolean;
   /** Newest first below `seq`, or oldest first above it. */
   direction: "older" | "newer";
@@ -69,14 +78,21 @@ export type PageRequest = {
   limit: number;
 };
 
+type PageRow = { revokedBefore: number | null; suspended: boolean; suspendedUntilMs: number | null; kept: number | null; rows: Message[] | string | null };
+
 /**
  * The page in ascending seq, with `hasMore` and the cursor that pages on (the oldest message shown
- * going back, the newest going forward). NOT_FOUND for a conversation the caller is not in.
+ * going back, the newest going forward). The caller is refused as authentication refuses (their
+ * user deleted, suspended, their token revoked), then NOT_FOUND for a conversation they are not in.
  */
-export async function conversationPage(storage: Storage, page: PageRequest): Promise<List<Message>> {
+export async function conversationPage(storage: Storage, auth: Authenticator, page: PageRequest): Promise<List<Message>> {
   const text = STATEMENTS[page.includeReplies ? "all" : "topLevel"][page.direction];
-  const [row] = await storage.query<{ kept: number; rows: Message[] | string }>(text, [page.conversationId, page.userId, page.seq, page.limit + 1]);
-  if (!row) throw notFound("Conversation");
+  const [row] = await storage.query<PageRow>(text, [page.conversationId, page.claims.sub, page.seq, page.limit + 1]);
+  auth.admit(
+    page.claims,
+    row && { revokedBefore: row.revokedBefore, suspended: row.suspended, suspendedUntil: row.suspendedUntilMs === null ? null : new Date(row.suspendedUntilMs) },
+  );
+  if (!row || row.kept === null || row.rows === null) throw notFound("Conversation");
   // postgres.js and PGlite both parse json; a driver that does not hands over the text.
   const rows = typeof row.rows === "string" ? (JSON.parse(row.rows) as Message[]) : row.rows;
   const hasMore = rows.length > page.limit;

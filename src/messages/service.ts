@@ -1,5 +1,5 @@
 import { and, asc, desc, eq, gt, inArray, isNull, lt, ne, type SQL, sql } from "drizzle-orm";
-import type { Actor } from "../core/auth";
+import type { Actor, Claims } from "../core/auth";
 import type { Context } from "../core/context";
 import type { Database, Executor, Transaction } from "../core/db/client";
 import { preparedStatements } from "../core/db/prepared";
@@ -9,6 +9,7 @@ import { AppError, conflict, forbidden, invalid, notFound } from "../core/errors
 import { checkMetadata, checkStorable, iso, type List, listOf, pageOf } from "../core/schemas";
 import { isManager, type Membership, requireMembership } from "../conversations/membership";
 import { requireNotBlockedInDirect } from "../moderation/store";
+import { findActiveUser } from "../users/store";
 import { reactionSummaries, removeReactions } from "../reactions/store";
 import { scheduleNotifications } from "../notifications/jobs";
 import { recordEvent, recordEvents } from "../webhooks/outbox";
@@ -217,20 +218,21 @@ const threadUpdated = (conversationId: string, thread: ThreadCounters): ThreadUp
  * than `after`. Top-level messages only, unless `includeReplies`; a cursor may be any message of
  * the conversation.
  */
-export async function listMessages(ctx: Context, actor: Actor, conversationId: string, page: ConversationMessagePage): Promise<MessageListPage> {
+export async function listMessages(ctx: Context, claims: Claims, conversationId: string, page: ConversationMessagePage): Promise<MessageListPage> {
   if (page.before && page.after) throw invalid("Use either before or after, not both");
   const cursorId = page.before ?? page.after;
   let cursor: { seq: number; expired: boolean } | undefined;
   if (cursorId) {
-    // Outsiders learn nothing of the cursor: the membership is checked before it is looked up.
+    // Outsiders learn nothing of the cursor: the caller and their membership are checked before it is looked up.
+    const actor = ctx.auth.admit(claims, await findActiveUser(ctx.db, claims.sub));
     const { conversation } = await requireMembership(ctx.db, conversationId, actor.userId);
     cursor = await cursorSeqOf(ctx, conversation, cursorId);
     // A cursor older than what is kept: nothing is older than it any more; newer, the oldest kept.
     if (cursor.expired && page.before) return { ...listOf<Message>([]), truncated: true };
   }
-  const list = await conversationPage(ctx.storage, {
+  const list = await conversationPage(ctx.storage, ctx.auth, {
     conversationId,
-    userId: actor.userId,
+    claims,
     includeReplies: page.includeReplies ?? false,
     direction: page.after ? "newer" : "older",
     // No cursor: below a seq no message can reach.

@@ -78,3 +78,50 @@ describe("answers serialized without the schema walk", () => {
     expect(res.body.error.code).toBe("NOT_FOUND");
   });
 });
+
+describe("the page reads its caller's user in its own statement", () => {
+  const pagePaths = () => [`/api/conversations/${conversationId}/messages`, `/api/conversations/${conversationId}/messages?before=${deleted}`];
+  const get = async (token: string | undefined, path: string, headers: Record<string, string> = {}) =>
+    svc.request("GET", path, { headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...headers } });
+
+  test("no token, a bad one, an expired one, or the internal secret alone: 401 as on every route", async () => {
+    const expired = await svc.token("ann", { expiresIn: Math.floor(Date.now() / 1000) - 120 });
+    for (const path of pagePaths()) {
+      expect((await get(undefined, path)).body.error.code).toBe("UNAUTHORIZED");
+      expect((await get("not.a.token", path)).body.error.code).toBe("UNAUTHORIZED");
+      const late = await get(expired, path);
+      expect([late.status, late.body.error.code]).toEqual([401, "TOKEN_EXPIRED"]);
+      const internal = await svc.request("GET", path, { headers: { "x-internal-secret": svc.config.INTERNAL_API_SECRET } });
+      expect([internal.status, internal.body.error.code]).toEqual([401, "UNAUTHORIZED"]);
+    }
+  });
+
+  test("a suspended caller is 403 until unsuspended; revoked tokens are 401; a deleted user 401 USER_NOT_FOUND", async () => {
+    await svc.syncUsers("sam");
+    await ann.post(`/api/conversations/${conversationId}/participants`, { userIds: ["sam"] });
+    const sam = await svc.token("sam", { issuedAt: Math.floor(Date.now() / 1000) - 60 });
+    for (const path of pagePaths()) expect((await get(sam, path)).status).toBe(200);
+
+    expect((await svc.internal("POST", "/api/users/sam/suspend", {})).status).toBe(200);
+    for (const path of pagePaths()) {
+      const res = await get(sam, path);
+      expect([res.status, res.body.error.code]).toEqual([403, "FORBIDDEN"]);
+    }
+    expect((await svc.internal("POST", "/api/users/sam/unsuspend", {})).status).toBe(200);
+    for (const path of pagePaths()) expect((await get(sam, path)).status).toBe(200);
+
+    expect((await svc.internal("POST", "/api/users/sam/revoke-tokens", {})).status).toBe(200);
+    for (const path of pagePaths()) {
+      const res = await get(sam, path);
+      expect([res.status, res.body.error.code]).toEqual([401, "UNAUTHORIZED"]);
+    }
+    const fresh = await svc.token("sam", { issuedAt: Math.floor(Date.now() / 1000) + 1 });
+    expect((await get(fresh, pagePaths()[0]!)).status).toBe(200);
+
+    expect((await svc.internal("DELETE", "/api/users/sam")).status).toBeLessThan(300);
+    for (const path of pagePaths()) {
+      const res = await get(fresh, path);
+      expect([res.status, res.body.error.code]).toEqual([401, "USER_NOT_FOUND"]);
+    }
+  });
+});
