@@ -26,9 +26,22 @@ const EXTERNAL_ID = new RegExp(EXTERNAL_ID_PATTERN);
 /** Leeway for exp and nbf, as the contract allows; a socket's lifetime includes it too. */
 const CLOCK_TOLERANCE_S = 30;
 
+/** What authentication reads of a token's user: undefined when not synced or deleted. */
+export type TokenUser = { revokedBefore: number | null; suspended: boolean; suspendedUntil: Date | null };
+
+/** A verified token's claims. */
+export type Claims = { sub: string; iat: number | null; exp: number | null };
+
 export type Authenticator = {
   /** Verifies a bearer token and that its user exists; throws AppError otherwise. */
   authenticate(token: string | undefined): Promise<Actor>;
+  /** The token's signature and claims only (see `admit` for its user); throws AppError otherwise. */
+  verify(token: string | undefined): Promise<Claims>;
+  /**
+   * The caller of a verified token, given its user as read now (by a route's own statement, say):
+   * refused when that user is not active, suspended, or revoked the token. Same refusals as `authenticate`.
+   */
+  admit(claims: Claims, user: TokenUser | undefined): Actor;
   /** Constant-time check of X-Internal-Secret. */
   isInternalSecret(value: string | undefined | null): boolean;
 };
@@ -39,7 +52,7 @@ export type Authenticator = {
  */
 export function createAuthenticator(
   config: Config,
-  findActiveUser: (userId: string) => Promise<{ revokedBefore: number | null; suspended: boolean; suspendedUntil: Date | null } | undefined>,
+  findActiveUser: (userId: string) => Promise<TokenUser | undefined>,
 ): Authenticator {
   // Imported once: given raw bytes, jose would import the key again for every token.
   const keys = Promise.all(
@@ -47,31 +60,81 @@ export function createAuthenticator(
   );
   const options = { algorithms: ["HS256"], clockTolerance: CLOCK_TOLERANCE_S, issuer: config.AUTH_JWT_ISSUER, audience: config.AUTH_JWT_AUDIENCE };
   const internalDigest = digest(config.INTERNAL_API_SECRET);
+  const verified = new VerifiedTokens();
+
+  /** The claims of a token whose signature and claims hold now; throws AppError otherwise. */
+  const claimsOf = async (token: string): Promise<Claims> => {
+    const known = verified.get(token);
+    if (known) return known;
+    let payload;
+    try {
+      ({ payload } = await verifyWithAny(token, await keys, options));
+    } catch (error) {
+      if (error instanceof joseErrors.JWTExpired) throw new AppError("TOKEN_EXPIRED", "Token has expired");
+      throw new AppError("UNAUTHORIZED", "Invalid token");
+    }
+    const sub = payload.sub;
+    if (typeof sub !== "string" || !EXTERNAL_ID.test(sub)) throw new AppError("UNAUTHORIZED", "Token has no valid sub claim");
+    const claims = { sub, iat: typeof payload.iat === "number" ? payload.iat : null, exp: typeof payload.exp === "number" ? payload.exp : null };
+    verified.set(token, claims);
+    return claims;
+  };
+
+  const verify = (token: string | undefined) => {
+    if (!token) return Promise.reject(new AppError("UNAUTHORIZED", "Missing bearer token"));
+    return claimsOf(token);
+  };
+  const admit = ({ sub, iat: issuedAt, exp }: Claims, user: TokenUser | undefined): Actor => {
+    if (!user) throw new AppError("USER_NOT_FOUND", "User is not registered with the chat service");
+    if (isRevoked(issuedAt, user.revokedBefore)) throw new AppError("UNAUTHORIZED", "Token was revoked");
+    if (isSuspended(user)) throw new AppError("FORBIDDEN", "User is suspended");
+    return { userId: sub, tokenExpiresAt: exp !== null ? (exp + CLOCK_TOLERANCE_S) * 1000 : null, issuedAt };
+  };
 
   return {
     async authenticate(token) {
-      if (!token) throw new AppError("UNAUTHORIZED", "Missing bearer token");
-      let payload;
-      try {
-        ({ payload } = await verifyWithAny(token, await keys, options));
-      } catch (error) {
-        if (error instanceof joseErrors.JWTExpired) throw new AppError("TOKEN_EXPIRED", "Token has expired");
-        throw new AppError("UNAUTHORIZED", "Invalid token");
-      }
-      const sub = payload.sub;
-      if (typeof sub !== "string" || !EXTERNAL_ID.test(sub)) throw new AppError("UNAUTHORIZED", "Token has no valid sub claim");
-      const user = await findActiveUser(sub);
-      if (!user) throw new AppError("USER_NOT_FOUND", "User is not registered with the chat service");
-      const issuedAt = typeof payload.iat === "number" ? payload.iat : null;
-      if (isRevoked(issuedAt, user.revokedBefore)) throw new AppError("UNAUTHORIZED", "Token was revoked");
-      if (isSuspended(user)) throw new AppError("FORBIDDEN", "User is suspended");
-      return { userId: sub, tokenExpiresAt: typeof payload.exp === "number" ? (payload.exp + CLOCK_TOLERANCE_S) * 1000 : null, issuedAt };
+      const claims = await verify(token);
+      // Never cached: a revocation, a suspension or a deletion holds on every instance at once.
+      return admit(claims, await findActiveUser(claims.sub));
     },
+    verify,
+    admit,
     isInternalSecret(value) {
       if (!value) return false;
       return timingSafeEqual(digest(value), internalDigest);
     },
   };
+}
+
+/** Tokens remembered at most, oldest forgotten first: a client sends the same token for an hour. */
+const VERIFIED_TOKENS_MAX = 10_000;
+
+/**
+ * Tokens whose signature and claims were verified, by the token string: the HMAC and jose's
+ * parsing cost more than the rest of a small request. A token's verdict only changes with time
+ * (the secrets are fixed for the process's life), so a remembered token is given again only while
+ * `exp` (with the leeway) has not passed, exactly as jose would judge it; `nbf`, once passed,
+ * stays passed. Refusals are not remembered. What else refuses a token (its user deleted,
+ * suspended or its tokens revoked) is read for every request, not here.
+ */
+class VerifiedTokens {
+  private readonly tokens = new Map<string, Claims>();
+
+  get(token: string): Claims | undefined {
+    const claims = this.tokens.get(token);
+    if (!claims) return undefined;
+    // jose: expired once exp <= now - leeway, in whole seconds.
+    if (claims.exp !== null && claims.exp <= Math.floor(Date.now() / 1000) - CLOCK_TOLERANCE_S) {
+      this.tokens.delete(token);
+      return undefined;
+    }
+    return claims;
+  }
+
+  set(token: string, claims: Claims): void {
+    if (this.tokens.size >= VERIFIED_TOKENS_MAX) this.tokens.delete(this.tokens.keys().next().value!);
+    this.tokens.set(token, claims);
+  }
 }
 
 /**

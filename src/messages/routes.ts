@@ -1,6 +1,6 @@
 import { Elysia } from "elysia";
 import type { Context } from "../core/context";
-import { authenticated } from "../core/http";
+import { authenticated, jsonResponse, verifiedToken } from "../core/http";
 import {
   ConversationMessagePage,
   ConversationMessagesParams,
@@ -22,6 +22,25 @@ import { deleteMessage, editMessage, getMessage, listMessages, listReplies, send
 const MODERATED =
   "With MODERATION_HOOK_URL set, the host's pre-send hook judges the message before it is stored: 403 FORBIDDEN with details.reason when it rejects (nothing stored), the hook's content and metadata when it modifies, 503 UNAVAILABLE when it fails and MODERATION_HOOK_FAILURE is closed.";
 
+/**
+ * A conversation's page: the hottest read. Its one statement reads the caller's user too, so the
+ * token is only verified before it (verifiedToken), not looked up as `authenticated` does.
+ */
+export const messagePageRoutes = (ctx: Context) =>
+  new Elysia({ prefix: "/api", tags: ["messages"] }).use(verifiedToken(ctx)).get(
+    "/conversations/:id/messages",
+    async ({ claims, params, query }) => jsonResponse(await listMessages(ctx, claims, params.id, query)),
+    {
+      params: ConversationMessagesParams,
+      query: ConversationMessagePage,
+      response: MessageListPage,
+      detail: {
+        summary: "A page of messages in ascending seq: top-level ones, or all with includeReplies=true",
+        description: "A `before`/`after` cursor older than what retention kept (MESSAGE_RETENTION_DAYS) answers `truncated: true`: `after` from the oldest kept message, `before` an empty page.",
+      },
+    },
+  );
+
 export const messageRoutes = (ctx: Context) =>
   new Elysia({ prefix: "/api", tags: ["messages"] })
     .use(authenticated(ctx))
@@ -30,7 +49,7 @@ export const messageRoutes = (ctx: Context) =>
       async ({ actor, params, body, set }) => {
         const { message, created } = await sendMessage(ctx, actor, params.id, body);
         set.status = created ? 201 : 200;
-        return message;
+        return jsonResponse(message, set.status);
       },
       {
         params: ConversationMessagesParams,
@@ -42,15 +61,6 @@ export const messageRoutes = (ctx: Context) =>
         },
       },
     )
-    .get("/conversations/:id/messages", ({ actor, params, query }) => listMessages(ctx, actor, params.id, query), {
-      params: ConversationMessagesParams,
-      query: ConversationMessagePage,
-      response: MessageListPage,
-      detail: {
-        summary: "A page of messages in ascending seq: top-level ones, or all with includeReplies=true",
-        description: "A `before`/`after` cursor older than what retention kept (MESSAGE_RETENTION_DAYS) answers `truncated: true`: `after` from the oldest kept message, `before` an empty page.",
-      },
-    })
     .get("/search/messages", ({ actor, query }) => searchMessages(ctx, actor, query), {
       query: SearchMessages,
       response: MessageList,

@@ -1,5 +1,5 @@
 import { and, asc, desc, eq, gt, inArray, isNull, lt, ne, type SQL, sql } from "drizzle-orm";
-import type { Actor } from "../core/auth";
+import type { Actor, Claims } from "../core/auth";
 import type { Context } from "../core/context";
 import type { Database, Executor, Transaction } from "../core/db/client";
 import { preparedStatements } from "../core/db/prepared";
@@ -9,6 +9,7 @@ import { AppError, conflict, forbidden, invalid, notFound } from "../core/errors
 import { checkMetadata, checkStorable, iso, type List, listOf, pageOf } from "../core/schemas";
 import { isManager, type Membership, requireMembership } from "../conversations/membership";
 import { requireNotBlockedInDirect } from "../moderation/store";
+import { findActiveUser } from "../users/store";
 import { reactionSummaries, removeReactions } from "../reactions/store";
 import { scheduleNotifications } from "../notifications/jobs";
 import { recordEvent, recordEvents } from "../webhooks/outbox";
@@ -16,6 +17,7 @@ import { indexMentions, requireMentionable, uniqueMentions } from "./mentions";
 import type { ModerationHook } from "./moderation-hook";
 import type { ConversationMessagePage, EditMessage, Message, MessageDeleted, MessageListPage, MessagePage, MessageUnpinned, ReactionSummary, SendMessage, SyncedMessages, ThreadUpdated } from "./model";
 import { retentionCutoff, uuidTime } from "./retention";
+import { conversationPage } from "./page";
 import type { QueuedSend, SendResult } from "./send-queue";
 import { judgeBeforeModeration, storeSends, type ThreadCounters } from "./store";
 
@@ -47,14 +49,12 @@ export function toMessage(row: MessageRow, reactionList: ReactionSummary[] = [])
 }
 
 /**
- * Which messages a page holds: all of a conversation's (sync, `includeReplies`), its top-level
- * ones (the default list, from messages_top_level_idx), or one thread's replies (from
+ * Which messages a page holds: all of a conversation's (sync), or one thread's replies (from
  * messages_thread_idx). Each condition is written as its index's predicate is, so that the
- * planner picks that index.
+ * planner picks that index. A conversation's REST pages are one statement of their own (page.ts).
  */
 const SCOPES = {
   all: () => eq(messages.conversationId, sql.placeholder("conversationId")),
-  topLevel: () => and(eq(messages.conversationId, sql.placeholder("conversationId")), isNull(messages.parentId))!,
   thread: () => eq(messages.parentId, sql.placeholder("parentId")),
 } satisfies Record<string, () => SQL>;
 
@@ -68,10 +68,7 @@ export const pageQuery = (db: Executor, scope: keyof typeof SCOPES, direction: "
     .limit(sql.placeholder("limit"));
 
 const statements = preparedStatements((db) => ({
-  older: pageQuery(db, "all", "older").prepare("messages_older"),
   newer: pageQuery(db, "all", "newer").prepare("messages_newer"),
-  topLevelOlder: pageQuery(db, "topLevel", "older").prepare("messages_top_level_older"),
-  topLevelNewer: pageQuery(db, "topLevel", "newer").prepare("messages_top_level_newer"),
   threadOlder: pageQuery(db, "thread", "older").prepare("messages_thread_older"),
   threadNewer: pageQuery(db, "thread", "newer").prepare("messages_thread_newer"),
   seqInThread: db
@@ -221,16 +218,27 @@ const threadUpdated = (conversationId: string, thread: ThreadCounters): ThreadUp
  * than `after`. Top-level messages only, unless `includeReplies`; a cursor may be any message of
  * the conversation.
  */
-export async function listMessages(ctx: Context, actor: Actor, conversationId: string, page: ConversationMessagePage): Promise<MessageListPage> {
+export async function listMessages(ctx: Context, claims: Claims, conversationId: string, page: ConversationMessagePage): Promise<MessageListPage> {
   if (page.before && page.after) throw invalid("Use either before or after, not both");
-  const { conversation } = await requireMembership(ctx.db, conversationId, actor.userId);
   const cursorId = page.before ?? page.after;
-  const cursor = cursorId ? await cursorSeqOf(ctx, conversation, cursorId) : undefined;
-  // A cursor older than what is kept: nothing is older than it any more; newer, the oldest kept.
-  if (cursor?.expired && page.before) return { ...listOf<Message>([]), truncated: true };
-  const prepared = statements(ctx.db)!;
-  const [older, newer] = page.includeReplies ? [prepared.older, prepared.newer] : [prepared.topLevelOlder, prepared.topLevelNewer];
-  const list = await pageAround(ctx.db, page, cursor?.seq, (direction, seq, limit) => (direction === "older" ? older : newer).execute({ conversationId, seq, limit }));
+  let cursor: { seq: number; expired: boolean } | undefined;
+  if (cursorId) {
+    // Outsiders learn nothing of the cursor: the caller and their membership are checked before it is looked up.
+    const actor = ctx.auth.admit(claims, await findActiveUser(ctx.db, claims.sub));
+    const { conversation } = await requireMembership(ctx.db, conversationId, actor.userId);
+    cursor = await cursorSeqOf(ctx, conversation, cursorId);
+    // A cursor older than what is kept: nothing is older than it any more; newer, the oldest kept.
+    if (cursor.expired && page.before) return { ...listOf<Message>([]), truncated: true };
+  }
+  const list = await conversationPage(ctx.storage, ctx.auth, {
+    conversationId,
+    claims,
+    includeReplies: page.includeReplies ?? false,
+    direction: page.after ? "newer" : "older",
+    // No cursor: below a seq no message can reach.
+    seq: cursor?.seq ?? 2_147_483_647,
+    limit: page.limit ?? 50,
+  });
   return cursor?.expired ? { ...list, truncated: true } : list;
 }
 

@@ -27,6 +27,12 @@ export type Storage = {
   /** Runs `fn` in one transaction holding an advisory lock (migrations on several instances). */
   withLock<T>(key: number, fn: (db: Executor) => Promise<T>): Promise<T>;
   ping(): Promise<void>;
+  /**
+   * One statement of plain SQL with `$n` parameters, prepared by the driver, outside any
+   * transaction: for hot reads whose whole answer one statement builds (drizzle's builder and row
+   * mapping cost more than such a statement's round trip).
+   */
+  query<T>(text: string, params: unknown[]): Promise<T[]>;
   close(): Promise<void>;
   /** Connections in use and idle, for metrics (PGlite has one). */
   poolStats(): { size: number };
@@ -58,6 +64,7 @@ export async function openStorage(config: Config, log: Logger, options: StorageO
     ping: async () => {
       await client.query("select 1");
     },
+    query: async <T>(text: string, params: unknown[]) => (await client.query<T>(text, params)).rows,
     close: () => {
       clearInterval(analyzer);
       return client.close();
@@ -147,6 +154,7 @@ function openPostgres(config: Config, url: string, log: Logger): Storage {
     ping: async () => {
       await pool`select 1`;
     },
+    query: async <T>(text: string, params: unknown[]) => (await pool.unsafe(text, params as postgres.ParameterOrJSON<never>[], { prepare: !pooled })) as unknown as T[],
     close: () => pool.end({ timeout: 5 }),
     poolStats: () => ({ size: max }),
   };

@@ -1,0 +1,107 @@
+import type { Authenticator, Claims } from "../core/auth";
+import type { Storage } from "../core/db/client";
+import { notFound } from "../core/errors";
+import { type List, listOf } from "../core/schemas";
+import type { Message } from "./model";
+
+/**
+ * A page of a conversation in one statement: the caller's membership, the messages and their
+ * reactions, each message built by PostgreSQL as the API shows it (the keys of toMessage, in its
+ * order; times as toISOString writes them). Four round trips and drizzle's row mapping were most
+ * of what a page cost; the driver parses the one JSON value and nothing is rebuilt here.
+ */
+
+/** A timestamp(3) as toISOString writes it; null stays null. */
+const iso = (column: string) => `to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
+
+/**
+ * Reaction summaries as reactionSummaries builds them: each emoji in the order it was first used,
+ * its users in the order they reacted. A deleted message shows none. Most messages have none: one
+ * probe of the primary key says so, cheaper than starting the aggregate for each.
+ */
+const REACTIONS = `case when m.deleted_at is not null or not exists (select from reactions r0 where r0.message_id = m.id) then '[]'::json else (
+  select coalesce(json_agg(json_build_object('emoji', g.emoji, 'count', g.n, 'userIds', g.ids) order by g.first_at, g.first_user), '[]'::json)
+  from (
+    select r.emoji, count(*)::int as n, json_agg(r.user_id order by r.created_at, r.user_id) as ids,
+      min(r.created_at) as first_at, (array_agg(r.user_id order by r.created_at, r.user_id))[1] as first_user
+    from reactions r where r.message_id = m.id group by r.emoji
+  ) g
+) end`;
+
+const MESSAGE_COLUMNS = `m.id, m.conversation_id as "conversationId", m.seq, m.sender_id as "senderId", m.content, m.attachments,
+  m.reply_to as "replyTo", m.parent_id as "parentId", m.reply_count as "replyCount", ${iso("m.last_reply_at")} as "lastReplyAt",
+  m.client_message_id as "clientMessageId", m.metadata,
+  case when m.deleted_at is null then m.mentions else '{}'::text[] end as mentions,
+  ${REACTIONS} as reactions,
+  m.edited_at is not null as "isEdited", m.deleted_at is not null as "isDeleted",
+  ${iso("m.created_at")} as "createdAt", ${iso("m.updated_at")} as "updatedAt", ${iso("m.edited_at")} as "editedAt",
+  ${iso("m.deleted_at")} as "deletedAt", ${iso("m.pinned_at")} as "pinnedAt", m.pinned_by as "pinnedBy"`;
+
+/**
+ * $1 conversation, $2 caller, $3 seq bound, $4 rows (a page and one more). The caller's user row
+ * comes along, as authentication reads it (src/users/store.ts: synced and not deleted): no row,
+ * no such user. `kept` is null when the caller is not a participant (or there is no such
+ * conversation), and then no page is built. The scope's condition is written as its index's
+ * predicate is (messages_top_level_idx), so that the planner walks that index.
+ */
+const statement = (topLevel: boolean, direction: "older" | "newer") => `select
+  u.tokens_revoked_before::float8 as "revokedBefore", u.suspended,
+  (extract(epoch from u.suspended_until) * 1000)::float8 as "suspendedUntilMs",
+  c.expired_up_to_seq as "kept",
+  case when c.id is null then null else (
+    select coalesce(json_agg(p order by p.seq), '[]'::json) from (
+      select ${MESSAGE_COLUMNS}
+      from messages m
+      where m.conversation_id = $1::uuid${topLevel ? " and m.parent_id is null" : ""}
+        and m.seq ${direction === "older" ? "<" : ">"} $3::int
+      order by m.seq ${direction === "older" ? "desc" : "asc"}
+      limit $4::int
+    ) p
+  ) end as "rows"
+from users u
+left join participants pt on pt.conversation_id = $1::uuid and pt.user_id = u.external_id
+left join conversations c on c.id = pt.conversation_id
+where u.external_id = $2::text and u.deleted_at is null`;
+
+const STATEMENTS = {
+  topLevel: { older: statement(true, "older"), newer: statement(true, "newer") },
+  all: { older: statement(false, "older"), newer: statement(false, "newer") },
+};
+
+export type PageRequest = {
+  conversationId: string;
+  /** The caller's verified token: its user is read by the page's statement. */
+  claims: Claims;
+  includeReplies: boolean;
+  /** Newest first below `seq`, or oldest first above it. */
+  direction: "older" | "newer";
+  seq: number;
+  limit: number;
+};
+
+type PageRow = { revokedBefore: number | null; suspended: boolean; suspendedUntilMs: number | null; kept: number | null; rows: Message[] | string | null };
+
+/**
+ * The page in ascending seq, with `hasMore` and the cursor that pages on (the oldest message shown
+ * going back, the newest going forward). The caller is refused as authentication refuses (their
+ * user deleted, suspended, their token revoked), then NOT_FOUND for a conversation they are not in.
+ */
+export async function conversationPage(storage: Storage, auth: Authenticator, page: PageRequest): Promise<List<Message>> {
+  const text = STATEMENTS[page.includeReplies ? "all" : "topLevel"][page.direction];
+  const [row] = await storage.query<PageRow>(text, [page.conversationId, page.claims.sub, page.seq, page.limit + 1]);
+  auth.admit(
+    page.claims,
+    row && { revokedBefore: row.revokedBefore, suspended: row.suspended, suspendedUntil: row.suspendedUntilMs === null ? null : new Date(row.suspendedUntilMs) },
+  );
+  if (!row || row.kept === null || row.rows === null) throw notFound("Conversation");
+  // postgres.js and PGlite both parse json; a driver that does not hands over the text.
+  const rows = typeof row.rows === "string" ? (JSON.parse(row.rows) as Message[]) : row.rows;
+  const hasMore = rows.length > page.limit;
+  if (page.direction === "older") {
+    // Ascending: the extra row, when there is one, is the oldest.
+    const shown = hasMore ? rows.slice(1) : rows;
+    return listOf(shown, hasMore, hasMore ? shown[0]!.id : null);
+  }
+  const shown = hasMore ? rows.slice(0, page.limit) : rows;
+  return listOf(shown, hasMore, hasMore ? shown[shown.length - 1]!.id : null);
+}

@@ -1,0 +1,127 @@
+import { beforeAll, describe, expect, test } from "bun:test";
+import { type ApiClient, serviceForTests } from "../helpers/service";
+
+/**
+ * A page of messages is built by PostgreSQL in one statement, and pages and sends are serialized
+ * without the response schema's walk (src/messages/page.ts, jsonResponse): each of their messages
+ * must read, byte for byte, as GET /api/messages/:id (schema-checked) shows it, whatever it holds.
+ */
+const svc = serviceForTests();
+let ann: ApiClient, bob: ApiClient, cal: ApiClient;
+let conversationId: string;
+let first: string, deleted: string;
+
+const raw = async (client: ApiClient, method: string, path: string, body?: unknown) => {
+  const res = await fetch(svc.url + path, {
+    method,
+    headers: { authorization: `Bearer ${client.token}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return { status: res.status, text: await res.text(), headers: res.headers };
+};
+const single = async (id: string) => (await raw(ann, "GET", `/api/messages/${id}`)).text;
+
+beforeAll(async () => {
+  await svc.syncUsers("ann", "bob", "cal");
+  [ann, bob, cal] = [await svc.as("ann"), await svc.as("bob"), await svc.as("cal")];
+  conversationId = (await ann.post("/api/conversations", { type: "group", name: "g", participantIds: ["bob", "cal"] })).body.id;
+  const send = async (client: ApiClient, body: unknown) => (await client.post(`/api/conversations/${conversationId}/messages`, body)).body.id as string;
+  first = await send(ann, {
+    content: 'héllo "q" \\ \n\t \u0001 😀 </script>',
+    metadata: { z: 1.5, a: [1, 2.0, 1e21, -0.000001], nested: { k: null, t: true }, "": "empty key" },
+    attachments: [{ url: "https://example.com/y.png", size: 10, width: 5, duration: 1.25, name: "n" }],
+    clientMessageId: "c1",
+  });
+  const second = await send(bob, { content: "second @cal", mentions: ["cal"], replyTo: first });
+  await send(cal, { content: "a reply", parentId: first });
+  deleted = await send(cal, { content: "to delete", mentions: ["ann"] });
+  await ann.post(`/api/messages/${first}/reactions`, { emoji: "👍" });
+  await bob.post(`/api/messages/${first}/reactions`, { emoji: "🎉" });
+  await cal.post(`/api/messages/${first}/reactions`, { emoji: "👍" });
+  await cal.post(`/api/messages/${deleted}/reactions`, { emoji: "👍" });
+  await cal.delete(`/api/messages/${deleted}`);
+  await bob.patch(`/api/messages/${second}`, { content: "edited" });
+  await ann.post(`/api/messages/${second}/pin`);
+  for (let i = 0; i < 3; i++) await send(ann, { content: `filler ${i}` });
+}, 60_000);
+
+describe("answers serialized without the schema walk", () => {
+  test("every page's messages read as GET /api/messages/:id shows them; the page's own keys as before", async () => {
+    for (const query of ["", "?limit=2", "?includeReplies=true", `?after=${first}&limit=2`, `?before=${deleted}`]) {
+      const res = await raw(ann, "GET", `/api/conversations/${conversationId}/messages${query}`);
+      expect(res.status).toBe(200);
+      expect(res.headers.get("content-type")).toBe("application/json;charset=utf-8");
+      expect(res.headers.get("x-request-id")).toBeTruthy();
+      const page = JSON.parse(res.text);
+      const messages = await Promise.all(page.data.map((m: { id: string }) => single(m.id)));
+      const expected = `{"data":[${messages.join(",")}],"hasMore":${page.hasMore},"nextCursor":${JSON.stringify(page.nextCursor)}}`;
+      expect(res.text).toBe(expected);
+    }
+  });
+
+  test("a send's answer, 201 and then 200 for its retry, reads as GET /api/messages/:id shows it", async () => {
+    const body = { content: "sent", clientMessageId: "c9", metadata: { x: 2.5 } };
+    const created = await raw(ann, "POST", `/api/conversations/${conversationId}/messages`, body);
+    const retried = await raw(ann, "POST", `/api/conversations/${conversationId}/messages`, body);
+    expect([created.status, retried.status]).toEqual([201, 200]);
+    const stored = await single(JSON.parse(created.text).id);
+    expect(created.text).toBe(stored);
+    expect(retried.text).toBe(stored);
+    expect(created.headers.get("content-type")).toBe("application/json;charset=utf-8");
+  });
+
+  test("outsiders still get the contract's 404, in its format", async () => {
+    await svc.syncUsers("eve");
+    const eve = await svc.as("eve");
+    const res = await eve.get(`/api/conversations/${conversationId}/messages`);
+    expect(res.status).toBe(404);
+    expect(res.body.error.code).toBe("NOT_FOUND");
+  });
+});
+
+describe("the page reads its caller's user in its own statement", () => {
+  const pagePaths = () => [`/api/conversations/${conversationId}/messages`, `/api/conversations/${conversationId}/messages?before=${deleted}`];
+  const get = async (token: string | undefined, path: string, headers: Record<string, string> = {}) =>
+    svc.request("GET", path, { headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...headers } });
+
+  test("no token, a bad one, an expired one, or the internal secret alone: 401 as on every route", async () => {
+    const expired = await svc.token("ann", { expiresIn: Math.floor(Date.now() / 1000) - 120 });
+    for (const path of pagePaths()) {
+      expect((await get(undefined, path)).body.error.code).toBe("UNAUTHORIZED");
+      expect((await get("not.a.token", path)).body.error.code).toBe("UNAUTHORIZED");
+      const late = await get(expired, path);
+      expect([late.status, late.body.error.code]).toEqual([401, "TOKEN_EXPIRED"]);
+      const internal = await svc.request("GET", path, { headers: { "x-internal-secret": svc.config.INTERNAL_API_SECRET } });
+      expect([internal.status, internal.body.error.code]).toEqual([401, "UNAUTHORIZED"]);
+    }
+  });
+
+  test("a suspended caller is 403 until unsuspended; revoked tokens are 401; a deleted user 401 USER_NOT_FOUND", async () => {
+    await svc.syncUsers("sam");
+    await ann.post(`/api/conversations/${conversationId}/participants`, { userIds: ["sam"] });
+    const sam = await svc.token("sam", { issuedAt: Math.floor(Date.now() / 1000) - 60 });
+    for (const path of pagePaths()) expect((await get(sam, path)).status).toBe(200);
+
+    expect((await svc.internal("POST", "/api/users/sam/suspend", {})).status).toBe(200);
+    for (const path of pagePaths()) {
+      const res = await get(sam, path);
+      expect([res.status, res.body.error.code]).toEqual([403, "FORBIDDEN"]);
+    }
+    expect((await svc.internal("POST", "/api/users/sam/unsuspend", {})).status).toBe(200);
+    for (const path of pagePaths()) expect((await get(sam, path)).status).toBe(200);
+
+    expect((await svc.internal("POST", "/api/users/sam/revoke-tokens", {})).status).toBe(200);
+    for (const path of pagePaths()) {
+      const res = await get(sam, path);
+      expect([res.status, res.body.error.code]).toEqual([401, "UNAUTHORIZED"]);
+    }
+    const fresh = await svc.token("sam", { issuedAt: Math.floor(Date.now() / 1000) + 1 });
+    expect((await get(fresh, pagePaths()[0]!)).status).toBe(200);
+
+    expect((await svc.internal("DELETE", "/api/users/sam")).status).toBeLessThan(300);
+    for (const path of pagePaths()) {
+      const res = await get(fresh, path);
+      expect([res.status, res.body.error.code]).toEqual([401, "USER_NOT_FOUND"]);
+    }
+  });
+});
