@@ -17,7 +17,7 @@ import postgres from "postgres";
 import type { Database } from "../../src/core/db/client";
 import * as schema from "../../src/core/db/schema";
 import { conversationListQuery } from "../../src/conversations/service";
-import { pageQuery } from "../../src/messages/service";
+import { PAGE_STATEMENTS } from "../../src/messages/page";
 import { storeSends } from "../../src/messages/store";
 import { totalsQuery, unreadQuery } from "../../src/receipts/service";
 import { bind, customPlan, genericPlan, planSummary, seqScans } from "../lib/plans";
@@ -185,8 +185,8 @@ export async function growth({ quick }: ScenarioOptions): Promise<ScenarioResult
     const db = drizzle(sql, { schema }) as unknown as Database;
     const [deepRow] = await sql<{ seq: number }[]>`select seq from messages where conversation_id = ${big} and parent_id is null order by seq limit 1 offset 1000`;
     const plans: Record<string, string[]> = {
-      "page, newest (messages_top_level_older)": await genericPlan(sql, bind(pageQuery(db, "topLevel", "older").toSQL(), { conversationId: big, seq: 2_147_483_647, limit: 51 })),
-      "page, deep (messages_top_level_older)": await genericPlan(sql, bind(pageQuery(db, "topLevel", "older").toSQL(), { conversationId: big, seq: deepRow?.seq ?? 1, limit: 51 })),
+      "page, newest (the page statement, src/messages/page.ts)": await genericPlan(sql, { sql: PAGE_STATEMENTS.topLevel.older, params: [big, READER, 2_147_483_647, 51] }),
+      "page, deep (the page statement)": await genericPlan(sql, { sql: PAGE_STATEMENTS.topLevel.older, params: [big, READER, deepRow?.seq ?? 1, 51] }),
       "unread counts (unread_counts)": await genericPlan(sql, bind(unreadQuery(db, dsql.placeholder("userId"), dsql.placeholder("conversationIds")).toSQL(), { userId: READER, conversationIds: mine })),
       "GET /api/me/unread (unread_totals)": await genericPlan(sql, bind(totalsQuery(db, dsql.placeholder("userId")).toSQL(), { userId: READER })),
       "conversation list, first page": await customPlan(sql, conversationListQuery(db, READER, 20).toSQL()),

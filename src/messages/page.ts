@@ -63,7 +63,7 @@ left join participants pt on pt.conversation_id = $1::uuid and pt.user_id = u.ex
 left join conversations c on c.id = pt.conversation_id
 where u.external_id = $2::text and u.deleted_at is null`;
 
-const STATEMENTS = {
+export const PAGE_STATEMENTS = {
   topLevel: { older: statement(true, "older"), newer: statement(true, "newer") },
   all: { older: statement(false, "older"), newer: statement(false, "newer") },
 };
@@ -87,7 +87,7 @@ type PageRow = { revokedBefore: number | null; suspended: boolean; suspendedUnti
  * user deleted, suspended, their token revoked), then NOT_FOUND for a conversation they are not in.
  */
 export async function conversationPage(storage: Storage, auth: Authenticator, page: PageRequest): Promise<List<Message>> {
-  const text = STATEMENTS[page.includeReplies ? "all" : "topLevel"][page.direction];
+  const text = PAGE_STATEMENTS[page.includeReplies ? "all" : "topLevel"][page.direction];
   const [row] = await storage.query<PageRow>(text, [page.conversationId, page.claims.sub, page.seq, page.limit + 1]);
   auth.admit(
     page.claims,

@@ -59,7 +59,7 @@ const SCOPES = {
 } satisfies Record<string, () => SQL>;
 
 /** A page of a scope: newest first below `seq`, or oldest first above it. */
-export const pageQuery = (db: Executor, scope: keyof typeof SCOPES, direction: "older" | "newer") =>
+const pageQuery = (db: Executor, scope: keyof typeof SCOPES, direction: "older" | "newer") =>
   db
     .select()
     .from(messages)
