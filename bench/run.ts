@@ -40,25 +40,38 @@ for (const name of chosen) if (!SCENARIOS[name]) throw new Error(`unknown scenar
 const names = chosen.length ? chosen : Object.keys(SCENARIOS);
 
 const machine = await machineInfo();
+const date = new Date().toISOString();
+const command = `bun run bench${quick ? " --quick" : ""}${chosen.length ? ` ${chosen.join(" ")}` : ""}`;
+const dir = new URL("./results/", import.meta.url).pathname;
+mkdirSync(dir, { recursive: true });
+const jsonPath = `${dir}${quick ? "quick" : date.replace(/[:.]/g, "-")}.json`;
 const results: ScenarioResult[] = [];
+const failed: string[] = [];
 for (const name of names) {
   const started = performance.now();
   console.error(`\n▶ ${name}${quick ? " (quick)" : ""}`);
-  const result = await SCENARIOS[name]!({ quick });
+  let result: ScenarioResult;
+  try {
+    result = await SCENARIOS[name]!({ quick });
+  } catch (error) {
+    // One scenario failing (a service that would not start, a phase past its deadline) must not
+    // throw away what the others of a long run measured; the run still ends with a failure.
+    console.error(`  failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    failed.push(name);
+    result = { scenario: name, params: {}, figures: [], bottleneck: "not measured: the scenario failed", notes: [`failed: ${error instanceof Error ? error.message : String(error)}`] };
+  }
   results.push(result);
   for (const f of result.figures) {
     console.error(`  ${f.metric}: ${f.ours} ${f.unit}${f.baseline === undefined ? "" : ` vs ${f.baseline} (${f.baselineLabel}) → ${f.ratio}×`}`);
   }
   console.error(`  (${Math.round((performance.now() - started) / 1000)} s)`);
+  // Written after every scenario, so that a run cut short keeps what it measured.
+  await Bun.write(jsonPath, JSON.stringify({ date, command, machine, results }, null, 2));
 }
 
-const date = new Date().toISOString();
-const command = `bun run bench${quick ? " --quick" : ""}${chosen.length ? ` ${chosen.join(" ")}` : ""}`;
-const dir = new URL("./results/", import.meta.url).pathname;
-mkdirSync(dir, { recursive: true });
-const json = { date, command, machine, results };
-await Bun.write(`${dir}${quick ? "quick" : date.replace(/[:.]/g, "-")}.json`, JSON.stringify(json, null, 2));
 const table = renderTable(machine, command, results, date);
-if (!quick && !chosen.length) await writeResults(new URL("./RESULTS.md", import.meta.url).pathname, table);
+// RESULTS.md keeps the last complete run: a run with a failed scenario would leave holes in it.
+if (!quick && !chosen.length && !failed.length) await writeResults(new URL("./RESULTS.md", import.meta.url).pathname, table);
 console.log(table);
-process.exit(0);
+if (failed.length) console.error(`\nfailed: ${failed.join(", ")}`);
+process.exit(failed.length ? 1 : 0);
