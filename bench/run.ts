@@ -30,7 +30,8 @@ if (args.includes("--help")) {
 Environment: BENCH_DATABASE_URL (admin URL, default postgres://postgres@127.0.0.1:5432/postgres),
 BENCH_REDIS_URL (default redis://127.0.0.1:6379), BENCH_SOCKETS (10000), BENCH_ROOM_SIZE (1000),
 BENCH_HOLD_SOCKETS (50000, capped by the open-file hard limit), BENCH_GROWTH_MAX (stored messages
-at the largest growth step, 1000000; 10000000 takes 20+ minutes), BENCH_MEMBERSHIP_LEVELS (1,1000,10000),
+at the largest growth step, 10000000: about 7 minutes on an idle two-core machine, most of it
+building the word index), BENCH_MEMBERSHIP_LEVELS (1,1000,10000),
 BENCH_STORM_SOCKETS (10000).`);
   process.exit(0);
 }
