@@ -76,6 +76,9 @@ export function createAuthenticator(
     const sub = payload.sub;
     if (typeof sub !== "string" || !EXTERNAL_ID.test(sub)) throw new AppError("UNAUTHORIZED", "Token has no valid sub claim");
     const claims = { sub, iat: typeof payload.iat === "number" ? payload.iat : null, exp: typeof payload.exp === "number" ? payload.exp : null };
+    // A revocation covers the tokens issued up to a moment, and its mark never moves back: a token
+    // "issued" later than now (beyond clock skew) would outlive every revocation of its user.
+    if (claims.iat !== null && claims.iat > Date.now() / 1000 + CLOCK_TOLERANCE_S) throw new AppError("UNAUTHORIZED", "Token is issued in the future");
     verified.set(token, claims);
     return claims;
   };

@@ -52,6 +52,15 @@ describe("bearer tokens", () => {
     expect((await listWith(`Bearer ${await mintToken("ann", { notBefore: now() + 10 })}`)).status).toBe(200);
   });
 
+  test("a token issued in the future (beyond 30 s of skew) is refused: no revocation could cover it", async () => {
+    const issuedAt = (iat: number) => handMadeToken({ alg: "HS256", typ: "JWT" }, { sub: "ann", iat, exp: now() + 600 }, hs256(JWT_SECRET));
+    expectRefused(await listWith(`Bearer ${issuedAt(now() + 120)}`), "UNAUTHORIZED");
+    expectRefused(await listWith(`Bearer ${issuedAt(now() + 10 * 365 * 86_400)}`), "UNAUTHORIZED");
+    const refused = await connectError(svc.wsUrl, issuedAt(now() + 120));
+    expect(refused.data).toEqual({ code: "UNAUTHORIZED", message: expect.any(String) });
+    expect((await listWith(`Bearer ${issuedAt(now() + 10)}`)).status).toBe(200);
+  });
+
   test("a token without exp is accepted (the host decides its lifetime)", async () => {
     const token = handMadeToken({ alg: "HS256", typ: "JWT" }, { sub: "ann", iat: now() }, hs256(JWT_SECRET));
     expect((await listWith(`Bearer ${token}`)).status).toBe(200);
