@@ -1,10 +1,11 @@
 import type { Actor } from "../core/auth";
 import type { Context } from "../core/context";
 import { iso, type List, listOf, pageOf } from "../core/schemas";
-import { memberIds, requireMembership } from "../conversations/membership";
+import { notFound } from "../core/errors";
 import { blockersOf } from "../moderation/store";
 import { lastSeenOf } from "../users/store";
 import type { Presence } from "./model";
+import { conversationMembersSeen, type SeenRow } from "./store";
 
 /**
  * Status from the store (live connections on any instance), lastSeen from the database (written
@@ -14,13 +15,19 @@ export async function presenceOf(ctx: Context, userIds: string[], viewerId: stri
   const ids = [...new Set(userIds)];
   if (ids.length === 0) return [];
   const [online, lastSeen, blockers] = await Promise.all([ctx.store.presenceOnline(ids), lastSeenOf(ctx.db, ids), blockersOf(ctx.db, viewerId, ids)]);
-  return ids.map((userId) => {
-    // Someone who blocks the viewer reads as offline, last seen no later than the block.
-    const blockedAt = blockers.get(userId);
-    if (blockedAt) return { userId, status: "offline", lastSeen: iso(earlier(lastSeen.get(userId), blockedAt)) };
-    return { userId, status: online.has(userId) ? "online" : "offline", lastSeen: iso(lastSeen.get(userId)) };
-  });
+  return presenceFrom(
+    ids.map((userId) => ({ userId, lastSeenAt: lastSeen.get(userId) ?? null, blockedAt: blockers.get(userId) ?? null })),
+    online,
+  );
 }
+
+/** Someone who blocks the viewer reads as offline, last seen no later than the block. */
+const presenceFrom = (rows: SeenRow[], online: Set<string>): Presence[] =>
+  rows.map(({ userId, lastSeenAt, blockedAt }) =>
+    blockedAt
+      ? { userId, status: "offline", lastSeen: iso(earlier(lastSeenAt, blockedAt)) }
+      : { userId, status: online.has(userId) ? "online" : "offline", lastSeen: iso(lastSeenAt) },
+  );
 
 const earlier = (a: Date | null | undefined, b: Date) => (a && a < b ? a : b);
 
@@ -31,9 +38,12 @@ export async function userPresence(ctx: Context, actor: Actor, userId: string): 
 
 /** Participants' presence, in user id order; with a `limit`, the first that many and whether there are more. */
 export async function conversationPresence(ctx: Context, actor: Actor, conversationId: string, limit?: number): Promise<List<Presence>> {
-  await requireMembership(ctx.db, conversationId, actor.userId);
-  if (limit === undefined) return listOf(await presenceOf(ctx, await memberIds(ctx.db, conversationId), actor.userId));
-  return pageOf(await memberIds(ctx.db, conversationId, limit + 1), limit, (page) => presenceOf(ctx, page, actor.userId));
+  const rows = await conversationMembersSeen(ctx.db, conversationId, actor.userId, limit === undefined ? undefined : limit + 1);
+  // The viewer is one of the rows: none means they are not a participant.
+  if (rows.length === 0) throw notFound("Conversation");
+  const withOnline = async (page: SeenRow[]) => presenceFrom(page, await ctx.store.presenceOnline(page.map((r) => r.userId)));
+  if (limit === undefined) return listOf(await withOnline(rows));
+  return pageOf(rows, limit, withOnline);
 }
 
 export async function batchPresence(ctx: Context, actor: Actor, userIds: string[]): Promise<List<Presence>> {

@@ -1,0 +1,35 @@
+import { and, eq, sql } from "drizzle-orm";
+import type { Executor } from "../core/db/client";
+import { participants, userBlocks, users } from "../core/db/schema";
+
+/** What presence reads of a user from the database: when last seen, and when they blocked the viewer. */
+export type SeenRow = { userId: string; lastSeenAt: Date | null; blockedAt: Date | null };
+
+/**
+ * The participants of a conversation in user id order (the first `limit`), each with when they
+ * were last seen and when they blocked the viewer: one statement for what was a membership check,
+ * a member list, a lastSeen read and a block read, since every reconnecting client asks it. No row
+ * when the viewer is not a participant. The user and block reads are subqueries by primary key
+ * rather than joins: a join's plan follows the tables' statistics, and on tables not yet analyzed
+ * (a new deployment's first hour) PostgreSQL chose to read `users` whole for every call.
+ */
+/** The outer row's user, named in full: drizzle writes a lone table's columns unqualified. */
+const member = sql.raw(`"participants"."user_id"`);
+
+export function conversationMembersSeen(db: Executor, conversationId: string, viewerId: string, limit?: number): Promise<SeenRow[]> {
+  const query = db
+    .select({
+      userId: participants.userId,
+      lastSeenAt: sql`(select u.last_seen_at from ${users} u where u.external_id = ${member})`.mapWith(users.lastSeenAt),
+      blockedAt: sql`(select b.created_at from ${userBlocks} b where b.blocker_id = ${member} and b.blocked_id = ${viewerId})`.mapWith(userBlocks.createdAt),
+    })
+    .from(participants)
+    .where(
+      and(
+        eq(participants.conversationId, conversationId),
+        sql`exists (select from ${participants} viewer where viewer.conversation_id = ${conversationId} and viewer.user_id = ${viewerId})`,
+      ),
+    )
+    .orderBy(participants.userId);
+  return limit === undefined ? query : query.limit(limit);
+}
