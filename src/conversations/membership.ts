@@ -41,10 +41,9 @@ export async function conversationIdsOf(db: Executor, userId: string): Promise<s
   return (await conversationIdsOfUser(db, userId)).map((r) => r.id);
 }
 
-/** Who is in a conversation now, in user id order; the first `limit` of them with a limit. */
-export async function memberIds(db: Executor, conversationId: string, limit?: number): Promise<string[]> {
-  const query = db.select({ userId: participants.userId }).from(participants).where(eq(participants.conversationId, conversationId)).orderBy(participants.userId);
-  const rows = limit === undefined ? await query : await query.limit(limit);
+/** Who is in a conversation now, in user id order. */
+export async function memberIds(db: Executor, conversationId: string): Promise<string[]> {
+  const rows = await db.select({ userId: participants.userId }).from(participants).where(eq(participants.conversationId, conversationId)).orderBy(participants.userId);
   return rows.map((r) => r.userId);
 }
 
