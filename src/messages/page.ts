@@ -38,22 +38,26 @@ const MESSAGE_COLUMNS = `m.id, m.conversation_id as "conversationId", m.seq, m.s
   ${iso("m.deleted_at")} as "deletedAt", ${iso("m.pinned_at")} as "pinnedAt", m.pinned_by as "pinnedBy"`;
 
 /**
- * $1 conversation, $2 caller, $3 seq bound, $4 rows (a page and one more). The caller's user row
- * comes along, as authentication reads it (src/users/store.ts: synced and not deleted): no row,
- * no such user. `kept` is null when the caller is not a participant (or there is no such
- * conversation), and then no page is built. The scope's condition is written as its index's
+ * $1 conversation, $2 caller, $3 seq bound without a cursor, $4 rows (a page and one more),
+ * $5 the cursor message (null: none), $6 whether that cursor may be a message retention removed
+ * (made before the retention cutoff). The caller's user row comes along, as authentication reads
+ * it (src/users/store.ts: synced and not deleted): no row, no such user. `kept` is null when the
+ * caller is not a participant (or there is no such conversation), and then no page is built.
+ * `bound` is the seq the page is below or above: the cursor's, or with a cursor retention removed
+ * the newest seq it removed; null for a cursor that is no message of the conversation (the
+ * caller is told only once membership is known). The scope's condition is written as its index's
  * predicate is (messages_top_level_idx), so that the planner walks that index.
  */
 const statement = (topLevel: boolean, direction: "older" | "newer") => `select
   u.tokens_revoked_before::float8 as "revokedBefore", u.suspended,
   (extract(epoch from u.suspended_until) * 1000)::float8 as "suspendedUntilMs",
-  c.expired_up_to_seq as "kept",
-  case when c.id is null then null else (
+  c.expired_up_to_seq as "kept", cur.bound, cur.found as "cursorFound",
+  case when c.id is null or cur.bound is null then null else (
     select coalesce(json_agg(p order by p.seq), '[]'::json) from (
       select ${MESSAGE_COLUMNS}
       from messages m
       where m.conversation_id = $1::uuid${topLevel ? " and m.parent_id is null" : ""}
-        and m.seq ${direction === "older" ? "<" : ">"} $3::int
+        and m.seq ${direction === "older" ? "<" : ">"} cur.bound
       order by m.seq ${direction === "older" ? "desc" : "asc"}
       limit $4::int
     ) p
@@ -61,6 +65,13 @@ const statement = (topLevel: boolean, direction: "older" | "newer") => `select
 from users u
 left join participants pt on pt.conversation_id = $1::uuid and pt.user_id = u.external_id
 left join conversations c on c.id = pt.conversation_id
+left join lateral (
+  select x.seq is not null as found,
+    case when $5::uuid is null then $3::int
+         else coalesce(x.seq, case when $6::boolean and c.expired_up_to_seq > 0 then c.expired_up_to_seq end) end as bound
+  from (select) one
+  left join messages x on x.id = $5::uuid and x.conversation_id = c.id
+) cur on true
 where u.external_id = $2::text and u.deleted_at is null`;
 
 export const PAGE_STATEMENTS = {
@@ -73,35 +84,59 @@ export type PageRequest = {
   /** The caller's verified token: its user is read by the page's statement. */
   claims: Claims;
   includeReplies: boolean;
-  /** Newest first below `seq`, or oldest first above it. */
+  /** Newest first below the cursor (the newest messages without one), or oldest first above it. */
   direction: "older" | "newer";
-  seq: number;
+  /** A message of the conversation; `mayHaveExpired`: made before the retention cutoff. */
+  cursor?: { id: string; mayHaveExpired: boolean };
   limit: number;
 };
 
-type PageRow = { revokedBefore: number | null; suspended: boolean; suspendedUntilMs: number | null; kept: number | null; rows: Message[] | string | null };
+/** `truncated`: the cursor was a message retention removed (the page starts at what is kept). */
+export type Page = List<Message> & { truncated?: true };
+
+type PageRow = {
+  revokedBefore: number | null;
+  suspended: boolean;
+  suspendedUntilMs: number | null;
+  kept: number | null;
+  bound: number | null;
+  cursorFound: boolean;
+  rows: Message[] | string | null;
+};
+
+/** Without a cursor: below a seq no message can reach. */
+const NO_BOUND = 2_147_483_647;
 
 /**
  * The page in ascending seq, with `hasMore` and the cursor that pages on (the oldest message shown
  * going back, the newest going forward). The caller is refused as authentication refuses (their
- * user deleted, suspended, their token revoked), then NOT_FOUND for a conversation they are not in.
+ * user deleted, suspended, their token revoked), then NOT_FOUND for a conversation they are not
+ * in, then NOT_FOUND for a cursor that is no message of it. A cursor retention removed pages from
+ * what is kept, `truncated`: going back there is nothing older any more.
  */
-export async function conversationPage(storage: Storage, auth: Authenticator, page: PageRequest): Promise<List<Message>> {
+export async function conversationPage(storage: Storage, auth: Authenticator, page: PageRequest): Promise<Page> {
   const text = PAGE_STATEMENTS[page.includeReplies ? "all" : "topLevel"][page.direction];
-  const [row] = await storage.query<PageRow>(text, [page.conversationId, page.claims.sub, page.seq, page.limit + 1]);
+  const { cursor } = page;
+  const [row] = await storage.query<PageRow>(text, [page.conversationId, page.claims.sub, NO_BOUND, page.limit + 1, cursor?.id ?? null, cursor?.mayHaveExpired ?? false]);
   auth.admit(
     page.claims,
     row && { revokedBefore: row.revokedBefore, suspended: row.suspended, suspendedUntil: row.suspendedUntilMs === null ? null : new Date(row.suspendedUntilMs) },
   );
-  if (!row || row.kept === null || row.rows === null) throw notFound("Conversation");
+  if (!row || row.kept === null) throw notFound("Conversation");
+  if (row.bound === null || row.rows === null) throw notFound("Message");
+  const expired = cursor !== undefined && !row.cursorFound;
+  if (expired && page.direction === "older") return { ...listOf<Message>([]), truncated: true };
   // postgres.js and PGlite both parse json; a driver that does not hands over the text.
   const rows = typeof row.rows === "string" ? (JSON.parse(row.rows) as Message[]) : row.rows;
   const hasMore = rows.length > page.limit;
+  let list: List<Message>;
   if (page.direction === "older") {
     // Ascending: the extra row, when there is one, is the oldest.
     const shown = hasMore ? rows.slice(1) : rows;
-    return listOf(shown, hasMore, hasMore ? shown[0]!.id : null);
+    list = listOf(shown, hasMore, hasMore ? shown[0]!.id : null);
+  } else {
+    const shown = hasMore ? rows.slice(0, page.limit) : rows;
+    list = listOf(shown, hasMore, hasMore ? shown[shown.length - 1]!.id : null);
   }
-  const shown = hasMore ? rows.slice(0, page.limit) : rows;
-  return listOf(shown, hasMore, hasMore ? shown[shown.length - 1]!.id : null);
+  return expired ? { ...list, truncated: true } : list;
 }

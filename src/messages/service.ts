@@ -6,10 +6,9 @@ import { preparedStatements } from "../core/db/prepared";
 import { type ConversationRow, type MessageRow, messages } from "../core/db/schema";
 import { runCommitted, withTransaction } from "../core/db/transaction";
 import { AppError, conflict, forbidden, invalid, notFound } from "../core/errors";
-import { checkMetadata, checkStorable, iso, type List, listOf, pageOf } from "../core/schemas";
+import { checkMetadata, checkStorable, iso, type List, pageOf } from "../core/schemas";
 import { isManager, type Membership, requireMembership } from "../conversations/membership";
 import { requireNotBlockedInDirect } from "../moderation/store";
-import { findActiveUser } from "../users/store";
 import { reactionSummaries, removeReactions } from "../reactions/store";
 import { scheduleNotifications } from "../notifications/jobs";
 import { recordEvent, recordEvents } from "../webhooks/outbox";
@@ -221,25 +220,21 @@ const threadUpdated = (conversationId: string, thread: ThreadCounters): ThreadUp
 export async function listMessages(ctx: Context, claims: Claims, conversationId: string, page: ConversationMessagePage): Promise<MessageListPage> {
   if (page.before && page.after) throw invalid("Use either before or after, not both");
   const cursorId = page.before ?? page.after;
-  let cursor: { seq: number; expired: boolean } | undefined;
-  if (cursorId) {
-    // Outsiders learn nothing of the cursor: the caller and their membership are checked before it is looked up.
-    const actor = ctx.auth.admit(claims, await findActiveUser(ctx.db, claims.sub));
-    const { conversation } = await requireMembership(ctx.db, conversationId, actor.userId);
-    cursor = await cursorSeqOf(ctx, conversation, cursorId);
-    // A cursor older than what is kept: nothing is older than it any more; newer, the oldest kept.
-    if (cursor.expired && page.before) return { ...listOf<Message>([]), truncated: true };
-  }
-  const list = await conversationPage(ctx.storage, ctx.auth, {
+  return conversationPage(ctx.storage, ctx.auth, {
     conversationId,
     claims,
     includeReplies: page.includeReplies ?? false,
     direction: page.after ? "newer" : "older",
-    // No cursor: below a seq no message can reach.
-    seq: cursor?.seq ?? 2_147_483_647,
+    cursor: cursorId === undefined ? undefined : { id: cursorId, mayHaveExpired: mayHaveExpired(ctx, cursorId) },
     limit: page.limit ?? 50,
   });
-  return cursor?.expired ? { ...list, truncated: true } : list;
+}
+
+/** Whether a message id not found may be one retention removed: it was made before the cutoff. */
+function mayHaveExpired(ctx: Context, messageId: string): boolean {
+  const made = uuidTime(messageId);
+  const cutoff = retentionCutoff(ctx.config);
+  return made !== undefined && cutoff !== undefined && made < cutoff;
 }
 
 /**
@@ -309,16 +304,12 @@ export async function syncMessages(ctx: Context, actor: Actor, conversationId: s
  * The seq of a cursor message of the conversation. A message that is not there, made (by its
  * UUIDv7 time) before the retention cut-off of a conversation that lost history to it, was most
  * likely purged: it reads as just below the oldest kept message, `expired`. Anything else unknown
- * is NOT_FOUND.
+ * is NOT_FOUND. (The page statement judges its cursor the same way, in SQL.)
  */
 async function cursorSeqOf(ctx: Context, conversation: ConversationRow, messageId: string): Promise<{ seq: number; expired: boolean }> {
   const [row] = await statements(ctx.db)!.seqOf.execute({ messageId, conversationId: conversation.id });
   if (row) return { seq: row.seq, expired: false };
-  const made = uuidTime(messageId);
-  const cutoff = retentionCutoff(ctx.config);
-  if (conversation.expiredUpToSeq > 0 && made !== undefined && cutoff !== undefined && made < cutoff) {
-    return { seq: conversation.expiredUpToSeq, expired: true };
-  }
+  if (conversation.expiredUpToSeq > 0 && mayHaveExpired(ctx, messageId)) return { seq: conversation.expiredUpToSeq, expired: true };
   throw notFound("Message");
 }
 

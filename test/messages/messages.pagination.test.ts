@@ -158,6 +158,11 @@ describe("bad paging requests", () => {
     const res = await eve.get(`/api/conversations/${ten}/messages`);
     expect(res.status).toBe(404);
     expect(res.body.error.code).toBe("NOT_FOUND");
-    expect((await eve.get(`/api/conversations/${ten}/messages?before=${idOfSeq(3)}`)).status).toBe(404);
+    // A cursor of the conversation and one of no conversation get the same answer: outsiders learn nothing of it.
+    const known = await eve.get(`/api/conversations/${ten}/messages?before=${idOfSeq(3)}`);
+    const unknown = await eve.get(`/api/conversations/${ten}/messages?after=${UNKNOWN_ID}`);
+    expect(known.status).toBe(404);
+    expect(known.body).toEqual(res.body);
+    expect(unknown.body).toEqual(res.body);
   });
 });
