@@ -30,15 +30,19 @@ const membershipQuery = (db: Executor, conversationId: string | Placeholder, use
 
 const statements = preparedStatements((db) => ({
   membership: membershipQuery(db, sql.placeholder("conversationId"), sql.placeholder("userId")).prepare("require_membership"),
+  // Every handshake reads it: drizzle's query builder cost more CPU than the query itself.
+  conversationIds: conversationIdsOfUser(db, sql.placeholder("userId")).prepare("conversation_ids_of"),
 }));
 
 /** The ids of the conversations `userId` is a participant of now, as a subquery for other features' queries. */
-export const conversationIdsOfUser = (db: Executor, userId: string) =>
+export const conversationIdsOfUser = (db: Executor, userId: string | Placeholder) =>
   db.select({ id: participants.conversationId }).from(participants).where(eq(participants.userId, userId));
 
 /** The conversations a user is in: the rooms their sockets join on connect. */
 export async function conversationIdsOf(db: Executor, userId: string): Promise<string[]> {
-  return (await conversationIdsOfUser(db, userId)).map((r) => r.id);
+  const prepared = statements(db);
+  const rows = prepared ? await prepared.conversationIds.execute({ userId }) : await conversationIdsOfUser(db, userId);
+  return rows.map((r) => r.id);
 }
 
 /** Who is in a conversation now, in user id order. */

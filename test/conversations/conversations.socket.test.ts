@@ -224,11 +224,19 @@ describe("room:join and room:leave", () => {
 /**
  * Holds back the answer of the next read of the participants table (the conversation list a new
  * socket reads to join its rooms): the query runs at once, its result is delivered on release.
+ * The read is built through ctx.db, then run as a prepared statement (or, where there is none, as
+ * built): both ways are held.
  */
 function holdNextMembershipRead(ctx: Context) {
   const db = ctx.db;
   const released = Promise.withResolvers<void>();
   const executed = Promise.withResolvers<void>();
+  const held = <T,>(run: () => Promise<T>): Promise<T> => {
+    ctx.db = db;
+    const result = run();
+    void result.then(() => executed.resolve());
+    return Promise.all([result, released.promise]).then(([rows]) => rows);
+  };
   ctx.db = new Proxy(db, {
     get(target, prop) {
       if (prop !== "select") return Reflect.get(target, prop);
@@ -243,12 +251,16 @@ function holdNextMembershipRead(ctx: Context) {
               // participants too, for sockets of earlier tests going offline meanwhile.
               const selected = fields[0] as Record<string, unknown> | undefined;
               if (table !== participants || !selected || Object.keys(selected).join() !== "id") return query;
-              ctx.db = db;
               return {
                 where(...args: Parameters<typeof query.where>) {
-                  const result = Promise.resolve(query.where(...args));
-                  void result.then(() => executed.resolve());
-                  return { then: (ok: (v: unknown) => unknown, fail: (e: unknown) => unknown) => Promise.all([result, released.promise]).then(([rows]) => rows).then(ok, fail) };
+                  const built = query.where(...args);
+                  return {
+                    prepare(name: string) {
+                      const statement = built.prepare(name);
+                      return { execute: (values?: Record<string, unknown>) => held(() => statement.execute(values)) };
+                    },
+                    then: (ok: (v: unknown) => unknown, fail: (e: unknown) => unknown) => held(() => Promise.resolve(built)).then(ok, fail),
+                  };
                 },
               };
             };
