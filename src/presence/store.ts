@@ -20,7 +20,7 @@ export function conversationMembersSeen(db: Executor, conversationId: string, vi
   const query = db
     .select({
       userId: participants.userId,
-      lastSeenAt: sql`(select u.last_seen_at from ${users} u where u.external_id = ${member})`.mapWith(users.lastSeenAt),
+      lastSeenAt: sql`(select u.last_seen_at from ${users} u where u.external_id = ${member} and u.deleted_at is null)`.mapWith(users.lastSeenAt),
       blockedAt: sql`(select b.created_at from ${userBlocks} b where b.blocker_id = ${member} and b.blocked_id = ${viewerId})`.mapWith(userBlocks.createdAt),
     })
     .from(participants)

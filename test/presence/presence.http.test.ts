@@ -1,7 +1,8 @@
 import { beforeAll, describe, expect, test } from "bun:test";
+import { connectAs } from "../helpers/realtime";
 import { type ApiClient, serviceForTests } from "../helpers/service";
 
-/** Presence read over REST. Nobody here has a socket, so everyone reads as offline, never seen. */
+/** Presence read over REST. Nobody here keeps a socket, so everyone reads as offline. */
 const svc = serviceForTests();
 let ann: ApiClient, eve: ApiClient;
 let conversationId: string;
@@ -26,9 +27,13 @@ describe("one user", () => {
     expect(unknown.status).toBe(200);
     expect(unknown.body).toEqual({ userId: "nobody", status: "offline", lastSeen: null });
     expect((await ann.post("/api/presence/batch", { userIds: ["nobody"] })).body.data).toEqual([unknown.body]);
+    // Seen once (a socket came and went), then deleted: never seen, as if the id had never existed.
     await svc.syncUser("leaving");
+    (await connectAs(svc.wsUrl, svc, "leaving")).close();
+    await expectEventually(async () => (await ann.get("/api/users/leaving/presence")).body.lastSeen !== null);
     await svc.internal("DELETE", "/api/users/leaving");
-    expect((await ann.get("/api/users/leaving/presence")).body.status).toBe("offline");
+    expect((await ann.get("/api/users/leaving/presence")).body).toEqual(offline("leaving"));
+    expect((await ann.post("/api/presence/batch", { userIds: ["leaving"] })).body.data).toEqual([offline("leaving")]);
     const malformed = await ann.get("/api/users/not%20valid/presence");
     expect(malformed.status).toBe(400);
     expect(malformed.body.error.code).toBe("VALIDATION_ERROR");
@@ -69,3 +74,12 @@ describe("a conversation", () => {
     expect((await ann.get("/api/conversations/zzz/presence")).status).toBe(400);
   });
 });
+
+async function expectEventually(check: () => Promise<boolean>) {
+  const end = Date.now() + 5000;
+  while (Date.now() < end) {
+    if (await check()) return;
+    await Bun.sleep(25);
+  }
+  throw new Error("condition not met within 5 s");
+}
