@@ -28,9 +28,13 @@ export function httpCore(ctx: Context) {
         throw new AppError("PAYLOAD_TOO_LARGE", `Request body exceeds ${config.MAX_BODY_BYTES} bytes`);
       }
     })
-    .onError({ as: "global" }, ({ code, error, request, set, path }) => {
+    .onError({ as: "global" }, async ({ code, error, request, set, path }) => {
       const requestId = requestIdOf(request);
-      const mapped = mapHttpError(code, error);
+      // A route that reads its caller's user in its own statement (verifiedToken) has not yet when
+      // validation fails: the caller is judged now, so that refusals come in the same order as on
+      // every other route (a suspended user's bad query is 403, not 400).
+      const refusal = code === "VALIDATION" ? await callerRefusal(ctx, request) : undefined;
+      const mapped = mapHttpError(code, refusal ?? error);
       set.status = mapped.status;
       if (error instanceof AppError && error.retryAfter !== undefined) set.headers["retry-after"] = String(error.retryAfter);
       if (!mapped.expected) {
@@ -184,8 +188,27 @@ export function verifiedToken(ctx: Context) {
     if (request.headers.get("x-internal-secret") && !authorization) {
       throw new AppError("UNAUTHORIZED", "This endpoint takes a user token, not the internal secret");
     }
-    return { claims: await ctx.auth.verify(bearerToken(authorization)) };
+    const token = bearerToken(authorization);
+    const claims = await ctx.auth.verify(token);
+    userNotYetRead.set(request, token!);
+    return { claims };
   });
+}
+
+/** Requests whose token is verified and whose user the route reads itself, later. */
+const userNotYetRead = new WeakMap<Request, string>();
+
+/** How authentication refuses the caller of such a request, if it does. */
+async function callerRefusal(ctx: Context, request: Request): Promise<AppError | undefined> {
+  const token = userNotYetRead.get(request);
+  if (token === undefined) return undefined;
+  try {
+    await ctx.auth.authenticate(token);
+    return undefined;
+  } catch (error) {
+    // Only a refusal: with the database out of reach, the caller's own mistake is still the answer.
+    return error instanceof AppError ? error : undefined;
+  }
 }
 
 /** Internal API: the host's X-Internal-Secret, compared in constant time. A JWT never opens it. */

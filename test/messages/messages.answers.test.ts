@@ -124,4 +124,24 @@ describe("the page reads its caller's user in its own statement", () => {
       expect([res.status, res.body.error.code]).toEqual([401, "USER_NOT_FOUND"]);
     }
   });
+
+  test("the caller is judged before the query: a suspended, revoked or deleted caller's bad query is 403 / 401, as on every route", async () => {
+    await svc.syncUsers("sue");
+    await ann.post(`/api/conversations/${conversationId}/participants`, { userIds: ["sue"] });
+    const sue = await svc.token("sue", { issuedAt: Math.floor(Date.now() / 1000) - 60 });
+    const bad = [`/api/conversations/zzz/messages`, `/api/conversations/${conversationId}/messages?limit=0`, `/api/conversations/${conversationId}/messages?before=zzz`];
+    const answers = async (token: string) => Promise.all(bad.map(async (path) => { const res = await get(token, path); return [res.status, res.body.error.code]; }));
+    expect(await answers(sue)).toEqual(bad.map(() => [400, "VALIDATION_ERROR"]));
+
+    expect((await svc.internal("POST", "/api/users/sue/suspend", {})).status).toBe(200);
+    expect(await answers(sue)).toEqual(bad.map(() => [403, "FORBIDDEN"]));
+    expect((await svc.internal("POST", "/api/users/sue/unsuspend", {})).status).toBe(200);
+
+    expect((await svc.internal("POST", "/api/users/sue/revoke-tokens", {})).status).toBe(200);
+    expect(await answers(sue)).toEqual(bad.map(() => [401, "UNAUTHORIZED"]));
+
+    const fresh = await svc.token("sue", { issuedAt: Math.floor(Date.now() / 1000) + 1 });
+    expect((await svc.internal("DELETE", "/api/users/sue")).status).toBeLessThan(300);
+    expect(await answers(fresh)).toEqual(bad.map(() => [401, "USER_NOT_FOUND"]));
+  });
 });
