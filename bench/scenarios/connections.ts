@@ -96,7 +96,7 @@ export async function connections({ quick }: ScenarioOptions): Promise<ScenarioR
         figure("service RSS per socket", round(perSocket / 1024, 2), "KiB", { value: round(rawPerSocket / 1024, 2), label: "raw Bun.serve websocket" }, false),
         figure("connect rate vs peer", round(count / seconds), "sockets/s", { value: round(count / onPeer.seconds), label: PEER }),
         figure("RSS per socket vs peer", round(perSocket / 1024, 2), "KiB", { value: round(peerPerSocket / 1024, 2), label: PEER }, false),
-        figure("connect rate vs Socket.IO alone", round(count / seconds), "sockets/s", { value: round(count / onBunIo.seconds), label: "minimal Socket.IO 4 server on Bun (bun-engine), no auth" }),
+        figure("connect rate vs Socket.IO alone", round(count / seconds), "sockets/s", { value: round(count / onBunIo.seconds), label: "minimal Socket.IO 4 server on Bun (bun-engine), same token check" }),
         figure("connect rate vs protocol alone", round(count / seconds), "sockets/s", { value: round(count / onLean.seconds), label: "same connection path, protocol on Bun.serve websockets" }),
         figure("RSS per socket vs Socket.IO alone", round(perSocket / 1024, 2), "KiB", { value: round(bunIoPerSocket / 1024, 2), label: "minimal Socket.IO 4 server on Bun (bun-engine)" }, false),
         figure("RSS per socket vs protocol alone", round(perSocket / 1024, 2), "KiB", { value: round(leanPerSocket / 1024, 2), label: "same connection path, protocol on Bun.serve websockets" }, false),
