@@ -6,7 +6,7 @@
 import { describe, expect, test } from "bun:test";
 import { call, connectAs, fence, makeUsers, ok } from "../helpers/realtime";
 import { serviceForTests } from "../helpers/service";
-import { nextEvent, record } from "../helpers/sockets";
+import { eventually, nextEvent, record } from "../helpers/sockets";
 
 const svc = serviceForTests();
 
@@ -216,7 +216,7 @@ describe("presence through a block", () => {
     const b = await svc.as(bob);
     const c = await svc.as(cat!);
     await connectAs(svc.wsUrl, svc, ann);
-    await expectEventually(async () => (await c.get(`/api/users/${ann}/presence`)).body.status === "online");
+    await eventually(async () => (await c.get(`/api/users/${ann}/presence`)).body.status === "online");
 
     const single = await b.get(`/api/users/${ann}/presence`);
     expect(single.body).toMatchObject({ userId: ann, status: "offline" });
@@ -263,13 +263,3 @@ describe("presence through a block", () => {
     expect(offlineAtBob.filter((e) => e.userId === ann)).toEqual([]);
   });
 });
-
-async function expectEventually(check: () => Promise<boolean>) {
-  const end = Date.now() + 5000;
-  while (Date.now() < end) {
-    if (await check()) return;
-    await Bun.sleep(25);
-  }
-  throw new Error("condition not met within 5 s");
-}
-

@@ -1,5 +1,6 @@
 import { beforeAll, describe, expect, test } from "bun:test";
 import { connectAs } from "../helpers/realtime";
+import { eventually } from "../helpers/sockets";
 import { type ApiClient, serviceForTests } from "../helpers/service";
 
 /** Presence read over REST. Nobody here keeps a socket, so everyone reads as offline. */
@@ -30,7 +31,7 @@ describe("one user", () => {
     // Seen once (a socket came and went), then deleted: never seen, as if the id had never existed.
     await svc.syncUser("leaving");
     (await connectAs(svc.wsUrl, svc, "leaving")).close();
-    await expectEventually(async () => (await ann.get("/api/users/leaving/presence")).body.lastSeen !== null);
+    await eventually(async () => (await ann.get("/api/users/leaving/presence")).body.lastSeen !== null);
     await svc.internal("DELETE", "/api/users/leaving");
     expect((await ann.get("/api/users/leaving/presence")).body).toEqual(offline("leaving"));
     expect((await ann.post("/api/presence/batch", { userIds: ["leaving"] })).body.data).toEqual([offline("leaving")]);
@@ -74,12 +75,3 @@ describe("a conversation", () => {
     expect((await ann.get("/api/conversations/zzz/presence")).status).toBe(400);
   });
 });
-
-async function expectEventually(check: () => Promise<boolean>) {
-  const end = Date.now() + 5000;
-  while (Date.now() < end) {
-    if (await check()) return;
-    await Bun.sleep(25);
-  }
-  throw new Error("condition not met within 5 s");
-}
