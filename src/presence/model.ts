@@ -1,5 +1,5 @@
 import { type Static, t } from "elysia";
-import { ExternalId, ListOf, Uuid } from "../core/schemas";
+import { ExternalId, Limit, ListOf, Uuid } from "../core/schemas";
 
 export const Presence = t.Object({
   userId: t.String(),
@@ -12,6 +12,8 @@ export const PresenceList = ListOf(Presence);
 export const PresenceBatch = t.Object({ userIds: t.Array(ExternalId, { minItems: 1, maxItems: 500 }) });
 export const UserPresenceParams = t.Object({ userId: ExternalId });
 export const ConversationPresenceParams = t.Object({ id: Uuid });
+/** A conversation's presence, in user id order; the cursor is the last id shown. */
+export const ConversationPresencePage = t.Object({ limit: Limit(1000, 1000), cursor: t.Optional(t.String({ maxLength: 512 })) });
 
 export type { Indicator, UserOffline, UserOnline } from "../client/wire";
 

@@ -1,7 +1,7 @@
 import { Elysia } from "elysia";
 import type { Context } from "../core/context";
 import { authenticated } from "../core/http";
-import { ConversationPresenceParams, Presence, PresenceBatch, PresenceList, UserPresenceParams } from "./model";
+import { ConversationPresencePage, ConversationPresenceParams, Presence, PresenceBatch, PresenceList, UserPresenceParams } from "./model";
 import { batchPresence, conversationPresence, userPresence } from "./service";
 
 export const presenceRoutes = (ctx: Context) =>
@@ -12,10 +12,11 @@ export const presenceRoutes = (ctx: Context) =>
       response: Presence,
       detail: { summary: "A user's presence" },
     })
-    .get("/conversations/:id/presence", ({ actor, params }) => conversationPresence(ctx, actor, params.id), {
+    .get("/conversations/:id/presence", ({ actor, params, query }) => conversationPresence(ctx, actor, params.id, { limit: query.limit ?? 1000, cursor: query.cursor }), {
       params: ConversationPresenceParams,
+      query: ConversationPresencePage,
       response: PresenceList,
-      detail: { summary: "Presence of a conversation's participants" },
+      detail: { summary: "Presence of a conversation's participants, in user id order, up to 1,000 at a time (limit, cursor)" },
     })
     .post("/presence/batch", ({ actor, body }) => batchPresence(ctx, actor, body.userIds), {
       body: PresenceBatch,

@@ -1,7 +1,8 @@
 import type { Actor } from "../core/auth";
 import type { Context } from "../core/context";
 import { iso, type List, listOf, pageOf } from "../core/schemas";
-import { notFound } from "../core/errors";
+import { invalid, notFound } from "../core/errors";
+import { decodeUserIdCursor, encodeUserIdCursor } from "../moderation/model";
 import { blockersOf } from "../moderation/store";
 import { lastSeenOf } from "../users/store";
 import type { Presence } from "./model";
@@ -36,14 +37,21 @@ export async function userPresence(ctx: Context, actor: Actor, userId: string): 
   return (await presenceOf(ctx, [userId], actor.userId))[0]!;
 }
 
-/** Participants' presence, in user id order; with a `limit`, the first that many and whether there are more. */
-export async function conversationPresence(ctx: Context, actor: Actor, conversationId: string, limit?: number): Promise<List<Presence>> {
-  const rows = await conversationMembersSeen(ctx.db, conversationId, actor.userId, limit === undefined ? undefined : limit + 1);
-  // The viewer is one of the rows: none means they are not a participant.
-  if (rows.length === 0) throw notFound("Conversation");
-  const withOnline = async (page: SeenRow[]) => presenceFrom(page, await ctx.store.presenceOnline(page.map((r) => r.userId)));
-  if (limit === undefined) return listOf(await withOnline(rows));
-  return pageOf(rows, limit, withOnline);
+/**
+ * Participants' presence in user id order, `limit` at a time after the cursor (the last id shown).
+ * Membership is checked by the same statement: the viewer is a participant when the conversation
+ * has any row for them to see; a page past the last participant is told apart by a second look.
+ */
+export async function conversationPresence(ctx: Context, actor: Actor, conversationId: string, page: { limit: number; cursor?: string }): Promise<List<Presence>> {
+  const after = page.cursor === undefined ? undefined : decodeUserIdCursor(page.cursor);
+  if (after === null) throw invalid("cursor is not one this API returned", [{ path: "/cursor", message: "malformed" }]);
+  const rows = await conversationMembersSeen(ctx.db, conversationId, actor.userId, page.limit + 1, after);
+  // The viewer is one of the rows of a first page: none means they are not a participant.
+  if (rows.length === 0 && (after === undefined || (await conversationMembersSeen(ctx.db, conversationId, actor.userId, 1)).length === 0)) {
+    throw notFound("Conversation");
+  }
+  const withOnline = async (shown: SeenRow[]) => presenceFrom(shown, await ctx.store.presenceOnline(shown.map((r) => r.userId)));
+  return pageOf(rows, page.limit, withOnline, (last) => encodeUserIdCursor(last.userId));
 }
 
 export async function batchPresence(ctx: Context, actor: Actor, userIds: string[]): Promise<List<Presence>> {

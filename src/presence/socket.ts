@@ -41,7 +41,7 @@ export function presenceFeature(presence: PresenceTracker): SocketFeature {
       "recording:stop": indicator("recording", false),
       "presence:get": on(PresencePayload, async (ctx, { data: { actor } }, { conversationId }) => {
         await takeUserBudget(ctx, actor.userId, "presence reads", ctx.config.RATE_LIMIT_EVENTS);
-        const { data, hasMore } = await catchUpGate(ctx).run(() => conversationPresence(ctx, actor, conversationId, PRESENCE_SNAPSHOT_MAX));
+        const { data, hasMore } = await catchUpGate(ctx).run(() => conversationPresence(ctx, actor, conversationId, { limit: PRESENCE_SNAPSHOT_MAX }));
         return { data, hasMore };
       }),
       "activity:ping": on(OptionalEmpty, async (ctx, socket) => {

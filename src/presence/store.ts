@@ -1,4 +1,4 @@
-import { and, eq, sql } from "drizzle-orm";
+import { and, eq, gt, sql } from "drizzle-orm";
 import type { Executor } from "../core/db/client";
 import { participants, userBlocks, users } from "../core/db/schema";
 
@@ -6,7 +6,7 @@ import { participants, userBlocks, users } from "../core/db/schema";
 export type SeenRow = { userId: string; lastSeenAt: Date | null; blockedAt: Date | null };
 
 /**
- * The participants of a conversation in user id order (the first `limit`), each with when they
+ * The participants of a conversation in user id order (the first `limit` after `afterUserId`), each with when they
  * were last seen and when they blocked the viewer: one statement for what was a membership check,
  * a member list, a lastSeen read and a block read, since every reconnecting client asks it. No row
  * when the viewer is not a participant. The user and block reads are subqueries by primary key
@@ -16,7 +16,7 @@ export type SeenRow = { userId: string; lastSeenAt: Date | null; blockedAt: Date
 /** The outer row's user, named in full: drizzle writes a lone table's columns unqualified. */
 const member = sql.raw(`"participants"."user_id"`);
 
-export function conversationMembersSeen(db: Executor, conversationId: string, viewerId: string, limit?: number): Promise<SeenRow[]> {
+export function conversationMembersSeen(db: Executor, conversationId: string, viewerId: string, limit?: number, afterUserId?: string): Promise<SeenRow[]> {
   const query = db
     .select({
       userId: participants.userId,
@@ -27,6 +27,7 @@ export function conversationMembersSeen(db: Executor, conversationId: string, vi
     .where(
       and(
         eq(participants.conversationId, conversationId),
+        afterUserId === undefined ? undefined : gt(participants.userId, afterUserId),
         sql`exists (select from ${participants} viewer where viewer.conversation_id = ${conversationId} and viewer.user_id = ${viewerId})`,
       ),
     )

@@ -69,6 +69,24 @@ describe("a conversation", () => {
     for (const row of res.body.data) expect(row).toEqual(offline(row.userId));
   });
 
+  test("paged in user id order, up to 1,000 rows at a time; a bad limit or cursor is 400", async () => {
+    const base = `/api/conversations/${conversationId}/presence`;
+    const first = await ann.get(`${base}?limit=2`);
+    expect(first.status).toBe(200);
+    expect(first.body.data.map((p: { userId: string }) => p.userId)).toEqual(["ann", "bob"]);
+    expect(first.body.hasMore).toBe(true);
+    const second = await ann.get(`${base}?limit=2&cursor=${first.body.nextCursor}`);
+    expect(second.body).toEqual({ data: [offline("cat")], hasMore: false, nextCursor: null });
+    // Past the last participant: an empty page, not a 404.
+    const past = await ann.get(`${base}?cursor=${Buffer.from("zzz").toString("base64url")}`);
+    expect(past.body).toEqual({ data: [], hasMore: false, nextCursor: null });
+    expect((await eve.get(`${base}?cursor=${first.body.nextCursor}`)).status).toBe(404);
+    for (const query of ["limit=0", "limit=1001", "limit=x", "cursor=not%20a%20cursor", `cursor=${"a".repeat(600)}`]) {
+      const res = await ann.get(`${base}?${query}`);
+      expect({ query, status: res.status, code: res.body.error?.code }).toEqual({ query, status: 400, code: "VALIDATION_ERROR" });
+    }
+  });
+
   test("outsiders and unknown conversations are 404, malformed ids 400", async () => {
     expect((await eve.get(`/api/conversations/${conversationId}/presence`)).status).toBe(404);
     expect((await ann.get(`/api/conversations/${UNKNOWN_ID}/presence`)).status).toBe(404);
