@@ -129,7 +129,12 @@ describe("the page reads its caller's user in its own statement", () => {
     await svc.syncUsers("sue");
     await ann.post(`/api/conversations/${conversationId}/participants`, { userIds: ["sue"] });
     const sue = await svc.token("sue", { issuedAt: Math.floor(Date.now() / 1000) - 60 });
-    const bad = [`/api/conversations/zzz/messages`, `/api/conversations/${conversationId}/messages?limit=0`, `/api/conversations/${conversationId}/messages?before=zzz`];
+    const bad = [
+      `/api/conversations/zzz/messages`,
+      `/api/conversations/${conversationId}/messages?limit=0`,
+      `/api/conversations/${conversationId}/messages?before=zzz`,
+      `/api/conversations/${conversationId}/messages?before=${deleted}&after=${deleted}`,
+    ];
     const answers = async (token: string) => Promise.all(bad.map(async (path) => { const res = await get(token, path); return [res.status, res.body.error.code]; }));
     expect(await answers(sue)).toEqual(bad.map(() => [400, "VALIDATION_ERROR"]));
 
