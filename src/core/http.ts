@@ -31,9 +31,11 @@ export function httpCore(ctx: Context) {
     .onError({ as: "global" }, async ({ code, error, request, set, path }) => {
       const requestId = requestIdOf(request);
       // A route that reads its caller's user in its own statement (verifiedToken) has not yet when
-      // validation fails: the caller is judged now, so that refusals come in the same order as on
-      // every other route (a suspended user's bad query is 403, not 400).
-      const refusal = code === "VALIDATION" ? await callerRefusal(ctx, request) : undefined;
+      // its input is refused (by the schema or by the route): the caller is judged now, so that
+      // refusals come in the same order as on every other route (a suspended user's bad query is
+      // 403, not 400).
+      const badInput = code === "VALIDATION" || (error instanceof AppError && error.code === "VALIDATION_ERROR");
+      const refusal = badInput ? await callerRefusal(ctx, request) : undefined;
       const mapped = mapHttpError(code, refusal ?? error);
       set.status = mapped.status;
       if (error instanceof AppError && error.retryAfter !== undefined) set.headers["retry-after"] = String(error.retryAfter);

@@ -3,10 +3,8 @@ import type { Context } from "../core/context";
 import { iso, type List, listOf, pageOf } from "../core/schemas";
 import { invalid, notFound } from "../core/errors";
 import { decodeUserIdCursor, encodeUserIdCursor } from "../moderation/model";
-import { blockersOf } from "../moderation/store";
-import { lastSeenOf } from "../users/store";
 import type { Presence } from "./model";
-import { conversationMembersSeen, type SeenRow } from "./store";
+import { conversationMembersSeen, type SeenRow, usersSeen } from "./store";
 
 /**
  * Status from the store (live connections on any instance), lastSeen from the database (written
@@ -15,9 +13,10 @@ import { conversationMembersSeen, type SeenRow } from "./store";
 export async function presenceOf(ctx: Context, userIds: string[], viewerId: string): Promise<Presence[]> {
   const ids = [...new Set(userIds)];
   if (ids.length === 0) return [];
-  const [online, lastSeen, blockers] = await Promise.all([ctx.store.presenceOnline(ids), lastSeenOf(ctx.db, ids), blockersOf(ctx.db, viewerId, ids)]);
+  const [online, seen] = await Promise.all([ctx.store.presenceOnline(ids), usersSeen(ctx.db, ids, viewerId)]);
+  const byId = new Map(seen.map((row) => [row.userId, row]));
   return presenceFrom(
-    ids.map((userId) => ({ userId, lastSeenAt: lastSeen.get(userId) ?? null, blockedAt: blockers.get(userId) ?? null })),
+    ids.map((userId) => byId.get(userId) ?? { userId, lastSeenAt: null, blockedAt: null }),
     online,
   );
 }

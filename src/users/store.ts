@@ -55,13 +55,3 @@ export async function activeUserIds(db: Executor, ids: string[], opts: { share?:
   const rows = opts.share ? await query.for("share") : await query;
   return new Set(rows.map((u) => u.id));
 }
-
-/** When each of `ids` was last seen (deleted users too: they read as offline). Unknown ids are absent. */
-export async function lastSeenOf(db: Executor, ids: string[]): Promise<Map<string, Date | null>> {
-  // A deleted user reads as never seen, like an id nobody synced: no read tells which ids existed.
-  const rows = await db
-    .select({ id: users.externalId, lastSeenAt: users.lastSeenAt })
-    .from(users)
-    .where(and(inArray(users.externalId, ids), isNull(users.deletedAt)));
-  return new Map(rows.map((u) => [u.id, u.lastSeenAt]));
-}
