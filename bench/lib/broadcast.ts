@@ -1,7 +1,7 @@
 /** Big-room fan-out: deliveries per second into one room (the fanout and cluster scenarios share it). */
 import { connectChatSocket } from "./clients";
 import { connectLite, type LiteSocket } from "./lite-client";
-import { cpuSeconds } from "./service";
+import { cpuSecondsOf } from "./service";
 import { pool, progress, progressDone } from "./stats";
 
 export type RoomRun = { perSecond: number; packetBytes: number; cpu: number; missing: number };
@@ -35,8 +35,7 @@ export async function broadcastInto(label: string, urls: string[], pids: number[
           }
         });
     });
-    const cpuOf = async () => (await Promise.all(pids.map(cpuSeconds))).reduce((a, b) => a + b, 0);
-    const cpuBefore = await cpuOf();
+    const cpuBefore = await cpuSecondsOf(pids);
     const started = performance.now();
     let sent = 0;
     await pool(Array.from({ length: messages }), 128, async () => {
@@ -46,7 +45,7 @@ export async function broadcastInto(label: string, urls: string[], pids: number[
     });
     await Promise.race([allDelivered, Bun.sleep(120_000)]);
     const seconds = (performance.now() - started) / 1000;
-    const cpu = ((await cpuOf()) - cpuBefore) / seconds;
+    const cpu = ((await cpuSecondsOf(pids)) - cpuBefore) / seconds;
     progressDone();
     return { perSecond: delivered / seconds, packetBytes, cpu, missing: expected - delivered };
   } finally {

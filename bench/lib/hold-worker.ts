@@ -24,7 +24,6 @@ const concurrency = Number(process.env.HOLD_CONCURRENCY ?? 100);
 
 const held: WebSocket[] = [];
 let failed = 0;
-let done = 0;
 const started = performance.now();
 await pool(indexes, concurrency, async (n, i) => {
   const url = urls[i % urls.length]!;
@@ -34,7 +33,8 @@ await pool(indexes, concurrency, async (n, i) => {
   } catch {
     failed++;
   }
-  if (++done % 1000 === 0) console.log(`progress ${done}`);
+  const done = held.length + failed;
+  if (done % 1000 === 0) console.log(`progress ${done}`);
 });
 console.log(`ready ${(performance.now() - started) / 1000} ${held.length} ${failed}`);
 

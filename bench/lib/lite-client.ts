@@ -1,6 +1,6 @@
 /**
  * A light Socket.IO client for the load generator: a raw websocket that speaks just enough of
- * the Engine.IO/Socket.IO protocol to authenticate, answer pings, count event frames without
+ * the Engine.IO/Socket.IO protocol to authenticate, answer pings, hand event frames over without
  * decoding them, and send events with an ack. socket.io-client decodes every packet in
  * JavaScript, so with thousands of them in one process the load generator, not the service,
  * would set the pace.
@@ -11,7 +11,6 @@ export type LiteSocket = {
   connectedBytes: number;
   /** The `connected` event's payload: the user's conversation ids are its `rooms`. */
   connected: { userId: string; rooms: string[] };
-  count(prefix: string): number;
   onFrame(listener: (frame: string) => void): void;
   /** Called once when the connection ends, whoever ended it. */
   onClose(listener: () => void): void;
@@ -36,7 +35,6 @@ export function connectLite(httpUrl: string, token: string, timeoutMs = 30_000):
     const ws = new WebSocket(url);
     const listeners: ((frame: string) => void)[] = [];
     const closeListeners: (() => void)[] = [];
-    const counts = new Map<string, number>();
     const acks = new Map<number, { resolve(v: unknown): void; reject(e: Error): void; timer: ReturnType<typeof setTimeout> }>();
     let nextAck = 0;
     const fail = (error: LiteConnectError) => {
@@ -95,7 +93,6 @@ export function connectLite(httpUrl: string, token: string, timeoutMs = 30_000):
       ws,
       connectedBytes: 0,
       connected: { userId: "", rooms: [] },
-      count: (prefix) => counts.get(prefix) ?? 0,
       onFrame: (l) => listeners.push(l),
       onClose: (l) => closeListeners.push(l),
       emit(event, payload, ackTimeoutMs = 10_000) {

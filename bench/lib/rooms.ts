@@ -6,7 +6,7 @@ import type { Socket } from "socket.io-client";
 import { connectMany } from "./clients";
 import type { ChatService } from "./service";
 
-export type Room = { id: string; sender: Socket; senderId: string; members: number };
+export type Room = { id: string; sender: Socket; senderId: string };
 
 /**
  * `rooms` conversations of `size` members each, every member connected with socket.io-client;
@@ -33,7 +33,7 @@ export async function setupRooms(service: ChatService, rooms: number, size: numb
     const { sockets: connected } = await connectMany(urls[j]!, mine.map(([t]) => t), 100, `${size}-person rooms${urls.length > 1 ? ` on instance ${j + 1}` : ""}`);
     mine.forEach(([, i], k) => (sockets[i] = connected[k]!));
   }
-  const list: Room[] = ids.map((id, r) => ({ id, sender: sockets[r * size]!, senderId: users[r * size]!, members: size }));
+  const list: Room[] = ids.map((id, r) => ({ id, sender: sockets[r * size]!, senderId: users[r * size]! }));
   return { rooms: list, sockets, users };
 }
 

@@ -52,6 +52,11 @@ export async function cpuSeconds(pid: number): Promise<number> {
   return ticks / 100;
 }
 
+/** CPU seconds (user + system) the processes have used so far, together. */
+export async function cpuSecondsOf(pids: number[]): Promise<number> {
+  return (await Promise.all(pids.map(cpuSeconds))).reduce((a, b) => a + b, 0);
+}
+
 export type ChatService = {
   url: string;
   pid: number;

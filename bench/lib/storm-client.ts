@@ -27,8 +27,8 @@ export class ErrorCounts {
   }
 }
 
-/** socket.io-client's Manager: reconnectionDelay 1000, reconnectionDelayMax 5000, randomizationFactor 0.5. */
-export const transportBackoff = (attempt: number) => Math.min(5000, 1000 * 2 ** attempt) * (0.5 + Math.random());
+/** socket.io-client's Manager: reconnectionDelay 1000, randomizationFactor 0.5, then capped at reconnectionDelayMax 5000. */
+export const transportBackoff = (attempt: number) => Math.min(5000, 1000 * 2 ** attempt * (0.5 + Math.random()));
 
 export class StormUser {
   socket: LiteSocket | undefined;
@@ -40,6 +40,8 @@ export class StormUser {
   /** When the last successful connect attempt began. */
   attemptAt = 0;
   private generation = 0;
+  /** The connection's reads, a few at a time, as the SDK keeps one queue per client. */
+  private reads = new ReadQueue();
   private url = "";
   private stopped = false;
 
@@ -94,6 +96,7 @@ export class StormUser {
     }
     if (generation !== this.generation || this.stopped) return socket.close();
     this.socket = socket;
+    this.reads = new ReadQueue();
     this.connectedAt = performance.now();
     socket.onFrame((frame) => this.onFrame(frame));
     socket.onClose(() => {
@@ -120,7 +123,7 @@ export class StormUser {
   }
 
   private async syncAll(socket: LiteSocket, conversationIds: string[]): Promise<void> {
-    const reads = new ReadQueue();
+    const reads = this.reads;
     const read = (event: string, payload: unknown) =>
       reads.run(async () => {
         const ack = await socket.emit(event, payload).catch((error: LiteConnectError) => ({ ok: false, error: { code: error.code ?? "INTERNAL", message: error.message } }));

@@ -120,11 +120,7 @@ export async function growth({ quick }: ScenarioOptions): Promise<ScenarioResult
     await Promise.all(
       Array.from({ length: 10 }, async (_, w) => {
         for (let i = 0; i < 15; i++) {
-          const res = await fetch(`${service.url}/api/conversations/${big}/messages`, {
-            method: "POST",
-            headers: { authorization: `Bearer ${peerToken}`, "content-type": "application/json" },
-            body: JSON.stringify({ content: `growth first ${w}-${i} lunch meeting` }),
-          });
+          const res = await service.api(peerToken, "POST", `/api/conversations/${big}/messages`, { content: `growth first ${w}-${i} lunch meeting` });
           if (res.status !== 201) throw new Error(`send: ${res.status}`);
         }
       }),

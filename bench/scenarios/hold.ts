@@ -14,7 +14,7 @@
 import { startBaselineWsServer } from "../lib/baseline-server";
 import { closeAll } from "../lib/clients";
 import { holdSockets } from "../lib/hold-generators";
-import { cpuSeconds, freePort, hardFileLimit, rssBytes, startChatService, type ChatService } from "../lib/service";
+import { cpuSecondsOf, freePort, hardFileLimit, rssBytes, startChatService, type ChatService } from "../lib/service";
 import { latencySummary, pool, progress, progressDone, round } from "../lib/stats";
 import { figure, type ScenarioOptions, type ScenarioResult } from "../lib/types";
 import { maxRate, type Room, setupRooms } from "../lib/rooms";
@@ -28,10 +28,9 @@ const PER_PROCESS = 12_500;
 const PER_DESTINATION = 25_000;
 
 async function cpuOver(pids: number[], seconds: number): Promise<number> {
-  const sum = async () => (await Promise.all(pids.map(cpuSeconds))).reduce((a, b) => a + b, 0);
-  const before = await sum();
+  const before = await cpuSecondsOf(pids);
   await Bun.sleep(seconds * 1000);
-  return ((await sum()) - before) / seconds;
+  return ((await cpuSecondsOf(pids)) - before) / seconds;
 }
 
 /**
