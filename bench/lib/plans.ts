@@ -21,16 +21,18 @@ export function bind(built: { sql: string; params: unknown[] }, values: Record<s
   return { sql: built.sql, params };
 }
 
-/** The generic plan of a prepared statement, executed once with these values. */
+/** The generic plan of a prepared statement, executed once with these values in a transaction rolled back. */
 export async function genericPlan(sql: postgres.Sql, statement: Built): Promise<string[]> {
   const db = await sql.reserve();
   try {
-    await db`set plan_cache_mode = force_generic_plan`;
+    await db`begin`;
+    await db`set local plan_cache_mode = force_generic_plan`;
     await db.unsafe(`prepare bench_plan as ${statement.sql}`);
     const rows = await db.unsafe(`explain (analyze, buffers, costs off) execute bench_plan(${statement.params.map(literal).join(", ")})`);
-    await db.unsafe("deallocate bench_plan");
     return rows.map((row) => String(Object.values(row)[0]));
   } finally {
+    await db`rollback`;
+    await db.unsafe("deallocate all");
     db.release();
   }
 }

@@ -185,7 +185,7 @@ function sendModerated(ctx: Context, hook: ModerationHook, actor: Actor, convers
  */
 export async function writeSends(ctx: Context, batch: QueuedSend[]): Promise<(SendResult | AppError)[]> {
   const results = await withTransaction(ctx, async (tx) => {
-    const stored = await storeSends(tx, batch);
+    const stored = await storeSends(ctx.storage, tx, batch);
     const built = stored.map((s) =>
       s instanceof AppError || !s.created ? s : { message: toMessage(s.row), created: true, ...(s.thread && { thread: threadUpdated(s.row.conversationId, s.thread) }) },
     );
