@@ -17,7 +17,7 @@ import { conversationIdsOf } from "./conversations/membership";
 import { conversationEvents } from "./conversations/socket";
 import { flagQueueRoutes, flagRoutes } from "./flags/routes";
 import { flagEvents } from "./flags/socket";
-import { messagePageRoutes, messageRoutes } from "./messages/routes";
+import { pageAndSendRoutes, messageRoutes } from "./messages/routes";
 import { banRoutes, blockRoutes } from "./moderation/routes";
 import { createModerationHook } from "./messages/moderation-hook";
 import { SendQueue, type WriteSends } from "./messages/send-queue";
@@ -67,7 +67,7 @@ function buildHttp(ctx: Context, realtime: Realtime, ops: Omit<Ops, "app">) {
     .all("/socket.io/", ({ request, server }) => realtime.engine.handleRequest(request, server!))
     .use(userRoutes(ctx))
     .use(conversationRoutes(ctx))
-    .use(messagePageRoutes(ctx))
+    .use(pageAndSendRoutes(ctx))
     .use(messageRoutes(ctx))
     .use(reactionRoutes(ctx))
     .use(receiptRoutes(ctx))

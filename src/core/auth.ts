@@ -26,6 +26,20 @@ const EXTERNAL_ID = new RegExp(EXTERNAL_ID_PATTERN);
 /** Leeway for exp and nbf, as the contract allows; a socket's lifetime includes it too. */
 const CLOCK_TOLERANCE_S = 30;
 
+/**
+ * How authentication refuses a verified token's user, in the order it judges: not synced or
+ * deleted, the token revoked, the user suspended. A statement that reads the user itself (a
+ * send's) refuses with these too.
+ */
+export const CALLER_REFUSALS = {
+  no_user: () => new AppError("USER_NOT_FOUND", "User is not registered with the chat service"),
+  revoked: () => new AppError("UNAUTHORIZED", "Token was revoked"),
+  suspended: () => new AppError("FORBIDDEN", "User is suspended"),
+};
+
+/** The caller a verified token names, its user not yet read (`admit` reads it; so may a statement). */
+export const claimedActor = ({ sub, iat, exp }: Claims): Actor => ({ userId: sub, tokenExpiresAt: exp !== null ? (exp + CLOCK_TOLERANCE_S) * 1000 : null, issuedAt: iat });
+
 /** What authentication reads of a token's user: undefined when not synced or deleted. */
 export type TokenUser = { revokedBefore: number | null; suspended: boolean; suspendedUntil: Date | null };
 
@@ -87,11 +101,11 @@ export function createAuthenticator(
     if (!token) return Promise.reject(new AppError("UNAUTHORIZED", "Missing bearer token"));
     return claimsOf(token);
   };
-  const admit = ({ sub, iat: issuedAt, exp }: Claims, user: TokenUser | undefined): Actor => {
-    if (!user) throw new AppError("USER_NOT_FOUND", "User is not registered with the chat service");
-    if (isRevoked(issuedAt, user.revokedBefore)) throw new AppError("UNAUTHORIZED", "Token was revoked");
-    if (isSuspended(user)) throw new AppError("FORBIDDEN", "User is suspended");
-    return { userId: sub, tokenExpiresAt: exp !== null ? (exp + CLOCK_TOLERANCE_S) * 1000 : null, issuedAt };
+  const admit = (claims: Claims, user: TokenUser | undefined): Actor => {
+    if (!user) throw CALLER_REFUSALS.no_user();
+    if (isRevoked(claims.iat, user.revokedBefore)) throw CALLER_REFUSALS.revoked();
+    if (isSuspended(user)) throw CALLER_REFUSALS.suspended();
+    return claimedActor(claims);
   };
 
   return {

@@ -30,12 +30,11 @@ export function httpCore(ctx: Context) {
     })
     .onError({ as: "global" }, async ({ code, error, request, set, path }) => {
       const requestId = requestIdOf(request);
-      // A route that reads its caller's user in its own statement (verifiedToken) has not yet when
-      // its input is refused (by the schema or by the route): the caller is judged now, so that
+      // A route that reads its caller's user in its own statement (verifiedToken) may fail before
+      // that statement ran (a bad body or query, a refused send): the caller is judged now, so that
       // refusals come in the same order as on every other route (a suspended user's bad query is
-      // 403, not 400).
-      const badInput = code === "VALIDATION" || (error instanceof AppError && error.code === "VALIDATION_ERROR");
-      const refusal = badInput ? await callerRefusal(ctx, request) : undefined;
+      // 403, not 400). Only failures pay for this lookup.
+      const refusal = isCallerRefusal(error) ? undefined : await callerRefusal(ctx, request);
       const mapped = mapHttpError(code, refusal ?? error);
       set.status = mapped.status;
       if (error instanceof AppError && error.retryAfter !== undefined) set.headers["retry-after"] = String(error.retryAfter);
@@ -180,25 +179,48 @@ export function authenticated(ctx: Context) {
 
 /**
  * Public routes that read the token's user in their own statement (one round trip fewer on the
- * hottest reads): the token's signature and claims are checked here, before validation, and the
- * route hands its user to `ctx.auth.admit`, which refuses as `authenticated` would. For bodiless
- * routes only.
+ * hottest read and write): the token's signature and claims are checked here, before the body is
+ * read and before validation; the route's statement then refuses the user as `authenticated`
+ * would (`ctx.auth.admit`, or the send statement's caller rules). When the route fails before
+ * that, the error hook judges the user first (see httpCore).
  */
 export function verifiedToken(ctx: Context) {
-  return new Elysia({ name: "verified-token" }).derive({ as: "scoped" }, async ({ request }): Promise<{ claims: Claims }> => {
+  return new Elysia({ name: "verified-token" })
+    .onParse({ as: "scoped" }, async ({ request }) => {
+      await claimsOf(ctx, request);
+      return readJsonBody(request, ctx.config.MAX_BODY_BYTES);
+    })
+    .derive({ as: "scoped" }, async ({ request }): Promise<{ claims: Claims }> => ({ claims: await claimsOf(ctx, request) }));
+}
+
+/** One verification per request, shared by the parse hook and the derive that exposes `claims`. */
+const verifiedClaims = new WeakMap<Request, Promise<Claims>>();
+
+function claimsOf(ctx: Context, request: Request): Promise<Claims> {
+  let claims = verifiedClaims.get(request);
+  if (!claims) {
     const authorization = request.headers.get("authorization");
-    if (request.headers.get("x-internal-secret") && !authorization) {
-      throw new AppError("UNAUTHORIZED", "This endpoint takes a user token, not the internal secret");
-    }
     const token = bearerToken(authorization);
-    const claims = await ctx.auth.verify(token);
-    userNotYetRead.set(request, token!);
-    return { claims };
-  });
+    claims =
+      request.headers.get("x-internal-secret") && !authorization
+        ? Promise.reject(new AppError("UNAUTHORIZED", "This endpoint takes a user token, not the internal secret"))
+        : ctx.auth.verify(token).then((verified) => {
+            userNotYetRead.set(request, token!);
+            return verified;
+          });
+    // Awaited by the hooks; this only keeps a refusal from counting as an unhandled rejection meanwhile.
+    claims.catch(() => {});
+    verifiedClaims.set(request, claims);
+  }
+  return claims;
 }
 
 /** Requests whose token is verified and whose user the route reads itself, later. */
 const userNotYetRead = new WeakMap<Request, string>();
+
+const CALLER_CODES = new Set(["UNAUTHORIZED", "TOKEN_EXPIRED", "USER_NOT_FOUND", "FORBIDDEN"]);
+/** A refusal that may be the caller's own: judging the caller again could only repeat it (or a 403 of the route). */
+const isCallerRefusal = (error: unknown) => error instanceof AppError && CALLER_CODES.has(error.code);
 
 /** How authentication refuses the caller of such a request, if it does. */
 async function callerRefusal(ctx: Context, request: Request): Promise<AppError | undefined> {

@@ -1,5 +1,6 @@
 import { Elysia } from "elysia";
 import type { Context } from "../core/context";
+import { claimedActor } from "../core/auth";
 import { authenticated, jsonResponse, verifiedToken } from "../core/http";
 import {
   ConversationMessagePage,
@@ -23,14 +24,14 @@ const MODERATED =
   "With MODERATION_HOOK_URL set, the host's pre-send hook judges the message before it is stored: 403 FORBIDDEN with details.reason when it rejects (nothing stored), the hook's content and metadata when it modifies, 503 UNAVAILABLE when it fails and MODERATION_HOOK_FAILURE is closed.";
 
 /**
- * A conversation's page: the hottest read. Its one statement reads the caller's user too, so the
- * token is only verified before it (verifiedToken), not looked up as `authenticated` does.
+ * A conversation's page and a send: the hottest read and write. Their statements read the
+ * caller's user too (the page's one statement, the send statement), so the token is only verified
+ * before them (verifiedToken), not looked up as `authenticated` does.
  */
-export const messagePageRoutes = (ctx: Context) =>
-  new Elysia({ prefix: "/api", tags: ["messages"] }).use(verifiedToken(ctx)).get(
-    "/conversations/:id/messages",
-    async ({ claims, params, query }) => jsonResponse(await listMessages(ctx, claims, params.id, query)),
-    {
+export const pageAndSendRoutes = (ctx: Context) =>
+  new Elysia({ prefix: "/api", tags: ["messages"] })
+    .use(verifiedToken(ctx))
+    .get("/conversations/:id/messages", async ({ claims, params, query }) => jsonResponse(await listMessages(ctx, claims, params.id, query)), {
       params: ConversationMessagesParams,
       query: ConversationMessagePage,
       response: MessageListPage,
@@ -38,16 +39,11 @@ export const messagePageRoutes = (ctx: Context) =>
         summary: "A page of messages in ascending seq: top-level ones, or all with includeReplies=true",
         description: "A `before`/`after` cursor older than what retention kept (MESSAGE_RETENTION_DAYS) answers `truncated: true`: `after` from the oldest kept message, `before` an empty page.",
       },
-    },
-  );
-
-export const messageRoutes = (ctx: Context) =>
-  new Elysia({ prefix: "/api", tags: ["messages"] })
-    .use(authenticated(ctx))
+    })
     .post(
       "/conversations/:id/messages",
-      async ({ actor, params, body, set }) => {
-        const { message, created } = await sendMessage(ctx, actor, params.id, body);
+      async ({ claims, params, body, set }) => {
+        const { message, created } = await sendMessage(ctx, claimedActor(claims), params.id, body);
         set.status = created ? 201 : 200;
         return jsonResponse(message, set.status);
       },
@@ -60,7 +56,11 @@ export const messageRoutes = (ctx: Context) =>
           description: MODERATED,
         },
       },
-    )
+    );
+
+export const messageRoutes = (ctx: Context) =>
+  new Elysia({ prefix: "/api", tags: ["messages"] })
+    .use(authenticated(ctx))
     .get("/search/messages", ({ actor, query }) => searchMessages(ctx, actor, query), {
       query: SearchMessages,
       response: MessageList,

@@ -2,6 +2,7 @@ import { and, asc, getTableColumns, inArray, isNull, sql } from "drizzle-orm";
 import { type Executor, queryRows, type Storage, type Transaction } from "../core/db/client";
 import { type MessageRow, messages } from "../core/db/schema";
 import { AppError, conflict, forbidden, invalid, notFound } from "../core/errors";
+import { CALLER_REFUSALS } from "../core/auth";
 import { mentionRefusal, uniqueMentions } from "./mentions";
 import type { QueuedSend } from "./send-queue";
 
@@ -13,7 +14,9 @@ export type StoredSend = { row: MessageRow; created: boolean; thread?: ThreadCou
 export type ThreadCounters = { parentId: string; replyCount: number; lastReplyAt: Date | null };
 
 /**
- * Why a send is not stored, in the order a send is judged: not a participant (404), a retry of a
+ * Why a send is not stored, in the order a send is judged: its sender's user refused as
+ * authentication refuses it (a REST caller's token is verified before, its user only read here),
+ * not a participant (404), a retry of a
  * stored message (not an error: the stored one is the answer), a sender the other side of a direct
  * conversation blocks (403), a replyTo outside the conversation (400), a parentId that is not a
  * top-level message of the conversation (400) or is deleted (409), mentions of users who are not
@@ -21,6 +24,7 @@ export type ThreadCounters = { parentId: string; replyCount: number; lastReplyAt
  * is one more `when` in the statement's `judged` step and one more entry here.
  */
 const REFUSALS = {
+  ...CALLER_REFUSALS,
   not_member: () => notFound("Conversation"),
   blocked: () => forbidden("You cannot send messages in this conversation"),
   bad_reply: () => invalid("replyTo must be a message of this conversation", [{ path: "/replyTo", message: "unknown message" }]),
@@ -89,6 +93,7 @@ export const sendRows = (batch: QueuedSend[]): SendRow[] =>
     id: Bun.randomUUIDv7(),
     c: conversationId,
     s: actor.userId,
+    ia: actor.issuedAt,
     t: input.content ?? "",
     a: input.attachments ?? [],
     r: input.replyTo ?? null,
@@ -99,7 +104,7 @@ export const sendRows = (batch: QueuedSend[]): SendRow[] =>
     ...(input.mentions?.length ? { n: uniqueMentions(input.mentions) } : {}),
   }));
 
-type SendRow = { i: number; id: string; c: string; s: string; t: string; a: unknown[]; r: string | null; p: string | null; k: string | null; m: Record<string, unknown>; n?: string[] };
+type SendRow = { i: number; id: string; c: string; s: string; ia: number | null; t: string; a: unknown[]; r: string | null; p: string | null; k: string | null; m: Record<string, unknown>; n?: string[] };
 
 type StatementRow = { i: number; refusal: Refusal | null; retry_after: number | null; bad_mentions: string[] | null; thread_reply_count: number | null; thread_last_reply_at: unknown } & Record<string, unknown>;
 
@@ -110,6 +115,14 @@ type StatementRow = { i: number; refusal: Refusal | null; retry_after: number | 
  * and finds every row by key, whatever the batch's true size. For this transaction only.
  */
 const GENERIC_PLANS = "set local plan_cache_mode = force_generic_plan";
+
+/**
+ * How authentication judges a token's user (`cu`, the active user of that id, left-joined) given
+ * the token's iat: as `isRevoked` and `isSuspended` do, for the same refusals (CALLER_REFUSALS).
+ */
+const callerRules = (iat: string) => `case when cu.external_id is null then 'no_user'
+        when cu.tokens_revoked_before is not null and (${iat} is null or ${iat} <= cu.tokens_revoked_before) then 'revoked'
+        when cu.suspended and (cu.suspended_until is null or cu.suspended_until > clock_timestamp()) then 'suspended' end`;
 
 /** Locks the batch's conversations ($1), in id order as every writer does. */
 const LOCK_CONVERSATIONS = "select id from conversations where id = any($1::uuid[]) order by id for update";
@@ -125,7 +138,7 @@ export const sendParams = (input: SendRow[]) => [JSON.stringify(input), input.le
 export const SEND_STATEMENT = `
     with input as (
       select * from jsonb_to_recordset($1::text::jsonb)
-        as t(i int, id uuid, c uuid, s text, t text, a jsonb, r uuid, p uuid, k text, m jsonb, n text[])
+        as t(i int, id uuid, c uuid, s text, ia bigint, t text, a jsonb, r uuid, p uuid, k text, m jsonb, n text[])
       -- The batch's size: without a limit the planner takes the function for 100 rows, and joins
       -- them to conversations and participants by reading both tables whole (a hash join) rather
       -- than looking up the batch's rows by key. A plan made for any size (a parameter's limit)
@@ -133,7 +146,7 @@ export const SEND_STATEMENT = `
       limit $2::int
     ),
     facts as (
-      select input.*, earlier.id as earlier_id, p.user_id is not null as is_member,
+      select input.*, ${callerRules("input.ia")} as caller, earlier.id as earlier_id, p.user_id is not null as is_member,
         -- Seconds this member must still wait: slow mode applies to members only.
         case when p.role = 'member' then v.slow_mode_seconds else 0 end as slow,
         ceil(extract(epoch from p.last_sent_at + make_interval(secs => v.slow_mode_seconds) - clock_timestamp()))::int as wait,
@@ -153,6 +166,7 @@ export const SEND_STATEMENT = `
         v.type = 'direct' and exists (select 1 from user_blocks b where b.blocked_id = input.s
           and b.blocker_id in (split_part(v.direct_key, ' ', 1), split_part(v.direct_key, ' ', 2))) as blocked
       from input
+      left join users cu on cu.external_id = input.s and cu.deleted_at is null
       left join conversations v on v.id = input.c
       left join participants p on p.conversation_id = input.c and p.user_id = input.s
       left join messages earlier
@@ -165,13 +179,14 @@ export const SEND_STATEMENT = `
     judged as (
       select facts.*,
         case
+          when caller is not null then caller
           when not is_member then 'not_member'
           when earlier_id is not null then 'duplicate'
           when blocked then 'blocked'
           when not reply_ok then 'bad_reply'
           when parent_fault is not null then parent_fault
           when bad_mentions is not null then 'bad_mentions'
-          when slow > 0 and (wait > 0 or count(*) filter (where earlier_id is null and reply_ok and parent_fault is null and bad_mentions is null)
+          when slow > 0 and (wait > 0 or count(*) filter (where caller is null and earlier_id is null and reply_ok and parent_fault is null and bad_mentions is null)
             over (partition by c, s order by i rows between unbounded preceding and 1 preceding) > 0) then 'slow_mode'
         end as refusal
       from facts
@@ -246,24 +261,30 @@ function messageRowOf(raw: Record<string, unknown>): MessageRow {
 
 /**
  * The rules of a send that can be judged before it is moderated, in one query and in the order
- * the send statement judges them: not a participant (NOT_FOUND), a retry of a stored message (its
+ * the send statement judges them: the sender's user (as authentication judges it), not a
+ * participant (NOT_FOUND), a retry of a stored message (its
  * row: the answer), a sender the other side of a direct conversation blocks (FORBIDDEN). The
  * statement judges them again when the send is stored.
  */
 export async function judgeBeforeModeration(db: Executor, send: QueuedSend): Promise<{ stored: MessageRow | undefined }> {
   const { conversationId, actor, input } = send;
-  const [facts] = await queryRows<{ earlier_id: string | null; blocked: boolean }>(
+  const [row] = await queryRows<{ caller: keyof typeof CALLER_REFUSALS | null; is_member: boolean; earlier_id: string | null; blocked: boolean | null }>(
     db,
     sql`
-    select
+    select ${sql.raw(callerRules("me.ia"))} as caller, p.user_id is not null as is_member,
       (select m.id from messages m where ${input.clientMessageId ?? null}::text is not null and m.conversation_id = v.id
         and m.sender_id = p.user_id and m.client_message_id = ${input.clientMessageId ?? null}::text) as earlier_id,
       v.type = 'direct' and exists (select 1 from user_blocks b where b.blocked_id = p.user_id
         and b.blocker_id in (split_part(v.direct_key, ' ', 1), split_part(v.direct_key, ' ', 2))) as blocked
-    from conversations v join participants p on p.conversation_id = v.id and p.user_id = ${actor.userId}
-    where v.id = ${conversationId}`,
+    from (select ${actor.userId}::text as s, ${actor.issuedAt}::bigint as ia) me
+    left join users cu on cu.external_id = me.s and cu.deleted_at is null
+    left join participants p on p.conversation_id = ${conversationId} and p.user_id = me.s
+    left join conversations v on v.id = p.conversation_id`,
   );
-  if (!facts) throw REFUSALS.not_member();
+  // One row always: the caller's, joined to what exists of the rest.
+  const facts = row!;
+  if (facts.caller) throw CALLER_REFUSALS[facts.caller]();
+  if (!facts.is_member) throw REFUSALS.not_member();
   if (facts.earlier_id) {
     const [row] = await db.select().from(messages).where(sql`${messages.id} = ${facts.earlier_id}`);
     if (row) return { stored: row };

@@ -150,3 +150,64 @@ describe("the page reads its caller's user in its own statement", () => {
     expect(await answers(fresh)).toEqual(bad.map(() => [401, "USER_NOT_FOUND"]));
   });
 });
+
+describe("the send statement reads its caller's user itself", () => {
+  const path = () => `/api/conversations/${conversationId}/messages`;
+  const post = async (token: string | undefined, body: string | undefined, to = path()) =>
+    svc.request("POST", to, { headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), "content-type": "application/json" }, body });
+  const stored = async () => (await ann.get(`/api/conversations/${conversationId}/messages?limit=100&includeReplies=true`)).body.data.length as number;
+
+  test("no token, a bad one, an expired one, or the internal secret alone: 401 before the body is read", async () => {
+    const expired = await svc.token("ann", { expiresIn: Math.floor(Date.now() / 1000) - 120 });
+    const before = await stored();
+    for (const body of [JSON.stringify({ content: "x" }), "{not json", JSON.stringify({ content: 5 })]) {
+      expect((await post(undefined, body)).body.error.code).toBe("UNAUTHORIZED");
+      expect((await post("not.a.token", body)).body.error.code).toBe("UNAUTHORIZED");
+      const late = await post(expired, body);
+      expect([late.status, late.body.error.code]).toEqual([401, "TOKEN_EXPIRED"]);
+      const internal = await svc.request("POST", path(), { headers: { "x-internal-secret": svc.config.INTERNAL_API_SECRET, "content-type": "application/json" }, body });
+      expect([internal.status, internal.body.error.code]).toEqual([401, "UNAUTHORIZED"]);
+    }
+    expect(await stored()).toBe(before);
+  });
+
+  test("a suspended, revoked or deleted caller is refused before anything else, and nothing is stored", async () => {
+    await svc.syncUsers("sid");
+    await ann.post(`/api/conversations/${conversationId}/participants`, { userIds: ["sid"] });
+    const sid = await svc.token("sid", { issuedAt: Math.floor(Date.now() / 1000) - 60 });
+    const sends: [string | undefined, string][] = [
+      [JSON.stringify({ content: "fine" }), path()],
+      ["{not json", path()],
+      [JSON.stringify({ content: 5 }), path()],
+      [JSON.stringify({ content: "x".repeat(svc.config.MESSAGE_MAX_LENGTH + 1) }), path()],
+      [JSON.stringify({ content: "hi", parentId: "00000000-0000-4000-8000-000000000000" }), path()],
+      [JSON.stringify({ content: "to a stranger" }), "/api/conversations/00000000-0000-4000-8000-000000000000/messages"],
+      [JSON.stringify({ content: "bad id" }), "/api/conversations/zzz/messages"],
+    ];
+    const answers = async (token: string) =>
+      Promise.all(sends.map(async ([body, to]) => { const res = await post(token, body, to); return [res.status, res.body.error?.code]; }));
+    expect(await answers(sid)).toEqual([[201, undefined], [400, "VALIDATION_ERROR"], [400, "VALIDATION_ERROR"], [400, "VALIDATION_ERROR"], [400, "VALIDATION_ERROR"], [404, "NOT_FOUND"], [400, "VALIDATION_ERROR"]]);
+    const before = await stored();
+
+    expect((await svc.internal("POST", "/api/users/sid/suspend", {})).status).toBe(200);
+    expect(await answers(sid)).toEqual(sends.map(() => [403, "FORBIDDEN"]));
+    expect((await svc.internal("POST", "/api/users/sid/unsuspend", {})).status).toBe(200);
+
+    // A suspension that has ended is none.
+    expect((await svc.internal("POST", "/api/users/sid/suspend", { until: new Date(Date.now() + 600).toISOString() })).status).toBe(200);
+    expect((await post(sid, JSON.stringify({ content: "still suspended" }))).status).toBe(403);
+    await Bun.sleep(700);
+    expect((await post(sid, JSON.stringify({ content: "back" }))).status).toBe(201);
+
+    expect((await svc.internal("POST", "/api/users/sid/revoke-tokens", {})).status).toBe(200);
+    expect(await answers(sid)).toEqual(sends.map(() => [401, "UNAUTHORIZED"]));
+    const noIat = await svc.token("sid", { issuedAt: null });
+    expect((await post(noIat, JSON.stringify({ content: "no iat" }))).status).toBe(401);
+
+    const fresh = await svc.token("sid", { issuedAt: Math.floor(Date.now() / 1000) + 1 });
+    expect((await post(fresh, JSON.stringify({ content: "fresh" }))).status).toBe(201);
+    expect((await svc.internal("DELETE", "/api/users/sid")).status).toBeLessThan(300);
+    expect(await answers(fresh)).toEqual(sends.map(() => [401, "USER_NOT_FOUND"]));
+    expect(await stored()).toBe(before + 2);
+  });
+});

@@ -336,6 +336,22 @@ describe("idempotency and authorization come first", () => {
     expect(hook.about("once only").length).toBe(1);
   });
 
+  test("suspended, revoked and deleted callers never reach the hook, with or without a valid body", async () => {
+    const r = await room(svc);
+    const [sue] = await makeUsers(svc, "sue");
+    await r.ann.post(`/api/conversations/${r.conversationId}/participants`, { userIds: [sue] });
+    const token = await svc.token(sue!, { issuedAt: Math.floor(Date.now() / 1000) - 60 });
+    const send = async (body: unknown) =>
+      svc.request("POST", `/api/conversations/${r.conversationId}/messages`, { headers: { authorization: `Bearer ${token}` }, body });
+    const refusals = async () => [(await send({ content: "sue note" })), (await send({ content: 5 }))].map((res) => [res.status, res.body.error.code]);
+    expect((await svc.internal("POST", `/api/users/${sue}/suspend`, {})).status).toBe(200);
+    expect(await refusals()).toEqual([[403, "FORBIDDEN"], [403, "FORBIDDEN"]]);
+    expect((await svc.internal("POST", `/api/users/${sue}/unsuspend`, {})).status).toBe(200);
+    expect((await svc.internal("POST", `/api/users/${sue}/revoke-tokens`, {})).status).toBe(200);
+    expect(await refusals()).toEqual([[401, "UNAUTHORIZED"], [401, "UNAUTHORIZED"]]);
+    expect(hook.about("sue note")).toEqual([]);
+  });
+
   test("outsiders and blocked senders never reach the hook", async () => {
     const r = await room(svc);
     const [eve] = await makeUsers(svc, "eve");
