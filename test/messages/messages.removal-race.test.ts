@@ -46,17 +46,18 @@ async function raceRemovalAgainstSend(race: Race, remove: () => Promise<{ status
   }
 }
 
-const removals: [string, string, (race: Race) => Promise<{ status: number }>][] = [
-  ["a participant removed", "rr", ({ owner, rae, conversationId }) => owner.delete(`/api/conversations/${conversationId}/participants/${rae.userId}`)],
-  ["a user deleted", "rd", ({ svc, rae }) => svc.internal("DELETE", `/api/users/${rae.userId}`)],
+// A deleted user is refused as any of their requests now is (the send statement reads its caller's user).
+const removals: [string, string, (race: Race) => Promise<{ status: number }>, { status: number; code: string }][] = [
+  ["a participant removed", "rr", ({ owner, rae, conversationId }) => owner.delete(`/api/conversations/${conversationId}/participants/${rae.userId}`), { status: 404, code: "NOT_FOUND" }],
+  ["a user deleted", "rd", ({ svc, rae }) => svc.internal("DELETE", `/api/users/${rae.userId}`), { status: 401, code: "USER_NOT_FOUND" }],
 ];
 
-test.each(removals)("%s while their send waits for the conversation's lock: the send is refused", async (_, tag, remove) => {
+test.each(removals)("%s while their send waits for the conversation's lock: the send is refused", async (_, tag, remove, refusal) => {
   const race = await setUp(tag);
   try {
     const { removal, send } = await raceRemovalAgainstSend(race, () => remove(race));
     expect(removal.status).toBe(204);
-    expect(send).toMatchObject({ status: 404, body: { error: { code: "NOT_FOUND" } } });
+    expect(send).toMatchObject({ status: refusal.status, body: { error: { code: refusal.code } } });
     const page = await race.owner.get(`/api/conversations/${race.conversationId}/messages`);
     expect(page.body.data.map((m: { content: string }) => m.content)).toEqual(["before"]);
   } finally {
