@@ -369,8 +369,8 @@ describe("outages of the database and Redis", () => {
   }, 60_000);
 
   test("the database out of reach is 503 UNAVAILABLE for writes too, logged, never a 400 for the body", async () => {
-    // Cut between this service and its database only; the token's user lookup runs before the
-    // body is read, and it is what fails first.
+    // Cut between this service and its database only; a valid write fails at its first query
+    // (the token's user lookup, or the send statement that reads the user itself).
     const db = await sharedDatabase();
     // Refused, as by a stopped server: postgres.js waits forever on a server that accepts and hangs up.
     const relay = await tcpRelay(new URL(db.url));
@@ -391,9 +391,15 @@ describe("outages of the database and Redis", () => {
       ];
       for (const res of await Promise.all(writes)) expectErrorShape(res, 503, "UNAVAILABLE");
       expect(lines.map((l) => JSON.parse(l).msg)).toContain("request failed");
-      // The token is checked before the body is read: even a body that does not parse waits for it.
+      // A route whose user lookup runs before the body is read waits for it even with a body that
+      // does not parse.
+      const badRead = await svc.request("PUT", `/api/conversations/${id}/read`, { body: "{nope", headers: { authorization: `Bearer ${client.token}` } });
+      expectErrorShape(badRead, 503, "UNAVAILABLE");
+      // A send reads its user in its own statement; with the user out of reach, a body that does
+      // not parse is the caller's mistake whatever their state, and is answered so (as the page's
+      // bad query is).
       const bad = await svc.request("POST", `/api/conversations/${id}/messages`, { body: "{nope", headers: { authorization: `Bearer ${client.token}` } });
-      expectErrorShape(bad, 503, "UNAVAILABLE");
+      expectErrorShape(bad, 400, "VALIDATION_ERROR");
       await relay.restore();
       await eventually(async () => (await client.post(`/api/conversations/${id}/messages`, { content: "hi", clientMessageId: "c1" })).status === 201, 15_000, "the database back");
       expectErrorShape(
