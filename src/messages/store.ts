@@ -138,7 +138,7 @@ export const sendParams = (input: SendRow[]) => [JSON.stringify(input), input.le
 export const SEND_STATEMENT = `
     with input as (
       select * from jsonb_to_recordset($1::text::jsonb)
-        as t(i int, id uuid, c uuid, s text, ia bigint, t text, a jsonb, r uuid, p uuid, k text, m jsonb, n text[])
+        as t(i int, id uuid, c uuid, s text, ia float8, t text, a jsonb, r uuid, p uuid, k text, m jsonb, n text[])
       -- The batch's size: without a limit the planner takes the function for 100 rows, and joins
       -- them to conversations and participants by reading both tables whole (a hash join) rather
       -- than looking up the batch's rows by key. A plan made for any size (a parameter's limit)
@@ -276,7 +276,7 @@ export async function judgeBeforeModeration(db: Executor, send: QueuedSend): Pro
         and m.sender_id = p.user_id and m.client_message_id = ${input.clientMessageId ?? null}::text) as earlier_id,
       v.type = 'direct' and exists (select 1 from user_blocks b where b.blocked_id = p.user_id
         and b.blocker_id in (split_part(v.direct_key, ' ', 1), split_part(v.direct_key, ' ', 2))) as blocked
-    from (select ${actor.userId}::text as s, ${actor.issuedAt}::bigint as ia) me
+    from (select ${actor.userId}::text as s, ${actor.issuedAt}::float8 as ia) me
     left join users cu on cu.external_id = me.s and cu.deleted_at is null
     left join participants p on p.conversation_id = ${conversationId} and p.user_id = me.s
     left join conversations v on v.id = p.conversation_id`,

@@ -210,4 +210,19 @@ describe("the send statement reads its caller's user itself", () => {
     expect(await answers(fresh)).toEqual(sends.map(() => [401, "USER_NOT_FOUND"]));
     expect(await stored()).toBe(before + 2);
   });
+
+  test("an iat with a fraction (a NumericDate may have one) is judged as authentication judges it", async () => {
+    await svc.syncUsers("fay");
+    await ann.post(`/api/conversations/${conversationId}/participants`, { userIds: ["fay"] });
+    const now = Date.now() / 1000;
+    const at = (iat: number) => svc.token("fay", { issuedAt: null, claims: { iat } });
+    const send = async (token: string, content: string) => (await post(token, JSON.stringify({ content, clientMessageId: content }))).status;
+    const early = await at(now - 60.5);
+    expect(await send(early, "fraction")).toBe(201);
+    expect(await send(early, "fraction")).toBe(200);
+    expect(await send(await at(1e-7), "tiny")).toBe(201);
+    const { revokedBefore } = (await svc.internal("POST", "/api/users/fay/revoke-tokens", {})).body;
+    expect(await send(await at(revokedBefore - 0.5), "just before")).toBe(401);
+    expect(await send(await at(revokedBefore + 0.4), "just after")).toBe(201);
+  });
 });
