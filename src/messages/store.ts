@@ -59,7 +59,6 @@ export async function storeSends(storage: Storage, tx: Transaction, batch: Queue
   const conversationIds = [...new Set(batch.map((send) => send.conversationId))];
   // Sent together, the lock first (the server runs a connection's statements in the order sent, so
   // the second still starts once the locks are held): one round trip instead of two.
-  const generic = storage.queryIn(tx, GENERIC_PLANS, []);
   const locked = storage.queryIn(tx, LOCK_CONVERSATIONS, [conversationIds]);
   const parentIds = [...new Set(input.flatMap((send) => (send.p ? [send.p] : [])))];
   // Top-level ones only: a reply named as a parent is refused, and locking it could deadlock with
@@ -73,7 +72,7 @@ export async function storeSends(storage: Storage, tx: Transaction, batch: Queue
         .for("no key update")
         .execute()
     : undefined;
-  const [, , , rows] = await Promise.all([generic, locked, parentsLocked, storage.queryIn<StatementRow>(tx, SEND_STATEMENT, sendParams(input))]);
+  const [, , rows] = await Promise.all([locked, parentsLocked, storage.queryIn<StatementRow>(tx, SEND_STATEMENT, sendParams(input))]);
   return rows.map(({ refusal, retry_after, bad_mentions, thread_reply_count, thread_last_reply_at, ...row }) => {
     if (refusal === "duplicate") return { row: messageRowOf(row), created: false };
     if (refusal) return REFUSALS[refusal]({ retryAfter: retry_after ?? 0, userIds: bad_mentions ?? [] });
@@ -109,14 +108,6 @@ type SendRow = { i: number; id: string; c: string; s: string; ia: number | null;
 type StatementRow = { i: number; refusal: Refusal | null; retry_after: number | null; bad_mentions: string[] | null; thread_reply_count: number | null; thread_last_reply_at: unknown } & Record<string, unknown>;
 
 /**
- * Planning the send statement costs more than running it (1.3–1.5 ms against 0.5 for one
- * message), and the server kept planning it anew for each batch's sizes: with a plan made for any
- * size it is planned once per connection. That plan takes 10 rows from the batch (see `input`),
- * and finds every row by key, whatever the batch's true size. For this transaction only.
- */
-const GENERIC_PLANS = "set local plan_cache_mode = force_generic_plan";
-
-/**
  * How authentication judges a token's user (`cu`, the active user of that id, left-joined) given
  * the token's iat: as `isRevoked` and `isSuspended` do, for the same refusals (CALLER_REFUSALS).
  */
@@ -141,8 +132,9 @@ export const SEND_STATEMENT = `
         as t(i int, id uuid, c uuid, s text, ia float8, t text, a jsonb, r uuid, p uuid, k text, m jsonb, n text[])
       -- The batch's size: without a limit the planner takes the function for 100 rows, and joins
       -- them to conversations and participants by reading both tables whole (a hash join) rather
-      -- than looking up the batch's rows by key. A plan made for any size (a parameter's limit)
-      -- takes a tenth of that, 10 rows: lookups by key too.
+      -- than looking up the batch's rows by key. Planned for each batch with its size: a plan made
+      -- once for any size was kept by each connection from its first send, and one made while
+      -- the tables were still small read them whole long after they had grown.
       limit $2::int
     ),
     facts as (
