@@ -142,7 +142,12 @@ async function readJsonBody(request: Request, limit: number): Promise<unknown> {
  * the schema-checked ones.
  */
 export function jsonResponse(body: unknown, status = 200): Response {
-  return new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json;charset=utf-8" } });
+  return jsonTextResponse(JSON.stringify(body), status);
+}
+
+/** The same for an answer whose JSON text is already written (by the database, say). */
+export function jsonTextResponse(text: string, status = 200): Response {
+  return new Response(text, { status, headers: { "content-type": "application/json;charset=utf-8" } });
 }
 
 /** One authentication per request, shared by the parse hook and the derive that exposes `actor`. */

@@ -1,7 +1,7 @@
 import { Elysia } from "elysia";
 import type { Context } from "../core/context";
 import { claimedActor } from "../core/auth";
-import { authenticated, jsonResponse, verifiedToken } from "../core/http";
+import { authenticated, jsonResponse, jsonTextResponse, verifiedToken } from "../core/http";
 import {
   ConversationMessagePage,
   ConversationMessagesParams,
@@ -31,7 +31,7 @@ const MODERATED =
 export const pageAndSendRoutes = (ctx: Context) =>
   new Elysia({ prefix: "/api", tags: ["messages"] })
     .use(verifiedToken(ctx))
-    .get("/conversations/:id/messages", async ({ claims, params, query }) => jsonResponse(await listMessages(ctx, claims, params.id, query)), {
+    .get("/conversations/:id/messages", async ({ claims, params, query }) => jsonTextResponse(await listMessages(ctx, claims, params.id, query)), {
       params: ConversationMessagesParams,
       query: ConversationMessagePage,
       response: MessageListPage,

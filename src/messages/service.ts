@@ -14,7 +14,7 @@ import { scheduleNotifications } from "../notifications/jobs";
 import { recordEvent, recordEvents } from "../webhooks/outbox";
 import { indexMentions, requireMentionable, uniqueMentions } from "./mentions";
 import type { ModerationHook } from "./moderation-hook";
-import type { ConversationMessagePage, EditMessage, Message, MessageDeleted, MessageListPage, MessagePage, MessageUnpinned, ReactionSummary, SendMessage, SyncedMessages, ThreadUpdated } from "./model";
+import type { ConversationMessagePage, EditMessage, Message, MessageDeleted, MessagePage, MessageUnpinned, ReactionSummary, SendMessage, SyncedMessages, ThreadUpdated } from "./model";
 import { retentionCutoff, uuidTime } from "./retention";
 import { conversationPage } from "./page";
 import type { QueuedSend, SendResult } from "./send-queue";
@@ -215,9 +215,9 @@ const threadUpdated = (conversationId: string, thread: ThreadCounters): ThreadUp
 /**
  * A page of a conversation in ascending seq: the newest `limit`, or older than `before`, or newer
  * than `after`. Top-level messages only, unless `includeReplies`; a cursor may be any message of
- * the conversation.
+ * the conversation. The answer is its JSON text (MessageListPage), as the statement wrote it.
  */
-export async function listMessages(ctx: Context, claims: Claims, conversationId: string, page: ConversationMessagePage): Promise<MessageListPage> {
+export async function listMessages(ctx: Context, claims: Claims, conversationId: string, page: ConversationMessagePage): Promise<string> {
   if (page.before && page.after) throw invalid("Use either before or after, not both", [{ path: "/after", message: "before is given too" }]);
   const cursorId = page.before ?? page.after;
   return conversationPage(ctx.storage, ctx.auth, {
