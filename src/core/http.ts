@@ -30,10 +30,10 @@ export function httpCore(ctx: Context) {
     })
     .onError({ as: "global" }, async ({ code, error, request, set, path }) => {
       const requestId = requestIdOf(request);
-      // A route that reads its caller's user in its own statement (verifiedToken) may fail before
-      // that statement ran (a bad body or query, a refused send): the caller is judged now, so that
-      // refusals come in the same order as on every other route (a suspended user's bad query is
-      // 403, not 400). Only failures pay for this lookup.
+      // A request whose user was not read yet (a body refused before it, a route that reads it in
+      // its own statement and failed before that ran): the caller is judged now, so that refusals
+      // come in one order on every route (a suspended user's bad body or query is 403, not 400).
+      // Only failures pay for this lookup.
       const refusal = isCallerRefusal(error) ? undefined : await callerRefusal(ctx, request);
       const mapped = mapHttpError(code, refusal ?? error);
       set.status = mapped.status;
@@ -150,36 +150,26 @@ export function jsonTextResponse(text: string, status = 200): Response {
   return new Response(text, { status, headers: { "content-type": "application/json;charset=utf-8" } });
 }
 
-/** One authentication per request, shared by the parse hook and the derive that exposes `actor`. */
-const actors = new WeakMap<Request, Promise<Actor>>();
-
-function actorOf(ctx: Context, request: Request): Promise<Actor> {
-  let actor = actors.get(request);
-  if (!actor) {
-    const internal = request.headers.get("x-internal-secret");
-    const authorization = request.headers.get("authorization");
-    actor =
-      internal && !authorization
-        ? Promise.reject(new AppError("UNAUTHORIZED", "This endpoint takes a user token, not the internal secret"))
-        : ctx.auth.authenticate(bearerToken(authorization));
-    // Awaited by the hooks; this only keeps a refusal from counting as an unhandled rejection meanwhile.
-    actor.catch(() => {});
-    actors.set(request, actor);
-  }
-  return actor;
-}
-
 /**
- * Public routes: a bearer JWT of a synced user. Checked before the body is read and before
- * validation, so an anonymous caller gets 401 and never has its body parsed.
+ * Public routes: a bearer JWT of a synced user. The token's signature and claims are checked
+ * before the body is read, so an anonymous caller gets 401 and never has its body read; its user
+ * (deleted, suspended, tokens revoked) is read once the body is in, just before the route runs,
+ * so that a request whose body was still arriving when its user was suspended is refused. A body
+ * refused before that (unreadable, too large) has its caller judged first by the error hook.
  */
 export function authenticated(ctx: Context) {
   return new Elysia({ name: "authenticated" })
     .onParse({ as: "scoped" }, async ({ request }) => {
-      await actorOf(ctx, request);
+      await claimsOf(ctx, request);
       return readJsonBody(request, ctx.config.MAX_BODY_BYTES);
     })
-    .derive({ as: "scoped" }, async ({ request }): Promise<{ actor: Actor }> => ({ actor: await actorOf(ctx, request) }));
+    .derive({ as: "scoped" }, async ({ request }): Promise<{ actor: Actor }> => {
+      await claimsOf(ctx, request);
+      // Read now: a later refusal of this request (its query, say) need not read the user again.
+      const token = userNotYetRead.get(request);
+      userNotYetRead.delete(request);
+      return { actor: await ctx.auth.authenticate(token) };
+    });
 }
 
 /**
@@ -220,7 +210,7 @@ function claimsOf(ctx: Context, request: Request): Promise<Claims> {
   return claims;
 }
 
-/** Requests whose token is verified and whose user the route reads itself, later. */
+/** Requests whose token is verified and whose user is not read yet (by authentication once the body is in, or by the route itself). */
 const userNotYetRead = new WeakMap<Request, string>();
 
 const CALLER_CODES = new Set(["UNAUTHORIZED", "TOKEN_EXPIRED", "USER_NOT_FOUND", "FORBIDDEN"]);

@@ -251,3 +251,58 @@ describe("rotating AUTH_JWT_SECRET", () => {
     expectRefused(await list(await mintToken("ghost", { secret: NEXT_SECRET })), "USER_NOT_FOUND");
   });
 });
+
+describe("a request whose body is still arriving", () => {
+  /** Sends the headers and half the body, runs `meanwhile`, then the rest; answers the status. */
+  async function slowBody(method: string, path: string, token: string, body: string, meanwhile: () => Promise<unknown>): Promise<number> {
+    const { hostname, port } = new URL(svc.url);
+    let answer = "";
+    let answered: () => void = () => {};
+    const done = new Promise<void>((resolve) => (answered = resolve));
+    const socket = await Bun.connect({
+      hostname,
+      port: Number(port),
+      socket: {
+        data(_s, chunk) {
+          answer += chunk.toString();
+          if (answer.includes("\r\n\r\n")) answered();
+        },
+        close() {
+          answered();
+        },
+      },
+    });
+    const bytes = Buffer.from(body);
+    const half = Math.floor(bytes.length / 2);
+    socket.write(`${method} ${path} HTTP/1.1\r\nHost: ${hostname}\r\nAuthorization: Bearer ${token}\r\nContent-Type: application/json\r\nContent-Length: ${bytes.length}\r\n\r\n`);
+    socket.write(bytes.subarray(0, half));
+    await Bun.sleep(100);
+    await meanwhile();
+    socket.write(bytes.subarray(half));
+    await done;
+    socket.end();
+    return Number(/^HTTP\/1\.1 (\d{3})/.exec(answer)?.[1]);
+  }
+
+  test("is refused when its user was suspended or its token revoked meanwhile, and changes nothing", async () => {
+    await svc.syncUsers("sly", "pal");
+    const sly = await svc.as("sly");
+    const conversationId = (await sly.post("/api/conversations", { type: "group", participantIds: ["pal"] })).body.id;
+    const messageId = (await sly.post(`/api/conversations/${conversationId}/messages`, { content: "hi" })).body.id;
+    const token = await svc.token("sly", { issuedAt: now() - 60 });
+    const writes: [string, string, string][] = [
+      ["POST", `/api/messages/${messageId}/reactions`, JSON.stringify({ emoji: "👍" })],
+      ["PATCH", `/api/messages/${messageId}`, JSON.stringify({ content: "changed" })],
+      ["POST", `/api/conversations/${conversationId}/messages`, JSON.stringify({ content: "late" })],
+    ];
+    for (const [method, path, body] of writes) {
+      expect(await slowBody(method, path, token, body, () => svc.internal("POST", "/api/users/sly/suspend", {}))).toBe(403);
+      expect((await svc.internal("POST", "/api/users/sly/unsuspend", {})).status).toBe(200);
+    }
+    expect(await slowBody("POST", `/api/messages/${messageId}/reactions`, token, JSON.stringify({ emoji: "🎉" }), () => svc.internal("POST", "/api/users/sly/revoke-tokens", {}))).toBe(401);
+    const message = (await (await svc.as("pal")).get(`/api/messages/${messageId}`)).body;
+    expect([message.content, message.reactions]).toEqual(["hi", []]);
+    const page = (await (await svc.as("pal")).get(`/api/conversations/${conversationId}/messages`)).body;
+    expect(page.data.map((m: { content: string }) => m.content)).toEqual(["hi"]);
+  });
+});
