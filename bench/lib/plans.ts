@@ -32,7 +32,8 @@ export async function genericPlan(sql: postgres.Sql, statement: Built): Promise<
     return rows.map((row) => String(Object.values(row)[0]));
   } finally {
     await db`rollback`;
-    await db.unsafe("deallocate all");
+    // Not `deallocate all`: that would drop the driver's own prepared statements on this connection.
+    await db.unsafe("deallocate bench_plan").catch(() => {});
     db.release();
   }
 }

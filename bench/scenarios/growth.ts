@@ -185,7 +185,7 @@ export async function growth({ quick }: ScenarioOptions): Promise<ScenarioResult
       "unread counts (unread_counts)": await genericPlan(sql, bind(unreadQuery(db, dsql.placeholder("userId"), dsql.placeholder("conversationIds")).toSQL(), { userId: READER, conversationIds: mine })),
       "GET /api/me/unread (unread_totals)": await genericPlan(sql, bind(totalsQuery(db, dsql.placeholder("userId")).toSQL(), { userId: READER })),
       "conversation list, first page": await customPlan(sql, conversationListQuery(db, READER, 20).toSQL()),
-      "send statement": await genericPlan(sql, { sql: SEND_STATEMENT, params: sendParams(sendRows([{ actor: { userId: PEER, tokenExpiresAt: null, issuedAt: null }, conversationId: big, input: { content: "plan" } }])) }),
+      "send statement": await customPlan(sql, { sql: SEND_STATEMENT, params: sendParams(sendRows([{ actor: { userId: PEER, tokenExpiresAt: null, issuedAt: null }, conversationId: big, input: { content: "plan" } }])) }),
     };
     progressDone();
     const scans: string[] = [];
