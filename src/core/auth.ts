@@ -51,6 +51,8 @@ export type Authenticator = {
   authenticate(token: string | undefined): Promise<Actor>;
   /** The token's signature and claims only (see `admit` for its user); throws AppError otherwise. */
   verify(token: string | undefined): Promise<Claims>;
+  /** The caller of a verified token: reads its user now and refuses as `authenticate` does. */
+  readCaller(claims: Claims): Promise<Actor>;
   /**
    * The caller of a verified token, given its user as read now (by a route's own statement, say):
    * refused when that user is not active, suspended, or revoked the token. Same refusals as `authenticate`.
@@ -108,13 +110,13 @@ export function createAuthenticator(
     return claimedActor(claims);
   };
 
+  // Never cached: a revocation, a suspension or a deletion holds on every instance at once.
+  const readCaller = async (claims: Claims) => admit(claims, await findActiveUser(claims.sub));
+
   return {
-    async authenticate(token) {
-      const claims = await verify(token);
-      // Never cached: a revocation, a suspension or a deletion holds on every instance at once.
-      return admit(claims, await findActiveUser(claims.sub));
-    },
+    authenticate: async (token) => readCaller(await verify(token)),
     verify,
+    readCaller,
     admit,
     isInternalSecret(value) {
       if (!value) return false;

@@ -159,16 +159,12 @@ export function jsonTextResponse(text: string, status = 200): Response {
  */
 export function authenticated(ctx: Context) {
   return new Elysia({ name: "authenticated" })
-    .onParse({ as: "scoped" }, async ({ request }) => {
-      await claimsOf(ctx, request);
-      return readJsonBody(request, ctx.config.MAX_BODY_BYTES);
-    })
+    .onParse({ as: "scoped" }, tokenThenBody(ctx))
     .derive({ as: "scoped" }, async ({ request }): Promise<{ actor: Actor }> => {
-      await claimsOf(ctx, request);
+      const claims = await claimsOf(ctx, request);
       // Read now: a later refusal of this request (its query, say) need not read the user again.
-      const token = userNotYetRead.get(request);
       userNotYetRead.delete(request);
-      return { actor: await ctx.auth.authenticate(token) };
+      return { actor: await ctx.auth.readCaller(claims) };
     });
 }
 
@@ -181,12 +177,17 @@ export function authenticated(ctx: Context) {
  */
 export function verifiedToken(ctx: Context) {
   return new Elysia({ name: "verified-token" })
-    .onParse({ as: "scoped" }, async ({ request }) => {
-      await claimsOf(ctx, request);
-      return readJsonBody(request, ctx.config.MAX_BODY_BYTES);
-    })
+    .onParse({ as: "scoped" }, tokenThenBody(ctx))
     .derive({ as: "scoped" }, async ({ request }): Promise<{ claims: Claims }> => ({ claims: await claimsOf(ctx, request) }));
 }
+
+/** The parse hook of both: the token is verified before the body is read. */
+const tokenThenBody =
+  (ctx: Context) =>
+  async ({ request }: { request: Request }) => {
+    await claimsOf(ctx, request);
+    return readJsonBody(request, ctx.config.MAX_BODY_BYTES);
+  };
 
 /** One verification per request, shared by the parse hook and the derive that exposes `claims`. */
 const verifiedClaims = new WeakMap<Request, Promise<Claims>>();
@@ -200,7 +201,7 @@ function claimsOf(ctx: Context, request: Request): Promise<Claims> {
       request.headers.get("x-internal-secret") && !authorization
         ? Promise.reject(new AppError("UNAUTHORIZED", "This endpoint takes a user token, not the internal secret"))
         : ctx.auth.verify(token).then((verified) => {
-            userNotYetRead.set(request, token!);
+            userNotYetRead.set(request, verified);
             return verified;
           });
     // Awaited by the hooks; this only keeps a refusal from counting as an unhandled rejection meanwhile.
@@ -211,7 +212,7 @@ function claimsOf(ctx: Context, request: Request): Promise<Claims> {
 }
 
 /** Requests whose token is verified and whose user is not read yet (by authentication once the body is in, or by the route itself). */
-const userNotYetRead = new WeakMap<Request, string>();
+const userNotYetRead = new WeakMap<Request, Claims>();
 
 const CALLER_CODES = new Set(["UNAUTHORIZED", "TOKEN_EXPIRED", "USER_NOT_FOUND", "FORBIDDEN"]);
 /** A refusal that may be the caller's own: judging the caller again could only repeat it (or a 403 of the route). */
@@ -219,10 +220,10 @@ const isCallerRefusal = (error: unknown) => error instanceof AppError && CALLER_
 
 /** How authentication refuses the caller of such a request, if it does. */
 async function callerRefusal(ctx: Context, request: Request): Promise<AppError | undefined> {
-  const token = userNotYetRead.get(request);
-  if (token === undefined) return undefined;
+  const claims = userNotYetRead.get(request);
+  if (claims === undefined) return undefined;
   try {
-    await ctx.auth.authenticate(token);
+    await ctx.auth.readCaller(claims);
     return undefined;
   } catch (error) {
     // Only a refusal: with the database out of reach, the caller's own mistake is still the answer.
