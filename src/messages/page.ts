@@ -6,7 +6,7 @@ import { notFound } from "../core/errors";
  * A page of a conversation in one statement: the caller's membership, the messages and their
  * reactions, each message built by PostgreSQL as the API shows it (the keys of toMessage, in its
  * order; times as toISOString writes them). Four round trips and drizzle's row mapping were most
- * of what a page cost; the driver parses the one JSON value and nothing is rebuilt here.
+ * of what a page cost; the page's JSON comes as text and is answered as it is (see `statement`).
  */
 
 /** A timestamp(3) as toISOString writes it; null stays null. */

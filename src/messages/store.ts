@@ -16,12 +16,12 @@ export type ThreadCounters = { parentId: string; replyCount: number; lastReplyAt
 /**
  * Why a send is not stored, in the order a send is judged: its sender's user refused as
  * authentication refuses it (a REST caller's token is verified before, its user only read here),
- * not a participant (404), a retry of a
- * stored message (not an error: the stored one is the answer), a sender the other side of a direct
- * conversation blocks (403), a replyTo outside the conversation (400), a parentId that is not a
- * top-level message of the conversation (400) or is deleted (409), mentions of users who are not
- * participants (400), a member's send inside the conversation's slow-mode window (429). A new rule
- * is one more `when` in the statement's `judged` step and one more entry here.
+ * not a participant (404), a retry of a stored message (not an error: the stored one is the
+ * answer), a sender the other side of a direct conversation blocks (403), a replyTo outside the
+ * conversation (400), a parentId that is not a top-level message of the conversation (400) or is
+ * deleted (409), mentions of users who are not participants (400), a member's send inside the
+ * conversation's slow-mode window (429). A new rule is one more `when` in the statement's `judged`
+ * step and one more entry here.
  */
 const REFUSALS = {
   ...CALLER_REFUSALS,
@@ -257,9 +257,9 @@ function messageRowOf(raw: Record<string, unknown>): MessageRow {
 /**
  * The rules of a send that can be judged before it is moderated, in one query and in the order
  * the send statement judges them: the sender's user (as authentication judges it), not a
- * participant (NOT_FOUND), a retry of a stored message (its
- * row: the answer), a sender the other side of a direct conversation blocks (FORBIDDEN). The
- * statement judges them again when the send is stored.
+ * participant (NOT_FOUND), a retry of a stored message (its row: the answer), a sender the other
+ * side of a direct conversation blocks (FORBIDDEN). The statement judges them again when the send
+ * is stored.
  */
 export async function judgeBeforeModeration(db: Executor, send: QueuedSend): Promise<{ stored: MessageRow | undefined }> {
   const { conversationId, actor, input } = send;
