@@ -20,6 +20,7 @@ import { flagEvents } from "./flags/socket";
 import { pageAndSendRoutes, messageRoutes } from "./messages/routes";
 import { banRoutes, blockRoutes } from "./moderation/routes";
 import { createModerationHook } from "./messages/moderation-hook";
+import { PageCache } from "./messages/page-cache";
 import { SendQueue, type WriteSends } from "./messages/send-queue";
 import { writeSends } from "./messages/service";
 import { messageEvents } from "./messages/socket";
@@ -116,6 +117,7 @@ export async function startApp(config: Config, log: Logger = createLogger(config
     auth: createAuthenticator(config, (userId) => findActiveUser(storage.db, userId)),
     fanout: timedFanout(realtime.fanout, metrics),
     sends,
+    pages: new PageCache(PAGE_CACHE_BYTES),
     moderation: createModerationHook(config, metrics, log),
     metrics,
     drain,
@@ -182,6 +184,12 @@ export async function startApp(config: Config, log: Logger = createLogger(config
     ));
   return { ctx, realtime, http, webhooks, notifier, lifecycle, ports, stop };
 }
+
+/**
+ * Text of the newest pages an instance keeps (about 600 pages of 50 messages): a page is kept
+ * for all the members who open its conversation until one of its messages changes.
+ */
+const PAGE_CACHE_BYTES = 32 * 1024 * 1024;
 
 /** How long a start waits for Redis; past it the instance serves anyway and Redis catches up. */
 const REDIS_START_WAIT_MS = 5000;

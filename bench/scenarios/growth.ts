@@ -180,8 +180,8 @@ export async function growth({ quick }: ScenarioOptions): Promise<ScenarioResult
     const db = drizzle(sql, { schema }) as unknown as Database;
     const [deepRow] = await sql<{ id: string; seq: number }[]>`select id, seq from messages where conversation_id = ${big} and parent_id is null order by seq limit 1 offset 1000`;
     const plans: Record<string, string[]> = {
-      "page, newest (the page statement, src/messages/page.ts)": await genericPlan(sql, { sql: PAGE_STATEMENTS.topLevel.older, params: [big, READER, 2_147_483_647, 51, null, false] }),
-      "page, deep (the page statement)": await genericPlan(sql, { sql: PAGE_STATEMENTS.topLevel.older, params: [big, READER, 2_147_483_647, 51, deepRow?.id ?? null, false] }),
+      "page, newest (the page statement, src/messages/page.ts)": await genericPlan(sql, { sql: PAGE_STATEMENTS.topLevel.older, params: [big, READER, 2_147_483_647, 51, null, false, null] }),
+      "page, deep (the page statement)": await genericPlan(sql, { sql: PAGE_STATEMENTS.topLevel.older, params: [big, READER, 2_147_483_647, 51, deepRow?.id ?? null, false, null] }),
       "unread counts (unread_counts)": await genericPlan(sql, bind(unreadQuery(db, dsql.placeholder("userId"), dsql.placeholder("conversationIds")).toSQL(), { userId: READER, conversationIds: mine })),
       "GET /api/me/unread (unread_totals)": await genericPlan(sql, bind(totalsQuery(db, dsql.placeholder("userId")).toSQL(), { userId: READER })),
       "conversation list, first page": await customPlan(sql, conversationListQuery(db, READER, 20).toSQL()),

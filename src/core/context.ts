@@ -5,6 +5,7 @@ import type { Logger } from "./log";
 import type { Fanout } from "./realtime/fanout";
 import type { Store } from "./store";
 import type { ModerationHook } from "../messages/moderation-hook";
+import type { PageCache } from "../messages/page-cache";
 import type { SendQueue } from "../messages/send-queue";
 
 /** Counters that features report into; the metrics module publishes them (as `chat_<name>`). */
@@ -43,6 +44,8 @@ export type Context = {
   fanout: Fanout;
   /** Message sends of this instance, written in groups (see SendQueue). */
   sends: SendQueue;
+  /** Newest pages of conversations as last answered, for readers who find them unchanged. */
+  pages: PageCache;
   /** The pre-send hook; undefined without MODERATION_HOOK_URL. */
   moderation: ModerationHook | undefined;
   metrics: MetricsSink;

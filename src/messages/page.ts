@@ -1,6 +1,7 @@
 import type { Authenticator, Claims } from "../core/auth";
 import type { Storage } from "../core/db/client";
 import { notFound } from "../core/errors";
+import type { PageCache } from "./page-cache";
 
 /**
  * A page of a conversation in one statement: the caller's membership, the messages and their
@@ -36,6 +37,27 @@ const MESSAGE_COLUMNS = `m.id, m.conversation_id as "conversationId", m.seq, m.s
   ${iso("m.deleted_at")} as "deletedAt", ${iso("m.pinned_at")} as "pinnedAt", m.pinned_by as "pinnedBy"`;
 
 /**
+ * What a newest page shows is made of its rows (the page and one more, and their reactions) and
+ * of nothing else: each row version is named by where it lies and the transaction that wrote it
+ * (`ctid`, `xmin`), and any change (a send, an edit, a deletion, a reaction, a pin, a reply's
+ * counters, retention, erasure, or a change made by hand in SQL) writes a new version or removes
+ * one. So two reads that find the same versions would build the same page, and the fingerprint
+ * tells whether a page kept from an earlier read is still the one this read would build, without
+ * a version that every writer must remember to bump. Read in the page statement's own snapshot.
+ */
+const FINGERPRINT = (topLevel: boolean) => `
+  select case when $5::uuid is null then md5(coalesce(string_agg('m' || w.ctid::text || w.xmin::text || coalesce(w.r, ''), ',' order by w.seq), '')) end as fingerprint
+  from (
+    select m.ctid, m.xmin, m.seq,
+      case when exists (select from reactions r0 where r0.message_id = m.id) then
+        (select string_agg(';r' || r.ctid::text || r.xmin::text, '' order by r.ctid) from reactions r where r.message_id = m.id) end as r
+    from messages m
+    where $5::uuid is null and c.id is not null and m.conversation_id = $1::uuid${topLevel ? " and m.parent_id is null" : ""}
+    order by m.seq desc
+    limit $4::int
+  ) w`;
+
+/**
  * $1 conversation, $2 caller, $3 seq bound without a cursor, $4 rows (a page and one more),
  * $5 the cursor message (null: none), $6 whether that cursor may be a message retention removed
  * (made before the retention cutoff). The caller's user row comes along, as authentication reads
@@ -49,12 +71,16 @@ const MESSAGE_COLUMNS = `m.id, m.conversation_id as "conversationId", m.seq, m.s
  * extra row, in ascending seq), `hasMore` (the extra row was there), and `nextCursor` (the last
  * shown in fetch order), so that the service passes the text on without parsing and writing it
  * again (a page of 50 is 20–30 KB of JSON).
+ * $7 is the fingerprint of a newest page this instance keeps (null: none); `fingerprint` is the
+ * newest page's (null for a page with a cursor). While they are equal, `unchanged`, the page is
+ * not built: what the caller gets is the kept one.
  */
 const statement = (topLevel: boolean, direction: "older" | "newer") => `select
   u.tokens_revoked_before::float8 as "revokedBefore", u.suspended,
   (extract(epoch from u.suspended_until) * 1000)::float8 as "suspendedUntilMs",
   c.expired_up_to_seq as "kept", cur.bound, cur.found as "cursorFound",
-  case when c.id is null or cur.bound is null then null else pg.data end as "data", pg."hasMore", pg."nextCursor"
+  case when c.id is null or cur.bound is null then null else pg.data end as "data", pg."hasMore", pg."nextCursor",
+  fp.fingerprint, $7::text is not null and fp.fingerprint = $7::text as unchanged
 from users u
 left join participants pt on pt.conversation_id = $1::uuid and pt.user_id = u.external_id
 left join conversations c on c.id = pt.conversation_id
@@ -65,6 +91,7 @@ left join lateral (
   from (select) one
   left join messages x on x.id = $5::uuid and x.conversation_id = c.id
 ) cur on true
+left join lateral (${FINGERPRINT(topLevel)}) fp on true
 left join lateral (
   select coalesce(json_agg(f.p order by f.seq) filter (where f.rn < $4::int), '[]'::json)::text as data,
     count(*) >= $4::int as "hasMore",
@@ -74,7 +101,8 @@ left join lateral (
     from (
       select ${MESSAGE_COLUMNS}
       from messages m
-      where c.id is not null and m.conversation_id = $1::uuid${topLevel ? " and m.parent_id is null" : ""}
+      where c.id is not null and ($7::text is null or fp.fingerprint is distinct from $7::text)
+        and m.conversation_id = $1::uuid${topLevel ? " and m.parent_id is null" : ""}
         and m.seq ${direction === "older" ? "<" : ">"} cur.bound
       order by m.seq ${direction === "older" ? "desc" : "asc"}
       limit $4::int
@@ -110,6 +138,8 @@ type PageRow = {
   data: string | null;
   hasMore: boolean;
   nextCursor: string | null;
+  fingerprint: string | null;
+  unchanged: boolean;
 };
 
 /** Without a cursor: below a seq no message can reach. */
@@ -123,18 +153,37 @@ const NO_BOUND = 2_147_483_647;
  * no message of it. A cursor retention removed pages from what is kept, `truncated`: going back
  * there is nothing older any more.
  */
-export async function conversationPage(storage: Storage, auth: Authenticator, page: PageRequest): Promise<string> {
+export async function conversationPage(storage: Storage, auth: Authenticator, pages: PageCache, page: PageRequest, mayAnswerKept = true): Promise<string> {
   const text = PAGE_STATEMENTS[page.includeReplies ? "all" : "topLevel"][page.direction];
   const { cursor } = page;
-  const [row] = await storage.query<PageRow>(text, [page.conversationId, page.claims.sub, NO_BOUND, page.limit + 1, cursor?.id ?? null, cursor?.mayHaveExpired ?? false]);
+  // Only the newest page is kept: it is the one every member opens a conversation with.
+  const key = cursor ? undefined : `${page.conversationId} ${page.includeReplies} ${page.limit}`;
+  const kept = key && mayAnswerKept ? pages.fingerprintOf(key) : undefined;
+  const [row] = await storage.query<PageRow>(text, [
+    page.conversationId,
+    page.claims.sub,
+    NO_BOUND,
+    page.limit + 1,
+    cursor?.id ?? null,
+    cursor?.mayHaveExpired ?? false,
+    kept ?? null,
+  ]);
   auth.admit(
     page.claims,
     row && { revokedBefore: row.revokedBefore, suspended: row.suspended, suspendedUntil: row.suspendedUntilMs === null ? null : new Date(row.suspendedUntilMs) },
   );
   if (!row || row.kept === null) throw notFound("Conversation");
   if (row.bound === null || row.data === null) throw notFound("Message");
+  if (key && row.unchanged) {
+    const answer = pages.take(key, row.fingerprint!);
+    if (answer !== undefined) return answer;
+    // Dropped or replaced while the statement ran (other pages came in): build this one.
+    return conversationPage(storage, auth, pages, page, false);
+  }
   const expired = cursor !== undefined && !row.cursorFound;
   if (expired && page.direction === "older") return `{"data":[],"hasMore":false,"nextCursor":null,"truncated":true}`;
   // The keys of listOf, in its order, then `truncated`.
-  return `{"data":${row.data},"hasMore":${row.hasMore},"nextCursor":${JSON.stringify(row.nextCursor)}${expired ? ',"truncated":true' : ""}}`;
+  const answer = `{"data":${row.data},"hasMore":${row.hasMore},"nextCursor":${JSON.stringify(row.nextCursor)}${expired ? ',"truncated":true' : ""}}`;
+  if (key && row.fingerprint) pages.set(key, row.fingerprint, answer);
+  return answer;
 }

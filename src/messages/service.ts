@@ -220,7 +220,7 @@ const threadUpdated = (conversationId: string, thread: ThreadCounters): ThreadUp
 export async function listMessages(ctx: Context, claims: Claims, conversationId: string, page: ConversationMessagePage): Promise<string> {
   if (page.before && page.after) throw invalid("Use either before or after, not both", [{ path: "/after", message: "before is given too" }]);
   const cursorId = page.before ?? page.after;
-  return conversationPage(ctx.storage, ctx.auth, {
+  return conversationPage(ctx.storage, ctx.auth, ctx.pages, {
     conversationId,
     claims,
     includeReplies: page.includeReplies ?? false,

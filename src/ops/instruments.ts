@@ -60,6 +60,16 @@ export function instrumentService(metrics: MetricsSink, { ctx, io, redis, versio
     },
   ]);
 
+  metrics.collect(() => [
+    {
+      name: "chat_message_pages_total",
+      kind: "counter",
+      help: "Newest pages of conversations answered: kept (unchanged since an earlier read, not built again) or built",
+      samples: byLabel("answer", ctx.pages.answered),
+    },
+    gauge("chat_message_page_cache_bytes", "Text of the newest pages this instance keeps, in bytes (UTF-16)", ctx.pages.size.bytes),
+  ]);
+
   metrics.collect(async () => {
     const up = await ctx.storage.ping().then(
       () => 1,
