@@ -15,7 +15,7 @@ export async function requireMembership(db: Executor, conversationId: string, us
   const [row] = prepared
     ? await prepared.membership.execute({ conversationId, userId })
     : opts.lock
-      ? await membershipQuery(db, conversationId, userId).for("update", { of: conversations })
+      ? await membershipQuery(db, conversationId, userId).for("no key update", { of: conversations })
       : await membershipQuery(db, conversationId, userId);
   if (!row) throw notFound("Conversation");
   return row;

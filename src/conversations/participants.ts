@@ -158,7 +158,7 @@ export async function removeUserEverywhere(ctx: Context, tx: Transaction, after:
     .where(eq(participants.userId, userId))
     // In id order, as message sends lock them: two orders could deadlock.
     .orderBy(asc(conversations.id))
-    .for("update", { of: conversations });
+    .for("no key update", { of: conversations });
   for (const { conversationId, role, type } of memberships) {
     await detach(ctx, tx, after, conversationId, userId, userId);
     if (type === "group" && role === "owner") await passOwnershipIfNone(ctx, tx, after, conversationId);

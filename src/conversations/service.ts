@@ -74,7 +74,7 @@ export async function createConversation(ctx: Context, actor: Actor, input: Crea
 
 async function openExistingDirect(ctx: Context, actor: Actor, directKey: string): Promise<Conversation | undefined> {
   return withTransaction(ctx, async (tx, after) => {
-    const [row] = await tx.select().from(conversations).where(eq(conversations.directKey, directKey)).for("update");
+    const [row] = await tx.select().from(conversations).where(eq(conversations.directKey, directKey)).for("no key update");
     if (!row) return undefined;
     const pair = directKey.split(" ");
     const present = await memberIds(tx, row.id);

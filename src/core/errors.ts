@@ -62,8 +62,9 @@ export function toErrorBody(error: unknown): { status: number; body: ErrorBody; 
 
 /**
  * Postgres SQLSTATEs of a server that cannot serve now: connection exceptions (class 08), admin
- * or crash shutdown, "cannot connect now" (starting up), too many connections, and the lock and
- * statement timeouts that bound a wait on something stuck.
+ * or crash shutdown, "cannot connect now" (starting up), too many connections, the lock and
+ * statement timeouts that bound a wait on something stuck, and a deadlock or serialization failure
+ * that ran out of attempts (class 40: the write was not made, and may be made again).
  */
 const UNAVAILABLE_SQLSTATES = new Set<string>([
   SQLSTATE.ADMIN_SHUTDOWN,
@@ -73,6 +74,7 @@ const UNAVAILABLE_SQLSTATES = new Set<string>([
   SQLSTATE.LOCK_NOT_AVAILABLE,
   SQLSTATE.QUERY_CANCELED,
 ]);
+const UNAVAILABLE_CLASSES = [SQLSTATE_CLASS.CONNECTION_EXCEPTION, SQLSTATE_CLASS.TRANSACTION_ROLLBACK];
 /** Connection failures as postgres.js and Node's sockets report them. */
 const UNAVAILABLE_CONNECTION_CODES = new Set([
   "CONNECTION_CLOSED",
@@ -94,7 +96,7 @@ const REDIS_GONE = /^(Connection is closed\.|Stream isn't writeable|Command time
 function isOutage(error: unknown): boolean {
   for (const e of causeChain(error)) {
     const code = typeof e.code === "string" ? e.code : "";
-    if (UNAVAILABLE_SQLSTATES.has(code) || code.startsWith(SQLSTATE_CLASS.CONNECTION_EXCEPTION) || UNAVAILABLE_CONNECTION_CODES.has(code)) return true;
+    if (UNAVAILABLE_SQLSTATES.has(code) || UNAVAILABLE_CLASSES.some((c) => code.startsWith(c)) || UNAVAILABLE_CONNECTION_CODES.has(code)) return true;
     if (e.name === "MaxRetriesPerRequestError") return true;
     if (typeof e.message === "string" && REDIS_GONE.test(e.message)) return true;
   }

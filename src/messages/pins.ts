@@ -33,7 +33,7 @@ async function lockForPin(tx: Transaction, actor: Actor, messageId: string): Pro
   });
   requirePinner(membership);
   // The conversation of a message never changes: the row found above is this one.
-  const [message] = await tx.select().from(messages).where(eq(messages.id, messageId)).for("update");
+  const [message] = await tx.select().from(messages).where(eq(messages.id, messageId)).for("no key update");
   if (!message) throw notFound("Message");
   return { message, membership };
 }

@@ -78,7 +78,7 @@ export async function expireBatch(ctx: Context, now = Date.now()): Promise<Expir
     );
     if (cuts.length === 0) return none;
     // In id order, as sends lock them; a send waits for the batch and then numbers after lastSeq.
-    await tx.execute(sql`select id from conversations where id = any(${sql`array(select value::uuid from jsonb_array_elements_text(${JSON.stringify(cuts.map((c) => c.c))}::jsonb))`}) order by id for update`);
+    await tx.execute(sql`select id from conversations where id = any(${sql`array(select value::uuid from jsonb_array_elements_text(${JSON.stringify(cuts.map((c) => c.c))}::jsonb))`}) order by id for no key update`);
     const [row] = await queryRows<{ n: number }>(
       tx,
       sql`

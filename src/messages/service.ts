@@ -104,7 +104,7 @@ export async function requireMessage(
   opts: { lock?: boolean } = {},
 ): Promise<{ message: MessageRow; membership: Membership }> {
   const query = db.select().from(messages).where(eq(messages.id, messageId));
-  const [message] = opts.lock ? await query.for("update") : await query;
+  const [message] = opts.lock ? await query.for("no key update") : await query;
   if (!message) throw notFound("Message");
   const membership = await requireMembership(db, message.conversationId, userId).catch(() => {
     throw notFound("Message");

@@ -115,8 +115,8 @@ const callerRules = (sender: string, iat: string) => `nullif(coalesce((select ca
           else 'ok' end
         from users cu where cu.external_id = ${sender} and cu.deleted_at is null), 'no_user'), 'ok')`;
 
-/** Locks the batch's conversations ($1), in id order as every writer does. */
-const LOCK_CONVERSATIONS = "select id from conversations where id = any($1::uuid[]) order by id for update";
+/** Locks the batch's conversations ($1), in id order and as strongly as every writer does (src/core/db/lock-order.ts). */
+const LOCK_CONVERSATIONS = "select id from conversations where id = any($1::uuid[]) order by id for no key update";
 
 /**
  * Locks the messages replied to ($1) of the batch's conversations ($2), in id order. Top-level ones

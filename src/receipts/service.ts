@@ -131,9 +131,9 @@ async function countBetween(tx: Executor, conversationId: string, userId: string
 
 /**
  * The participant row that read state changes, locked until the transaction ends. The
- * conversation is key-share locked first: a send holds it (for update) while it bumps its sender's
- * row, and a read mark's foreign key would take this lock after the participant's, the other way
- * round, so a reader and a send of the same user could deadlock.
+ * conversation is key-share locked first, as a read mark's foreign key would lock it, so that
+ * nothing (a conversation being deleted) is waited for after the participant's lock is held;
+ * a send of the same user holds the participant row, and the reader waits for it there.
  */
 async function lockReader(tx: Transaction, conversationId: string, userId: string) {
   await tx.select({ id: conversations.id }).from(conversations).where(eq(conversations.id, conversationId)).for("key share");

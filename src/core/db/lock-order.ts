@@ -10,3 +10,14 @@ export const usersInLockOrder = asc(sql`${users.externalId} collate "C"`);
 
 /** JavaScript's side of the same order, for rows inserted together. */
 export const byExternalId = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+/*
+ * Rows a transaction changes are locked FOR NO KEY UPDATE, never FOR UPDATE: a conversation by
+ * every writer that changes it or its membership (in id order when several, before any of its
+ * messages), a message by an edit, a deletion or a pin. That is the lock PostgreSQL takes for an
+ * UPDATE that changes no key, and it lets through the KEY SHARE locks that foreign keys take for
+ * rows inserted meanwhile (an edit's mention rows name the conversation, a reaction its message, a
+ * read mark its conversation). FOR UPDATE made those wait: an edit holding its message waited for
+ * its mention rows' check of the conversation while a pin or a reply held the conversation and
+ * waited for that message, and PostgreSQL ended one of the two as a deadlock's victim.
+ */
