@@ -18,7 +18,7 @@ import type { ConversationMessagePage, EditMessage, Message, MessageDeleted, Mes
 import { retentionCutoff, uuidTime } from "./retention";
 import { conversationPage } from "./page";
 import type { QueuedSend, SendResult } from "./send-queue";
-import { judgeBeforeModeration, sendStatements, type ThreadCounters } from "./store";
+import { judgeBeforeModeration, storeSends, type ThreadCounters } from "./store";
 
 export function toMessage(row: MessageRow, reactionList: ReactionSummary[] = []): Message {
   return {
@@ -181,36 +181,24 @@ function sendModerated(ctx: Context, hook: ModerationHook, actor: Actor, convers
 
 /**
  * Writes a batch of sends (the send queue's writer): the messages and their outbox events in one
- * transaction, then a retry's stored message with its reactions. Without webhooks there is
- * nothing to write after the send statement, and the transaction is one round trip.
+ * transaction, then a retry's stored message with its reactions.
  */
 export async function writeSends(ctx: Context, batch: QueuedSend[]): Promise<(SendResult | AppError)[]> {
-  const { statements, read } = sendStatements(batch);
-  const outcomes = (rows: unknown[][]) =>
-    read(rows).map((s) =>
+  const results = await withTransaction(ctx, async (tx) => {
+    const stored = await storeSends(ctx.storage, tx, batch);
+    const built = stored.map((s) =>
       s instanceof AppError || !s.created ? s : { message: toMessage(s.row), created: true, ...(s.thread && { thread: threadUpdated(s.row.conversationId, s.thread) }) },
     );
-  // An AppError has a `message` too: refusals are told apart by their class, not by that key.
-  const createdOf = (built: ReturnType<typeof outcomes>) => built.flatMap((b) => (!(b instanceof AppError) && "message" in b ? [b.message] : []));
-  const written = await ctx.drain.track(
-    ctx.storage.sendTogether(
-      statements,
-      ctx.config.WEBHOOK_URL
-        ? async (rows, tx) => {
-            const built = outcomes(rows);
-            const created = createdOf(built);
-            // Sent together, one round trip.
-            await Promise.all([
-              recordEvents(ctx, tx, created.map((data) => ({ type: "message.created", data }))),
-              scheduleNotifications(ctx, tx, created.map((m) => m.id)),
-            ]);
-            return built;
-          }
-        : undefined,
-    ),
-  );
-  const results = written.more ?? outcomes(written.rows);
-  const created = createdOf(results).length;
+    // An AppError has a `message` too: refusals are told apart by their class, not by that key.
+    const created = built.flatMap((b) => (!(b instanceof AppError) && "message" in b ? [b.message] : []));
+    // Both only with webhooks on; sent together, one round trip.
+    await Promise.all([
+      recordEvents(ctx, tx, created.map((data) => ({ type: "message.created", data }))),
+      scheduleNotifications(ctx, tx, created.map((m) => m.id)),
+    ]);
+    return built;
+  });
+  const created = results.filter((r) => !(r instanceof AppError) && "message" in r).length;
   if (created) ctx.metrics.count("messages_sent_total", undefined, created);
   const retries = results.flatMap((r) => ("row" in r ? [r.row] : []));
   const found = new Map((await withReactions(ctx.db, retries)).map((m) => [m.id, m]));

@@ -1,5 +1,5 @@
-import { getTableColumns, sql } from "drizzle-orm";
-import { type Executor, queryRows, type Statement } from "../core/db/client";
+import { and, asc, getTableColumns, inArray, isNull, sql } from "drizzle-orm";
+import { type Executor, queryRows, type Storage, type Transaction } from "../core/db/client";
 import { type MessageRow, messages } from "../core/db/schema";
 import { AppError, conflict, forbidden, invalid, notFound } from "../core/errors";
 import { CALLER_REFUSALS } from "../core/auth";
@@ -38,37 +38,41 @@ type RefusalFacts = { retryAfter: number; userIds: string[] };
 type Refusal = keyof typeof REFUSALS | "duplicate";
 
 /**
- * A batch of sends as the statements that store it, to run in one transaction (Storage.sendTogether),
- * and how to read their rows. Two statements (three with replies): the first locks the batch's
- * conversations in id order, the next the top-level messages replied to (in id order, after the
- * conversations, as everywhere); the last judges each send, bumps each conversation's counter by
- * its number of sends, numbers them in arrival order, inserts them (with their mention index
- * rows), bumps each parent's reply counters and each sender's count of own messages above their
- * read marker (a participant row the conversation's lock guards: take it after that lock, never
- * before).
+ * Stores a batch of sends; `tx` must be a transaction. Two statements (three with replies): the
+ * first locks the batch's conversations in id order, the next the top-level messages replied to
+ * (in id order, after the conversations, as everywhere); the last judges each send, bumps each
+ * conversation's counter by its number of sends, numbers them in arrival order, inserts them
+ * (with their mention index rows), bumps each parent's reply counters and each sender's count of
+ * own messages above their read marker (a participant row the conversation's lock guards: take it
+ * after that lock, never before).
  * The judgement must run in a statement of its own, started once the locks are held: a statement
  * sees the database as it was when it started, so a check made in the statement that waits for
  * a lock would miss a removal committed during the wait (every change of membership holds the
  * conversation's lock), and one that waits for a parent's lock would miss its deletion (the
- * delete transaction holds that lock too). The server runs one connection's statements in the
- * order sent, so the last one starts once the locks are held even when all are sent together.
- * The transaction commits or fails as a whole, so seqs and reply counts stay exact.
- * `read` answers, in batch order, each send's stored row (or the one its clientMessageId already
- * names) or the error that refuses it.
+ * delete transaction holds that lock too). The transaction commits or fails as a whole, so seqs
+ * and reply counts stay exact.
+ * Returns, in batch order, each send's stored row (or the one its clientMessageId already names)
+ * or the error that refuses it.
  */
-export function sendStatements(batch: QueuedSend[]): { statements: Statement[]; read(rows: unknown[][]): (StoredSend | AppError)[] } {
+export async function storeSends(storage: Storage, tx: Transaction, batch: QueuedSend[]): Promise<(StoredSend | AppError)[]> {
   const input = sendRows(batch);
   const conversationIds = [...new Set(batch.map((send) => send.conversationId))];
+  // Sent together, the lock first (the server runs a connection's statements in the order sent, so
+  // the second still starts once the locks are held): one round trip instead of two.
+  const locked = storage.queryIn(tx, LOCK_CONVERSATIONS, [conversationIds]);
   const parentIds = [...new Set(input.flatMap((send) => (send.p ? [send.p] : [])))];
-  const statements = [
-    { text: LOCK_CONVERSATIONS, params: [conversationIds] },
-    ...(parentIds.length ? [{ text: LOCK_PARENTS, params: [parentIds, conversationIds] }] : []),
-    { text: SEND_STATEMENT, params: sendParams(input) },
-  ];
-  return { statements, read: (rows) => readSends(rows.at(-1) as StatementRow[]) };
-}
-
-function readSends(rows: StatementRow[]): (StoredSend | AppError)[] {
+  // Top-level ones only: a reply named as a parent is refused, and locking it could deadlock with
+  // the deletion of that reply (which locks the reply, then its parent).
+  const parentsLocked = parentIds.length
+    ? tx
+        .select({ id: messages.id })
+        .from(messages)
+        .where(and(inArray(messages.id, parentIds), inArray(messages.conversationId, conversationIds), isNull(messages.parentId)))
+        .orderBy(asc(messages.id))
+        .for("no key update")
+        .execute()
+    : undefined;
+  const [, , rows] = await Promise.all([locked, parentsLocked, storage.queryIn<StatementRow>(tx, SEND_STATEMENT, sendParams(input))]);
   return rows.map(({ refusal, retry_after, bad_mentions, thread_reply_count, thread_last_reply_at, ...row }) => {
     if (refusal === "duplicate") return { row: messageRowOf(row), created: false };
     if (refusal) return REFUSALS[refusal]({ retryAfter: retry_after ?? 0, userIds: bad_mentions ?? [] });
@@ -117,13 +121,6 @@ const callerRules = (sender: string, iat: string) => `nullif(coalesce((select ca
 
 /** Locks the batch's conversations ($1), in id order and as strongly as every writer does (src/core/db/lock-order.ts). */
 const LOCK_CONVERSATIONS = "select id from conversations where id = any($1::uuid[]) order by id for no key update";
-
-/**
- * Locks the messages replied to ($1) of the batch's conversations ($2), in id order. Top-level ones
- * only: a reply named as a parent is refused, and locking it could deadlock with the deletion of
- * that reply (which locks the reply, then its parent).
- */
-const LOCK_PARENTS = "select id from messages where id = any($1::uuid[]) and conversation_id = any($2::uuid[]) and parent_id is null order by id for no key update";
 
 /** The send statement's parameters: the batch as JSON text, and its size. */
 export const sendParams = (input: SendRow[]) => [JSON.stringify(input), input.length];

@@ -21,9 +21,6 @@ export async function queryRows<T>(db: Executor, query: SQL): Promise<T[]> {
   return Array.isArray(result) ? result : result.rows;
 }
 
-/** A statement of plain SQL with `$n` parameters. */
-export type Statement = { text: string; params: unknown[] };
-
 export type Storage = {
   db: Database;
   driver: "postgres" | "pglite";
@@ -43,17 +40,6 @@ export type Storage = {
    * drizzle's own would: timestamps as the server's text.
    */
   queryIn<T>(tx: Transaction, text: string, params: unknown[]): Promise<T[]>;
-  /**
-   * One transaction whose BEGIN, `statements` (prepared, as `query`) and COMMIT are sent together,
-   * without waiting for each answer: one round trip where a transaction took three, each waiting
-   * for the service's turn to read its answer while it is busy. The server runs them in order and
-   * a statement that fails turns the COMMIT into a ROLLBACK; the first failure is thrown. With
-   * `more` (what must run in the same transaction once the statements' rows are in), the
-   * statements go out together after the BEGIN, and the COMMIT follows `more`; its failure rolls
-   * everything back.
-   * The rows of each statement, in order, and what `more` returned.
-   */
-  sendTogether<T = undefined>(statements: Statement[], more?: (rows: unknown[][], tx: Executor) => Promise<T>): Promise<{ rows: unknown[][]; more: T | undefined }>;
   close(): Promise<void>;
   /** Connections in use and idle, for metrics (PGlite has one). */
   poolStats(): { size: number };
@@ -88,13 +74,6 @@ export async function openStorage(config: Config, log: Logger, options: StorageO
     query: async <T>(text: string, params: unknown[]) => (await client.query<T>(text, params)).rows,
     queryIn: async <T>(tx: Transaction, text: string, params: unknown[]) =>
       (await sessionClient<PGliteTransaction>(tx).query<T>(text, params, { parsers: TEXT_TIMESTAMPS })).rows,
-    // In-process: there is no round trip to save.
-    sendTogether: (statements, more) =>
-      db.transaction(async (tx) => {
-        const rows: unknown[][] = [];
-        for (const { text, params } of statements) rows.push((await sessionClient<PGliteTransaction>(tx).query(text, params, { parsers: TEXT_TIMESTAMPS })).rows);
-        return { rows, more: more && (await more(rows, tx)) };
-      }),
     close: () => {
       clearInterval(analyzer);
       return client.close();
@@ -194,31 +173,6 @@ function openPostgres(config: Config, url: string, log: Logger): Storage {
     // drizzle set the pool's timestamp parsers to keep the server's text; its transactions share them.
     queryIn: async <T>(tx: Transaction, text: string, params: unknown[]) =>
       (await sessionClient<postgres.TransactionSql>(tx).unsafe(text, params as postgres.ParameterOrJSON<never>[], { prepare: !pooled })) as unknown as T[],
-    async sendTogether(statements, more) {
-      const prepare = !pooled;
-      if (more) {
-        // A drizzle transaction, for `more`: the statements still go out together after its BEGIN.
-        return db.transaction(async (tx) => {
-          const client = sessionClient<postgres.TransactionSql>(tx);
-          const rows = await Promise.all(statements.map(({ text, params }) => client.unsafe(text, params as postgres.ParameterOrJSON<never>[], { prepare })));
-          return { rows, more: await more(rows, tx) };
-        });
-      }
-      const connection = await pool.reserve();
-      try {
-        // Issued without awaiting, on one connection: postgres.js writes them out together.
-        const answers = await Promise.allSettled([
-          connection.unsafe("begin"),
-          ...statements.map(({ text, params }) => connection.unsafe(text, params as postgres.ParameterOrJSON<never>[], { prepare })),
-          connection.unsafe("commit"),
-        ]);
-        const failed = answers.find((answer) => answer.status === "rejected");
-        if (failed) throw failed.reason;
-        return { rows: answers.slice(1, -1).map((answer) => (answer as PromiseFulfilledResult<unknown[]>).value), more: undefined };
-      } finally {
-        connection.release();
-      }
-    },
     close: () => pool.end({ timeout: 5 }),
     poolStats: () => ({ size: max }),
   };
