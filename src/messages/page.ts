@@ -15,11 +15,11 @@ const iso = (column: string) => `to_char(${column} at time zone 'UTC', 'YYYY-MM-
 
 /**
  * Reaction summaries as reactionSummaries builds them: each emoji in the order it was first used,
- * its users in the order they reacted. A deleted message shows none. Most messages have none: one
+ * its users in the order they reacted (ties by user, then emoji). A deleted message shows none. Most messages have none: one
  * probe of the primary key says so, cheaper than starting the aggregate for each.
  */
 const REACTIONS = `case when m.deleted_at is not null or not exists (select from reactions r0 where r0.message_id = m.id) then '[]'::json else (
-  select coalesce(json_agg(json_build_object('emoji', g.emoji, 'count', g.n, 'userIds', g.ids) order by g.first_at, g.first_user), '[]'::json)
+  select coalesce(json_agg(json_build_object('emoji', g.emoji, 'count', g.n, 'userIds', g.ids) order by g.first_at, g.first_user, g.emoji), '[]'::json)
   from (
     select r.emoji, count(*)::int as n, json_agg(r.user_id order by r.created_at, r.user_id) as ids,
       min(r.created_at) as first_at, (array_agg(r.user_id order by r.created_at, r.user_id))[1] as first_user

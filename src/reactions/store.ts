@@ -27,7 +27,8 @@ const reactionsQuery = (db: Executor, ids: string[] | Placeholder) =>
     .from(reactions)
     // A prepared statement takes the list as one array parameter; a built query lists them.
     .where(Array.isArray(ids) ? inArray(reactions.messageId, ids) : sql`${reactions.messageId} = any(${ids}::uuid[])`)
-    .orderBy(asc(reactions.createdAt), asc(reactions.userId));
+    // The emoji last: one user's reactions of one moment come in one order, as the page lists them.
+    .orderBy(asc(reactions.createdAt), asc(reactions.userId), asc(reactions.emoji));
 
 const statements = preparedStatements((db) => ({
   reactions: reactionsQuery(db, sql.placeholder("ids")).prepare("message_reactions"),

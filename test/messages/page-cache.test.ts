@@ -141,6 +141,16 @@ describe("a kept newest page", () => {
     });
   }
 
+  test("lists reactions of one moment in the order GET /api/messages/:id does", async () => {
+    const id = (await bob.post(`/api/conversations/${conversationId}/messages`, { content: "same moment" })).body.id;
+    // One user's three reactions stored at the same millisecond, inserted out of emoji order.
+    await rowsOf(svc, sql`insert into reactions (message_id, emoji, user_id, created_at)
+      values (${id}::uuid, '🔥', 'ann', '2026-01-01T00:00:00Z'), (${id}::uuid, ':ok:', 'ann', '2026-01-01T00:00:00Z'), (${id}::uuid, '❤️', 'bob', '2026-01-01T00:00:00Z')`);
+    const single = (await ann.get(`/api/messages/${id}`)).body.reactions;
+    expect(single.map((r: { emoji: string }) => r.emoji)).toEqual([":ok:", "🔥", "❤️"]);
+    for (const reader of [ann, bob]) expect(byContent((await newest(reader)).body!, "same moment")!.reactions).toEqual(single);
+  });
+
   test("still judges every caller: a non-member, a removed member, a suspended user", async () => {
     const page = await newest(ann);
     expect(page.status).toBe(200);
