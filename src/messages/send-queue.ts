@@ -150,7 +150,7 @@ export class SendQueue {
     return batch;
   }
 
-  private async run(batch: Pending[], attempt = 1): Promise<void> {
+  private async run(batch: Pending[]): Promise<void> {
     let outcomes: (SendResult | AppError)[];
     const started = performance.now();
     try {
@@ -158,9 +158,9 @@ export class SendQueue {
       const ms = performance.now() - started;
       this.recentMs = this.recentMs === undefined ? ms : this.recentMs + RECENT_WEIGHT * (ms - this.recentMs);
     } catch (error) {
-      const retry = retryPlan(error, batch, attempt);
+      const retry = retryPlan(error, batch);
       if (retry) {
-        for (const part of retry) await this.run(part, attempt + 1);
+        for (const part of retry) await this.run(part);
         return;
       }
       for (const item of batch) item.reject(error);
@@ -174,24 +174,20 @@ export class SendQueue {
   }
 }
 
-/** Runs of one send whose transaction PostgreSQL ended as a deadlock's victim (class 40). */
-const ROLLBACK_ATTEMPTS = 3;
-
 /**
  * How to retry a batch whose statement failed (it wrote nothing), so that only the sends at fault
  * fail: one at a time after an error one send's data can cause (SQLSTATE classes 22 data, 23
- * integrity, 40 rollback/deadlock), and a send alone again after a deadlock, up to
- * ROLLBACK_ATTEMPTS runs (the other transaction has committed by then); one conversation at a
- * time after a lock or statement timeout (one conversation held by another transaction must not
- * fail the others). Anything else (the database is gone, or the commit's answer was lost) fails
- * every send: its client may retry with its clientMessageId.
+ * integrity, 40 rollback/deadlock; the write's transaction has already run a deadlock's victim
+ * again, see withTransaction); one conversation at a time after a lock or statement timeout (one
+ * conversation held by another transaction must not fail the others). Anything else (the
+ * database is gone, or the commit's answer was lost) fails every send: its client may retry with
+ * its clientMessageId.
  */
-function retryPlan(error: unknown, batch: Pending[], attempt: number): Pending[][] | undefined {
+function retryPlan(error: unknown, batch: Pending[]): Pending[][] | undefined {
   const state = sqlStateOf(error);
   if (!state) return undefined;
   const { DATA_EXCEPTION, INTEGRITY_CONSTRAINT_VIOLATION, TRANSACTION_ROLLBACK } = SQLSTATE_CLASS;
   if ([DATA_EXCEPTION, INTEGRITY_CONSTRAINT_VIOLATION, TRANSACTION_ROLLBACK].some((c) => state.startsWith(c)) && batch.length > 1) return batch.map((item) => [item]);
-  if (state.startsWith(TRANSACTION_ROLLBACK) && attempt < ROLLBACK_ATTEMPTS) return [batch];
   if (state === SQLSTATE.LOCK_NOT_AVAILABLE || state === SQLSTATE.QUERY_CANCELED) {
     const byConversation = Map.groupBy(batch, (item) => item.conversationId);
     if (byConversation.size > 1) return [...byConversation.values()];
