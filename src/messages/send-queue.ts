@@ -115,11 +115,17 @@ export class SendQueue {
       this.lastStartedAt = now;
       const conversations = new Set(batch.map((b) => b.conversationId));
       for (const id of conversations) this.inFlight.add(id);
-      const statement = this.run(batch).finally(() => {
-        this.statements--;
-        for (const id of conversations) this.inFlight.delete(id);
-        this.pump();
-      });
+      const statement = this.run(batch)
+        // run catches what the write throws; should anything else throw, the sends still get an answer.
+        .catch((error: unknown) => batch.map((item) => () => item.reject(error)))
+        .then((answers) => {
+          this.statements--;
+          for (const id of conversations) this.inFlight.delete(id);
+          // The next statement goes out before these sends are answered: answering them (their
+          // fan-out, their responses) would otherwise keep the database waiting for it.
+          this.pump();
+          for (const answer of answers) answer();
+        });
       this.drain.track(statement);
     }
   }
@@ -150,7 +156,8 @@ export class SendQueue {
     return batch;
   }
 
-  private async run(batch: Pending[]): Promise<void> {
+  /** Writes the batch; answers how to answer each send (done once the next statement is out). */
+  private async run(batch: Pending[]): Promise<(() => void)[]> {
     let outcomes: (SendResult | AppError)[];
     const started = performance.now();
     try {
@@ -160,16 +167,15 @@ export class SendQueue {
     } catch (error) {
       const retry = retryPlan(error, batch);
       if (retry) {
-        for (const part of retry) await this.run(part);
-        return;
+        const answers: (() => void)[] = [];
+        for (const part of retry) answers.push(...(await this.run(part)));
+        return answers;
       }
-      for (const item of batch) item.reject(error);
-      return;
+      return batch.map((item) => () => item.reject(error));
     }
-    batch.forEach((item, i) => {
+    return batch.map((item, i) => {
       const outcome = outcomes[i]!;
-      if (outcome instanceof AppError) item.reject(outcome);
-      else item.resolve(outcome);
+      return outcome instanceof AppError ? () => item.reject(outcome) : () => item.resolve(outcome);
     });
   }
 }

@@ -51,6 +51,20 @@ describe("SendQueue", () => {
     expect((await Promise.all(rest)).map((r) => r.message.content)).toEqual(["b", "x", "c"]);
   });
 
+  test("the next statement goes out before the sends of the one before are answered", async () => {
+    const { statements, write } = fakeWriter();
+    const queue = new SendQueue(write, createDrain());
+    const first = queue.send(send("c1", "a"));
+    const next = queue.send(send("c1", "b"));
+    // What was out when the first send was answered: its answer (fan-out, response) must not keep
+    // the database waiting for the next statement.
+    const outWhenAnswered = first.then(() => statements.map(contents));
+    statements[0]!.settle();
+    expect(await outWhenAnswered).toEqual([["c1:a"], ["c1:b"]]);
+    statements[1]!.settle();
+    expect((await next).message.content).toBe("b");
+  });
+
   test("a stalled statement lets another start, without the stalled statement's conversations", async () => {
     const { statements, write } = fakeWriter();
     const queue = new SendQueue(write, createDrain());
@@ -135,10 +149,14 @@ describe("SendQueue", () => {
     const outcomes = await sends;
     expect(outcomes.map((o) => o.status)).toEqual(["rejected", "fulfilled", "rejected"]);
 
+    // A statement in flight, so that the next two wait and go out together.
+    const holding = queue.send(send("c3", "holds"));
     const gone = Promise.allSettled([queue.send(send("c1", "x")), queue.send(send("c2", "y"))]);
+    statements[4]!.settle();
+    await holding;
     await Bun.sleep(30);
-    expect(contents(statements[4])).toEqual(["c1:x", "c2:y"]);
-    statements[4]!.settle(new Error("connection closed"));
+    expect(contents(statements[5])).toEqual(["c1:x", "c2:y"]);
+    statements[5]!.settle(new Error("connection closed"));
     expect((await gone).map((o) => o.status)).toEqual(["rejected", "rejected"]);
   });
   test("a lone send whose transaction was a deadlock's victim is not run again by the queue: its transaction already was", async () => {
