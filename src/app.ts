@@ -13,7 +13,7 @@ import { withLocalBudgets } from "./core/store/local-budgets";
 import { createRedisClient, createRedisCluster, createRedisStore, type RedisClient } from "./core/store/redis";
 import type { Store } from "./core/store";
 import { conversationRoutes } from "./conversations/routes";
-import { conversationIdsOf } from "./conversations/membership";
+import { connectingUser } from "./conversations/membership";
 import { conversationEvents } from "./conversations/socket";
 import { flagQueueRoutes, flagRoutes } from "./flags/routes";
 import { flagEvents } from "./flags/socket";
@@ -130,8 +130,7 @@ export async function startApp(config: Config, log: Logger = createLogger(config
   const presence = new PresenceTracker(ctx);
   attachSocketHandlers(
     ctx,
-    realtime.io,
-    realtime.publisher,
+    realtime,
     [
       { events: messageEvents },
       { events: reactionEvents },
@@ -140,7 +139,7 @@ export async function startApp(config: Config, log: Logger = createLogger(config
       { events: conversationEvents },
       presenceFeature(presence),
     ],
-    (userId) => conversationIdsOf(ctx.db, userId),
+    (userId) => connectingUser(ctx.storage, userId),
   );
   presence.start(realtime.io);
   const lifecycle = new LifecycleWorker(ctx);

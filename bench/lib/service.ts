@@ -57,6 +57,24 @@ export async function cpuSecondsOf(pids: number[]): Promise<number> {
   return (await Promise.all(pids.map(cpuSeconds))).reduce((a, b) => a + b, 0);
 }
 
+/**
+ * CPU seconds used so far by every process whose command name is `name` ("postgres",
+ * "redis-server"), those that exited meanwhile aside: what the shared servers spent for a phase.
+ */
+export async function cpuSecondsOfCommand(name: string): Promise<number> {
+  let total = 0;
+  for (const entry of await Array.fromAsync(new Bun.Glob("[0-9]*").scan({ cwd: "/proc", onlyFiles: false }))) {
+    try {
+      const stat = await Bun.file(`/proc/${entry}/stat`).text();
+      const command = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+      if (command !== name) continue;
+      const fields = stat.slice(stat.lastIndexOf(") ") + 2).split(" ");
+      total += (Number(fields[11]) + Number(fields[12])) / 100;
+    } catch {}
+  }
+  return total;
+}
+
 export type ChatService = {
   url: string;
   pid: number;

@@ -9,7 +9,7 @@
  */
 import { openRawSocket, startBaselineWsServer, startBunSocketIo, startLeanSocketIo, startNodePeer } from "../lib/baseline-server";
 import { closeAll, connectManyLite } from "../lib/clients";
-import { mintBenchToken, rssBytes, startChatService } from "../lib/service";
+import { cpuSeconds, cpuSecondsOfCommand, mintBenchToken, rssBytes, startChatService } from "../lib/service";
 import { pool, progress, progressDone, round } from "../lib/stats";
 import { figure, type ScenarioOptions, type ScenarioResult } from "../lib/types";
 
@@ -71,7 +71,14 @@ export async function connections({ quick }: ScenarioOptions): Promise<ScenarioR
     await service.syncUsers(users);
     await Bun.sleep(500);
     const idle = await rssBytes(service.pid);
+    // CPU per connect, of the service and of the servers it uses: a steadier figure than the
+    // rate, which moves with whatever else these shared cores run.
+    const cpuOf = () => Promise.all([cpuSeconds(service.pid), cpuSecondsOfCommand("postgres"), cpuSecondsOfCommand("redis-server")]);
+    const cpuBefore = await cpuOf();
     const { sockets, seconds } = await connectManyLite(service.url, tokens, concurrency, "chat service");
+    const cpuAfter = await cpuOf();
+    const [serviceCpu, postgresCpu, redisCpu] = cpuAfter.map((after, i) => round(((after - cpuBefore[i]!) / count) * 1e6));
+    notes.push(`CPU per connect: service ${serviceCpu} µs, PostgreSQL ${postgresCpu} µs, Redis ${redisCpu} µs`);
     await Bun.sleep(2000);
     const held = await rssBytes(service.pid);
     const alive = sockets.filter((s) => s.ws.readyState === WebSocket.OPEN).length;

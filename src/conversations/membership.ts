@@ -1,5 +1,6 @@
 import { and, eq, type Placeholder, sql } from "drizzle-orm";
-import type { Executor } from "../core/db/client";
+import type { Executor, Storage } from "../core/db/client";
+import type { ConnectingUser } from "../core/realtime/server";
 import { preparedStatements } from "../core/db/prepared";
 import { type ConversationRow, conversations, type ParticipantRow, participants } from "../core/db/schema";
 import { conflict, forbidden, notFound } from "../core/errors";
@@ -30,20 +31,32 @@ const membershipQuery = (db: Executor, conversationId: string | Placeholder, use
 
 const statements = preparedStatements((db) => ({
   membership: membershipQuery(db, sql.placeholder("conversationId"), sql.placeholder("userId")).prepare("require_membership"),
-  // Every handshake reads it: drizzle's query builder cost more CPU than the query itself.
-  conversationIds: conversationIdsOfUser(db, sql.placeholder("userId")).prepare("conversation_ids_of"),
 }));
 
 /** The ids of the conversations `userId` is a participant of now, as a subquery for other features' queries. */
 export const conversationIdsOfUser = (db: Executor, userId: string | Placeholder) =>
   db.select({ id: participants.conversationId }).from(participants).where(eq(participants.userId, userId));
 
-/** The conversations a user is in: the rooms their sockets join on connect. */
-export async function conversationIdsOf(db: Executor, userId: string): Promise<string[]> {
-  const prepared = statements(db);
-  const rows = prepared ? await prepared.conversationIds.execute({ userId }) : await conversationIdsOfUser(db, userId);
-  return rows.map((r) => r.id);
+/**
+ * What a new socket needs, in one statement: the token's user as authentication judges them
+ * (undefined when not synced or deleted) and the conversations they are in, the rooms the socket
+ * joins. Plain SQL, prepared by the driver, the rooms as JSON: a handshake's own cost is mostly
+ * its round trips and its query building.
+ */
+export async function connectingUser(storage: Storage, userId: string): Promise<ConnectingUser> {
+  const [row] = await storage.query<ConnectingRow>(CONNECTING_USER, [userId]);
+  if (!row) return { user: undefined, conversationIds: [] };
+  const { revokedBefore, suspended, suspendedUntil, rooms } = row;
+  return { user: { revokedBefore, suspended, suspendedUntil: suspendedUntil === null ? null : new Date(suspendedUntil) }, conversationIds: rooms };
 }
+
+type ConnectingRow = { revokedBefore: number | null; suspended: boolean; suspendedUntil: number | null; rooms: string[] };
+
+// Numbers as float8, which both drivers read as numbers (int8 comes as text from postgres.js).
+export const CONNECTING_USER = `select u.tokens_revoked_before::float8 as "revokedBefore", u.suspended,
+  (extract(epoch from u.suspended_until) * 1000)::float8 as "suspendedUntil",
+  coalesce((select json_agg(p.conversation_id) from participants p where p.user_id = u.external_id), '[]'::json) as rooms
+from users u where u.external_id = $1 and u.deleted_at is null`;
 
 /** Who is in a conversation now, in user id order. */
 export async function memberIds(db: Executor, conversationId: string): Promise<string[]> {

@@ -1,9 +1,10 @@
 import { describe, expect, test } from "bun:test";
 import type { Context } from "../../src/core/context";
-import { participants } from "../../src/core/db/schema";
+import { CONNECTING_USER } from "../../src/conversations/membership";
 import { call, connectAs, fence, group, makeUsers, ok } from "../helpers/realtime";
 import { serviceForTests } from "../helpers/service";
-import { connectSocket, nextEvent, record } from "../helpers/sockets";
+import { io } from "socket.io-client";
+import { connectSocket, eventually, nextEvent, record } from "../helpers/sockets";
 
 const svc = serviceForTests();
 
@@ -222,53 +223,21 @@ describe("room:join and room:leave", () => {
 });
 
 /**
- * Holds back the answer of the next read of the participants table (the conversation list a new
- * socket reads to join its rooms): the query runs at once, its result is delivered on release.
- * The read is built through ctx.db, then run as a prepared statement (or, where there is none, as
- * built): both ways are held.
+ * Holds back the answer of the next handshake's read of its user and conversations (the list a
+ * new socket joins the rooms of): the statement runs at once, its result is delivered on release.
  */
 function holdNextMembershipRead(ctx: Context) {
-  const db = ctx.db;
+  const storage = ctx.storage;
+  const query = storage.query;
   const released = Promise.withResolvers<void>();
   const executed = Promise.withResolvers<void>();
-  const held = <T,>(run: () => Promise<T>): Promise<T> => {
-    ctx.db = db;
-    const result = run();
+  storage.query = (<T>(text: string, params: unknown[]): Promise<T[]> => {
+    if (text !== CONNECTING_USER) return query<T>(text, params);
+    storage.query = query;
+    const result = query<T>(text, params);
     void result.then(() => executed.resolve());
     return Promise.all([result, released.promise]).then(([rows]) => rows);
-  };
-  ctx.db = new Proxy(db, {
-    get(target, prop) {
-      if (prop !== "select") return Reflect.get(target, prop);
-      return (...fields: Parameters<typeof db.select>) => {
-        const builder = target.select(...fields);
-        return new Proxy(builder, {
-          get(b, p) {
-            if (p !== "from") return Reflect.get(b, p);
-            return (table: unknown) => {
-              const query = b.from(table as typeof participants);
-              // Only the handshake's read of the user's conversations ({ id }): presence reads
-              // participants too, for sockets of earlier tests going offline meanwhile.
-              const selected = fields[0] as Record<string, unknown> | undefined;
-              if (table !== participants || !selected || Object.keys(selected).join() !== "id") return query;
-              return {
-                where(...args: Parameters<typeof query.where>) {
-                  const built = query.where(...args);
-                  return {
-                    prepare(name: string) {
-                      const statement = built.prepare(name);
-                      return { execute: (values?: Record<string, unknown>) => held(() => statement.execute(values)) };
-                    },
-                    then: (ok: (v: unknown) => unknown, fail: (e: unknown) => unknown) => held(() => Promise.resolve(built)).then(ok, fail),
-                  };
-                },
-              };
-            };
-          },
-        });
-      };
-    },
-  }) as typeof db;
+  }) as typeof query;
   return { executed: executed.promise, release: () => released.resolve() };
 }
 
@@ -302,5 +271,21 @@ describe("room moves while a socket is connecting", () => {
     const heard = nextEvent(socket, "message:new", inConversation(conversationId));
     await say(ann!, conversationId, "welcome dan");
     expect((await heard).content).toBe("welcome dan");
+  });
+
+  test("a socket whose client leaves while its conversations are read stops being noted, and its user connects again", async () => {
+    const [dan] = await makeUsers(svc, "dan");
+    const { realtime } = svc.app;
+    const hold = holdNextMembershipRead(svc.app.ctx);
+    const gone = io(svc.wsUrl, { auth: { token: await svc.token(dan!) }, transports: ["websocket"], reconnection: false, forceNew: true });
+    await hold.executed;
+    expect(realtime.connecting.size).toBe(1);
+    gone.close();
+    await Bun.sleep(50);
+    hold.release();
+    await eventually(() => realtime.connecting.size === 0, 5000, "the abandoned handshake forgotten");
+    const { connected } = await connectSocket(svc.wsUrl, await svc.token(dan!));
+    expect(connected.userId).toBe(dan!);
+    expect(realtime.connecting.size).toBe(0);
   });
 });

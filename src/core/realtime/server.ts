@@ -2,10 +2,11 @@ import { createAdapter, createShardedAdapter } from "@socket.io/redis-adapter";
 import { Server as Engine } from "@socket.io/bun-engine";
 import { Server } from "socket.io";
 import type { Config } from "../../config";
-import { bearerToken, isRevoked } from "../auth";
+import { bearerToken, isRevoked, type TokenUser } from "../auth";
 import type { Context } from "../context";
 import type { RedisClient } from "../store/redis";
 import { toErrorBody } from "../errors";
+import { type Connecting, ConnectingSockets } from "./connecting";
 import type { Fanout } from "./fanout";
 import { conversationRoom, userRoom } from "./fanout";
 import { type ChatServer, type ChatSocket, createDispatcher, OptionalEmpty, on, type SocketEvents, type SocketFeature, sendError } from "./handlers";
@@ -13,7 +14,7 @@ import { RoomPublisher } from "./publisher";
 
 export type { SocketFeature };
 
-export type Realtime = { io: ChatServer; engine: Engine; fanout: Fanout; publisher: RoomPublisher; close(): Promise<void> };
+export type Realtime = { io: ChatServer; engine: Engine; fanout: Fanout; publisher: RoomPublisher; connecting: ConnectingSockets; close(): Promise<void> };
 
 /**
  * The Socket.IO server on the Bun engine. With Redis, the adapter carries broadcasts and room
@@ -34,13 +35,14 @@ export function createRealtime(config: Config, redis: { pub: RedisClient; sub: R
   });
   io.bind(engine);
   const publisher = new RoomPublisher(io);
+  const connecting = new ConnectingSockets();
   if (redis) {
     io.on("room:publish", (room, encoded) => {
       if (typeof room === "string" && typeof encoded?.frame === "string" && typeof encoded.packet === "string") publisher.publish(room, encoded);
     });
     // Runs inside the adapter's message handling, where a throw would go unhandled.
     io.on("room:move", (move) => {
-      if (Array.isArray(move?.userIds) && typeof move.conversationId === "string") moveSockets(io, move.userIds, move.conversationId, move.join === true);
+      if (Array.isArray(move?.userIds) && typeof move.conversationId === "string") moveSockets(io, connecting, move.userIds, move.conversationId, move.join === true);
     });
     io.on("user:disconnect", (userId) => {
       if (typeof userId === "string") io.local.in(userRoom(userId)).disconnectSockets(true);
@@ -52,8 +54,9 @@ export function createRealtime(config: Config, redis: { pub: RedisClient; sub: R
   return {
     io,
     engine,
-    fanout: socketFanout(io, Boolean(redis), publisher),
+    fanout: socketFanout(io, Boolean(redis), publisher, connecting),
     publisher,
+    connecting,
     // Closes this instance's sockets only (io.disconnectSockets would reach every instance), and
     // without a disconnect packet, so that clients reconnect, to another instance if need be.
     async close() {
@@ -98,8 +101,9 @@ function redisAdapter(config: Config, redis: { pub: RedisClient; sub: RedisClien
   return createAdapter(redis.pub, redis.sub, { key: channel });
 }
 
-/** Joins (or leaves) the conversation room with every socket of these users on this instance. */
-function moveSockets(io: ChatServer, userIds: string[], conversationId: string, join: boolean) {
+/** Joins (or leaves) the conversation room with every socket of these users on this instance, connecting ones included. */
+function moveSockets(io: ChatServer, connecting: ConnectingSockets, userIds: string[], conversationId: string, join: boolean) {
+  connecting.moved(userIds, conversationId, join);
   const sockets = io.local.in(userIds.map(userRoom));
   if (join) sockets.socketsJoin(conversationRoom(conversationId));
   else sockets.socketsLeave(conversationRoom(conversationId));
@@ -113,10 +117,10 @@ function moveSockets(io: ChatServer, userIds: string[], conversationId: string, 
  * broadcasts and these messages leave through one Redis connection, so the others see them in
  * the order they were made.
  */
-function socketFanout(io: ChatServer, clustered: boolean, publisher: RoomPublisher): Fanout {
+function socketFanout(io: ChatServer, clustered: boolean, publisher: RoomPublisher, connecting: ConnectingSockets): Fanout {
   const move = (userIds: string[], conversationId: string, join: boolean) => {
     if (userIds.length === 0) return;
-    moveSockets(io, userIds, conversationId, join);
+    moveSockets(io, connecting, userIds, conversationId, join);
     if (clustered) io.serverSideEmit("room:move", { userIds, conversationId, join });
   };
   return {
@@ -160,9 +164,13 @@ const coreEvents: SocketEvents = {
   ping: on(OptionalEmpty, () => ({ timestamp: new Date().toISOString() })),
 };
 
+/** What a handshake reads, in one statement: the token's user (undefined when not active) and their conversations. */
+export type ConnectingUser = { user: TokenUser | undefined; conversationIds: string[] };
+
 /**
  * Authenticates every handshake (auth.token, or an Authorization header for non-browser clients),
- * then hands the socket to each feature, joins the user's rooms and announces `connected`.
+ * reading the user and the conversations they are in at once, then hands the socket to each
+ * feature, joins the user's rooms and announces `connected`.
  *
  * What a socket holds is kept small, as an instance holds tens of thousands: one listener for all
  * its events and one for its disconnect, each shared by every socket; its token's expiry in one
@@ -170,10 +178,9 @@ const coreEvents: SocketEvents = {
  */
 export function attachSocketHandlers(
   ctx: Context,
-  io: ChatServer,
-  publisher: RoomPublisher,
+  { io, publisher, connecting }: Pick<Realtime, "io" | "publisher" | "connecting">,
   features: SocketFeature[],
-  conversationIdsOf: (userId: string) => Promise<string[]>,
+  readConnecting: (userId: string) => Promise<ConnectingUser>,
 ): void {
   const dispatch = createDispatcher(ctx, [coreEvents, ...features.map((feature) => feature.events)]);
   const expiries = new ExpiryWheel((socket) => {
@@ -185,14 +192,27 @@ export function attachSocketHandlers(
     for (const feature of features) feature.disconnected?.(ctx, this);
   }
 
+  // From authentication to the connection: what the handshake read, and the moves noted since.
+  const joining = new WeakMap<ChatSocket, { noting: Connecting; conversationIds: string[] }>();
+
   io.use(async (socket, next) => {
+    let noting: Connecting | undefined;
     try {
       const auth = socket.handshake.auth as { token?: unknown } | undefined;
       const token = typeof auth?.token === "string" && auth.token ? auth.token : bearerToken(socket.handshake.headers.authorization);
-      socket.data.actor = await ctx.auth.authenticate(token);
+      const claims = await ctx.auth.verify(token);
+      noting = connecting.open(claims.sub);
+      const { user, conversationIds } = await readConnecting(claims.sub);
+      socket.data.actor = ctx.auth.admit(claims, user);
       forgetHandshake(socket);
+      joining.set(socket, { noting, conversationIds });
+      // Socket.IO connects the socket on the next tick, before any immediate runs; a socket whose
+      // client left meanwhile never connects, and stops being noted here.
+      const noted = noting;
+      setImmediate(() => connecting.close(noted, []));
       next();
     } catch (error) {
+      if (noting) connecting.close(noting, []);
       const { body, expected } = toErrorBody(error);
       if (!expected) ctx.log.error("socket handshake failed", { error });
       next(Object.assign(new Error(body.message), { data: { code: body.code, message: body.message } }));
@@ -202,18 +222,24 @@ export function attachSocketHandlers(
   io.on("connection", (socket) => {
     const { actor } = socket.data;
     try {
+      const { noting, conversationIds } = joining.get(socket)!;
+      joining.delete(socket);
       publisher.track(socket);
       // Handlers first and synchronously, so that no event the client sends at once is missed.
+      // From the user room on, room moves reach the socket itself; the ones made before it joined
+      // are applied over the conversations read (see ConnectingSockets).
       socket.join(userRoom(actor.userId));
+      const rooms = connecting.close(noting, conversationIds);
       socket.onAny(dispatch);
       socket.on("disconnect", disconnected);
       if (actor.tokenExpiresAt !== null) expiries.add(socket, actor.tokenExpiresAt);
       for (const feature of features) feature.connected?.(ctx, socket);
       ctx.metrics.count("socket_connections_total");
+      socket.join(rooms.map(conversationRoom));
+      socket.emit("connected", { userId: actor.userId, socketId: socket.id, rooms, timestamp: new Date().toISOString() });
     } catch (error) {
-      return failSetup(ctx, socket, error);
+      failSetup(ctx, socket, error);
     }
-    joinConversationRooms(socket, conversationIdsOf).catch((error) => failSetup(ctx, socket, error));
   });
 }
 
@@ -291,34 +317,6 @@ class ExpiryWheel {
     this.arm(next);
     for (const socket of expired) this.expire(socket);
   }
-}
-
-/**
- * The conversation list is read after the socket joined its user room, so that room moves made
- * meanwhile are not lost. An addition is either in the list (committed before the read) or
- * reaches the socket through the user room (room moves run after the commit). A removal whose
- * leave reached the socket while the list was being read must win over a list read before it
- * committed: such leaves are noted, and those rooms are not joined.
- */
-async function joinConversationRooms(socket: ChatSocket, conversationIdsOf: (userId: string) => Promise<string[]>) {
-  const { actor } = socket.data;
-  const leftMeanwhile = new Set<string>();
-  const leave = socket.leave.bind(socket);
-  // The adapter applies room moves through socket.leave, on this instance and from others.
-  socket.leave = (room: string) => {
-    leftMeanwhile.add(room);
-    return leave(room);
-  };
-  let conversationIds: string[];
-  try {
-    conversationIds = await conversationIdsOf(actor.userId);
-  } finally {
-    delete (socket as { leave?: unknown }).leave;
-  }
-  conversationIds = conversationIds.filter((id) => !leftMeanwhile.has(conversationRoom(id)));
-  if (!socket.connected) return;
-  socket.join(conversationIds.map(conversationRoom));
-  socket.emit("connected", { userId: actor.userId, socketId: socket.id, rooms: conversationIds, timestamp: new Date().toISOString() });
 }
 
 function failSetup(ctx: Context, socket: ChatSocket, error: unknown) {
