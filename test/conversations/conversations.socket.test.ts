@@ -289,3 +289,45 @@ describe("room moves while a socket is connecting", () => {
     expect(realtime.connecting.size).toBe(0);
   });
 });
+
+describe("disconnects while a socket is connecting", () => {
+  /** Connects `userId` while `meanwhile` runs between the handshake's read and its answer; resolves with what the socket was told. */
+  async function connectWhile(userId: string, meanwhile: () => Promise<unknown>) {
+    const hold = holdNextMembershipRead(svc.app.ctx);
+    const socket = io(svc.wsUrl, { auth: { token: await svc.token(userId) }, transports: ["websocket"], reconnection: false, forceNew: true });
+    const told = new Promise<{ code: string; message: string }>((resolve, reject) => {
+      socket.once("error", resolve);
+      setTimeout(() => reject(new Error("no error event within 5 s")), 5000);
+    });
+    const ended = new Promise<string>((resolve) => socket.once("disconnect", resolve));
+    const connected = record(socket, "connected");
+    await hold.executed; // the user is read as active...
+    await meanwhile();
+    hold.release(); // ...and the answer arrives after the change was applied.
+    const result = { error: await told, reason: await ended, connected };
+    socket.close();
+    return result;
+  }
+
+  test("a suspension committed meanwhile ends the socket with its reason", async () => {
+    const [ann] = await makeUsers(svc, "ann");
+    const { error, reason, connected } = await connectWhile(ann!, async () => expect((await svc.internal("POST", `/api/users/${ann}/suspend`, { reason: "abuse" })).status).toBe(200));
+    expect(error).toMatchObject({ code: "FORBIDDEN", message: "User is suspended" });
+    expect(reason).toBe("io server disconnect");
+    expect(connected).toEqual([]);
+  });
+
+  test("a revocation of the token committed meanwhile ends the socket", async () => {
+    const [ann] = await makeUsers(svc, "ann");
+    const { error, reason } = await connectWhile(ann!, async () => expect((await svc.internal("POST", `/api/users/${ann}/revoke-tokens`, {})).status).toBe(200));
+    expect(error).toMatchObject({ code: "UNAUTHORIZED", message: "Token was revoked" });
+    expect(reason).toBe("io server disconnect");
+  });
+
+  test("a deletion committed meanwhile ends the socket", async () => {
+    const [ann] = await makeUsers(svc, "ann");
+    const { error, reason } = await connectWhile(ann!, async () => expect((await svc.internal("DELETE", `/api/users/${ann}`)).status).toBe(204));
+    expect(error).toMatchObject({ code: "USER_NOT_FOUND" });
+    expect(reason).toBe("io server disconnect");
+  });
+});

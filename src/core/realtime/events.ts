@@ -3,6 +3,7 @@
  * module the client SDK is built on (src/client/wire.ts); the TypeBox models are checked against
  * them in ./wire-conformance.ts. Only what stays inside the server is defined here.
  */
+import type { ErrorCode } from "../../client/wire";
 import type { Actor } from "../auth";
 
 export type {
@@ -32,7 +33,7 @@ export type {
  */
 export interface InterServerEvents {
   "room:move": (move: { userIds: string[]; conversationId: string; join: boolean }) => void;
-  "user:disconnect": (userId: string) => void;
+  "user:disconnect": (userId: string, reason?: { code: ErrorCode; message: string }) => void;
   "user:revoke": (userId: string, revokedBefore: number) => void;
   /** A conversation-room event, encoded once by the instance that emitted it (see RoomPublisher). */
   "room:publish": (room: string, encoded: { frame: string; packet: string }) => void;

@@ -1,6 +1,7 @@
 import { createAdapter, createShardedAdapter } from "@socket.io/redis-adapter";
 import { Server as Engine } from "@socket.io/bun-engine";
 import { Server } from "socket.io";
+import type { ErrorCode } from "../../client/wire";
 import type { Config } from "../../config";
 import { bearerToken, isRevoked, type TokenUser } from "../auth";
 import type { Context } from "../context";
@@ -44,11 +45,14 @@ export function createRealtime(config: Config, redis: { pub: RedisClient; sub: R
     io.on("room:move", (move) => {
       if (Array.isArray(move?.userIds) && typeof move.conversationId === "string") moveSockets(io, connecting, move.userIds, move.conversationId, move.join === true);
     });
-    io.on("user:disconnect", (userId) => {
-      if (typeof userId === "string") io.local.in(userRoom(userId)).disconnectSockets(true);
+    io.on("user:disconnect", (userId, reason) => {
+      if (typeof userId !== "string") return;
+      // The reason reached connected sockets through their user room; a connecting one keeps it.
+      connecting.disconnected(userId, isRefusal(reason) ? reason : DELETED);
+      io.local.in(userRoom(userId)).disconnectSockets(true);
     });
     io.on("user:revoke", (userId, revokedBefore) => {
-      if (typeof userId === "string" && typeof revokedBefore === "number") disconnectRevoked(io, userId, revokedBefore);
+      if (typeof userId === "string" && typeof revokedBefore === "number") disconnectRevoked(io, connecting, userId, revokedBefore);
     });
   }
   return {
@@ -65,8 +69,14 @@ export function createRealtime(config: Config, redis: { pub: RedisClient; sub: R
   };
 }
 
-/** Tells this instance's sockets of the user whose token is revoked why, then ends them. */
-function disconnectRevoked(io: ChatServer, userId: string, revokedBefore: number) {
+const DELETED: { code: ErrorCode; message: string } = { code: "USER_NOT_FOUND", message: "The user was deleted" };
+
+const isRefusal = (reason: unknown): reason is { code: ErrorCode; message: string } =>
+  typeof (reason as { code?: unknown })?.code === "string" && typeof (reason as { message?: unknown }).message === "string";
+
+/** Tells this instance's sockets of the user whose token is revoked why, then ends them, connecting ones included. */
+function disconnectRevoked(io: ChatServer, connecting: ConnectingSockets, userId: string, revokedBefore: number) {
+  connecting.revoked(userId, revokedBefore);
   for (const id of io.of("/").adapter.rooms.get(userRoom(userId)) ?? []) {
     const socket = io.of("/").sockets.get(id);
     if (!socket || !isRevoked(socket.data.actor.issuedAt, revokedBefore)) continue;
@@ -146,14 +156,15 @@ function socketFanout(io: ChatServer, clustered: boolean, publisher: RoomPublish
     async leaveConversation(userIds, conversationId) {
       move(userIds, conversationId, false);
     },
-    async disconnectUser(userId, reason = { code: "USER_NOT_FOUND", message: "The user was deleted" }) {
+    async disconnectUser(userId, reason = DELETED) {
       // The reason first, then the disconnect, in this order on every instance.
       sendError(io.to(userRoom(userId)), reason);
+      connecting.disconnected(userId, reason);
       io.local.in(userRoom(userId)).disconnectSockets(true);
-      if (clustered) io.serverSideEmit("user:disconnect", userId);
+      if (clustered) io.serverSideEmit("user:disconnect", userId, reason);
     },
     disconnectRevoked(userId, revokedBefore) {
-      disconnectRevoked(io, userId, revokedBefore);
+      disconnectRevoked(io, connecting, userId, revokedBefore);
       if (clustered) io.serverSideEmit("user:revoke", userId, revokedBefore);
     },
   };
@@ -193,26 +204,27 @@ export function attachSocketHandlers(
   }
 
   // From authentication to the connection: what the handshake read, and the moves noted since.
-  const joining = new WeakMap<ChatSocket, { noting: Connecting; conversationIds: string[] }>();
+  const joining = new WeakMap<ChatSocket, { noting: Connecting; conversationIds: string[]; abandoned: () => void }>();
 
   io.use(async (socket, next) => {
     let noting: Connecting | undefined;
+    let abandoned: (() => void) | undefined;
     try {
       const auth = socket.handshake.auth as { token?: unknown } | undefined;
       const token = typeof auth?.token === "string" && auth.token ? auth.token : bearerToken(socket.handshake.headers.authorization);
       const claims = await ctx.auth.verify(token);
-      noting = connecting.open(claims.sub);
+      const noted = (noting = connecting.open(claims.sub, claims.iat));
+      // A socket whose client leaves before it connects never connects: it stops being noted then.
+      abandoned = () => connecting.close(noted, []);
+      socket.conn.once("close", abandoned);
       const { user, conversationIds } = await readConnecting(claims.sub);
       socket.data.actor = ctx.auth.admit(claims, user);
       forgetHandshake(socket);
-      joining.set(socket, { noting, conversationIds });
-      // Socket.IO connects the socket on the next tick, before any immediate runs; a socket whose
-      // client left meanwhile never connects, and stops being noted here.
-      const noted = noting;
-      setImmediate(() => connecting.close(noted, []));
+      joining.set(socket, { noting, conversationIds, abandoned });
       next();
     } catch (error) {
       if (noting) connecting.close(noting, []);
+      if (abandoned) socket.conn.off("close", abandoned);
       const { body, expected } = toErrorBody(error);
       if (!expected) ctx.log.error("socket handshake failed", { error });
       next(Object.assign(new Error(body.message), { data: { code: body.code, message: body.message } }));
@@ -222,14 +234,21 @@ export function attachSocketHandlers(
   io.on("connection", (socket) => {
     const { actor } = socket.data;
     try {
-      const { noting, conversationIds } = joining.get(socket)!;
+      // Every socket passed the middleware above (sessions are not recovered past it).
+      const { noting, conversationIds, abandoned } = joining.get(socket)!;
       joining.delete(socket);
-      publisher.track(socket);
-      // Handlers first and synchronously, so that no event the client sends at once is missed.
-      // From the user room on, room moves reach the socket itself; the ones made before it joined
-      // are applied over the conversations read (see ConnectingSockets).
+      socket.conn.off("close", abandoned);
+      // From the user room on, room moves and disconnects reach the socket itself; the ones made
+      // before it joined are applied here (see ConnectingSockets).
       socket.join(userRoom(actor.userId));
       const rooms = connecting.close(noting, conversationIds);
+      if (noting.refusal) {
+        sendError(socket, noting.refusal);
+        socket.disconnect(true);
+        return;
+      }
+      publisher.track(socket);
+      // Handlers first and synchronously, so that no event the client sends at once is missed.
       socket.onAny(dispatch);
       socket.on("disconnect", disconnected);
       if (actor.tokenExpiresAt !== null) expiries.add(socket, actor.tokenExpiresAt);
