@@ -291,43 +291,72 @@ describe("room moves while a socket is connecting", () => {
 });
 
 describe("disconnects while a socket is connecting", () => {
-  /** Connects `userId` while `meanwhile` runs between the handshake's read and its answer; resolves with what the socket was told. */
-  async function connectWhile(userId: string, meanwhile: () => Promise<unknown>) {
-    const hold = holdNextMembershipRead(svc.app.ctx);
+  type Outcome = { refused?: { code: string; message: string }; told?: { code: string; message: string }; reason?: string; connected: boolean };
+
+  /**
+   * Connects `userId`, running each of `changes` while one of the handshake's reads of its user is
+   * held (a read the change notes a disconnect during is made again); resolves with how it ended.
+   */
+  async function connectWhile(userId: string, ...changes: (() => Promise<unknown>)[]): Promise<Outcome> {
+    let hold = holdNextMembershipRead(svc.app.ctx);
     const socket = io(svc.wsUrl, { auth: { token: await svc.token(userId) }, transports: ["websocket"], reconnection: false, forceNew: true });
-    const told = new Promise<{ code: string; message: string }>((resolve, reject) => {
-      socket.once("error", resolve);
-      setTimeout(() => reject(new Error("no error event within 5 s")), 5000);
+    const outcome: Outcome = { connected: false };
+    const settled = new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error("neither refused, ended nor connected within 5 s")), 5000);
+      const done = () => (clearTimeout(timer), resolve());
+      socket.once("connect_error", (err: Error & { data?: { code: string; message: string } }) => ((outcome.refused = err.data), done()));
+      socket.once("error", (error: { code: string; message: string }) => (outcome.told = error));
+      socket.once("disconnect", (reason) => ((outcome.reason = reason), done()));
+      socket.once("connected", () => ((outcome.connected = true), done()));
     });
-    const ended = new Promise<string>((resolve) => socket.once("disconnect", resolve));
-    const connected = record(socket, "connected");
-    await hold.executed; // the user is read as active...
-    await meanwhile();
-    hold.release(); // ...and the answer arrives after the change was applied.
-    const result = { error: await told, reason: await ended, connected };
+    for (const [i, change] of changes.entries()) {
+      await hold.executed; // the user is read...
+      const held = hold;
+      if (i < changes.length - 1) hold = holdNextMembershipRead(svc.app.ctx);
+      await change();
+      held.release(); // ...and the answer arrives after the change was applied.
+    }
+    await settled;
+    const result = { ...outcome };
     socket.close();
     return result;
   }
 
-  test("a suspension committed meanwhile ends the socket with its reason", async () => {
+  const api = (method: string, path: string, status: number) => async () => expect((await svc.internal(method, path, method === "POST" ? {} : undefined)).status).toBe(status);
+
+  test("a suspension committed meanwhile: the user is read again and refused", async () => {
     const [ann] = await makeUsers(svc, "ann");
-    const { error, reason, connected } = await connectWhile(ann!, async () => expect((await svc.internal("POST", `/api/users/${ann}/suspend`, { reason: "abuse" })).status).toBe(200));
-    expect(error).toMatchObject({ code: "FORBIDDEN", message: "User is suspended" });
-    expect(reason).toBe("io server disconnect");
-    expect(connected).toEqual([]);
+    expect(await connectWhile(ann!, api("POST", `/api/users/${ann}/suspend`, 200))).toEqual({ refused: { code: "FORBIDDEN", message: "User is suspended" }, connected: false });
   });
 
-  test("a revocation of the token committed meanwhile ends the socket", async () => {
+  test("a revocation of the token committed meanwhile: refused", async () => {
     const [ann] = await makeUsers(svc, "ann");
-    const { error, reason } = await connectWhile(ann!, async () => expect((await svc.internal("POST", `/api/users/${ann}/revoke-tokens`, {})).status).toBe(200));
-    expect(error).toMatchObject({ code: "UNAUTHORIZED", message: "Token was revoked" });
-    expect(reason).toBe("io server disconnect");
+    expect((await connectWhile(ann!, api("POST", `/api/users/${ann}/revoke-tokens`, 200))).refused).toEqual({ code: "UNAUTHORIZED", message: "Token was revoked" });
   });
 
-  test("a deletion committed meanwhile ends the socket", async () => {
+  test("a deletion committed meanwhile: refused", async () => {
     const [ann] = await makeUsers(svc, "ann");
-    const { error, reason } = await connectWhile(ann!, async () => expect((await svc.internal("DELETE", `/api/users/${ann}`)).status).toBe(204));
-    expect(error).toMatchObject({ code: "USER_NOT_FOUND" });
-    expect(reason).toBe("io server disconnect");
+    expect((await connectWhile(ann!, api("DELETE", `/api/users/${ann}`, 204))).refused).toMatchObject({ code: "USER_NOT_FOUND" });
+  });
+
+  test("a suspension made and lifted meanwhile: the socket connects", async () => {
+    const [ann] = await makeUsers(svc, "ann");
+    const change = async () => {
+      await api("POST", `/api/users/${ann}/suspend`, 200)();
+      await api("POST", `/api/users/${ann}/unsuspend`, 200)();
+    };
+    expect(await connectWhile(ann!, change)).toEqual({ connected: true });
+  });
+
+  test("a disconnect during every read the handshake makes ends the socket as it connects, with its reason", async () => {
+    const [ann] = await makeUsers(svc, "ann");
+    const change = async () => {
+      await api("POST", `/api/users/${ann}/suspend`, 200)();
+      await api("POST", `/api/users/${ann}/unsuspend`, 200)();
+    };
+    // The first read and both reads again.
+    const outcome = await connectWhile(ann!, change, change, change);
+    expect(outcome).toMatchObject({ told: { code: "FORBIDDEN", message: "User is suspended" }, reason: "io server disconnect", connected: false });
+    expect(outcome.refused).toBeUndefined();
   });
 });

@@ -47,7 +47,7 @@ export function createRealtime(config: Config, redis: { pub: RedisClient; sub: R
     });
     io.on("user:disconnect", (userId, reason) => {
       if (typeof userId !== "string") return;
-      // The reason reached connected sockets through their user room; a connecting one keeps it.
+      // Connected sockets were sent the reason through their user room; a connecting one keeps it.
       connecting.disconnected(userId, isRefusal(reason) ? reason : DELETED);
       io.local.in(userRoom(userId)).disconnectSockets(true);
     });
@@ -213,11 +213,20 @@ export function attachSocketHandlers(
       const auth = socket.handshake.auth as { token?: unknown } | undefined;
       const token = typeof auth?.token === "string" && auth.token ? auth.token : bearerToken(socket.handshake.headers.authorization);
       const claims = await ctx.auth.verify(token);
+      // Socket.IO drops a socket whose client left before it connects, without a word.
+      if (socket.conn.readyState === "closed") return next(new Error("Client left"));
       const noted = (noting = connecting.open(claims.sub, claims.iat));
-      // A socket whose client leaves before it connects never connects: it stops being noted then.
+      // Nor does such a socket ever connect: it stops being noted when its transport closes.
       abandoned = () => connecting.close(noted, []);
       socket.conn.once("close", abandoned);
-      const { user, conversationIds } = await readConnecting(claims.sub);
+      let { user, conversationIds } = await readConnecting(claims.sub);
+      // A deletion, suspension or revocation noted during the read may have come before or after
+      // it, and one lifted meanwhile (a suspension ended, the user synced again) is not announced
+      // at all: the user is read again, after it, and judged as they are then.
+      for (let again = 0; noted.refusal && again < REREADS; again++) {
+        noted.refusal = undefined;
+        ({ user, conversationIds } = await readConnecting(claims.sub));
+      }
       socket.data.actor = ctx.auth.admit(claims, user);
       forgetHandshake(socket);
       joining.set(socket, { noting, conversationIds, abandoned });
@@ -261,6 +270,9 @@ export function attachSocketHandlers(
     }
   });
 }
+
+/** Reads of a handshake whose user was disconnected during the read before; then the disconnect ends it. */
+const REREADS = 2;
 
 const NO_HEADERS = Object.freeze({});
 const NO_QUERY = Object.freeze({});
