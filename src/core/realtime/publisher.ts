@@ -45,7 +45,7 @@ export class RoomPublisher {
     this.servers.push(server);
   }
 
-  /** Called for every new socket, before it joins any room. */
+  /** Called for every new socket, before it joins any conversation room (the rooms published to). */
   track(socket: ChatSocket): void {
     if (websocketOf(socket)) return;
     this.polling.add(socket);
