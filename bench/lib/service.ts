@@ -47,10 +47,14 @@ export async function rssBytes(pid: number): Promise<number> {
 
 /** CPU seconds (user + system) a process has used so far. */
 export async function cpuSeconds(pid: number): Promise<number> {
-  const stat = (await Bun.file(`/proc/${pid}/stat`).text()).split(") ")[1]!.split(" ");
-  const ticks = Number(stat[11]) + Number(stat[12]);
-  return ticks / 100;
+  return cpuSecondsOfStat(await Bun.file(`/proc/${pid}/stat`).text());
 }
+
+/** utime + stime of a /proc/<pid>/stat line (the fields after the command, which may hold spaces). */
+const cpuSecondsOfStat = (stat: string) => {
+  const fields = stat.slice(stat.lastIndexOf(") ") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+};
 
 /** CPU seconds (user + system) the processes have used so far, together. */
 export async function cpuSecondsOf(pids: number[]): Promise<number> {
@@ -66,10 +70,7 @@ export async function cpuSecondsOfCommand(name: string): Promise<number> {
   for (const entry of await Array.fromAsync(new Bun.Glob("[0-9]*").scan({ cwd: "/proc", onlyFiles: false }))) {
     try {
       const stat = await Bun.file(`/proc/${entry}/stat`).text();
-      const command = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
-      if (command !== name) continue;
-      const fields = stat.slice(stat.lastIndexOf(") ") + 2).split(" ");
-      total += (Number(fields[11]) + Number(fields[12])) / 100;
+      if (stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")")) === name) total += cpuSecondsOfStat(stat);
     } catch {}
   }
   return total;

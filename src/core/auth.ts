@@ -47,15 +47,13 @@ export type TokenUser = { revokedBefore: number | null; suspended: boolean; susp
 export type Claims = { sub: string; iat: number | null; exp: number | null };
 
 export type Authenticator = {
-  /** Verifies a bearer token and that its user exists; throws AppError otherwise. */
-  authenticate(token: string | undefined): Promise<Actor>;
   /** The token's signature and claims only (see `admit` for its user); throws AppError otherwise. */
   verify(token: string | undefined): Promise<Claims>;
-  /** The caller of a verified token: reads its user now and refuses as `authenticate` does. */
+  /** The caller of a verified token: reads its user now and refuses as `admit` does. */
   readCaller(claims: Claims): Promise<Actor>;
   /**
    * The caller of a verified token, given its user as read now (by a route's own statement, say):
-   * refused when that user is not active, suspended, or revoked the token. Same refusals as `authenticate`.
+   * refused when that user is not active, revoked the token, or is suspended (CALLER_REFUSALS, in that order).
    */
   admit(claims: Claims, user: TokenUser | undefined): Actor;
   /** Constant-time check of X-Internal-Secret. */
@@ -114,7 +112,6 @@ export function createAuthenticator(
   const readCaller = async (claims: Claims) => admit(claims, await findActiveUser(claims.sub));
 
   return {
-    authenticate: async (token) => readCaller(await verify(token)),
     verify,
     readCaller,
     admit,

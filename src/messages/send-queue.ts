@@ -117,7 +117,7 @@ export class SendQueue {
       for (const id of conversations) this.inFlight.add(id);
       const statement = this.run(batch)
         // run catches what the write throws; should anything else throw, the sends still get an answer.
-        .catch((error: unknown) => batch.map((item) => () => item.reject(error)))
+        .catch((error: unknown) => rejections(batch, error))
         .then((answers) => {
           this.statements--;
           for (const id of conversations) this.inFlight.delete(id);
@@ -171,7 +171,7 @@ export class SendQueue {
         for (const part of retry) answers.push(...(await this.run(part)));
         return answers;
       }
-      return batch.map((item) => () => item.reject(error));
+      return rejections(batch, error);
     }
     return batch.map((item, i) => {
       const outcome = outcomes[i]!;
@@ -200,3 +200,6 @@ function retryPlan(error: unknown, batch: Pending[]): Pending[][] | undefined {
   }
   return undefined;
 }
+
+/** How to answer each send of a batch that failed whole. */
+const rejections = (batch: Pending[], error: unknown) => batch.map((item) => () => item.reject(error));

@@ -207,7 +207,6 @@ export function attachSocketHandlers(
   const joining = new WeakMap<ChatSocket, { noting: Connecting; conversationIds: string[]; abandoned: () => void }>();
 
   io.use(async (socket, next) => {
-    let noting: Connecting | undefined;
     let abandoned: (() => void) | undefined;
     try {
       const auth = socket.handshake.auth as { token?: unknown } | undefined;
@@ -215,16 +214,16 @@ export function attachSocketHandlers(
       const claims = await ctx.auth.verify(token);
       // Socket.IO drops a socket whose client left before it connects, without a word.
       if (socket.conn.readyState === "closed") return next(new Error("Client left"));
-      const noted = (noting = connecting.open(claims.sub, claims.iat));
+      const noting = connecting.open(claims.sub, claims.iat);
       // Nor does such a socket ever connect: it stops being noted when its transport closes.
-      abandoned = () => connecting.close(noted, []);
+      abandoned = () => connecting.close(noting, []);
       socket.conn.once("close", abandoned);
       let { user, conversationIds } = await readConnecting(claims.sub);
       // A deletion, suspension or revocation noted during the read may have come before or after
       // it, and one lifted meanwhile (a suspension ended, the user synced again) is not announced
       // at all: the user is read again, after it, and judged as they are then.
-      for (let again = 0; noted.refusal && again < REREADS; again++) {
-        noted.refusal = undefined;
+      for (let again = 0; noting.refusal && again < REREADS; again++) {
+        noting.refusal = undefined;
         ({ user, conversationIds } = await readConnecting(claims.sub));
       }
       socket.data.actor = ctx.auth.admit(claims, user);
@@ -232,8 +231,10 @@ export function attachSocketHandlers(
       joining.set(socket, { noting, conversationIds, abandoned });
       next();
     } catch (error) {
-      if (noting) connecting.close(noting, []);
-      if (abandoned) socket.conn.off("close", abandoned);
+      if (abandoned) {
+        abandoned();
+        socket.conn.off("close", abandoned);
+      }
       const { body, expected } = toErrorBody(error);
       if (!expected) ctx.log.error("socket handshake failed", { error });
       next(Object.assign(new Error(body.message), { data: { code: body.code, message: body.message } }));
@@ -247,9 +248,8 @@ export function attachSocketHandlers(
       const { noting, conversationIds, abandoned } = joining.get(socket)!;
       joining.delete(socket);
       socket.conn.off("close", abandoned);
-      // From the user room on, room moves and disconnects reach the socket itself; the ones made
-      // before it joined are applied here (see ConnectingSockets).
-      socket.join(userRoom(actor.userId));
+      // The moves and disconnects noted until now are applied here (see ConnectingSockets); from
+      // the user room on, joined in this same synchronous step, they reach the socket itself.
       const rooms = connecting.close(noting, conversationIds);
       if (noting.refusal) {
         sendError(socket, noting.refusal);
@@ -258,6 +258,7 @@ export function attachSocketHandlers(
       }
       publisher.track(socket);
       // Handlers first and synchronously, so that no event the client sends at once is missed.
+      socket.join(userRoom(actor.userId));
       socket.onAny(dispatch);
       socket.on("disconnect", disconnected);
       if (actor.tokenExpiresAt !== null) expiries.add(socket, actor.tokenExpiresAt);
