@@ -97,6 +97,9 @@ function isOutage(error: unknown): boolean {
   for (const e of causeChain(error)) {
     const code = typeof e.code === "string" ? e.code : "";
     if (UNAVAILABLE_SQLSTATES.has(code) || UNAVAILABLE_CLASSES.some((c) => code.startsWith(c)) || UNAVAILABLE_CONNECTION_CODES.has(code)) return true;
+    // A session the server would not start or has ended, whatever its SQLSTATE: a database that
+    // does not accept connections now (55000, ALLOW_CONNECTIONS false), say.
+    if (e.severity === "FATAL" || e.severity === "PANIC") return true;
     if (e.name === "MaxRetriesPerRequestError") return true;
     if (typeof e.message === "string" && REDIS_GONE.test(e.message)) return true;
   }

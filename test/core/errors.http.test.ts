@@ -6,7 +6,7 @@ import { eventually } from "../helpers/sockets";
 import { createLogger } from "../../src/core/log";
 import { type SharedDatabase, sharedDatabase } from "../helpers/postgres";
 import { tcpRelay } from "../helpers/relay";
-import { redisServer } from "../helpers/servers";
+import { postgresServer, redisServer } from "../helpers/servers";
 
 const MAX_BODY_BYTES = 2048;
 const svc = serviceForTests({ MAX_BODY_BYTES: String(MAX_BODY_BYTES) });
@@ -365,6 +365,34 @@ describe("outages of the database and Redis", () => {
       }, 10_000, "a request through the reconnected pool");
     } finally {
       await scene.stop();
+    }
+  }, 60_000);
+
+  test("a database that does not accept connections now (ALLOW_CONNECTIONS false) is 503 UNAVAILABLE; served again once it does", async () => {
+    const db = await sharedDatabase();
+    const name = decodeURIComponent(new URL(db.url).pathname.slice(1));
+    const admin = postgres(await postgresServer(), { max: 1, onnotice: () => {} });
+    const svc = await startService({ DATABASE_URL: db.url });
+    try {
+      await svc.syncUsers("ann", "bob");
+      const client = await svc.as("ann");
+      const { id } = (await client.post("/api/conversations", { type: "group", participantIds: ["bob"] })).body;
+      // New sessions are refused (FATAL 55000); the service's open ones are ended.
+      await admin.unsafe(`alter database "${name}" with allow_connections false`);
+      await admin`select pg_terminate_backend(pid) from pg_stat_activity where datname = ${name} and application_name = 'chat-service'`;
+      // Every request, whether it meets a connection whose end the driver has not yet taken in or
+      // a new one the server refuses, is the same retryable refusal.
+      for (let i = 0; i < 6; i++) {
+        expectErrorShape(await client.get(`/api/conversations/${id}/messages`), 503, "UNAVAILABLE");
+        expectErrorShape(await client.post(`/api/conversations/${id}/messages`, { content: `hi ${i}` }), 503, "UNAVAILABLE");
+      }
+      await admin.unsafe(`alter database "${name}" with allow_connections true`);
+      await eventually(async () => (await client.post(`/api/conversations/${id}/messages`, { content: "back" })).status === 201, 15_000, "the database accepting connections again");
+    } finally {
+      await admin.unsafe(`alter database "${name}" with allow_connections true`);
+      await admin.end({ timeout: 1 });
+      await svc.stop();
+      await db.drop();
     }
   }, 60_000);
 

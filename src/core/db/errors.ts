@@ -20,7 +20,7 @@ export const SQLSTATE_CLASS = {
   TRANSACTION_ROLLBACK: "40",
 } as const;
 
-type Wrapped = { code?: unknown; constraint?: unknown; constraint_name?: unknown; name?: unknown; message?: unknown; cause?: unknown };
+type Wrapped = { code?: unknown; severity?: unknown; constraint?: unknown; constraint_name?: unknown; name?: unknown; message?: unknown; cause?: unknown };
 
 /** `error` and the errors it wraps, outermost first: drizzle wraps the driver's error in its own. */
 export function* causeChain(error: unknown): Generator<Wrapped> {
