@@ -63,7 +63,7 @@ for (const name of names) {
   }
   results.push(result);
   for (const f of result.figures) {
-    console.error(`  ${f.metric}: ${f.ours} ${f.unit}${f.baseline === undefined ? "" : ` vs ${f.baseline} (${f.baselineLabel}) → ${f.ratio}×`}`);
+    console.error(`  ${f.metric}: ${f.ours} ${f.unit}${f.baseline === undefined ? "" : ` vs ${f.baseline} (${f.baselineLabel}) → ${f.ratio === undefined ? "no ratio (a figure of 0)" : `${f.ratio}×`}`}`);
   }
   console.error(`  (${Math.round((performance.now() - started) / 1000)} s)`);
   // Written after every scenario, so that a run cut short keeps what it measured.
