@@ -159,7 +159,7 @@ export async function conversationPage(storage: Storage, auth: Authenticator, pa
   // Only the newest page is kept: it is the one every member opens a conversation with.
   const key = cursor ? undefined : `${page.conversationId} ${page.includeReplies} ${page.limit}`;
   const kept = key && mayAnswerKept ? pages.fingerprintOf(key) : undefined;
-  const [row] = await storage.query<PageRow>(text, [
+  const [row] = await storage.queryPlanned<PageRow>(text, [
     page.conversationId,
     page.claims.sub,
     NO_BOUND,
