@@ -38,9 +38,9 @@ export type Storage = {
    * statement whose best plan does not depend on them (a page of messages). PostgreSQL otherwise
    * comes, once its tables are large, to plan it at every run: at 10 M messages a kept page took
    * 1.15 ms so and 0.40 ms with a kept plan. On connections of their own (a plan's mode is a
-   * setting of the connection): a quarter of DATABASE_POOL_SIZE, at least one, taken from the
-   * rest. The embedded database and a transaction-mode pooler (no prepared statements) run it as
-   * `query`.
+   * setting of the connection): a quarter of DATABASE_POOL_SIZE, taken from the rest. The
+   * embedded database, a pool of fewer than four and a transaction-mode pooler (no prepared
+   * statements) run it as `query`.
    */
   queryPlanned<T>(text: string, params: unknown[]): Promise<T[]>;
   /**
@@ -136,8 +136,9 @@ function openPostgres(config: Config, url: string, log: Logger): Storage {
   // connection is free: a statement prepared on one is unknown on the next, and it refuses startup
   // parameters beyond a few (application_name is one of them).
   const pooled = config.DATABASE_POOLER === "transaction";
-  // Page reads get a quarter of the connections (see Storage.queryPlanned), unless no statement is prepared.
-  const plannedMax = pooled || max < 2 ? 0 : Math.max(1, Math.floor(max / 4));
+  // Page reads get a quarter of the connections (see Storage.queryPlanned), unless no statement is
+  // prepared or the pool is too small to spare one (the rest would be left fewer than three).
+  const plannedMax = pooled || max < 4 ? 0 : Math.floor(max / 4);
   const options = (max: number, settings: Record<string, string | number> = {}) => ({
     max,
     onnotice: () => {},
