@@ -12,9 +12,12 @@ export type ChatClientOptions = Partial<ManagerOptions & SocketOptions> & {
   url: string;
   /** A fresh token from the host application; called on every connect and reconnect. */
   token: () => Promise<string> | string;
-  /** How long `emit` waits for an answer before rejecting with `TIMEOUT` (ms, default 10000). */
+  /** How long `emit` waits for an answer before rejecting with `TIMEOUT` (ms, default ACK_TIMEOUT_MS). */
   ackTimeoutMs?: number;
 };
+
+/** How long `emit` waits for an answer unless told otherwise (ms). */
+export const ACK_TIMEOUT_MS = 10_000;
 
 /**
  * `connecting`: first connect under way; `connected`: in all rooms, live; `reconnecting`: lost,
@@ -63,7 +66,7 @@ export interface ChatClient {
  * open conversation after each reconnect, and stops for good on `FORBIDDEN`/`USER_NOT_FOUND`.
  */
 export function createChatClient(options: ChatClientOptions): ChatClient {
-  const { url, token, ackTimeoutMs = 10_000, ...socketOptions } = options;
+  const { url, token, ackTimeoutMs = ACK_TIMEOUT_MS, ...socketOptions } = options;
   const socket: ChatSocket = io(url, {
     ...socketOptions,
     autoConnect: false,

@@ -1,4 +1,5 @@
 import { expect, test } from "bun:test";
+import { ACK_TIMEOUT_MS } from "../../src/client";
 import { internal, restAs, startInstance } from "../helpers/instances";
 import { createDatabase } from "../helpers/postgres";
 import { startPostgres } from "../helpers/servers";
@@ -7,8 +8,6 @@ import { Ledger, type Outcome } from "./ledger";
 import { teardown, UNLIMITED } from "./scene";
 
 const OUTAGE_MS = 5000;
-/** How long the client SDK waits for an ack (src/client/client.ts, ackTimeoutMs). */
-const SDK_ACK_TIMEOUT_MS = 10_000;
 const scene = teardown();
 
 test("PostgreSQL stopped for 5 s under traffic: no crash, writes 503 (never 400), back on its own, no acked message lost", async () => {
@@ -38,7 +37,7 @@ test("PostgreSQL stopped for 5 s under traffic: no crash, writes 503 (never 400)
   // A socket send is given the SDK's ack timeout (10 s). A connection attempt that reaches the
   // server while it starts again can go unanswered until the pool's connect_timeout (5 s), and the
   // sends of that statement are answered only then: 5.5 s after they were made, in one run seen.
-  const viaSocket = (id: string) => ledger.viaSocket(socket, id, SDK_ACK_TIMEOUT_MS);
+  const viaSocket = (id: string) => ledger.viaSocket(socket, id, ACK_TIMEOUT_MS);
   const lanes = [flow("socket0", viaSocket), flow("socket1", viaSocket), flow("rest0", (id) => ledger.viaRest(ann, id)), flow("rest1", (id) => ledger.viaRest(ann, id))];
   await eventually(() => ledger.acked.size >= 20, 10_000, "sends acked before the outage");
 

@@ -37,7 +37,7 @@ export type Storage = {
    * The same, with one plan per connection that is never made again for the values given: for a
    * statement whose best plan does not depend on them (a page of messages). PostgreSQL otherwise
    * comes, once its tables are large, to plan it at every run: at 10 M messages a kept page took
-   * 1.15 ms so and 0.40 ms with a kept plan. On connections of their own (a plan's mode is a
+   * 1.15 ms planned each time and 0.40 ms with a kept plan. On connections of their own (a plan's mode is a
    * setting of the connection): a quarter of DATABASE_POOL_SIZE, taken from the rest. The
    * embedded database, a pool of fewer than four and a transaction-mode pooler (no prepared
    * statements) run it as `query`.
@@ -68,6 +68,7 @@ export async function openStorage(config: Config, log: Logger, options: StorageO
   const db = drizzlePglite(client);
   const analyzer = setInterval(() => void analyzeGrownTables(client, log), AUTOANALYZE_INTERVAL_MS);
   analyzer.unref();
+  const query = async <T>(text: string, params: unknown[]) => (await client.query<T>(text, params)).rows;
   let lockChain: Promise<unknown> = Promise.resolve();
   return {
     db,
@@ -81,8 +82,9 @@ export async function openStorage(config: Config, log: Logger, options: StorageO
     ping: async () => {
       await client.query("select 1");
     },
-    query: async <T>(text: string, params: unknown[]) => (await client.query<T>(text, params)).rows,
-    queryPlanned: async <T>(text: string, params: unknown[]) => (await client.query<T>(text, params)).rows,
+    query,
+    // One connection: it plans page reads as it plans the rest.
+    queryPlanned: query,
     queryIn: async <T>(tx: Transaction, text: string, params: unknown[]) =>
       (await sessionClient<PGliteTransaction>(tx).query<T>(text, params, { parsers: TEXT_TIMESTAMPS })).rows,
     close: () => {
@@ -139,8 +141,8 @@ function openPostgres(config: Config, url: string, log: Logger): Storage {
   // Page reads get a quarter of the connections (see Storage.queryPlanned), unless no statement is
   // prepared or the pool is too small to spare one (the rest would be left fewer than three).
   const plannedMax = pooled || max < 4 ? 0 : Math.floor(max / 4);
-  const options = (max: number, settings: Record<string, string | number> = {}) => ({
-    max,
+  const options = (size: number, settings: Record<string, string | number> = {}) => ({
+    max: size,
     onnotice: () => {},
     prepare: !pooled,
     // While the server is down, a query waits for the pool's next connection attempt before it
@@ -157,6 +159,10 @@ function openPostgres(config: Config, url: string, log: Logger): Storage {
   });
   const pool = postgres(url, options(max - plannedMax));
   const planned = plannedMax ? postgres(url, options(plannedMax, { plan_cache_mode: "force_generic_plan" })) : pool;
+  const statementOn =
+    (client: postgres.Sql) =>
+    async <T>(text: string, params: unknown[]) =>
+      (await client.unsafe(text, params as postgres.ParameterOrJSON<never>[], { prepare: !pooled })) as unknown as T[];
   const db = drizzlePostgres(pool, { schema }) as unknown as Database;
   log.info("database", { driver: "postgres", host: safeHost(url), poolSize: max, pooler: config.DATABASE_POOLER });
   if (pooled) void warnOnServerTimeouts(pool, config, log);
@@ -185,8 +191,8 @@ function openPostgres(config: Config, url: string, log: Logger): Storage {
     ping: async () => {
       await pool`select 1`;
     },
-    query: async <T>(text: string, params: unknown[]) => (await pool.unsafe(text, params as postgres.ParameterOrJSON<never>[], { prepare: !pooled })) as unknown as T[],
-    queryPlanned: async <T>(text: string, params: unknown[]) => (await planned.unsafe(text, params as postgres.ParameterOrJSON<never>[], { prepare: !pooled })) as unknown as T[],
+    query: statementOn(pool),
+    queryPlanned: statementOn(planned),
     // drizzle set the pool's timestamp parsers to keep the server's text; its transactions share them.
     queryIn: async <T>(tx: Transaction, text: string, params: unknown[]) =>
       (await sessionClient<postgres.TransactionSql>(tx).unsafe(text, params as postgres.ParameterOrJSON<never>[], { prepare: !pooled })) as unknown as T[],
